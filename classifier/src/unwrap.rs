@@ -1,0 +1,307 @@
+//! Peeling wrappers off a simple command so the command that really runs is judged.
+//!
+//! `sudo -u root nice -n 5 timeout 10 rm -rf /` runs `rm -rf /`; `bash -c 'STRING'`, `su -c`,
+//! `eval`, `watch` and `ssh HOST CMD` run a shell string, which is parsed again one level deeper;
+//! `find -exec`, `xargs`, `docker exec` and `kubectl exec` run an argv of their own. Shells that
+//! would read commands from stdin or from the user are reported as such: they are a way around
+//! the gate, so they are never low.
+
+use crate::walk::SimpleCmd;
+use crate::{MAX_DEPTH, Reason, Tier};
+
+pub enum Unwrapped {
+    /// A command to be matched against the rules.
+    Command(SimpleCmd),
+    /// Shell text that will be parsed and classified at the next depth.
+    Script { text: String, span: Option<(usize, usize)> },
+    /// Something the rules must not be asked about.
+    Problem(Reason),
+}
+
+/// Program name as the rules see it: `/usr/bin/rm` and `\rm` are `rm`.
+pub fn program_name(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"];
+
+pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
+    let mut out = Vec::new();
+    let mut cmd = cmd;
+    for level in depth..=MAX_DEPTH + 1 {
+        if level > MAX_DEPTH {
+            out.push(Unwrapped::Problem(Reason {
+                rule: "shell.too-deep".into(),
+                span: cmd.span,
+                text: format!("wrappers nest deeper than {MAX_DEPTH} levels"),
+                tier: Tier::High,
+            }));
+            return out;
+        }
+        if let Some(first) = cmd.argv.first_mut() {
+            let name = program_name(first).to_owned();
+            *first = name;
+        }
+        match step(&cmd) {
+            Step::Done => {
+                out.push(Unwrapped::Command(cmd));
+                return out;
+            }
+            Step::Inner { skip, wrapper } => {
+                cmd.wrappers.push(wrapper);
+                cmd.argv.drain(..skip);
+                cmd.dynamic_name = false;
+                if cmd.argv.is_empty() {
+                    return out;
+                }
+            }
+            Step::Script { text, also } => {
+                if let Some(c) = also {
+                    out.push(Unwrapped::Command(c));
+                }
+                out.push(Unwrapped::Script { text, span: cmd.span });
+                return out;
+            }
+        }
+    }
+    out
+}
+
+enum Step {
+    /// Nothing left to peel.
+    Done,
+    /// The real command starts at `argv[skip]`.
+    Inner { skip: usize, wrapper: String },
+    /// A shell string runs; `also` is judged alongside (e.g. the `ssh` itself).
+    Script { text: String, also: Option<SimpleCmd> },
+}
+
+/// Index of the first non-option argument, given which short options take a value.
+fn after_options(argv: &[String], start: usize, with_value: &[&str]) -> usize {
+    let mut i = start;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        if a == "--" {
+            return i + 1;
+        }
+        if !a.starts_with('-') || a == "-" {
+            return i;
+        }
+        if with_value.contains(&a) {
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
+fn step(cmd: &SimpleCmd) -> Step {
+    let argv = &cmd.argv;
+    let Some(name) = argv.first().map(String::as_str) else {
+        return Step::Done;
+    };
+    let inner = |skip: usize| -> Step {
+        if skip >= argv.len() {
+            Step::Done
+        } else {
+            Step::Inner { skip, wrapper: name.to_owned() }
+        }
+    };
+    match name {
+        "sudo" | "doas" => {
+            let i = after_options(
+                argv,
+                1,
+                &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U", "--user", "--group"],
+            );
+            // `sudo -s`/`-i` with no command is an interactive root shell: leave it to the rules.
+            inner(i)
+        }
+        "env" => {
+            let mut i = after_options(argv, 1, &["-u", "-C", "--unset", "--chdir"]);
+            if let Some(pos) = argv.iter().position(|a| a == "-S" || a == "--split-string")
+                && let Some(s) = argv.get(pos + 1)
+            {
+                return Step::Script { text: s.clone(), also: None };
+            }
+            while i < argv.len() && argv[i].contains('=') && !argv[i].starts_with('=') {
+                i += 1;
+            }
+            inner(i)
+        }
+        "nice" => inner(after_options(argv, 1, &["-n", "--adjustment"])),
+        "ionice" => inner(after_options(argv, 1, &["-c", "-n", "-p"])),
+        "stdbuf" => inner(after_options(argv, 1, &["-i", "-o", "-e"])),
+        "nohup" | "builtin" | "setsid" | "unbuffer" => inner(1),
+        "time" => inner(after_options(argv, 1, &["-f", "-o"])),
+        "command" => {
+            if argv.iter().skip(1).any(|a| a == "-v" || a == "-V") {
+                Step::Done
+            } else {
+                inner(after_options(argv, 1, &[]))
+            }
+        }
+        "exec" => inner(after_options(argv, 1, &["-a"])),
+        "timeout" => {
+            let i = after_options(argv, 1, &["-s", "-k", "--signal", "--kill-after"]);
+            inner(i + 1) // the duration
+        }
+        "xargs" => {
+            let i = after_options(
+                argv,
+                1,
+                &["-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-i", "-l", "-e"],
+            );
+            if i >= argv.len() {
+                Step::Done // runs `echo`
+            } else {
+                Step::Inner { skip: i, wrapper: "xargs".into() }
+            }
+        }
+        "watch" => {
+            let i = after_options(argv, 1, &["-n", "--interval", "-d", "-q", "--chgexit"]);
+            if i >= argv.len() {
+                return Step::Done;
+            }
+            Step::Script { text: argv[i..].join(" "), also: None }
+        }
+        "eval" => Step::Script { text: argv[1..].join(" "), also: None },
+        "su" => match argv.iter().position(|a| a == "-c" || a == "--command") {
+            Some(p) if p + 1 < argv.len() => Step::Script { text: argv[p + 1].clone(), also: None },
+            _ => Step::Done,
+        },
+        n if SHELLS.contains(&n) => shell_step(cmd),
+        "find" => {
+            let pos = argv
+                .iter()
+                .position(|a| matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir"));
+            match pos {
+                Some(p) if p + 1 < argv.len() => {
+                    let end = argv[p + 1..]
+                        .iter()
+                        .position(|a| a == ";" || a == "+")
+                        .map_or(argv.len(), |e| p + 1 + e);
+                    let mut inner_cmd = cmd.clone();
+                    inner_cmd.argv = argv[p + 1..end].to_vec();
+                    inner_cmd.wrappers.push("find -exec".into());
+                    let mut outer = cmd.clone();
+                    outer.argv = argv[..p].to_vec();
+                    outer.argv.extend(argv[end.min(argv.len())..].iter().skip(1).cloned());
+                    // Judge the find itself (e.g. -delete) and the executed command.
+                    Step::Script {
+                        text: shell_join(&inner_cmd.argv),
+                        also: Some(outer),
+                    }
+                }
+                _ => Step::Done,
+            }
+        }
+        "ssh" => {
+            let i = after_options(
+                argv,
+                1,
+                &[
+                    "-p", "-i", "-l", "-o", "-F", "-J", "-L", "-R", "-D", "-b", "-c", "-E", "-e",
+                    "-I", "-m", "-O", "-Q", "-S", "-W", "-w", "-B",
+                ],
+            );
+            if i + 1 < argv.len() {
+                let mut outer = cmd.clone();
+                outer.argv.truncate(i + 1);
+                Step::Script { text: argv[i + 1..].join(" "), also: Some(outer) }
+            } else {
+                Step::Done
+            }
+        }
+        "docker" | "podman" | "kubectl" | "oc" => container_exec(cmd),
+        "parallel" => match argv.iter().position(|a| a == ":::" || a == "::::") {
+            Some(p) if p > 1 => Step::Script { text: argv[1..p].join(" "), also: None },
+            _ => Step::Done,
+        },
+        _ => Step::Done,
+    }
+}
+
+/// `bash -c STRING`, `bash -lc STRING`, `bash script`, `bash` reading stdin.
+fn shell_step(cmd: &SimpleCmd) -> Step {
+    let argv = &cmd.argv;
+    let mut i = 1;
+    if argv[0] == "busybox" {
+        // `busybox sh -c …` behaves like `sh -c …`; `busybox rm …` like `rm …`.
+        return if argv.len() > 1 {
+            Step::Inner { skip: 1, wrapper: "busybox".into() }
+        } else {
+            Step::Done
+        };
+    }
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if a.starts_with('-') && !a.starts_with("--") && a.len() > 1 && a[1..].contains('c') {
+            if let Some(text) = argv.get(i + 1) {
+                return Step::Script { text: text.clone(), also: None };
+            }
+            return Step::Done;
+        }
+        if a == "-o" || a == "+o" || a == "-O" || a == "+O" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') || a.starts_with('+') {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    if i >= argv.len()
+        && let Some(text) = &cmd.stdin_text
+    {
+        // `bash <<EOF … EOF` runs the heredoc.
+        return Step::Script { text: text.clone(), also: None };
+    }
+    Step::Done
+}
+
+/// `docker exec [opts] CONTAINER cmd…`, `kubectl exec [opts] POD -- cmd…`.
+fn container_exec(cmd: &SimpleCmd) -> Step {
+    let argv = &cmd.argv;
+    if argv.get(1).map(String::as_str) != Some("exec") {
+        return Step::Done;
+    }
+    let start = if let Some(dd) = argv.iter().position(|a| a == "--") {
+        dd + 1
+    } else {
+        let i = after_options(
+            argv,
+            2,
+            &["-u", "--user", "-w", "--workdir", "-e", "--env", "-n", "--namespace", "-c", "--container", "--context"],
+        );
+        i + 1 // the container / pod name
+    };
+    if start >= argv.len() {
+        return Step::Done;
+    }
+    let mut outer = cmd.clone();
+    outer.argv.truncate(start);
+    Step::Script { text: shell_join(&argv[start..]), also: Some(outer) }
+}
+
+/// Quote an argv back into shell text so it can be re-parsed at the next depth.
+fn shell_join(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+%@{}".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,326 @@
+//! Walking the bash AST to find every simple command that would execute.
+//!
+//! Control flow does not hide commands: both branches of an `if`, every loop body, function
+//! bodies, subshells, process substitutions and command substitutions (re-parsed) are visited.
+//! Each simple command is then unwrapped (see [`crate::unwrap`]) so that `sudo env X=1 rm -rf /`
+//! is judged as `rm -rf /`.
+
+use std::io::Cursor;
+
+use brush_parser::ast::{self, SourceLocation};
+use brush_parser::{Parser, ParserOptions};
+
+use crate::words::{self, Expanded};
+use crate::{MAX_DEPTH, Reason, Tier, unwrap};
+
+/// A file a command writes through a redirection.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    pub target: String,
+    pub dynamic: bool,
+}
+
+/// One simple command as the shell would run it.
+#[derive(Debug, Clone, Default)]
+pub struct SimpleCmd {
+    /// Program and arguments after quote removal and unwrapping.
+    pub argv: Vec<String>,
+    /// The program name is only known at run time (`$X`, `$(…)`).
+    pub dynamic_name: bool,
+    /// Some argument is only known at run time.
+    pub dynamic_args: bool,
+    /// Character range of the command in the text the user sent.
+    pub span: Option<(usize, usize)>,
+    /// Standard input comes from an earlier pipeline stage.
+    pub stdin_piped: bool,
+    /// Standard input is a heredoc or here-string with this text.
+    pub stdin_text: Option<String>,
+    /// Files written via `>`, `>>`, `&>`, `<>`.
+    pub redirects: Vec<Redirect>,
+    /// Wrappers peeled off to reach `argv` (`sudo`, `env`, `timeout`, …).
+    pub wrappers: Vec<String>,
+}
+
+/// Everything found in one command text.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub commands: Vec<SimpleCmd>,
+    /// Reasons that do not come from rules: parse errors, depth exhaustion.
+    pub problems: Vec<Reason>,
+}
+
+/// Parse `src` and collect its commands. `depth` counts nested re-parses (`sh -c`, `$(…)`).
+pub fn collect(src: &str, depth: usize) -> Found {
+    let mut found = Found::default();
+    collect_into(src, depth, None, &mut found);
+    found
+}
+
+/// As [`collect`], but every span is replaced by `span_override` (nested text has its own
+/// offsets, which mean nothing to a reviewer looking at the outer command).
+pub fn collect_into(src: &str, depth: usize, span_override: Option<(usize, usize)>, found: &mut Found) {
+    if depth > MAX_DEPTH {
+        found.problems.push(Reason {
+            rule: "shell.too-deep".into(),
+            span: span_override,
+            text: format!("command nests wrappers or substitutions deeper than {MAX_DEPTH} levels"),
+            tier: Tier::High,
+        });
+        return;
+    }
+    let mut parser = Parser::new(Cursor::new(src.as_bytes()), &ParserOptions::default());
+    match parser.parse_program() {
+        Ok(program) => {
+            let mut w = Walker { depth, span_override, found };
+            for list in &program.complete_commands {
+                w.compound_list(list);
+            }
+        }
+        Err(e) => found.problems.push(Reason {
+            rule: "parse.error".into(),
+            span: span_override,
+            text: format!("command could not be parsed as shell ({e}); treated as high"),
+            tier: Tier::High,
+        }),
+    }
+}
+
+struct Walker<'a> {
+    depth: usize,
+    span_override: Option<(usize, usize)>,
+    found: &'a mut Found,
+}
+
+impl Walker<'_> {
+    fn span(&self, loc: Option<brush_parser::SourceSpan>) -> Option<(usize, usize)> {
+        self.span_override
+            .or_else(|| loc.map(|l| (l.start.index, l.end.index)))
+    }
+
+    fn nested(&mut self, src: &str, span: Option<(usize, usize)>) {
+        collect_into(src, self.depth + 1, span.or(self.span_override), self.found);
+    }
+
+    fn compound_list(&mut self, list: &ast::CompoundList) {
+        for item in &list.0 {
+            self.and_or(&item.0);
+        }
+    }
+
+    fn and_or(&mut self, list: &ast::AndOrList) {
+        self.pipeline(&list.first);
+        for next in &list.additional {
+            match next {
+                ast::AndOr::And(p) | ast::AndOr::Or(p) => self.pipeline(p),
+            }
+        }
+    }
+
+    fn pipeline(&mut self, p: &ast::Pipeline) {
+        for (i, cmd) in p.seq.iter().enumerate() {
+            self.command(cmd, i > 0);
+        }
+    }
+
+    fn command(&mut self, cmd: &ast::Command, piped: bool) {
+        match cmd {
+            ast::Command::Simple(s) => self.simple(s, piped),
+            ast::Command::Compound(c, redirects) => {
+                self.compound(c, piped);
+                if let Some(r) = redirects {
+                    // Redirections of a compound command apply to everything inside; record
+                    // them as a pseudo-command so the rules still see the written files.
+                    let mut pseudo = SimpleCmd {
+                        span: self.span(None),
+                        ..SimpleCmd::default()
+                    };
+                    for io in &r.0 {
+                        self.redirect(io, &mut pseudo);
+                    }
+                    if !pseudo.redirects.is_empty() {
+                        pseudo.argv = vec![":".into()];
+                        self.found.commands.push(pseudo);
+                    }
+                }
+            }
+            ast::Command::Function(f) => self.compound(&f.body.0, piped),
+            ast::Command::ExtendedTest(t, _) => self.extended_test(&t.expr),
+        }
+    }
+
+    fn compound(&mut self, c: &ast::CompoundCommand, piped: bool) {
+        use ast::CompoundCommand as C;
+        match c {
+            C::Arithmetic(_) | C::ArithmeticForClause(_) => {}
+            C::BraceGroup(b) => self.compound_list(&b.list),
+            C::Subshell(s) => self.compound_list(&s.list),
+            C::ForClause(f) => {
+                for w in f.values.iter().flatten() {
+                    self.word_substitutions(&words::expand(&w.value), w.loc.clone());
+                }
+                self.compound_list(&f.body.list);
+            }
+            C::CaseClause(c) => {
+                self.word_substitutions(&words::expand(&c.value.value), c.value.loc.clone());
+                for item in &c.cases {
+                    if let Some(l) = &item.cmd {
+                        self.compound_list(l);
+                    }
+                }
+            }
+            C::IfClause(i) => {
+                self.compound_list(&i.condition);
+                self.compound_list(&i.then);
+                for e in i.elses.iter().flatten() {
+                    if let Some(c) = &e.condition {
+                        self.compound_list(c);
+                    }
+                    self.compound_list(&e.body);
+                }
+            }
+            C::WhileClause(w) | C::UntilClause(w) => {
+                self.compound_list(&w.0);
+                self.compound_list(&w.1.list);
+            }
+            C::Coprocess(c) => self.command(&c.body, piped),
+        }
+    }
+
+    fn extended_test(&mut self, e: &ast::ExtendedTestExpr) {
+        use ast::ExtendedTestExpr as E;
+        match e {
+            E::And(a, b) | E::Or(a, b) => {
+                self.extended_test(a);
+                self.extended_test(b);
+            }
+            E::Not(a) | E::Parenthesized(a) => self.extended_test(a),
+            E::UnaryTest(_, w) => self.word_substitutions(&words::expand(&w.value), w.loc.clone()),
+            E::BinaryTest(_, a, b) => {
+                self.word_substitutions(&words::expand(&a.value), a.loc.clone());
+                self.word_substitutions(&words::expand(&b.value), b.loc.clone());
+            }
+        }
+    }
+
+    fn word_substitutions(&mut self, e: &Expanded, loc: Option<brush_parser::SourceSpan>) {
+        let span = self.span(loc);
+        for s in &e.substitutions {
+            self.nested(s, span);
+        }
+    }
+
+    fn simple(&mut self, s: &ast::SimpleCommand, piped: bool) {
+        let span = self.span(s.location());
+        let mut cmd = SimpleCmd {
+            span,
+            stdin_piped: piped,
+            ..SimpleCmd::default()
+        };
+        let mut items: Vec<&ast::CommandPrefixOrSuffixItem> = Vec::new();
+        if let Some(p) = &s.prefix {
+            items.extend(p.0.iter());
+        }
+        let mut name_seen = false;
+        for item in items {
+            self.item(item, &mut cmd, &mut name_seen);
+        }
+        if let Some(w) = &s.word_or_name {
+            let e = words::expand(&w.value);
+            self.word_substitutions(&e, w.loc.clone());
+            cmd.dynamic_name = e.dynamic;
+            cmd.argv.push(e.text);
+            name_seen = true;
+        }
+        if let Some(sfx) = &s.suffix {
+            for item in &sfx.0 {
+                self.item(item, &mut cmd, &mut name_seen);
+            }
+        }
+        if cmd.argv.is_empty() {
+            // Only assignments/redirections (`X=$(rm -rf /)` or `: > f` without a name).
+            if !cmd.redirects.is_empty() {
+                cmd.argv.push(":".into());
+                self.found.commands.push(cmd);
+            }
+            return;
+        }
+        for c in unwrap::unwrap(cmd, self.depth) {
+            match c {
+                unwrap::Unwrapped::Command(c) => self.found.commands.push(c),
+                unwrap::Unwrapped::Script { text, span } => self.nested(&text, span),
+                unwrap::Unwrapped::Problem(r) => self.found.problems.push(r),
+            }
+        }
+    }
+
+    fn item(&mut self, item: &ast::CommandPrefixOrSuffixItem, cmd: &mut SimpleCmd, name_seen: &mut bool) {
+        use ast::CommandPrefixOrSuffixItem as I;
+        match item {
+            I::IoRedirect(io) => self.redirect(io, cmd),
+            I::Word(w) => {
+                let e = words::expand(&w.value);
+                self.word_substitutions(&e, w.loc.clone());
+                if cmd.argv.is_empty() && !*name_seen {
+                    cmd.dynamic_name = e.dynamic;
+                    *name_seen = true;
+                } else if e.dynamic {
+                    cmd.dynamic_args = true;
+                }
+                cmd.argv.push(e.text);
+            }
+            I::AssignmentWord(a, w) => {
+                if let ast::AssignmentValue::Scalar(v) = &a.value {
+                    self.word_substitutions(&words::expand(&v.value), v.loc.clone());
+                } else if let ast::AssignmentValue::Array(vals) = &a.value {
+                    for (_, v) in vals {
+                        self.word_substitutions(&words::expand(&v.value), v.loc.clone());
+                    }
+                }
+                // After the command name, `X=1` is an ordinary argument.
+                if *name_seen {
+                    cmd.argv.push(words::expand(&w.value).text);
+                }
+            }
+            I::ProcessSubstitution(_, sub) => self.compound_list(&sub.list),
+        }
+    }
+
+    fn redirect(&mut self, io: &ast::IoRedirect, cmd: &mut SimpleCmd) {
+        use ast::{IoFileRedirectKind as K, IoFileRedirectTarget as T, IoRedirect as R};
+        match io {
+            R::File(_, kind, target) => match target {
+                T::Filename(w) => {
+                    let e = words::expand(&w.value);
+                    self.word_substitutions(&e, w.loc.clone());
+                    if matches!(kind, K::Write | K::Append | K::Clobber | K::ReadAndWrite) {
+                        cmd.redirects.push(Redirect {
+                            target: e.text,
+                            dynamic: e.dynamic,
+                        });
+                    }
+                }
+                T::ProcessSubstitution(_, sub) => self.compound_list(&sub.list),
+                T::Fd(_) | T::Duplicate(_) => {}
+            },
+            R::HereDocument(_, doc) => {
+                cmd.stdin_text = Some(doc.doc.value.clone());
+                if doc.requires_expansion {
+                    let e = words::expand(&doc.doc.value);
+                    self.word_substitutions(&e, doc.doc.loc.clone());
+                }
+            }
+            R::HereString(_, w) => {
+                let e = words::expand(&w.value);
+                self.word_substitutions(&e, w.loc.clone());
+                cmd.stdin_text = Some(e.text);
+            }
+            R::OutputAndError(w, _) => {
+                let e = words::expand(&w.value);
+                cmd.redirects.push(Redirect {
+                    target: e.text,
+                    dynamic: e.dynamic,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Turning a parsed shell word into the text the shell would pass to the program.
+//!
+//! Quoting tricks (`r''m`, `"rm"`, `\rm`, `$'\x72\x6d'`) must not hide a command name, so quotes
+//! and escapes are evaluated here exactly as bash would. What cannot be known without running
+//! anything (parameters, command substitutions, arithmetic) marks the word as dynamic, and the
+//! text of every command substitution is handed back so the caller can classify it too.
+
+use brush_parser::ParserOptions;
+use brush_parser::word::{self, WordPiece, WordPieceWithSource};
+
+/// A word after quote removal.
+#[derive(Debug, Default, Clone)]
+pub struct Expanded {
+    /// The literal text; dynamic parts contribute nothing.
+    pub text: String,
+    /// True when part of the word is only known at run time.
+    pub dynamic: bool,
+    /// Source of each `$(…)` / backtick substitution inside the word.
+    pub substitutions: Vec<String>,
+}
+
+pub fn expand(raw: &str) -> Expanded {
+    let mut out = Expanded::default();
+    match word::parse(raw, &ParserOptions::default()) {
+        Ok(pieces) => append(&pieces, &mut out),
+        Err(_) => {
+            // The word parser refused something the program parser accepted: keep the raw text,
+            // but never trust it to be literal.
+            out.text = raw.to_owned();
+            out.dynamic = true;
+        }
+    }
+    out
+}
+
+fn append(pieces: &[WordPieceWithSource], out: &mut Expanded) {
+    for p in pieces {
+        match &p.piece {
+            WordPiece::Text(t) | WordPiece::SingleQuotedText(t) => out.text.push_str(t),
+            WordPiece::EscapeSequence(s) => out.text.push_str(s.strip_prefix('\\').unwrap_or(s)),
+            WordPiece::AnsiCQuotedText(s) => out.text.push_str(&decode_ansi_c(s)),
+            WordPiece::DoubleQuotedSequence(inner)
+            | WordPiece::GettextDoubleQuotedSequence(inner) => append(inner, out),
+            WordPiece::TildeExpansion(_) => out.text.push('~'),
+            WordPiece::ParameterExpansion(_) | WordPiece::ArithmeticExpression(_) => {
+                out.dynamic = true;
+            }
+            WordPiece::CommandSubstitution(src) | WordPiece::BackquotedCommandSubstitution(src) => {
+                out.dynamic = true;
+                out.substitutions.push(src.clone());
+            }
+        }
+    }
+}
+
+/// Evaluate the body of `$'…'` the way bash does.
+pub fn decode_ansi_c(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut bytes: Vec<u8> = Vec::new();
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let flush = |bytes: &mut Vec<u8>, out: &mut String| {
+        if !bytes.is_empty() {
+            out.push_str(&String::from_utf8_lossy(bytes));
+            bytes.clear();
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '\\' || i + 1 >= chars.len() {
+            flush(&mut bytes, &mut out);
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let e = chars[i + 1];
+        i += 2;
+        let simple = match e {
+            'n' => Some('\n'),
+            't' => Some('\t'),
+            'r' => Some('\r'),
+            'a' => Some('\x07'),
+            'b' => Some('\x08'),
+            'e' | 'E' => Some('\x1b'),
+            'f' => Some('\x0c'),
+            'v' => Some('\x0b'),
+            '\\' => Some('\\'),
+            '\'' => Some('\''),
+            '"' => Some('"'),
+            '?' => Some('?'),
+            _ => None,
+        };
+        if let Some(ch) = simple {
+            flush(&mut bytes, &mut out);
+            out.push(ch);
+            continue;
+        }
+        let take = |i: &mut usize, max: usize, radix: u32| -> Option<u32> {
+            let start = *i;
+            while *i < chars.len() && *i - start < max && chars[*i].is_digit(radix) {
+                *i += 1;
+            }
+            (start != *i)
+                .then(|| chars[start..*i].iter().collect::<String>())
+                .and_then(|d| u32::from_str_radix(&d, radix).ok())
+        };
+        match e {
+            'x' => match take(&mut i, 2, 16) {
+                Some(v) => bytes.push(v as u8),
+                None => {
+                    flush(&mut bytes, &mut out);
+                    out.push_str("\\x");
+                }
+            },
+            'u' | 'U' => {
+                flush(&mut bytes, &mut out);
+                let max = if e == 'u' { 4 } else { 8 };
+                match take(&mut i, max, 16).and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                }
+            }
+            '0'..='7' => {
+                i -= 1;
+                if let Some(v) = take(&mut i, 3, 8) {
+                    bytes.push((v & 0xff) as u8);
+                }
+            }
+            'c' if i < chars.len() => {
+                flush(&mut bytes, &mut out);
+                let ctl = (chars[i] as u32) & 0x1f;
+                out.push(char::from_u32(ctl).unwrap_or('?'));
+                i += 1;
+            }
+            other => {
+                flush(&mut bytes, &mut out);
+                out.push('\\');
+                out.push(other);
+            }
+        }
+    }
+    flush(&mut bytes, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_and_escapes_collapse_to_the_real_word() {
+        assert_eq!(expand("r''m").text, "rm");
+        assert_eq!(expand("\"rm\"").text, "rm");
+        assert_eq!(expand("\\rm").text, "rm");
+        assert_eq!(expand("$'\\x72\\x6d'").text, "rm");
+        assert_eq!(expand("$'\\162\\155'").text, "rm");
+    }
+
+    #[test]
+    fn substitutions_are_dynamic_and_reported() {
+        let e = expand("$(echo rm)");
+        assert!(e.dynamic);
+        assert_eq!(e.substitutions, vec!["echo rm".to_string()]);
+        assert!(expand("$X").dynamic);
+        assert!(!expand("plain").dynamic);
+    }
+}
