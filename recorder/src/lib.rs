@@ -1,1 +1,12 @@
-pub fn x(){}
+//! Session recordings in asciicast v2, written by a background task.
+//!
+//! The `asciicast` crate is abandoned and lacks resize and marker events, so the format is
+//! implemented here: [`asciicast`] is the plain file format (writer, reader, UTF-8 handling),
+//! [`task`] is the recorder a session talks to. Recording is part of the security boundary:
+//! when it fails, the session must stop, so every failure is surfaced to the caller.
+
+pub mod asciicast;
+pub mod task;
+
+pub use asciicast::{Event, EventKind, Header, ParseError, Recording};
+pub use task::{Closed, Recorder, RecorderError};

@@ -1,0 +1,283 @@
+//! The recorder a session writes to: a bounded queue in front of one writer task.
+//!
+//! Sessions must never block on disk, and must never run unrecorded. So events go through a
+//! bounded channel (back-pressure, no unbounded memory) to a task that owns the file, flushes
+//! at least every second (a crash loses at most the last second) and fsyncs on close. If the
+//! writer fails, every later call returns [`RecorderError::Failed`] and [`Recorder::failed`]
+//! resolves, so the session can end itself at once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::asciicast::{self, Event, EventKind, Header, Utf8Carry};
+
+/// How many events may wait for the writer before senders are slowed down.
+const QUEUE: usize = 1024;
+/// Longest time an event may sit in the write buffer before it reaches the file.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum RecorderError {
+    #[error("cannot create recording {path}: {msg}")]
+    Create { path: PathBuf, msg: String },
+    #[error("recording failed: {0}")]
+    Failed(String),
+}
+
+/// What a finished recording is, for the session row and the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Hex SHA-256 of the whole file as written.
+    pub sha256: String,
+}
+
+/// Which byte stream an output chunk came from; each has its own UTF-8 carry-over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    Input,
+}
+
+enum Msg {
+    Bytes { time: f64, kind: EventKind, stream: Stream, data: Vec<u8> },
+    Text { time: f64, kind: EventKind, data: String },
+    Close(oneshot::Sender<Result<Closed, RecorderError>>),
+}
+
+/// Handle to a running recording. Clone it for every task that produces events.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Msg>,
+    /// Event times are measured from here, on the sending side, so queueing delay in the
+    /// writer does not distort the replay timing.
+    start: Instant,
+    /// Set (once) by the writer task when it gives up; carries the reason.
+    failed: watch::Receiver<Option<String>>,
+}
+
+impl Recorder {
+    /// Create a new recording file (never overwriting one) and start its writer task.
+    pub async fn create(path: &Path, header: Header) -> Result<Self, RecorderError> {
+        let create_err = |e: std::io::Error| RecorderError::Create { path: path.to_owned(), msg: e.to_string() };
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(create_err)?;
+        }
+        let mut opts = tokio::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        opts.mode(0o600);
+        let file = opts.open(path).await.map_err(create_err)?;
+        Self::start(file, path.to_owned(), header).await
+    }
+
+    /// Start recording into an already opened file (tests use `/dev/full`).
+    pub async fn start(file: tokio::fs::File, path: PathBuf, header: Header) -> Result<Self, RecorderError> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (fail_tx, failed) = watch::channel(None);
+        let mut writer = Writer {
+            out: tokio::io::BufWriter::new(file),
+            path,
+            size: 0,
+            hash: Sha256::new(),
+            carries: HashMap::new(),
+            last_time: 0.0,
+        };
+        let mut head = Vec::new();
+        asciicast::write_header(&mut head, &header).map_err(|e| RecorderError::Failed(e.to_string()))?;
+        writer.put(&head).await.map_err(|e| RecorderError::Failed(e.to_string()))?;
+        tokio::spawn(writer.run(rx, fail_tx));
+        Ok(Self { tx, start: Instant::now(), failed })
+    }
+
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn error(&self) -> RecorderError {
+        RecorderError::Failed(
+            self.failed.borrow().clone().unwrap_or_else(|| "recorder stopped".to_owned()),
+        )
+    }
+
+    async fn send(&self, m: Msg) -> Result<(), RecorderError> {
+        if self.failed.borrow().is_some() {
+            return Err(self.error());
+        }
+        self.tx.send(m).await.map_err(|_| self.error())
+    }
+
+    pub async fn output(&self, stream: Stream, data: &[u8]) -> Result<(), RecorderError> {
+        let kind = if stream == Stream::Input { EventKind::Input } else { EventKind::Output };
+        self.send(Msg::Bytes { time: self.now(), kind, stream, data: data.to_vec() }).await
+    }
+
+    pub async fn input(&self, data: &[u8]) -> Result<(), RecorderError> {
+        self.output(Stream::Input, data).await
+    }
+
+    pub async fn resize(&self, cols: u32, rows: u32) -> Result<(), RecorderError> {
+        self.send(Msg::Text { time: self.now(), kind: EventKind::Resize, data: format!("{cols}x{rows}") }).await
+    }
+
+    pub async fn marker(&self, label: &str) -> Result<(), RecorderError> {
+        self.send(Msg::Text { time: self.now(), kind: EventKind::Marker, data: label.to_owned() }).await
+    }
+
+    /// Resolves when the writer has failed; never resolves while recording works.
+    pub async fn failed(&self) -> RecorderError {
+        let mut rx = self.failed.clone();
+        // An error from wait_for means the writer task ended; report that as failure too.
+        let _ = rx.wait_for(Option::is_some).await;
+        self.error()
+    }
+
+    /// Flush, fsync and close; returns the file's size and hash.
+    pub async fn close(self) -> Result<Closed, RecorderError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Close(tx)).await?;
+        rx.await.map_err(|_| self.error())?
+    }
+}
+
+struct Writer {
+    out: tokio::io::BufWriter<tokio::fs::File>,
+    path: PathBuf,
+    size: u64,
+    hash: Sha256,
+    carries: HashMap<Stream, Utf8Carry>,
+    /// Time of the last event, for the undecodable tail flushed at close.
+    last_time: f64,
+}
+
+impl Writer {
+    async fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(bytes).await?;
+        self.hash.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    async fn event(&mut self, time: f64, kind: EventKind, data: String) -> std::io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.last_time = time;
+        let mut line = asciicast::event_line(&Event { time, kind, data }).into_bytes();
+        line.push(b'\n');
+        self.put(&line).await
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, fail: watch::Sender<Option<String>>) {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let step: std::io::Result<Option<oneshot::Sender<Result<Closed, RecorderError>>>> = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(Msg::Bytes { time, kind, stream, data }) => {
+                        let text = self.carries.entry(stream).or_default().decode(&data);
+                        self.event(time, kind, text).await.map(|()| None)
+                    }
+                    Some(Msg::Text { time, kind, data }) => self.event(time, kind, data).await.map(|()| None),
+                    Some(Msg::Close(reply)) => Ok(Some(reply)),
+                    // Every handle dropped without close: finish the file anyway.
+                    None => {
+                        let _ = self.finish().await;
+                        Err(std::io::Error::other("recorder dropped without close"))
+                    }
+                },
+                _ = tick.tick() => self.out.flush().await.map(|()| None),
+            };
+            match step {
+                Ok(None) => {}
+                Ok(Some(reply)) => {
+                    let res = self.finish().await.map_err(|e| RecorderError::Failed(e.to_string()));
+                    if let Err(e) = &res {
+                        let _ = fail.send(Some(e.to_string()));
+                    }
+                    let _ = reply.send(res);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(path = %self.path.display(), error = %e, "recording failed");
+                    let _ = fail.send(Some(format!("{}: {e}", self.path.display())));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn finish(&mut self) -> std::io::Result<Closed> {
+        let tails: Vec<(Stream, String)> =
+            self.carries.iter_mut().map(|(s, c)| (*s, c.finish())).collect();
+        for (stream, tail) in tails {
+            let kind = if stream == Stream::Input { EventKind::Input } else { EventKind::Output };
+            self.event(self.last_time, kind, tail).await?;
+        }
+        self.out.flush().await?;
+        self.out.get_ref().sync_all().await?;
+        Ok(Closed {
+            path: self.path.clone(),
+            size: self.size,
+            sha256: hex::encode(self.hash.clone().finalize()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Recording;
+
+    #[tokio::test]
+    async fn records_and_closes_with_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.cast");
+        let rec = Recorder::create(&path, Header::new(80, 24)).await.unwrap();
+        rec.output(Stream::Stdout, "caf\u{e9}".as_bytes()).await.unwrap();
+        rec.output(Stream::Stdout, b"\n").await.unwrap();
+        rec.marker("exit 0").await.unwrap();
+        let closed = rec.close().await.unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(closed.size, bytes.len() as u64);
+        assert_eq!(closed.sha256, hex::encode(Sha256::digest(&bytes)));
+        let r = Recording::read(&bytes[..]).unwrap();
+        assert_eq!(r.output(), "caf\u{e9}\n");
+        assert_eq!(r.markers().map(|m| m.data.as_str()).collect::<Vec<_>>(), ["exit 0"]);
+    }
+
+    #[tokio::test]
+    async fn never_overwrites_an_existing_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.cast");
+        std::fs::write(&path, b"keep").unwrap();
+        assert!(Recorder::create(&path, Header::new(80, 24)).await.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"keep");
+    }
+
+    #[tokio::test]
+    async fn disk_full_is_reported_to_the_session() {
+        let file = tokio::fs::OpenOptions::new().write(true).open("/dev/full").await.unwrap();
+        let rec = Recorder::start(file, "/dev/full".into(), Header::new(80, 24)).await.unwrap();
+        // The flush (at most a second away) hits ENOSPC; the session learns through failed().
+        let big = vec![b'x'; 64 * 1024];
+        let mut saw_error = false;
+        for _ in 0..64 {
+            if rec.output(Stream::Stdout, &big).await.is_err() {
+                saw_error = true;
+                break;
+            }
+        }
+        let failure = tokio::time::timeout(Duration::from_secs(5), rec.failed()).await.expect("failure within 5s");
+        assert!(failure.to_string().contains("No space left"), "{failure}");
+        assert!(saw_error || rec.marker("x").await.is_err());
+        assert!(rec.close().await.is_err());
+    }
+}
