@@ -1,1 +1,31 @@
-pub fn x(){}
+//! What sits between the classifier and the reviewers: the store, the policy, the whitelist and
+//! the approval broker.
+//!
+//! One crate because these share one model (requests, votes, reviewers, whitelist entries) and
+//! one database; the gateway asks it for decisions and the reviewer listener feeds it votes.
+//! Nothing here knows about SSH or WebSockets.
+
+pub mod broker;
+pub mod ids;
+pub mod model;
+pub mod policy;
+pub mod store;
+
+pub use broker::{Broker, BrokerEvent, DecideError, Ticket};
+pub use model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
+pub use policy::{Decision, Policy};
+pub use store::{Store, StoreError};
+
+/// Milliseconds since the Unix epoch; every stored time uses this unit.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 rendering of a stored time, for messages and the CLI.
+pub fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}

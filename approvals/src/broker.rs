@@ -1,0 +1,1 @@
+pub struct Broker; pub enum BrokerEvent{} pub enum DecideError{} pub struct Ticket;

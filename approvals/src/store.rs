@@ -1,0 +1,585 @@
+//! Persistence for reviewers, sessions, requests, votes and the whitelist.
+//!
+//! One code path serves SQLite (the embedded default) and PostgreSQL (clusters) through sqlx's
+//! `Any` driver, with one set of portable migrations. Every state change on a request is a
+//! conditional update (`… WHERE status = 'pending'`), so a vote, a timeout and a restart can
+//! never both win: exactly one resolves the request, and the others see that it is resolved.
+
+use airlock_classifier::{Reason, Tier};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::ids::{self, RandomError};
+use crate::model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url {0:?} (expected sqlite://… or postgres://…)")]
+    Url(String),
+    #[error("reviewer {0:?} already exists")]
+    ReviewerExists(String),
+    #[error("no reviewer named {0:?}")]
+    NoReviewer(String),
+    #[error("invalid reviewer name {0:?}: use 1-64 letters, digits, '.', '_' or '-'")]
+    ReviewerName(String),
+    #[error("corrupt row in {table}: {msg}")]
+    Corrupt { table: &'static str, msg: String },
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+/// Result of recording a vote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteResult {
+    /// Vote stored; the request is still pending with these approvals.
+    Counted { approvals: Vec<String> },
+    /// Vote stored and it settled the request.
+    Resolved(Outcome),
+    NotFound,
+    /// The request was already settled (status given).
+    NotPending(String),
+    AlreadyVoted,
+    OwnRequest,
+}
+
+/// A new approval request, as the gateway submits it.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub session_id: String,
+    pub agent: String,
+    pub target: String,
+    pub command: String,
+    pub tier: Tier,
+    pub score: u8,
+    pub reasons: Vec<Reason>,
+    pub quorum: u32,
+    pub expires_at: i64,
+}
+
+/// A session row as the CLI lists it.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub agent: String,
+    pub target: String,
+    pub kind: String,
+    pub command: Option<String>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub outcome: Option<String>,
+    pub exit_status: Option<i64>,
+    pub recording: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+/// Columns of `requests` that [`Store::request_from_row`] reads.
+macro_rules! request_cols {
+    () => {
+        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at"
+    };
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+fn corrupt(table: &'static str, msg: impl ToString) -> StoreError {
+    StoreError::Corrupt { table, msg: msg.to_string() }
+}
+
+impl Store {
+    /// Connect and bring the schema up to date. `sqlite://` files are created if missing.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect_raw(url).await?;
+        MIGRATOR.run(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// Connect without migrating (administrative connections in tests).
+    pub async fn connect_raw(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(StoreError::Url(url.to_owned()));
+        }
+        let url = if is_sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if is_sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        // WAL lets the CLI read and write while the gateway runs; the busy
+                        // timeout turns brief lock contention into a wait, not an error.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Close the pool (tests drop their throwaway databases afterwards).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // --- reviewers -------------------------------------------------------------------------
+
+    /// Create a reviewer and return its token (shown once; only the hash is kept).
+    pub async fn add_reviewer(&self, name: &str, now: i64) -> Result<String, StoreError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            return Err(StoreError::ReviewerName(name.to_owned()));
+        }
+        let token = ids::new_token()?;
+        let res = sqlx::query("INSERT INTO reviewers (name, token_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(ids::token_hash(&token))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::ReviewerExists(name.to_owned()));
+        }
+        Ok(token)
+    }
+
+    pub async fn list_reviewers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT name, created_at FROM reviewers ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, r.try_get("created_at")?)))
+            .collect()
+    }
+
+    pub async fn remove_reviewer(&self, name: &str) -> Result<(), StoreError> {
+        let res = sqlx::query("DELETE FROM reviewers WHERE name = $1").bind(name).execute(&self.pool).await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NoReviewer(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The reviewer a token belongs to, if any (and not removed).
+    pub async fn reviewer_for_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM reviewers WHERE token_hash = $1")
+            .bind(ids::token_hash(token))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("name")).transpose()?)
+    }
+
+    // --- sessions --------------------------------------------------------------------------
+
+    pub async fn open_session(
+        &self,
+        id: &str,
+        agent: &str,
+        target: &str,
+        kind: &str,
+        command: Option<&str>,
+        peer: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id, agent, target, kind, command, peer, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(id)
+            .bind(agent)
+            .bind(target)
+            .bind(kind)
+            .bind(command)
+            .bind(peer)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn close_session(
+        &self,
+        id: &str,
+        outcome: &str,
+        exit_status: Option<i64>,
+        exit_signal: Option<&str>,
+        recording: Option<(&str, u64, &str)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET ended_at = $2, outcome = $3, exit_status = $4, exit_signal = $5, \
+             recording = $6, recording_size = $7, recording_sha256 = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(outcome)
+        .bind(exit_status)
+        .bind(exit_signal)
+        .bind(recording.map(|r| r.0))
+        .bind(recording.map(|r| r.1 as i64))
+        .bind(recording.map(|r| r.2))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list_sessions(&self, limit: i64) -> Result<Vec<SessionRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, agent, target, kind, command, started_at, ended_at, outcome, exit_status, recording \
+             FROM sessions ORDER BY started_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionRow {
+                    id: r.try_get("id")?,
+                    agent: r.try_get("agent")?,
+                    target: r.try_get("target")?,
+                    kind: r.try_get("kind")?,
+                    command: r.try_get("command")?,
+                    started_at: r.try_get("started_at")?,
+                    ended_at: r.try_get("ended_at")?,
+                    outcome: r.try_get("outcome")?,
+                    exit_status: r.try_get("exit_status")?,
+                    recording: r.try_get("recording")?,
+                })
+            })
+            .collect()
+    }
+
+    // --- requests and votes ----------------------------------------------------------------
+
+    pub async fn insert_request(&self, req: &NewRequest, now: i64) -> Result<RequestView, StoreError> {
+        let id = ids::new_id()?;
+        let reasons = serde_json::to_string(&req.reasons).map_err(|e| corrupt("requests", e))?;
+        sqlx::query(
+            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)",
+        )
+        .bind(&id)
+        .bind(&req.session_id)
+        .bind(&req.agent)
+        .bind(&req.target)
+        .bind(&req.command)
+        .bind(req.tier.as_str())
+        .bind(i64::from(req.score))
+        .bind(reasons)
+        .bind(i64::from(req.quorum))
+        .bind(now)
+        .bind(req.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(RequestView {
+            id,
+            session_id: req.session_id.clone(),
+            agent: req.agent.clone(),
+            target: req.target.clone(),
+            command: req.command.clone(),
+            tier: req.tier,
+            score: req.score,
+            reasons: req.reasons.clone(),
+            quorum: req.quorum,
+            status: "pending".into(),
+            created_at: now,
+            expires_at: req.expires_at,
+            votes: Vec::new(),
+        })
+    }
+
+    fn request_from_row(r: &AnyRow) -> Result<RequestView, StoreError> {
+        let tier: String = r.try_get("tier")?;
+        let reasons: String = r.try_get("reasons")?;
+        let score: i64 = r.try_get("score")?;
+        let quorum: i64 = r.try_get("quorum")?;
+        Ok(RequestView {
+            id: r.try_get("id")?,
+            session_id: r.try_get("session_id")?,
+            agent: r.try_get("agent")?,
+            target: r.try_get("target")?,
+            command: r.try_get("command")?,
+            tier: tier.parse().map_err(|e: String| corrupt("requests", e))?,
+            score: u8::try_from(score).map_err(|e| corrupt("requests", e))?,
+            reasons: serde_json::from_str(&reasons).map_err(|e| corrupt("requests", e))?,
+            quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
+            status: r.try_get("status")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+            votes: Vec::new(),
+        })
+    }
+
+    async fn votes_for(&self, id: &str) -> Result<Vec<Vote>, StoreError> {
+        let rows = sqlx::query("SELECT reviewer, decision, comment, at FROM votes WHERE request_id = $1 ORDER BY at, reviewer")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let d: String = r.try_get("decision")?;
+                Ok(Vote {
+                    reviewer: r.try_get("reviewer")?,
+                    decision: match d.as_str() {
+                        "approve" => VoteDecision::Approve,
+                        "deny" => VoteDecision::Deny,
+                        other => return Err(corrupt("votes", format!("decision {other:?}"))),
+                    },
+                    comment: r.try_get("comment")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn get_request(&self, id: &str) -> Result<Option<RequestView>, StoreError> {
+        let sql = concat!("SELECT ", request_cols!(), " FROM requests WHERE id = $1");
+        let Some(row) = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let mut req = Self::request_from_row(&row)?;
+        req.votes = self.votes_for(id).await?;
+        Ok(Some(req))
+    }
+
+    /// Pending requests that have not yet passed their deadline, oldest first.
+    pub async fn pending_requests(&self, now: i64) -> Result<Vec<RequestView>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            request_cols!(),
+            " FROM requests WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at"
+        );
+        let rows = sqlx::query(sql).bind(now).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut req = Self::request_from_row(r)?;
+            req.votes = self.votes_for(&req.id).await?;
+            out.push(req);
+        }
+        Ok(out)
+    }
+
+    /// Settle a pending request without a vote (timeout, withdrawal). Returns the status the
+    /// request ends up with: `outcome` if this call settled it, the earlier one otherwise.
+    pub async fn settle(&self, id: &str, outcome: Outcome, by: &str, note: &str, now: i64) -> Result<String, StoreError> {
+        let res = sqlx::query(
+            "UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(outcome.as_str())
+        .bind(now)
+        .bind(by)
+        .bind(note)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 1 {
+            return Ok(outcome.as_str().to_owned());
+        }
+        let row = sqlx::query("SELECT status FROM requests WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>("status")).transpose()?.unwrap_or_else(|| "missing".into()))
+    }
+
+    /// Mark every pending request expired (start-up: whoever waited for them is gone).
+    pub async fn expire_all_pending(&self, note: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM requests WHERE status = 'pending'").fetch_all(&self.pool).await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        for id in &ids {
+            self.settle(id, Outcome::Expired, "airlock", note, now).await?;
+        }
+        Ok(ids)
+    }
+
+    /// Record one reviewer's vote and settle the request if the vote decides it.
+    ///
+    /// The first statement is a no-op update of the request row *only if pending*: it takes
+    /// the row's write lock (PostgreSQL) or the database write lock (SQLite) before anything is
+    /// read, so concurrent votes on one request are serialised and quorum is counted once.
+    pub async fn vote(
+        &self,
+        id: &str,
+        reviewer: &str,
+        decision: VoteDecision,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<VoteResult, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let locked = sqlx::query("UPDATE requests SET status = status WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT agent, quorum, status, expires_at FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(VoteResult::NotFound);
+        };
+        let status: String = row.try_get("status")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        if locked.rows_affected() == 0 || status != "pending" {
+            return Ok(VoteResult::NotPending(status));
+        }
+        if now >= expires_at {
+            // Its waiter will expire it; a late approval must not count.
+            return Ok(VoteResult::NotPending("expired".into()));
+        }
+        let agent: String = row.try_get("agent")?;
+        if agent == reviewer {
+            return Ok(VoteResult::OwnRequest);
+        }
+        let quorum: i64 = row.try_get("quorum")?;
+        let inserted = sqlx::query(
+            "INSERT INTO votes (request_id, reviewer, decision, comment, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(reviewer)
+        .bind(decision.as_str())
+        .bind(comment)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(VoteResult::AlreadyVoted);
+        }
+        let votes = sqlx::query("SELECT reviewer, decision FROM votes WHERE request_id = $1 ORDER BY at, reviewer")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut approvals = Vec::new();
+        let mut denied = false;
+        for v in &votes {
+            let d: String = v.try_get("decision")?;
+            if d == "deny" {
+                denied = true;
+            } else {
+                approvals.push(v.try_get::<String, _>("reviewer")?);
+            }
+        }
+        let outcome = if denied {
+            Some(Outcome::Denied)
+        } else if approvals.len() as i64 >= quorum {
+            Some(Outcome::Approved)
+        } else {
+            None
+        };
+        if let Some(o) = outcome {
+            sqlx::query("UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1 AND status = 'pending'")
+                .bind(id)
+                .bind(o.as_str())
+                .bind(now)
+                .bind(reviewer)
+                .bind(comment)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(match outcome {
+            Some(o) => VoteResult::Resolved(o),
+            None => VoteResult::Counted { approvals },
+        })
+    }
+
+    // --- whitelist -------------------------------------------------------------------------
+
+    pub async fn add_whitelist(
+        &self,
+        agent: Option<&str>,
+        target: Option<&str>,
+        command: &str,
+        tier: Tier,
+        created_by: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<WhitelistEntry, StoreError> {
+        let id = ids::new_id()?;
+        sqlx::query(
+            "INSERT INTO whitelist (id, agent, target, command, tier, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(agent)
+        .bind(target)
+        .bind(command)
+        .bind(tier.as_str())
+        .bind(created_by)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(WhitelistEntry {
+            id,
+            agent: agent.map(str::to_owned),
+            target: target.map(str::to_owned),
+            command: command.to_owned(),
+            tier,
+            created_by: created_by.to_owned(),
+            created_at: now,
+            expires_at,
+        })
+    }
+
+    fn whitelist_from_row(r: &AnyRow) -> Result<WhitelistEntry, StoreError> {
+        let tier: String = r.try_get("tier")?;
+        Ok(WhitelistEntry {
+            id: r.try_get("id")?,
+            agent: r.try_get("agent")?,
+            target: r.try_get("target")?,
+            command: r.try_get("command")?,
+            tier: tier.parse().map_err(|e: String| corrupt("whitelist", e))?,
+            created_by: r.try_get("created_by")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        })
+    }
+
+    pub async fn list_whitelist(&self) -> Result<Vec<WhitelistEntry>, StoreError> {
+        let rows = sqlx::query("SELECT id, agent, target, command, tier, created_by, created_at, expires_at FROM whitelist ORDER BY command, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::whitelist_from_row).collect()
+    }
+
+    pub async fn revoke_whitelist(&self, id: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM whitelist WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// The unexpired entry that allows exactly `command` for this agent on this target.
+    pub async fn whitelist_match(
+        &self,
+        agent: &str,
+        target: &str,
+        command: &str,
+        now: i64,
+    ) -> Result<Option<WhitelistEntry>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, agent, target, command, tier, created_by, created_at, expires_at FROM whitelist \
+             WHERE command = $1 AND (agent IS NULL OR agent = $2) AND (target IS NULL OR target = $3) \
+             AND (expires_at IS NULL OR expires_at > $4) AND tier <> 'high' ORDER BY id LIMIT 1",
+        )
+        .bind(command)
+        .bind(agent)
+        .bind(target)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::whitelist_from_row).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests;
