@@ -1,1 +1,303 @@
-pub struct Broker; pub enum BrokerEvent{} pub enum DecideError{} pub struct Ticket;
+//! The approval broker: the one place where requests wait, votes land and outcomes are told.
+//!
+//! A gateway session submits a request and awaits its [`Ticket`]; reviewers' votes come in
+//! through [`Broker::decide`]; every change is broadcast as a [`BrokerEvent`] to the reviewer
+//! listener. Persistence decides races (see [`crate::store`]); the broker only routes. Any
+//! failure while waiting — store error, broker gone, deadline — ends in a deny, never an approve.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot};
+
+use crate::model::{Outcome, RequestView, VoteDecision};
+use crate::store::{NewRequest, Store, StoreError, VoteResult};
+use crate::now_ms;
+
+/// What reviewers are told.
+#[derive(Debug, Clone)]
+pub enum BrokerEvent {
+    Requested(Box<RequestView>),
+    Voted { id: String, reviewer: String, decision: VoteDecision, approvals: Vec<String> },
+    Resolved { id: String, outcome: Outcome, by: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("unknown request {0}")]
+    UnknownRequest(String),
+    #[error("request {id} is already {status}")]
+    AlreadyResolved { id: String, status: String },
+    #[error("you have already voted on request {0}")]
+    AlreadyVoted(String),
+    #[error("you cannot vote on your own request {0}")]
+    OwnRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DecideError {
+    /// Stable machine-readable code for the reviewer protocol.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecideError::UnknownRequest(_) => "unknown_request",
+            DecideError::AlreadyResolved { .. } => "already_resolved",
+            DecideError::AlreadyVoted(_) => "already_voted",
+            DecideError::OwnRequest(_) => "own_request",
+            DecideError::Store(_) => "internal",
+        }
+    }
+}
+
+/// What a vote did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecideAck {
+    Counted { approvals: Vec<String>, needed: u32 },
+    Resolved(Outcome),
+}
+
+/// The final word on a request, as the waiting session sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// Who settled it (reviewer name, or `airlock` for timeouts and failures).
+    pub by: String,
+    /// Human explanation for the agent's `airlock: denied: …` line.
+    pub why: String,
+}
+
+/// A submitted request; await [`Ticket::wait`] for the verdict.
+pub struct Ticket {
+    pub request: RequestView,
+    rx: oneshot::Receiver<Verdict>,
+    broker: Broker,
+}
+
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    /// Fan-out to every connected reviewer; lagging receivers re-read the snapshot.
+    events: broadcast::Sender<BrokerEvent>,
+    /// Sessions waiting on a request, by request id. Only the session that holds the waiting
+    /// agent is in here; entries are removed when the request settles or the ticket drops.
+    waiters: Mutex<HashMap<String, oneshot::Sender<Verdict>>>,
+}
+
+impl Broker {
+    pub fn new(store: Store) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Self { inner: Arc::new(Inner { store, events, waiters: Mutex::new(HashMap::new()) }) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<BrokerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn publish(&self, e: BrokerEvent) {
+        // No receivers is fine: nobody is watching yet, the snapshot will show it.
+        let _ = self.inner.events.send(e);
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Verdict>>> {
+        // A poisoned map only means another thread panicked mid-insert; the data is still a map.
+        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Store a pending request and tell every reviewer about it.
+    pub async fn submit(&self, req: NewRequest) -> Result<Ticket, StoreError> {
+        let view = self.inner.store.insert_request(&req, now_ms()).await?;
+        let (tx, rx) = oneshot::channel();
+        self.waiters().insert(view.id.clone(), tx);
+        self.publish(BrokerEvent::Requested(Box::new(view.clone())));
+        Ok(Ticket { request: view, rx, broker: self.clone() })
+    }
+
+    /// Pending requests for a reviewer's snapshot.
+    pub async fn pending(&self) -> Result<Vec<RequestView>, StoreError> {
+        self.inner.store.pending_requests(now_ms()).await
+    }
+
+    /// A reviewer's vote.
+    pub async fn decide(
+        &self,
+        reviewer: &str,
+        id: &str,
+        decision: VoteDecision,
+        comment: Option<&str>,
+    ) -> Result<DecideAck, DecideError> {
+        let res = self.inner.store.vote(id, reviewer, decision, comment, now_ms()).await?;
+        match res {
+            VoteResult::NotFound => Err(DecideError::UnknownRequest(id.to_owned())),
+            VoteResult::NotPending(status) => Err(DecideError::AlreadyResolved { id: id.to_owned(), status }),
+            VoteResult::AlreadyVoted => Err(DecideError::AlreadyVoted(id.to_owned())),
+            VoteResult::OwnRequest => Err(DecideError::OwnRequest(id.to_owned())),
+            VoteResult::Counted { approvals } => {
+                self.publish(BrokerEvent::Voted {
+                    id: id.to_owned(),
+                    reviewer: reviewer.to_owned(),
+                    decision,
+                    approvals: approvals.clone(),
+                });
+                let needed = self
+                    .inner
+                    .store
+                    .get_request(id)
+                    .await?
+                    .map(|r| r.quorum)
+                    .unwrap_or_default();
+                Ok(DecideAck::Counted { approvals, needed })
+            }
+            VoteResult::Resolved(outcome) => {
+                let why = match (outcome, comment) {
+                    (Outcome::Denied, Some(c)) if !c.is_empty() => format!("denied by {reviewer}: {c}"),
+                    (o, _) => format!("{} by {reviewer}", o.as_str()),
+                };
+                self.resolved(id, Verdict { outcome, by: reviewer.to_owned(), why });
+                Ok(DecideAck::Resolved(outcome))
+            }
+        }
+    }
+
+    fn resolved(&self, id: &str, verdict: Verdict) {
+        if let Some(w) = self.waiters().remove(id) {
+            let _ = w.send(verdict.clone());
+        }
+        self.publish(BrokerEvent::Resolved { id: id.to_owned(), outcome: verdict.outcome, by: verdict.by });
+    }
+
+    /// Settle without a vote (timeout, withdrawal). Returns the verdict that stands: if a vote
+    /// got there first, that one.
+    async fn settle(&self, id: &str, outcome: Outcome, why: &str) -> Verdict {
+        match self.inner.store.settle(id, outcome, "airlock", why, now_ms()).await {
+            Ok(status) if status == outcome.as_str() => {
+                let v = Verdict { outcome, by: "airlock".into(), why: why.to_owned() };
+                self.resolved(id, v.clone());
+                v
+            }
+            Ok(status) => {
+                // A vote settled it between our deadline and our update; honour the stored
+                // outcome only if it is an approval recorded before the deadline passed.
+                let outcome = Outcome::parse(&status).unwrap_or(Outcome::Denied);
+                let by = match self.inner.store.get_request(id).await {
+                    Ok(Some(r)) => r.votes.last().map(|v| v.reviewer.clone()).unwrap_or_default(),
+                    _ => String::new(),
+                };
+                Verdict { outcome, by: by.clone(), why: format!("{} by {by}", outcome.as_str()) }
+            }
+            Err(e) => {
+                tracing::error!(request = id, error = %e, "could not settle request; denying");
+                Verdict { outcome: Outcome::Denied, by: "airlock".into(), why: format!("store error: {e}") }
+            }
+        }
+    }
+}
+
+impl Ticket {
+    /// Wait for the verdict until `timeout`; no answer in time is an expiry (a deny).
+    pub async fn wait(mut self, timeout: Duration) -> Verdict {
+        let id = self.request.id.clone();
+        let verdict = tokio::select! {
+            v = &mut self.rx => match v {
+                Ok(v) => v,
+                Err(_) => Verdict { outcome: Outcome::Denied, by: "airlock".into(), why: "approval broker went away".into() },
+            },
+            () = tokio::time::sleep(timeout) => {
+                self.broker.settle(&id, Outcome::Expired, "no decision before the deadline").await
+            }
+        };
+        self.broker.waiters().remove(&id);
+        verdict
+    }
+
+    /// The agent went away while waiting: the request can no longer be approved.
+    pub async fn withdraw(self, why: &str) -> Verdict {
+        let id = self.request.id.clone();
+        let v = self.broker.settle(&id, Outcome::Withdrawn, why).await;
+        self.broker.waiters().remove(&id);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_classifier::Tier;
+
+    async fn broker() -> (Broker, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("b.db").display());
+        (Broker::new(Store::connect(&url).await.unwrap()), dir)
+    }
+
+    fn req(quorum: u32) -> NewRequest {
+        NewRequest {
+            session_id: "s".into(),
+            agent: "bot".into(),
+            target: "local".into(),
+            command: "touch x".into(),
+            tier: if quorum > 1 { Tier::High } else { Tier::Medium },
+            score: 50,
+            reasons: vec![],
+            quorum,
+            expires_at: now_ms() + 60_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn approval_releases_the_waiter_and_is_broadcast() {
+        let (b, _d) = broker().await;
+        let mut events = b.subscribe();
+        let t = b.submit(req(1)).await.unwrap();
+        let id = t.request.id.clone();
+        assert!(matches!(events.recv().await.unwrap(), BrokerEvent::Requested(_)));
+        let waiter = tokio::spawn(t.wait(Duration::from_secs(30)));
+        assert_eq!(b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap(), DecideAck::Resolved(Outcome::Approved));
+        let v = waiter.await.unwrap();
+        assert_eq!((v.outcome, v.by.as_str()), (Outcome::Approved, "alice"));
+        assert!(matches!(events.recv().await.unwrap(), BrokerEvent::Resolved { outcome: Outcome::Approved, .. }));
+        assert!(matches!(b.decide("bob", &id, VoteDecision::Approve, None).await, Err(DecideError::AlreadyResolved { .. })));
+    }
+
+    #[tokio::test]
+    async fn deny_carries_the_comment() {
+        let (b, _d) = broker().await;
+        let t = b.submit(req(2)).await.unwrap();
+        let id = t.request.id.clone();
+        let waiter = tokio::spawn(t.wait(Duration::from_secs(30)));
+        b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap();
+        b.decide("bob", &id, VoteDecision::Deny, Some("not on a Friday")).await.unwrap();
+        let v = waiter.await.unwrap();
+        assert_eq!(v.outcome, Outcome::Denied);
+        assert_eq!(v.why, "denied by bob: not on a Friday");
+    }
+
+    #[tokio::test]
+    async fn no_answer_in_time_expires_and_late_votes_fail() {
+        let (b, _d) = broker().await;
+        let t = b.submit(req(1)).await.unwrap();
+        let id = t.request.id.clone();
+        let v = t.wait(Duration::from_millis(200)).await;
+        assert_eq!(v.outcome, Outcome::Expired);
+        let err = b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap_err();
+        assert_eq!(err.code(), "already_resolved");
+        assert_eq!(b.store().get_request(&id).await.unwrap().unwrap().status, "expired");
+    }
+
+    #[tokio::test]
+    async fn withdrawn_requests_cannot_be_approved() {
+        let (b, _d) = broker().await;
+        let t = b.submit(req(1)).await.unwrap();
+        let id = t.request.id.clone();
+        assert_eq!(t.withdraw("agent disconnected").await.outcome, Outcome::Withdrawn);
+        assert!(b.decide("alice", &id, VoteDecision::Approve, None).await.is_err());
+    }
+}

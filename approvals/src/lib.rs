@@ -11,7 +11,8 @@ pub mod model;
 pub mod policy;
 pub mod store;
 
-pub use broker::{Broker, BrokerEvent, DecideError, Ticket};
+pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
+pub use store::NewRequest;
 pub use model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
 pub use policy::{Decision, Policy};
 pub use store::{Store, StoreError};
