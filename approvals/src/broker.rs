@@ -203,7 +203,9 @@ impl Broker {
 
 impl Ticket {
     /// Wait for the verdict until `timeout`; no answer in time is an expiry (a deny).
-    pub async fn wait(mut self, timeout: Duration) -> Verdict {
+    /// Borrowing, so a caller can race it against the agent going away and then
+    /// [`Ticket::withdraw`].
+    pub async fn wait(&mut self, timeout: Duration) -> Verdict {
         let id = self.request.id.clone();
         let verdict = tokio::select! {
             v = &mut self.rx => match v {
@@ -259,7 +261,7 @@ mod tests {
         let t = b.submit(req(1)).await.unwrap();
         let id = t.request.id.clone();
         assert!(matches!(events.recv().await.unwrap(), BrokerEvent::Requested(_)));
-        let waiter = tokio::spawn(t.wait(Duration::from_secs(30)));
+        let waiter = tokio::spawn(async move { let mut t = t; t.wait(Duration::from_secs(30)).await });
         assert_eq!(b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap(), DecideAck::Resolved(Outcome::Approved));
         let v = waiter.await.unwrap();
         assert_eq!((v.outcome, v.by.as_str()), (Outcome::Approved, "alice"));
@@ -272,7 +274,7 @@ mod tests {
         let (b, _d) = broker().await;
         let t = b.submit(req(2)).await.unwrap();
         let id = t.request.id.clone();
-        let waiter = tokio::spawn(t.wait(Duration::from_secs(30)));
+        let waiter = tokio::spawn(async move { let mut t = t; t.wait(Duration::from_secs(30)).await });
         b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap();
         b.decide("bob", &id, VoteDecision::Deny, Some("not on a Friday")).await.unwrap();
         let v = waiter.await.unwrap();
@@ -285,6 +287,7 @@ mod tests {
         let (b, _d) = broker().await;
         let t = b.submit(req(1)).await.unwrap();
         let id = t.request.id.clone();
+        let mut t = t;
         let v = t.wait(Duration::from_millis(200)).await;
         assert_eq!(v.outcome, Outcome::Expired);
         let err = b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap_err();

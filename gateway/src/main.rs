@@ -1,1 +1,268 @@
-fn main(){}
+//! `airlock`: the gateway binary and its operator commands.
+
+use std::path::PathBuf;
+
+use airlock_approvals::{Store, now_ms, rfc3339};
+use airlock_classifier::{Classifier, Context, RulePack, Tier};
+use airlock_gateway::config::Config;
+use airlock_gateway::{Gateway, run};
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "airlock", version, about = "Approval gateway for AI agents operating servers over SSH")]
+struct Cli {
+    /// Config file (default: ./airlock.toml if present, else the built-in default).
+    #[arg(long, global = true, env = "AIRLOCK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway (SSH for agents, WebSocket for reviewers).
+    Serve,
+    /// Manage reviewer tokens.
+    #[command(subcommand)]
+    Reviewer(ReviewerCmd),
+    /// Manage the whitelist of commands that run without asking.
+    #[command(subcommand)]
+    Whitelist(WhitelistCmd),
+    /// Terminal client: see pending requests, A approves, D denies.
+    Review {
+        /// Reviewer WebSocket URL (default: from the config's [reviewer] listen).
+        #[arg(long)]
+        url: Option<String>,
+        /// Reviewer token (or AIRLOCK_TOKEN).
+        #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Classify a command the way the gateway would.
+    Classify {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Target label for context, e.g. env=prod (repeatable).
+        #[arg(long = "target-label", value_name = "K=V")]
+        labels: Vec<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReviewerCmd {
+    /// Create a reviewer and print its token (shown once; only a hash is stored).
+    Add { name: String },
+    List,
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum WhitelistCmd {
+    /// Allow an exact command line to run without approval (never for high-risk commands).
+    Add {
+        #[arg(long, conflicts_with = "any_agent")]
+        agent: Option<String>,
+        #[arg(long)]
+        any_agent: bool,
+        #[arg(long, conflicts_with = "any_target")]
+        target: Option<String>,
+        #[arg(long)]
+        any_target: bool,
+        /// Expiry, e.g. 1h, 7d (default: never).
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    List,
+    Revoke { id: String },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(async_main(cli))
+}
+
+async fn async_main(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.cmd {
+        Cmd::Serve => serve(config).await,
+        Cmd::Reviewer(c) => reviewer(config, c).await,
+        Cmd::Whitelist(c) => whitelist(config, c).await,
+        Cmd::Review { url, token } => {
+            let url = url.unwrap_or_else(|| format!("ws://{}/ws", config.reviewer_listen));
+            airlock_reviewer_ws::client::run(&url, &token).await.map_err(Into::into)
+        }
+        Cmd::Classify { json, labels, command } => classify(&config, json, &labels, &command.join(" ")),
+    }
+}
+
+async fn store(config: &Config) -> Result<Store> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    Store::connect(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))
+}
+
+async fn serve(config: Config) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,russh=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let ssh = tokio::net::TcpListener::bind(config.ssh_listen).await.with_context(|| format!("binding SSH on {}", config.ssh_listen))?;
+    let reviewers = tokio::net::TcpListener::bind(config.reviewer_listen)
+        .await
+        .with_context(|| format!("binding reviewers on {}", config.reviewer_listen))?;
+    let gw = Gateway::open(config).await?;
+    let ssh_addr = ssh.local_addr()?;
+    let rev_addr = reviewers.local_addr()?;
+    print_banner(&gw, ssh_addr, rev_addr);
+    let shutdown = async {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    run(ssh, reviewers, gw, shutdown).await?;
+    Ok(())
+}
+
+fn print_banner(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr) {
+    let c = &gw.config;
+    let targets: Vec<&str> = c.targets.iter().map(|t| t.name.as_str()).collect();
+    println!("airlock: gateway {} ready (config: {})", c.node, c.source);
+    println!("airlock: ssh listening on {ssh}");
+    println!("airlock: reviewers listening on {rev}");
+    println!("  data dir    {}", c.data_dir.display());
+    println!("  database    {}", c.database_url);
+    println!(
+        "  host key    {} ({})",
+        gw.host_key_fingerprint,
+        if gw.host_key_created { "generated now" } else { "existing" }
+    );
+    println!("  targets     {}", targets.join(", "));
+    println!("  approvals   timeout {}, high needs {} reviewers", humantime::format_duration(c.approval_timeout), c.high_quorum);
+    if gw.expired_at_start > 0 {
+        println!("  note        {} request(s) left pending by the previous run were marked expired", gw.expired_at_start);
+    }
+    let cfg = match c.source.as_str() {
+        "built-in default" => String::new(),
+        s => format!(" --config {s}"),
+    };
+    println!();
+    println!("Next steps:");
+    println!("  1. Enrol an agent: append its public key, named, to {}:", c.authorized_keys.display());
+    println!("       echo \"$(cut -d' ' -f1,2 ~/.ssh/id_ed25519.pub) my-agent\" >> {}", c.authorized_keys.display());
+    println!("     (or list it under [[agent]] in a config file; see config/airlock.example.toml)");
+    println!("  2. Create a reviewer token (shown once):  airlock{cfg} reviewer add alice");
+    println!("  3. Review requests:                       airlock{cfg} review --token <TOKEN>");
+    println!("  4. As the agent:  ssh -p {} {}@{} 'uptime'", ssh.port(), targets.first().copied().unwrap_or("local"), ssh.ip());
+    println!("     pin the host key:  echo '[{}]:{} {}' >> ~/.ssh/known_hosts", ssh.ip(), ssh.port(), gw.host_key_line);
+}
+
+async fn reviewer(config: Config, cmd: ReviewerCmd) -> Result<()> {
+    let s = store(&config).await?;
+    match cmd {
+        ReviewerCmd::Add { name } => {
+            let token = s.add_reviewer(&name, now_ms()).await?;
+            eprintln!("reviewer {name} created; this token is shown once, store it now:");
+            println!("{token}");
+        }
+        ReviewerCmd::List => {
+            for (name, at) in s.list_reviewers().await? {
+                println!("{name}\tcreated {}", rfc3339(at));
+            }
+        }
+        ReviewerCmd::Remove { name } => {
+            s.remove_reviewer(&name).await?;
+            eprintln!("reviewer {name} removed; its token no longer works, even on open connections");
+        }
+    }
+    Ok(())
+}
+
+fn classifier(config: &Config) -> Result<Classifier> {
+    let texts: Vec<&str> = config.rule_packs.iter().map(|(_, t)| t.as_str()).collect();
+    Ok(Classifier::with_pack(RulePack::builtin_with(&texts)?))
+}
+
+async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
+    let s = store(&config).await?;
+    match cmd {
+        WhitelistCmd::Add { agent, any_agent: _, target, any_target: _, ttl, command } => {
+            let command = command.join(" ");
+            if let Some(t) = &target
+                && config.target(t).is_none()
+            {
+                bail!("unknown target {t:?}");
+            }
+            let labels = target.as_deref().and_then(|t| config.target(t)).map(|t| t.labels.clone()).unwrap_or_default();
+            let a = classifier(&config)?.classify(
+                &command,
+                &Context { agent: agent.clone().unwrap_or_default(), target: target.clone().unwrap_or_default(), labels },
+            );
+            if a.tier == Tier::High {
+                bail!("refused: {command:?} is high risk ({}); high-risk commands always need reviewers", a.reasons.first().map(|r| r.text.as_str()).unwrap_or(""));
+            }
+            let expires_at = match ttl {
+                Some(t) => Some(now_ms() + humantime::parse_duration(&t).with_context(|| format!("--ttl {t:?}"))?.as_millis() as i64),
+                None => None,
+            };
+            let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+            let e = s.add_whitelist(agent.as_deref(), target.as_deref(), &command, a.tier, &by, expires_at, now_ms()).await?;
+            println!("{}", e.id);
+            eprintln!(
+                "whitelisted {command:?} ({}) for agent {} on target {}, {}",
+                a.tier,
+                e.agent.as_deref().unwrap_or("any"),
+                e.target.as_deref().unwrap_or("any"),
+                e.expires_at.map_or("never expires".to_owned(), |t| format!("until {}", rfc3339(t)))
+            );
+        }
+        WhitelistCmd::List => {
+            for e in s.list_whitelist().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    e.id,
+                    e.agent.as_deref().unwrap_or("*"),
+                    e.target.as_deref().unwrap_or("*"),
+                    e.tier,
+                    e.expires_at.map_or("never".to_owned(), rfc3339),
+                    e.command
+                );
+            }
+        }
+        WhitelistCmd::Revoke { id } => {
+            if !s.revoke_whitelist(&id).await? {
+                bail!("no whitelist entry {id}");
+            }
+            eprintln!("whitelist entry {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn classify(config: &Config, json: bool, labels: &[String], command: &str) -> Result<()> {
+    let mut ctx = Context::default();
+    for l in labels {
+        let Some((k, v)) = l.split_once('=') else { bail!("--target-label {l:?}: expected K=V") };
+        ctx.labels.insert(k.to_owned(), v.to_owned());
+    }
+    let a = classifier(config)?.classify(command, &ctx);
+    if json {
+        println!("{}", serde_json::to_string(&a)?);
+    } else {
+        println!("{} (score {})", a.tier, a.score);
+        for r in &a.reasons {
+            println!("  - [{}] {} ({})", r.tier, r.text, r.rule);
+        }
+    }
+    Ok(())
+}

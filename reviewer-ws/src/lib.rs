@@ -1,1 +1,11 @@
-pub fn x(){}
+//! The reviewers' side of Airlock: a WebSocket/HTTP listener and the terminal review client.
+//!
+//! Reviewers see pending requests pushed live and vote on them. The wire format lives in
+//! [`protocol`] (documented for third-party clients in `docs/reviewer-protocol.md`), the
+//! listener in [`server`], and `airlock review` in [`client`].
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+pub use server::run;

@@ -1,0 +1,410 @@
+//! Gateway configuration: one TOML file, every key documented in
+//! `config/airlock.example.toml`, unknown keys rejected with the file and line.
+//!
+//! With no file the built-in default applies: data in `./airlock-data`, SSH on
+//! 127.0.0.1:2222, reviewers on 127.0.0.1:8080, SQLite, one `local` target, and agents enrolled
+//! by adding their public key to `airlock-data/authorized_keys`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_classifier::Tier;
+use russh::keys::PublicKey;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{col}: {msg}")]
+    Parse { path: PathBuf, line: usize, col: usize, msg: String },
+    #[error("{path}: {msg}")]
+    Invalid { path: PathBuf, msg: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    ssh: SshFile,
+    #[serde(default)]
+    reviewer: ReviewerFile,
+    #[serde(default)]
+    database: DatabaseFile,
+    #[serde(default)]
+    approval: ApprovalFile,
+    #[serde(default)]
+    agent: Vec<AgentFile>,
+    #[serde(default)]
+    target: Vec<TargetFile>,
+    #[serde(default)]
+    rules: RulesFile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SshFile {
+    listen: Option<String>,
+    host_key: Option<PathBuf>,
+    authorized_keys: Option<PathBuf>,
+    max_command_bytes: Option<usize>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewerFile {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseFile {
+    url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalFile {
+    timeout: Option<String>,
+    high_quorum: Option<u32>,
+    medium_quorum: Option<u32>,
+    auto_allow_low: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFile {
+    name: String,
+    keys: Vec<String>,
+    targets: Vec<String>,
+    #[serde(default)]
+    max_tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFile {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    shell: Option<PathBuf>,
+    #[serde(default)]
+    cwd: Option<PathBuf>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    packs: Vec<PathBuf>,
+}
+
+/// An agent allowed to connect.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    pub keys: Vec<PublicKey>,
+    /// Target names this agent may use; `None` means every target.
+    pub targets: Option<Vec<String>>,
+    /// Highest tier this agent may ask for; above it, commands are denied outright.
+    pub max_tier: Tier,
+}
+
+impl Agent {
+    pub fn may_use(&self, target: &str) -> bool {
+        self.targets.as_ref().is_none_or(|t| t.iter().any(|x| x == target))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum TargetKind {
+    /// This host: commands run as the gateway's user.
+    Local { shell: PathBuf, cwd: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub kind: TargetKind,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The validated configuration the gateway runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from (`built-in default` or a path), for messages.
+    pub source: String,
+    pub data_dir: PathBuf,
+    pub node: String,
+    pub ssh_listen: SocketAddr,
+    pub host_key: PathBuf,
+    /// OpenSSH authorized_keys-style file; the comment of each line is the agent's name.
+    pub authorized_keys: PathBuf,
+    pub max_command_bytes: usize,
+    pub max_connections: usize,
+    pub reviewer_listen: SocketAddr,
+    pub database_url: String,
+    pub approval_timeout: Duration,
+    pub high_quorum: u32,
+    pub medium_quorum: u32,
+    pub auto_allow_low: bool,
+    pub agents: Vec<Agent>,
+    pub targets: Vec<Target>,
+    /// Extra classifier rule packs (TOML texts), in order.
+    pub rule_packs: Vec<(PathBuf, String)>,
+}
+
+/// Default size limit for one exec command line; longer ones are refused before parsing.
+pub const DEFAULT_MAX_COMMAND_BYTES: usize = 16 * 1024;
+
+impl Config {
+    /// `--config FILE`, else `./airlock.toml` if present, else the built-in default.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        match explicit {
+            Some(p) => Self::from_path(p),
+            None if Path::new("airlock.toml").exists() => Self::from_path(Path::new("airlock.toml")),
+            None => Self::from_file(empty_file(), "built-in default".into(), Path::new(".")),
+        }
+    }
+
+    pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((0, 0));
+            ConfigError::Parse { path: path.to_owned(), line, col, msg: e.message().to_owned() }
+        })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Self::from_file(file, path.display().to_string(), base)
+    }
+
+    fn from_file(f: File, source: String, base: &Path) -> Result<Self, ConfigError> {
+        let invalid = |msg: String| ConfigError::Invalid { path: PathBuf::from(&source), msg };
+        let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let data_dir = rel(f.data_dir.unwrap_or_else(|| PathBuf::from("airlock-data")));
+        let addr = |s: Option<String>, default: &str, key: &str| -> Result<SocketAddr, ConfigError> {
+            let s = s.unwrap_or_else(|| default.to_owned());
+            s.parse().map_err(|e| invalid(format!("{key} = {s:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:2222)")))
+        };
+        let ssh_listen = addr(f.ssh.listen, "127.0.0.1:2222", "[ssh] listen")?;
+        let reviewer_listen = addr(f.reviewer.listen, "127.0.0.1:8080", "[reviewer] listen")?;
+        let timeout_s = f.approval.timeout.unwrap_or_else(|| "5m".into());
+        let approval_timeout = humantime::parse_duration(&timeout_s)
+            .map_err(|e| invalid(format!("[approval] timeout = {timeout_s:?}: {e}")))?;
+        if approval_timeout.is_zero() {
+            return Err(invalid("[approval] timeout must be greater than zero".into()));
+        }
+        let high_quorum = f.approval.high_quorum.unwrap_or(2);
+        if high_quorum < 2 {
+            return Err(invalid(format!("[approval] high_quorum = {high_quorum}: high commands need at least 2 reviewers")));
+        }
+        let medium_quorum = f.approval.medium_quorum.unwrap_or(1);
+        if medium_quorum < 1 {
+            return Err(invalid("[approval] medium_quorum must be at least 1".into()));
+        }
+
+        let mut targets = Vec::new();
+        let file_targets = if f.target.is_empty() {
+            vec![TargetFile { name: "local".into(), kind: "local".into(), shell: None, cwd: None, labels: BTreeMap::new() }]
+        } else {
+            f.target
+        };
+        for t in file_targets {
+            if targets.iter().any(|x: &Target| x.name == t.name) {
+                return Err(invalid(format!("target {:?} is defined twice", t.name)));
+            }
+            if !valid_name(&t.name) {
+                return Err(invalid(format!("target name {:?}: use letters, digits, '.', '_' or '-'", t.name)));
+            }
+            let kind = match t.kind.as_str() {
+                "local" => TargetKind::Local {
+                    shell: t.shell.unwrap_or_else(|| PathBuf::from("/bin/sh")),
+                    cwd: t.cwd,
+                },
+                other => return Err(invalid(format!("target {:?}: unknown kind {other:?} (supported: \"local\")", t.name))),
+            };
+            targets.push(Target { name: t.name, kind, labels: t.labels });
+        }
+
+        let mut agents: Vec<Agent> = Vec::new();
+        for a in f.agent {
+            if agents.iter().any(|x| x.name == a.name) {
+                return Err(invalid(format!("agent {:?} is defined twice", a.name)));
+            }
+            if a.keys.is_empty() {
+                return Err(invalid(format!("agent {:?} has no keys", a.name)));
+            }
+            let mut keys = Vec::new();
+            for (i, k) in a.keys.iter().enumerate() {
+                keys.push(PublicKey::from_openssh(k.trim()).map_err(|e| {
+                    invalid(format!("agent {:?} key #{}: not an OpenSSH public key line: {e}", a.name, i + 1))
+                })?);
+            }
+            for t in &a.targets {
+                if !targets.iter().any(|x| &x.name == t) {
+                    return Err(invalid(format!("agent {:?} names unknown target {t:?}", a.name)));
+                }
+            }
+            let max_tier = match a.max_tier {
+                Some(t) => t.parse().map_err(|e: String| invalid(format!("agent {:?} max_tier: {e}", a.name)))?,
+                None => Tier::High,
+            };
+            agents.push(Agent { name: a.name, keys, targets: Some(a.targets), max_tier });
+        }
+
+        let mut rule_packs = Vec::new();
+        for p in f.rules.packs {
+            let p = rel(p);
+            let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+            rule_packs.push((p, text));
+        }
+
+        let database_url = f
+            .database
+            .url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("airlock.db").display()));
+        Ok(Config {
+            source,
+            host_key: f.ssh.host_key.map(rel).unwrap_or_else(|| data_dir.join("host_ed25519_key")),
+            authorized_keys: f.ssh.authorized_keys.map(rel).unwrap_or_else(|| data_dir.join("authorized_keys")),
+            data_dir,
+            node: f.node.unwrap_or_else(|| "airlock-1".into()),
+            ssh_listen,
+            max_command_bytes: f.ssh.max_command_bytes.unwrap_or(DEFAULT_MAX_COMMAND_BYTES),
+            max_connections: f.ssh.max_connections.unwrap_or(512),
+            reviewer_listen,
+            database_url,
+            approval_timeout,
+            high_quorum,
+            medium_quorum,
+            auto_allow_low: f.approval.auto_allow_low.unwrap_or(true),
+            agents,
+            targets,
+            rule_packs,
+        })
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.data_dir.join("recordings")
+    }
+}
+
+fn empty_file() -> File {
+    File {
+        data_dir: None,
+        node: None,
+        ssh: SshFile::default(),
+        reviewer: ReviewerFile::default(),
+        database: DatabaseFile::default(),
+        approval: ApprovalFile::default(),
+        agent: Vec::new(),
+        target: Vec::new(),
+        rules: RulesFile::default(),
+    }
+}
+
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Agents enrolled through the authorized_keys file: `KEYTYPE BASE64 NAME` per line. Read on
+/// every authentication so enrolling or removing a key needs no restart. Such agents may use
+/// every target. Malformed lines are skipped with a warning (they grant nothing).
+pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Agent> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = match PublicKey::from_openssh(line) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), line = n + 1, error = %e, "skipping malformed key line");
+                continue;
+            }
+        };
+        let name = key.comment().as_str_lossy().trim().to_owned();
+        if !valid_name(&name) {
+            tracing::warn!(file = %path.display(), line = n + 1, "skipping key: its comment must be the agent's name");
+            continue;
+        }
+        match out.iter_mut().find(|a| a.name == name) {
+            Some(a) => a.keys.push(key),
+            None => out.push(Agent { name, keys: vec![key], targets: None, max_tier: Tier::High }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHj1o0d5P2rJk8s1yQ2qk4j4mA5l2Wb3kO3Xw2nX8C9b bot";
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse("", Path::new("/etc/airlock/airlock.toml")).unwrap();
+        assert_eq!(c.ssh_listen.to_string(), "127.0.0.1:2222");
+        assert_eq!(c.reviewer_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.approval_timeout, Duration::from_secs(300));
+        assert_eq!(c.high_quorum, 2);
+        assert_eq!(c.data_dir, PathBuf::from("/etc/airlock/airlock-data"));
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert_eq!(c.targets.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_line() {
+        let err = Config::parse("[ssh]\nlisten = \"127.0.0.1:1\"\nlisten_typo = 1\n", Path::new("a.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("a.toml:3:"), "{msg}");
+        assert!(msg.contains("listen_typo"), "{msg}");
+    }
+
+    #[test]
+    fn agents_and_targets_are_validated() {
+        let ok = format!("[[target]]\nname = \"local\"\nkind = \"local\"\n[[agent]]\nname = \"bot\"\nkeys = [\"{KEY}\"]\ntargets = [\"local\"]\n");
+        let c = Config::parse(&ok, Path::new("a.toml")).unwrap();
+        assert!(c.agents[0].may_use("local"));
+        assert!(!c.agents[0].may_use("prod"));
+        let bad_target = ok.replace("targets = [\"local\"]", "targets = [\"nope\"]");
+        assert!(Config::parse(&bad_target, Path::new("a.toml")).unwrap_err().to_string().contains("unknown target"));
+        let bad_key = ok.replace(KEY, "ssh-ed25519 garbage");
+        assert!(Config::parse(&bad_key, Path::new("a.toml")).unwrap_err().to_string().contains("key #1"));
+        let bad_q = "[approval]\nhigh_quorum = 1\n";
+        assert!(Config::parse(bad_q, Path::new("a.toml")).unwrap_err().to_string().contains("at least 2"));
+        let bad_t = "[approval]\ntimeout = \"soon\"\n";
+        assert!(Config::parse(bad_t, Path::new("a.toml")).unwrap_err().to_string().contains("timeout"));
+    }
+}

@@ -1,0 +1,54 @@
+//! The gate: command text in, [`Decision`] out — classifier, whitelist, policy.
+//!
+//! Every failure here is a deny with a reason the agent can read; the session only acts on
+//! the value returned.
+
+use airlock_approvals::{Decision, now_ms};
+use airlock_classifier::{Assessment, Context, Tier};
+
+use crate::config::Agent;
+use crate::server::Gateway;
+
+/// A judged command: what the classifier saw and what policy made of it.
+pub struct Judged {
+    pub assessment: Assessment,
+    pub decision: Decision,
+}
+
+/// Judge `command` for `agent` on `target`. `Err` is a deny reason.
+pub async fn judge(gw: &Gateway, agent: &Agent, target: &str, command: &str) -> Result<Judged, String> {
+    let Some(t) = gw.config.target(target) else {
+        return Err(format!("unknown target {target:?}"));
+    };
+    if !agent.may_use(target) {
+        return Err(format!("agent {} may not use target {target}", agent.name));
+    }
+    if command.len() > gw.config.max_command_bytes {
+        return Err(format!(
+            "command is {} bytes, the limit is {} bytes",
+            command.len(),
+            gw.config.max_command_bytes
+        ));
+    }
+    if command.trim().is_empty() {
+        return Err("empty command".into());
+    }
+    let ctx = Context { agent: agent.name.clone(), target: target.to_owned(), labels: t.labels.clone() };
+    let assessment = gw.classifier.classify(command, &ctx);
+    let whitelisted = if assessment.tier < Tier::High {
+        gw.broker
+            .store()
+            .whitelist_match(&agent.name, target, command, now_ms())
+            .await
+            .map_err(|e| format!("whitelist unavailable ({e})"))?
+    } else {
+        None
+    };
+    let decision = gw.policy.decide(&assessment, whitelisted.as_ref(), agent.max_tier);
+    Ok(Judged { assessment, decision })
+}
+
+/// "5m", "1h 30m": the countdown shown to a waiting agent.
+pub fn human_duration(d: std::time::Duration) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(d.as_secs().max(1))).to_string()
+}

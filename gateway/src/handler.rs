@@ -1,0 +1,172 @@
+//! The russh handler: authentication and routing only.
+//!
+//! Each session channel is accepted and handed, with its message stream, to its own
+//! [`crate::session`] task; channel requests are answered here (success for pty/exec/shell so
+//! the client proceeds, failure for everything Airlock refuses) and the task sees the same
+//! requests in order and acts on them. Forwarding of any kind is refused outright.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::keys::PublicKey;
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelOpenFailure};
+use tracing::Instrument;
+
+use crate::config::{Agent, read_authorized_keys};
+use crate::server::Gateway;
+use crate::session::{self, SessionCtx};
+
+pub struct AgentConnection {
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    /// Set once publickey auth succeeds; channels are only opened after that.
+    agent: Option<Agent>,
+    /// The SSH user name, which names the target.
+    target: String,
+}
+
+impl AgentConnection {
+    pub fn new(gw: Arc<Gateway>, peer: SocketAddr) -> Self {
+        Self { gw, peer, agent: None, target: String::new() }
+    }
+
+    /// The agent owning `key`: config agents first, then the authorized_keys file (re-read
+    /// each time so enrolment needs no restart).
+    fn agent_for(&self, key: &PublicKey) -> Option<Agent> {
+        let same = |a: &Agent| a.keys.iter().any(|k| k.key_data() == key.key_data());
+        if let Some(a) = self.gw.config.agents.iter().find(|a| same(a)) {
+            return Some(a.clone());
+        }
+        read_authorized_keys(&self.gw.config.authorized_keys).into_iter().find(same)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Ssh(#[from] russh::Error),
+}
+
+impl russh::server::Handler for AgentConnection {
+    type Error = HandlerError;
+
+    async fn auth_publickey_offered(&mut self, _user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        Ok(if self.agent_for(offer.public_key).is_some() { Auth::Accept } else { Auth::reject() })
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        match self.agent_for(key.public_key) {
+            Some(agent) => {
+                tracing::Span::current().record("agent", agent.name.as_str());
+                tracing::info!(target = user, "agent authenticated");
+                self.agent = Some(agent);
+                self.target = user.to_owned();
+                Ok(Auth::Accept)
+            }
+            None => {
+                tracing::info!(target = user, fingerprint = %key.public_key.fingerprint(Default::default()), "unknown key refused");
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle, session: &mut Session) -> Result<(), Self::Error> {
+        let Some(agent) = self.agent.clone() else {
+            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        };
+        reply.accept().await;
+        let ctx = SessionCtx {
+            gw: self.gw.clone(),
+            agent,
+            target: self.target.clone(),
+            peer: self.peer,
+            handle: session.handle(),
+        };
+        let span = tracing::info_span!("session", channel = %channel.id(), target = %self.target);
+        tokio::spawn(session::run(ctx, channel).instrument(span));
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pw: u32,
+        _ph: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn exec_request(&mut self, channel: ChannelId, _data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+        tracing::warn!(subsystem = name, "subsystem refused");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn env_request(&mut self, channel: ChannelId, name: &str, _value: &str, session: &mut Session) -> Result<(), Self::Error> {
+        // Commands get a clean environment; client variables (LANG, LC_*) are not passed.
+        tracing::debug!(variable = name, "env request refused");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn x11_request(&mut self, channel: ChannelId, _single: bool, _proto: &str, _cookie: &str, _screen: u32, session: &mut Session) -> Result<(), Self::Error> {
+        tracing::warn!("X11 forwarding refused");
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+        tracing::warn!("agent forwarding refused");
+        Ok(false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        host: &str,
+        port: u32,
+        _orig: &str,
+        _orig_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        tracing::warn!(host, port, "local port forwarding refused");
+        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_streamlocal(&mut self, _channel: Channel<Msg>, path: &str, reply: ChannelOpenHandle, _session: &mut Session) -> Result<(), Self::Error> {
+        tracing::warn!(path, "unix socket forwarding refused");
+        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+        tracing::warn!(address, port = *port, "remote port forwarding refused");
+        Ok(false)
+    }
+
+    async fn streamlocal_forward(&mut self, path: &str, _session: &mut Session) -> Result<bool, Self::Error> {
+        tracing::warn!(path, "remote unix socket forwarding refused");
+        Ok(false)
+    }
+}

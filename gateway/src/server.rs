@@ -1,0 +1,165 @@
+//! Accepting connections and wiring the gateway's shared state.
+//!
+//! `run(ssh, reviewers, gateway, shutdown)` is the one entry point: the binary passes listeners
+//! bound from config and ctrl-c; tests bind port 0 and pass their own shutdown future.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_approvals::{Broker, Policy, Store, now_ms};
+use airlock_classifier::{Classifier, RulePack};
+use russh::MethodKind;
+use russh::keys::PrivateKey;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::handler::AgentConnection;
+use crate::hostkey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {path}: {msg}")]
+    DataDir { path: String, msg: String },
+    #[error(transparent)]
+    HostKey(#[from] hostkey::HostKeyError),
+    #[error("database: {0}")]
+    Store(#[from] airlock_approvals::StoreError),
+    #[error("rule pack {path}: {source}")]
+    Rules { path: String, source: airlock_classifier::RulePackError },
+}
+
+/// Everything sessions share. Built once at start-up.
+pub struct Gateway {
+    pub config: Config,
+    pub classifier: Classifier,
+    pub policy: Policy,
+    pub broker: Broker,
+    /// russh server settings with our host key and publickey-only auth.
+    pub ssh: Arc<russh::server::Config>,
+    pub host_key_fingerprint: String,
+    pub host_key_line: String,
+    /// True when this start generated the host key (first run).
+    pub host_key_created: bool,
+    /// Requests that were pending at start-up and were expired (their waiters are gone).
+    pub expired_at_start: usize,
+}
+
+impl Gateway {
+    /// Open the data directory, database and host key; expire requests left pending by a
+    /// previous run (whoever waited for them is gone, so they must never be approved).
+    pub async fn open(config: Config) -> Result<Arc<Self>, StartError> {
+        std::fs::create_dir_all(config.recordings_dir())
+            .map_err(|e| StartError::DataDir { path: config.data_dir.display().to_string(), msg: e.to_string() })?;
+        let store = Store::connect(&config.database_url).await?;
+        let expired = store.expire_all_pending("gateway restarted while the request was pending", now_ms()).await?;
+        let (key, created) = hostkey::load_or_create(&config.host_key)?;
+        let texts: Vec<&str> = config.rule_packs.iter().map(|(_, t)| t.as_str()).collect();
+        let pack = RulePack::builtin_with(&texts).map_err(|source| StartError::Rules {
+            path: config.rule_packs.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            source,
+        })?;
+        let policy = Policy {
+            auto_allow_low: config.auto_allow_low,
+            medium_quorum: config.medium_quorum,
+            high_quorum: config.high_quorum,
+        };
+        Ok(Arc::new(Self {
+            ssh: Arc::new(ssh_config(key.clone())),
+            host_key_fingerprint: hostkey::fingerprint(&key),
+            host_key_line: hostkey::public_line(&key),
+            host_key_created: created,
+            expired_at_start: expired.len(),
+            classifier: Classifier::with_pack(pack),
+            policy,
+            broker: Broker::new(store),
+            config,
+        }))
+    }
+}
+
+fn ssh_config(key: PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        server_id: russh::SshId::Standard(format!("SSH-2.0-Airlock_{}", env!("CARGO_PKG_VERSION")).into()),
+        methods: (&[MethodKind::PublicKey][..]).into(),
+        keys: vec![key],
+        auth_rejection_time: Duration::from_millis(300),
+        auth_rejection_time_initial: Some(Duration::from_millis(0)),
+        inactivity_timeout: Some(Duration::from_secs(3600)),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 4,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Serve agents on `ssh` and reviewers on `reviewers` until `shutdown` resolves.
+pub async fn run(
+    ssh: TcpListener,
+    reviewers: TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reviewer_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(reviewers, gw.broker.clone(), reviewer_stop));
+    let limit = Arc::new(Semaphore::new(gw.config.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = ssh.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing");
+            drop(stream);
+            continue;
+        };
+        let gw = gw.clone();
+        let mut stop = stop_rx.clone();
+        let span = tracing::info_span!("conn", %peer, agent = tracing::field::Empty);
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                let handler = AgentConnection::new(gw.clone(), peer);
+                match russh::server::run_stream(gw.ssh.clone(), stream, handler).await {
+                    Ok(session) => {
+                        let handle = session.handle();
+                        tokio::select! {
+                            res = session => if let Err(e) = res {
+                                tracing::debug!(error = %e, "connection ended with error");
+                            },
+                            () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                                let _ = handle
+                                    .disconnect(russh::Disconnect::ByApplication, "airlock gateway shutting down".into(), "en".into())
+                                    .await;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "handshake failed"),
+                }
+            }
+            .instrument(span),
+        );
+    }
+    let _ = stop_tx.send(true);
+    match reviewer_task.await {
+        Ok(res) => res,
+        Err(e) => Err(std::io::Error::other(e)),
+    }
+}

@@ -1,0 +1,101 @@
+//! JSON messages between the gateway and reviewers. Every message is an object with a `type`.
+
+use airlock_approvals::{Outcome, RequestView, VoteDecision, rfc3339};
+use airlock_classifier::{Reason, Tier};
+use serde::{Deserialize, Serialize};
+
+/// A pending request as a reviewer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestMsg {
+    pub id: String,
+    pub agent: String,
+    pub target: String,
+    pub command: String,
+    pub tier: Tier,
+    pub score: u8,
+    pub reasons: Vec<Reason>,
+    pub approvals_needed: u32,
+    pub approvals: Vec<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// Milliseconds since the epoch, for countdowns without date parsing.
+    pub expires_at_ms: i64,
+}
+
+impl From<&RequestView> for RequestMsg {
+    fn from(r: &RequestView) -> Self {
+        Self {
+            id: r.id.clone(),
+            agent: r.agent.clone(),
+            target: r.target.clone(),
+            command: r.command.clone(),
+            tier: r.tier,
+            score: r.score,
+            reasons: r.reasons.clone(),
+            approvals_needed: r.quorum,
+            approvals: r.approvals(),
+            created_at: rfc3339(r.created_at),
+            expires_at: rfc3339(r.expires_at),
+            expires_at_ms: r.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Hello { reviewer: String, version: String },
+    Snapshot { requests: Vec<RequestMsg> },
+    Request(RequestMsg),
+    Vote { id: String, reviewer: String, decision: VoteDecision, approvals: Vec<String> },
+    Resolved { id: String, outcome: Outcome, by: String },
+    Ack { id: String, result: String, approvals: Vec<String>, approvals_needed: u32 },
+    Error { code: String, message: String, #[serde(skip_serializing_if = "Option::is_none", default)] id: Option<String> },
+    Pong,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// First frame, for clients that cannot set an Authorization header (browsers).
+    Auth { token: String },
+    Decide {
+        id: String,
+        decision: VoteDecision,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    Ping,
+}
+
+impl ServerMsg {
+    pub fn error(code: &str, message: impl Into<String>, id: Option<&str>) -> Self {
+        ServerMsg::Error { code: code.to_owned(), message: message.into(), id: id.map(str::to_owned) }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail; fall back to a valid error frame anyway.
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!(r#"{{"type":"error","code":"internal","message":"{e}"}}"#))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse_and_reject_junk() {
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"decide","id":"ab","decision":"approve"}"#).unwrap();
+        assert_eq!(m, ClientMsg::Decide { id: "ab".into(), decision: VoteDecision::Approve, comment: None });
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"decide","id":"ab","decision":"maybe"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"decide","id":"ab","decision":"deny","x":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn server_messages_have_a_type_tag() {
+        let j = ServerMsg::Resolved { id: "a".into(), outcome: Outcome::Expired, by: "airlock".into() }.to_json();
+        assert_eq!(j, r#"{"type":"resolved","id":"a","outcome":"expired","by":"airlock"}"#);
+    }
+}

@@ -1,0 +1,205 @@
+//! The reviewer listener: `GET /ws` (WebSocket) and `GET /healthz`.
+//!
+//! Authentication is a reviewer token, as `Authorization: Bearer …` on the upgrade or, for
+//! browsers, as the first frame `{"type":"auth","token":…}`. The token is re-checked on every
+//! vote so a removed reviewer cannot keep voting on an open socket. Tokens are never logged.
+//! Each socket subscribes to broker events before it reads the snapshot, so nothing falls in
+//! between; a reviewer that lags behind the event stream gets a fresh snapshot.
+
+use std::future::Future;
+use std::time::Duration;
+
+use airlock_approvals::broker::DecideAck;
+use airlock_approvals::{Broker, BrokerEvent};
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
+
+use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
+
+/// Largest frame a reviewer may send; decisions are tiny.
+const MAX_FRAME: usize = 64 * 1024;
+/// Time a browser has to send its auth frame.
+const AUTH_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+struct AppState {
+    broker: Broker,
+}
+
+/// Serve reviewers on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(AppState { broker });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Cross-site WebSocket hijacking guard: a browser page may only connect to its own origin.
+fn origin_allowed(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true; // not a browser
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://").map(|(_, rest)| rest.trim_end_matches('/')));
+    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+}
+
+async fn ws_upgrade(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if !origin_allowed(&headers) {
+        return (StatusCode::FORBIDDEN, "airlock: cross-origin WebSocket refused\n").into_response();
+    }
+    let reviewer = match bearer(&headers) {
+        Some(token) => match st.broker.store().reviewer_for_token(token).await {
+            Ok(Some(name)) => Some((name, token.to_owned())),
+            Ok(None) => return (StatusCode::UNAUTHORIZED, "airlock: bad token\n").into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "token check failed");
+                return (StatusCode::SERVICE_UNAVAILABLE, "airlock: store unavailable\n").into_response();
+            }
+        },
+        None => None,
+    };
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            let span = tracing::info_span!("reviewer", name = tracing::field::Empty);
+            serve_socket(socket, st.broker, reviewer).instrument(span).await;
+        })
+}
+
+async fn send(socket: &mut WebSocket, m: &ServerMsg) -> bool {
+    socket.send(Message::Text(m.to_json().into())).await.is_ok()
+}
+
+/// Wait for `{"type":"auth"}` as the first frame.
+async fn first_frame_auth(socket: &mut WebSocket, broker: &Broker) -> Option<(String, String)> {
+    let frame = tokio::time::timeout(AUTH_WAIT, socket.recv()).await.ok()??.ok()?;
+    let Message::Text(text) = frame else {
+        send(socket, &ServerMsg::error("unauthorized", "send {\"type\":\"auth\",\"token\":…} first", None)).await;
+        return None;
+    };
+    match serde_json::from_str::<ClientMsg>(&text) {
+        Ok(ClientMsg::Auth { token }) => match broker.store().reviewer_for_token(&token).await {
+            Ok(Some(name)) => Some((name, token)),
+            _ => {
+                send(socket, &ServerMsg::error("bad_token", "bad token", None)).await;
+                None
+            }
+        },
+        _ => {
+            send(socket, &ServerMsg::error("unauthorized", "send {\"type\":\"auth\",\"token\":…} first", None)).await;
+            None
+        }
+    }
+}
+
+async fn snapshot(broker: &Broker) -> ServerMsg {
+    match broker.pending().await {
+        Ok(reqs) => ServerMsg::Snapshot { requests: reqs.iter().map(RequestMsg::from).collect() },
+        Err(e) => ServerMsg::error("internal", format!("cannot read pending requests: {e}"), None),
+    }
+}
+
+async fn serve_socket(mut socket: WebSocket, broker: Broker, reviewer: Option<(String, String)>) {
+    let reviewer = match reviewer {
+        Some(r) => Some(r),
+        None => first_frame_auth(&mut socket, &broker).await,
+    };
+    let Some((name, token)) = reviewer else {
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    };
+    tracing::Span::current().record("name", name.as_str());
+    tracing::info!("reviewer connected");
+    let mut events = broker.subscribe();
+    if !send(&mut socket, &ServerMsg::Hello { reviewer: name.clone(), version: env!("CARGO_PKG_VERSION").into() }).await
+        || !send(&mut socket, &snapshot(&broker).await).await
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            frame = socket.recv() => {
+                let Some(Ok(frame)) = frame else { break };
+                let reply = match frame {
+                    Message::Text(text) => handle(&broker, &name, &token, &text).await,
+                    Message::Binary(_) => Some(ServerMsg::error("bad_message", "binary frames are not part of the protocol", None)),
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => None,
+                };
+                if let Some(reply) = reply {
+                    let fatal = matches!(&reply, ServerMsg::Error { code, .. } if code == "bad_token");
+                    if !send(&mut socket, &reply).await || fatal {
+                        break;
+                    }
+                }
+            }
+            ev = events.recv() => {
+                let msg = match ev {
+                    Ok(BrokerEvent::Requested(r)) => ServerMsg::Request(RequestMsg::from(&*r)),
+                    Ok(BrokerEvent::Voted { id, reviewer, decision, approvals }) => ServerMsg::Vote { id, reviewer, decision, approvals },
+                    Ok(BrokerEvent::Resolved { id, outcome, by }) => ServerMsg::Resolved { id, outcome, by },
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "reviewer lagged; sending a fresh snapshot");
+                        snapshot(&broker).await
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                if !send(&mut socket, &msg).await {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!("reviewer disconnected");
+}
+
+async fn handle(broker: &Broker, name: &str, token: &str, text: &str) -> Option<ServerMsg> {
+    let msg = match serde_json::from_str::<ClientMsg>(text) {
+        Ok(m) => m,
+        Err(e) => return Some(ServerMsg::error("bad_message", format!("not a valid message: {e}"), None)),
+    };
+    match msg {
+        ClientMsg::Ping => Some(ServerMsg::Pong),
+        ClientMsg::Auth { .. } => Some(ServerMsg::error("bad_message", "already authenticated", None)),
+        ClientMsg::Decide { id, decision, comment } => {
+            // Removed reviewers lose their vote at once, even on an open socket.
+            match broker.store().reviewer_for_token(token).await {
+                Ok(Some(n)) if n == name => {}
+                Ok(_) => return Some(ServerMsg::error("bad_token", "token no longer valid", Some(&id))),
+                Err(e) => return Some(ServerMsg::error("internal", format!("store error: {e}"), Some(&id))),
+            }
+            let span = tracing::info_span!("decide", request = %id, decision = decision.as_str());
+            let res = broker.decide(name, &id, decision, comment.as_deref()).instrument(span).await;
+            Some(match res {
+                Ok(DecideAck::Counted { approvals, needed }) => {
+                    ServerMsg::Ack { id, result: "counted".into(), approvals, approvals_needed: needed }
+                }
+                Ok(DecideAck::Resolved(outcome)) => {
+                    ServerMsg::Ack { id, result: outcome.as_str().into(), approvals: vec![], approvals_needed: 0 }
+                }
+                Err(e) => ServerMsg::error(e.code(), e.to_string(), Some(&id)),
+            })
+        }
+    }
+}
