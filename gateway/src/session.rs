@@ -107,7 +107,6 @@ async fn exec(ctx: SessionCtx, rx: ChannelReadHalf, tx: Tx, pty: Option<PtyParam
     let Ok(id) = airlock_approvals::ids::new_id() else {
         return refuse(&tx, is_pty, "no randomness available for a session id").await;
     };
-    tracing::Span::current().record("target", ctx.target.as_str());
     let peer = ctx.peer.to_string();
     if let Err(e) = store.open_session(&id, &ctx.agent.name, &ctx.target, "exec", Some(&command), &peer, now_ms()).await {
         tracing::error!(error = %e, "cannot record session; denying");

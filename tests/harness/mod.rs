@@ -1,0 +1,347 @@
+//! Test harness: a real `airlock serve` process, real OpenSSH clients, scripted reviewers.
+//!
+//! Every wait is bounded; every port is 127.0.0.1:0 chosen by the gateway and read from its
+//! start-up lines.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_airlock");
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub agent_key: PathBuf,
+    pub ssh_port: u16,
+    pub ws_url: String,
+    child: Option<Child>,
+    pg_admin: Option<(String, String)>,
+}
+
+/// Options for a gateway under test.
+pub struct Opts {
+    pub timeout: &'static str,
+    pub postgres: bool,
+    pub extra: String,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self { timeout: "60s", postgres: false, extra: String::new() }
+    }
+}
+
+pub fn keygen(path: &Path, comment: &str) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(st.success());
+}
+
+pub fn pg_url() -> Option<String> {
+    std::env::var("AIRLOCK_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+}
+
+impl Gateway {
+    pub async fn start(opts: Opts) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let agent_key = dir.path().join("agent");
+        keygen(&agent_key, "bot");
+        let pubkey = std::fs::read_to_string(dir.path().join("agent.pub")).expect("pubkey");
+        let mut pg_admin = None;
+        let db_url = if opts.postgres {
+            let admin = pg_url().expect("postgres requested without AIRLOCK_TEST_POSTGRES_URL");
+            let name = format!("airlock_e2e_{}", std::process::id()) + &format!("_{}", rand_suffix());
+            let s = airlock_approvals::Store::connect_raw(&admin).await.expect("pg admin");
+            s.close().await;
+            let pool = sqlx::any::AnyPoolOptions::new().connect(&admin).await.expect("pg pool");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create db");
+            pool.close().await;
+            let base = &admin[..admin.rfind('/').expect("url has a database")];
+            pg_admin = Some((admin.clone(), name.clone()));
+            format!("{base}/{name}")
+        } else {
+            format!("sqlite://{}", dir.path().join("data/airlock.db").display())
+        };
+        let config = dir.path().join("airlock.toml");
+        let text = format!(
+            r#"data_dir = "data"
+[ssh]
+listen = "127.0.0.1:0"
+[reviewer]
+listen = "127.0.0.1:0"
+[database]
+url = "{db_url}"
+[approval]
+timeout = "{timeout}"
+[[target]]
+name = "local"
+kind = "local"
+shell = "/bin/sh"
+[[target]]
+name = "prod"
+kind = "local"
+labels = {{ env = "prod" }}
+[[agent]]
+name = "bot"
+keys = ["{key}"]
+targets = ["local"]
+{extra}
+"#,
+            timeout = opts.timeout,
+            key = pubkey.trim(),
+            extra = opts.extra
+        );
+        std::fs::write(&config, text).expect("write config");
+        let mut gw = Gateway { dir, config, agent_key, ssh_port: 0, ws_url: String::new(), child: None, pg_admin };
+        gw.spawn();
+        gw
+    }
+
+    /// Start (or restart) the gateway process and wait for its listening lines.
+    pub fn spawn(&mut self) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("gateway.log"))
+            .expect("log");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info,russh=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start airlock");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let (mut ssh, mut ws) = (None, None);
+        while ssh.is_none() || ws.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("gateway did not start; log:\n{}", self.log()));
+            if let Some(a) = line.strip_prefix("airlock: ssh listening on ") {
+                ssh = Some(a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("port"));
+            }
+            if let Some(a) = line.strip_prefix("airlock: reviewers listening on ") {
+                ws = Some(format!("ws://{a}/ws"));
+            }
+        }
+        self.ssh_port = ssh.unwrap_or_default();
+        self.ws_url = ws.unwrap_or_default();
+        self.child = Some(child);
+    }
+
+    /// Kill -9: a crash, not a graceful stop.
+    pub fn crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Base `ssh` command for the agent, with `target` as user.
+    pub fn ssh_cmd(&self, key: &Path, target: &str) -> tokio::process::Command {
+        self.ssh_cmd_logging(key, target, "ERROR")
+    }
+
+    /// As [`Gateway::ssh_cmd`] with the client's LogLevel (INFO shows refused channels).
+    pub fn ssh_cmd_logging(&self, key: &Path, target: &str, level: &str) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new("ssh");
+        c.args([
+            "-F", "/dev/null",
+            "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes",
+            "-o", "ConnectTimeout=10",
+            "-o",
+        ])
+        .arg(format!("LogLevel={level}"))
+        .arg("-i")
+        .arg(key)
+        .args(["-p", &self.ssh_port.to_string(), "-l", target])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        c
+    }
+
+    /// Run `cmd` as the agent on `local`; returns (exit code, stdout, stderr).
+    pub async fn exec(&self, cmd: &str) -> (i32, String, String) {
+        let mut c = self.ssh_cmd(&self.agent_key, "local");
+        c.arg("127.0.0.1").arg(cmd);
+        finish(c.spawn().expect("ssh")).await
+    }
+
+    /// Start `cmd` as the agent and return the running client.
+    pub fn spawn_exec(&self, cmd: &str) -> tokio::process::Child {
+        let mut c = self.ssh_cmd(&self.agent_key, "local");
+        c.arg("127.0.0.1").arg(cmd);
+        c.spawn().expect("ssh")
+    }
+
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("airlock cli")
+    }
+
+    pub fn add_reviewer(&self, name: &str) -> String {
+        let out = self.cli(&["reviewer", "add", name]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+    }
+
+    pub async fn reviewer(&self, name: &str) -> Reviewer {
+        let token = self.add_reviewer(name);
+        Reviewer::connect(&self.ws_url, &token).await
+    }
+
+    pub fn recordings(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.path("data/recordings"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.crash();
+        if let Some((admin, db)) = self.pg_admin.take() {
+            // Best effort, on a fresh runtime: the test's runtime may be gone.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let pool = sqlx::any::AnyPoolOptions::new().connect(&admin).await.ok()?;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&pool).await;
+                    Some(())
+                })
+            })
+            .join();
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).expect("random");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub async fn finish(child: tokio::process::Child) -> (i32, String, String) {
+    let out = tokio::time::timeout(WAIT, child.wait_with_output()).await.expect("ssh finished in time").expect("ssh output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A scripted reviewer over the real WebSocket protocol.
+pub struct Reviewer {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub snapshot: Vec<Value>,
+}
+
+impl Reviewer {
+    pub async fn connect(url: &str, token: &str) -> Self {
+        let mut req = url.into_client_request().expect("request");
+        req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().expect("header"));
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("reviewer connects");
+        let mut r = Reviewer { ws, snapshot: Vec::new() };
+        let hello = r.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        let snap = r.next().await;
+        assert_eq!(snap["type"], "snapshot", "{snap}");
+        r.snapshot = snap["requests"].as_array().cloned().unwrap_or_default();
+        r
+    }
+
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("message in time");
+            match frame {
+                Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("json"),
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Next message of `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        for _ in 0..100 {
+            let m = self.next().await;
+            if m["type"] == kind {
+                return m;
+            }
+        }
+        panic!("no {kind} message");
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.expect("send");
+    }
+
+    /// Vote and return the reply (`ack` or `error`), skipping broadcast events.
+    pub async fn decide(&mut self, id: &str, decision: &str) -> Value {
+        self.send(json!({"type": "decide", "id": id, "decision": decision, "comment": format!("{decision} from test")})).await;
+        for _ in 0..100 {
+            let m = self.next().await;
+            if m["type"] == "ack" || m["type"] == "error" {
+                return m;
+            }
+        }
+        panic!("no reply to decide");
+    }
+}
+
+/// Poll `f` until true, bounded.
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
