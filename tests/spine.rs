@@ -20,7 +20,9 @@ async fn low_commands_run_at_once_with_streams_and_exit_status() {
 
     // stdin is forwarded and EOF closes it.
     let mut c = gw.ssh_cmd(&gw.agent_key, "local");
-    c.arg("127.0.0.1").arg("cat").stdin(std::process::Stdio::piped());
+    c.arg("127.0.0.1")
+        .arg("cat")
+        .stdin(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     {
         use tokio::io::AsyncWriteExt;
@@ -34,14 +36,25 @@ async fn low_commands_run_at_once_with_streams_and_exit_status() {
     // `kill` is medium, so it is whitelisted first.
     let suicide = "kill -TERM $$";
     let out = gw.cli(&["whitelist", "add", "--agent", "bot", "--", suicide]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (code, _, err) = gw.exec(suicide).await;
     assert_eq!(code, 255, "{err}");
-    let last = gw.recordings().into_iter().find_map(|p| {
-        let rec = Recording::read(std::io::BufReader::new(std::fs::File::open(p).ok()?)).ok()?;
-        (rec.header.command.as_deref() == Some(suicide)).then(|| rec.markers().last().map(|m| m.data.clone()))?
-    });
-    assert_eq!(last.as_deref(), Some("signal TERM"));
+    let last_marker = || {
+        gw.recordings().into_iter().find_map(|p| {
+            let rec =
+                Recording::read(std::io::BufReader::new(std::fs::File::open(p).ok()?)).ok()?;
+            (rec.header.command.as_deref() == Some(suicide))
+                .then(|| rec.markers().last().map(|m| m.data.clone()))?
+        })
+    };
+    eventually("signal recorded", || {
+        last_marker().as_deref() == Some("signal TERM")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -61,11 +74,24 @@ async fn every_exec_is_recorded_with_its_exit_marker() {
     assert_eq!(code, 5);
     let recs = gw.recordings();
     assert_eq!(recs.len(), 1, "{recs:?}");
-    let rec = Recording::read(std::io::BufReader::new(std::fs::File::open(&recs[0]).unwrap())).unwrap();
-    assert_eq!(rec.header.command.as_deref(), Some("echo recorded-output; exit 5"));
+    // The client hears the exit status first; the gateway then closes (fsyncs) the file.
+    let read =
+        || Recording::read(std::io::BufReader::new(std::fs::File::open(&recs[0]).ok()?)).ok();
+    eventually("recording closed", || {
+        read().is_some_and(|r| r.markers().any(|m| m.data == "exit 5"))
+    })
+    .await;
+    let rec = read().unwrap();
+    assert_eq!(
+        rec.header.command.as_deref(),
+        Some("echo recorded-output; exit 5")
+    );
     assert_eq!(rec.output(), "recorded-output\n");
     let markers: Vec<&str> = rec.markers().map(|m| m.data.as_str()).collect();
-    assert_eq!(markers.first().copied(), Some("command: echo recorded-output; exit 5"));
+    assert_eq!(
+        markers.first().copied(),
+        Some("command: echo recorded-output; exit 5")
+    );
     assert_eq!(markers.last().copied(), Some("exit 5"), "{markers:?}");
     assert!(rec.events.iter().all(|e| e.kind != EventKind::Input));
 }
@@ -84,7 +110,10 @@ async fn medium_flow(gw: &Gateway) {
     assert_eq!(ack["result"], "approved");
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("airlock: waiting for approval (medium, score"), "{err}");
+    assert!(
+        err.contains("airlock: waiting for approval (medium, score"),
+        "{err}"
+    );
     assert!(err.contains("needs 1 reviewer, times out in 1m"), "{err}");
     assert!(marker.exists(), "approved command ran");
 }
@@ -101,7 +130,11 @@ async fn medium_command_runs_after_approval_on_postgres() {
         eprintln!("skipped: AIRLOCK_TEST_POSTGRES_URL is not set");
         return;
     }
-    let gw = Gateway::start(Opts { postgres: true, ..Opts::default() }).await;
+    let gw = Gateway::start(Opts {
+        postgres: true,
+        ..Opts::default()
+    })
+    .await;
     medium_flow(&gw).await;
 }
 
@@ -116,14 +149,21 @@ async fn denied_command_never_runs() {
     assert_eq!(ack["result"], "denied", "{ack}");
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 77);
-    assert!(err.contains("airlock: denied: denied by alice: deny from test"), "{err}");
+    assert!(
+        err.contains("airlock: denied: denied by alice: deny from test"),
+        "{err}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!marker.exists(), "denied command must not run");
 }
 
 #[tokio::test]
 async fn no_answer_in_time_is_a_deny_and_late_votes_fail() {
-    let gw = Gateway::start(Opts { timeout: "1s", ..Opts::default() }).await;
+    let gw = Gateway::start(Opts {
+        timeout: "1s",
+        ..Opts::default()
+    })
+    .await;
     let mut alice = gw.reviewer("alice").await;
     let marker = gw.path("late-file");
     let child = gw.spawn_exec(&format!("touch {}", marker.display()));
@@ -153,9 +193,16 @@ async fn high_needs_two_distinct_reviewers() {
     assert_eq!(req["approvals_needed"], 2);
 
     let first = alice.decide(&id, "approve").await;
-    assert_eq!((first["type"].as_str(), first["result"].as_str()), (Some("ack"), Some("counted")), "{first}");
+    assert_eq!(
+        (first["type"].as_str(), first["result"].as_str()),
+        (Some("ack"), Some("counted")),
+        "{first}"
+    );
     let again = alice.decide(&id, "approve").await;
-    assert_eq!(again["code"], "already_voted", "the same reviewer twice is not two: {again}");
+    assert_eq!(
+        again["code"], "already_voted",
+        "the same reviewer twice is not two: {again}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(victim.exists(), "one approval is not enough");
 
@@ -172,8 +219,23 @@ async fn whitelisted_command_runs_without_a_request() {
     let gw = Gateway::start(Opts::default()).await;
     let marker = gw.path("wl-file");
     let cmd = format!("touch {}", marker.display());
-    let out = gw.cli(&["whitelist", "add", "--agent", "bot", "--target", "local", "--ttl", "1h", "--", &cmd]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gw.cli(&[
+        "whitelist",
+        "add",
+        "--agent",
+        "bot",
+        "--target",
+        "local",
+        "--ttl",
+        "1h",
+        "--",
+        &cmd,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut alice = gw.reviewer("alice").await;
     let (code, _, err) = gw.exec(&cmd).await;
     assert_eq!(code, 0, "{err}");
@@ -184,9 +246,22 @@ async fn whitelisted_command_runs_without_a_request() {
     assert!(quiet.is_err(), "unexpected message: {quiet:?}");
 
     // A high command can never be whitelisted.
-    let out = gw.cli(&["whitelist", "add", "--any-agent", "--any-target", "--", "rm", "-rf", "/srv"]);
+    let out = gw.cli(&[
+        "whitelist",
+        "add",
+        "--any-agent",
+        "--any-target",
+        "--",
+        "rm",
+        "-rf",
+        "/srv",
+    ]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("high"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("high"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -205,10 +280,17 @@ async fn restart_with_a_pending_request_expires_it() {
     gw.spawn();
 
     let mut alice = harness::Reviewer::connect(&gw.ws_url, &token).await;
-    assert!(alice.snapshot.is_empty(), "nothing is pending after a restart: {:?}", alice.snapshot);
+    assert!(
+        alice.snapshot.is_empty(),
+        "nothing is pending after a restart: {:?}",
+        alice.snapshot
+    );
     let late = alice.decide(&id, "approve").await;
     assert_eq!(late["code"], "already_resolved", "{late}");
-    assert!(late["message"].as_str().unwrap().contains("expired"), "{late}");
+    assert!(
+        late["message"].as_str().unwrap().contains("expired"),
+        "{late}"
+    );
     assert!(!marker.exists());
 }
 
@@ -227,7 +309,10 @@ async fn unknown_keys_and_foreign_targets_are_refused() {
     c.arg("127.0.0.1").arg("true");
     let (code, _, err) = finish(c.spawn().unwrap()).await;
     assert_eq!(code, 77);
-    assert!(err.contains("airlock: denied: agent bot may not use target prod"), "{err}");
+    assert!(
+        err.contains("airlock: denied: agent bot may not use target prod"),
+        "{err}"
+    );
 
     let (code, _, err) = gw.exec(&format!("echo {}", "x".repeat(20_000))).await;
     assert_eq!(code, 77);
@@ -240,7 +325,14 @@ async fn forwarding_agent_x11_and_sftp_are_refused() {
 
     // -R: the server refuses the forward; with ExitOnForwardFailure the client gives up.
     let mut c = gw.ssh_cmd(&gw.agent_key, "local");
-    c.args(["-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9", "127.0.0.1", "true"]);
+    c.args([
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-R",
+        "0:127.0.0.1:9",
+        "127.0.0.1",
+        "true",
+    ]);
     let (code, _, err) = finish(c.spawn().unwrap()).await;
     assert_eq!(code, 255, "{err}");
     assert!(err.contains("remote port forwarding failed"), "{err}");
@@ -263,7 +355,10 @@ async fn forwarding_agent_x11_and_sftp_are_refused() {
     let mut s = connected.expect("ssh -L listens locally");
     let mut buf = [0u8; 16];
     use tokio::io::AsyncReadExt;
-    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.expect("closed in time").unwrap_or(0);
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
     assert_eq!(n, 0, "the forwarded connection is closed without data");
     let _ = tunnel.start_kill();
     let (_, _, err) = finish(tunnel).await;
@@ -271,41 +366,81 @@ async fn forwarding_agent_x11_and_sftp_are_refused() {
 
     // -A: with an agent to forward, the session is refused outright.
     let sock = gw.path("agent.sock");
-    let mut agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     eventually("ssh-agent socket", || sock.exists()).await;
     let mut c = gw.ssh_cmd(&gw.agent_key, "local");
-    c.env("SSH_AUTH_SOCK", &sock).args(["-A", "127.0.0.1", "echo should-not-run"]);
+    c.env("SSH_AUTH_SOCK", &sock)
+        .args(["-A", "127.0.0.1", "echo should-not-run"]);
     let (code, out, err) = finish(c.spawn().unwrap()).await;
     let _ = agent.kill();
+    let _ = agent.wait();
     assert_eq!(code, 77, "{err}");
-    assert!(err.contains("airlock: denied: agent forwarding is not allowed"), "{err}");
+    assert!(
+        err.contains("airlock: denied: agent forwarding is not allowed"),
+        "{err}"
+    );
     assert!(!out.contains("should-not-run"));
 
     // sftp: the subsystem is refused.
     let out = tokio::process::Command::new("sftp")
-        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+        ])
         .arg(&gw.agent_key)
-        .args(["-P", &gw.ssh_port.to_string(), "-b", "/dev/null", "local@127.0.0.1"])
+        .args([
+            "-P",
+            &gw.ssh_port.to_string(),
+            "-b",
+            "/dev/null",
+            "local@127.0.0.1",
+        ])
         .env_remove("SSH_AUTH_SOCK")
         .output()
         .await
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("subsystem") || err.contains("not available"), "{err}");
+    assert!(
+        err.contains("subsystem") || err.contains("not available"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn reviewer_protocol_rejects_bad_tokens_and_bad_frames() {
     let gw = Gateway::start(Opts::default()).await;
     // Bad token in the header: the upgrade is refused.
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(gw.ws_url.as_str()).unwrap();
-    req.headers_mut().insert("Authorization", "Bearer alr_nope".parse().unwrap());
-    let err = tokio_tungstenite::connect_async(req).await.expect_err("bad token refused");
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        gw.ws_url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("Authorization", "Bearer alr_nope".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req)
+        .await
+        .expect_err("bad token refused");
     assert!(err.to_string().contains("401"), "{err}");
 
     let mut alice = gw.reviewer("alice").await;
-    alice.send(serde_json::json!({"type": "decide", "id": "x", "decision": "maybe"})).await;
+    alice
+        .send(serde_json::json!({"type": "decide", "id": "x", "decision": "maybe"}))
+        .await;
     let e = alice.next_of("error").await;
     assert_eq!(e["code"], "bad_message");
     let e = alice.decide("0000000000000000", "approve").await;

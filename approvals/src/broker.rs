@@ -12,15 +12,24 @@ use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::model::{Outcome, RequestView, VoteDecision};
-use crate::store::{NewRequest, Store, StoreError, VoteResult};
 use crate::now_ms;
+use crate::store::{NewRequest, Store, StoreError, VoteResult};
 
 /// What reviewers are told.
 #[derive(Debug, Clone)]
 pub enum BrokerEvent {
     Requested(Box<RequestView>),
-    Voted { id: String, reviewer: String, decision: VoteDecision, approvals: Vec<String> },
-    Resolved { id: String, outcome: Outcome, by: String },
+    Voted {
+        id: String,
+        reviewer: String,
+        decision: VoteDecision,
+        approvals: Vec<String>,
+    },
+    Resolved {
+        id: String,
+        outcome: Outcome,
+        by: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +100,13 @@ struct Inner {
 impl Broker {
     pub fn new(store: Store) -> Self {
         let (events, _) = broadcast::channel(1024);
-        Self { inner: Arc::new(Inner { store, events, waiters: Mutex::new(HashMap::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                events,
+                waiters: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -118,7 +133,11 @@ impl Broker {
         let (tx, rx) = oneshot::channel();
         self.waiters().insert(view.id.clone(), tx);
         self.publish(BrokerEvent::Requested(Box::new(view.clone())));
-        Ok(Ticket { request: view, rx, broker: self.clone() })
+        Ok(Ticket {
+            request: view,
+            rx,
+            broker: self.clone(),
+        })
     }
 
     /// Pending requests for a reviewer's snapshot.
@@ -134,10 +153,17 @@ impl Broker {
         decision: VoteDecision,
         comment: Option<&str>,
     ) -> Result<DecideAck, DecideError> {
-        let res = self.inner.store.vote(id, reviewer, decision, comment, now_ms()).await?;
+        let res = self
+            .inner
+            .store
+            .vote(id, reviewer, decision, comment, now_ms())
+            .await?;
         match res {
             VoteResult::NotFound => Err(DecideError::UnknownRequest(id.to_owned())),
-            VoteResult::NotPending(status) => Err(DecideError::AlreadyResolved { id: id.to_owned(), status }),
+            VoteResult::NotPending(status) => Err(DecideError::AlreadyResolved {
+                id: id.to_owned(),
+                status,
+            }),
             VoteResult::AlreadyVoted => Err(DecideError::AlreadyVoted(id.to_owned())),
             VoteResult::OwnRequest => Err(DecideError::OwnRequest(id.to_owned())),
             VoteResult::Counted { approvals } => {
@@ -158,10 +184,19 @@ impl Broker {
             }
             VoteResult::Resolved(outcome) => {
                 let why = match (outcome, comment) {
-                    (Outcome::Denied, Some(c)) if !c.is_empty() => format!("denied by {reviewer}: {c}"),
+                    (Outcome::Denied, Some(c)) if !c.is_empty() => {
+                        format!("denied by {reviewer}: {c}")
+                    }
                     (o, _) => format!("{} by {reviewer}", o.as_str()),
                 };
-                self.resolved(id, Verdict { outcome, by: reviewer.to_owned(), why });
+                self.resolved(
+                    id,
+                    Verdict {
+                        outcome,
+                        by: reviewer.to_owned(),
+                        why,
+                    },
+                );
                 Ok(DecideAck::Resolved(outcome))
             }
         }
@@ -171,15 +206,28 @@ impl Broker {
         if let Some(w) = self.waiters().remove(id) {
             let _ = w.send(verdict.clone());
         }
-        self.publish(BrokerEvent::Resolved { id: id.to_owned(), outcome: verdict.outcome, by: verdict.by });
+        self.publish(BrokerEvent::Resolved {
+            id: id.to_owned(),
+            outcome: verdict.outcome,
+            by: verdict.by,
+        });
     }
 
     /// Settle without a vote (timeout, withdrawal). Returns the verdict that stands: if a vote
     /// got there first, that one.
     async fn settle(&self, id: &str, outcome: Outcome, why: &str) -> Verdict {
-        match self.inner.store.settle(id, outcome, "airlock", why, now_ms()).await {
+        match self
+            .inner
+            .store
+            .settle(id, outcome, "airlock", why, now_ms())
+            .await
+        {
             Ok(status) if status == outcome.as_str() => {
-                let v = Verdict { outcome, by: "airlock".into(), why: why.to_owned() };
+                let v = Verdict {
+                    outcome,
+                    by: "airlock".into(),
+                    why: why.to_owned(),
+                };
                 self.resolved(id, v.clone());
                 v
             }
@@ -188,14 +236,26 @@ impl Broker {
                 // outcome only if it is an approval recorded before the deadline passed.
                 let outcome = Outcome::parse(&status).unwrap_or(Outcome::Denied);
                 let by = match self.inner.store.get_request(id).await {
-                    Ok(Some(r)) => r.votes.last().map(|v| v.reviewer.clone()).unwrap_or_default(),
+                    Ok(Some(r)) => r
+                        .votes
+                        .last()
+                        .map(|v| v.reviewer.clone())
+                        .unwrap_or_default(),
                     _ => String::new(),
                 };
-                Verdict { outcome, by: by.clone(), why: format!("{} by {by}", outcome.as_str()) }
+                Verdict {
+                    outcome,
+                    by: by.clone(),
+                    why: format!("{} by {by}", outcome.as_str()),
+                }
             }
             Err(e) => {
                 tracing::error!(request = id, error = %e, "could not settle request; denying");
-                Verdict { outcome: Outcome::Denied, by: "airlock".into(), why: format!("store error: {e}") }
+                Verdict {
+                    outcome: Outcome::Denied,
+                    by: "airlock".into(),
+                    why: format!("store error: {e}"),
+                }
             }
         }
     }
@@ -260,13 +320,33 @@ mod tests {
         let mut events = b.subscribe();
         let t = b.submit(req(1)).await.unwrap();
         let id = t.request.id.clone();
-        assert!(matches!(events.recv().await.unwrap(), BrokerEvent::Requested(_)));
-        let waiter = tokio::spawn(async move { let mut t = t; t.wait(Duration::from_secs(30)).await });
-        assert_eq!(b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap(), DecideAck::Resolved(Outcome::Approved));
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            BrokerEvent::Requested(_)
+        ));
+        let waiter = tokio::spawn(async move {
+            let mut t = t;
+            t.wait(Duration::from_secs(30)).await
+        });
+        assert_eq!(
+            b.decide("alice", &id, VoteDecision::Approve, None)
+                .await
+                .unwrap(),
+            DecideAck::Resolved(Outcome::Approved)
+        );
         let v = waiter.await.unwrap();
         assert_eq!((v.outcome, v.by.as_str()), (Outcome::Approved, "alice"));
-        assert!(matches!(events.recv().await.unwrap(), BrokerEvent::Resolved { outcome: Outcome::Approved, .. }));
-        assert!(matches!(b.decide("bob", &id, VoteDecision::Approve, None).await, Err(DecideError::AlreadyResolved { .. })));
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            BrokerEvent::Resolved {
+                outcome: Outcome::Approved,
+                ..
+            }
+        ));
+        assert!(matches!(
+            b.decide("bob", &id, VoteDecision::Approve, None).await,
+            Err(DecideError::AlreadyResolved { .. })
+        ));
     }
 
     #[tokio::test]
@@ -274,9 +354,16 @@ mod tests {
         let (b, _d) = broker().await;
         let t = b.submit(req(2)).await.unwrap();
         let id = t.request.id.clone();
-        let waiter = tokio::spawn(async move { let mut t = t; t.wait(Duration::from_secs(30)).await });
-        b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap();
-        b.decide("bob", &id, VoteDecision::Deny, Some("not on a Friday")).await.unwrap();
+        let waiter = tokio::spawn(async move {
+            let mut t = t;
+            t.wait(Duration::from_secs(30)).await
+        });
+        b.decide("alice", &id, VoteDecision::Approve, None)
+            .await
+            .unwrap();
+        b.decide("bob", &id, VoteDecision::Deny, Some("not on a Friday"))
+            .await
+            .unwrap();
         let v = waiter.await.unwrap();
         assert_eq!(v.outcome, Outcome::Denied);
         assert_eq!(v.why, "denied by bob: not on a Friday");
@@ -290,9 +377,15 @@ mod tests {
         let mut t = t;
         let v = t.wait(Duration::from_millis(200)).await;
         assert_eq!(v.outcome, Outcome::Expired);
-        let err = b.decide("alice", &id, VoteDecision::Approve, None).await.unwrap_err();
+        let err = b
+            .decide("alice", &id, VoteDecision::Approve, None)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "already_resolved");
-        assert_eq!(b.store().get_request(&id).await.unwrap().unwrap().status, "expired");
+        assert_eq!(
+            b.store().get_request(&id).await.unwrap().unwrap().status,
+            "expired"
+        );
     }
 
     #[tokio::test]
@@ -300,7 +393,14 @@ mod tests {
         let (b, _d) = broker().await;
         let t = b.submit(req(1)).await.unwrap();
         let id = t.request.id.clone();
-        assert_eq!(t.withdraw("agent disconnected").await.outcome, Outcome::Withdrawn);
-        assert!(b.decide("alice", &id, VoteDecision::Approve, None).await.is_err());
+        assert_eq!(
+            t.withdraw("agent disconnected").await.outcome,
+            Outcome::Withdrawn
+        );
+        assert!(
+            b.decide("alice", &id, VoteDecision::Approve, None)
+                .await
+                .is_err()
+        );
     }
 }

@@ -12,9 +12,9 @@ pub mod policy;
 pub mod store;
 
 pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
-pub use store::NewRequest;
 pub use model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
 pub use policy::{Decision, Policy};
+pub use store::NewRequest;
 pub use store::{Store, StoreError};
 
 /// Milliseconds since the Unix epoch; every stored time uses this unit.

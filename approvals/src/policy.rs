@@ -31,27 +31,50 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { auto_allow_low: true, medium_quorum: 1, high_quorum: 2 }
+        Self {
+            auto_allow_low: true,
+            medium_quorum: 1,
+            high_quorum: 2,
+        }
     }
 }
 
 impl Policy {
     /// `max_tier` is the highest tier this agent may even ask for (from the agent's config).
-    pub fn decide(&self, a: &Assessment, whitelisted: Option<&WhitelistEntry>, max_tier: Tier) -> Decision {
+    pub fn decide(
+        &self,
+        a: &Assessment,
+        whitelisted: Option<&WhitelistEntry>,
+        max_tier: Tier,
+    ) -> Decision {
         let reasons: Vec<String> = a.reasons.iter().map(|r| r.text.clone()).collect();
         if a.tier > max_tier {
             return Decision::Deny {
-                reason: format!("{} commands are not allowed for this agent (limit: {max_tier})", a.tier),
+                reason: format!(
+                    "{} commands are not allowed for this agent (limit: {max_tier})",
+                    a.tier
+                ),
             };
         }
         match a.tier {
-            Tier::Low if self.auto_allow_low => Decision::Allow { why: "low risk".into() },
+            Tier::Low if self.auto_allow_low => Decision::Allow {
+                why: "low risk".into(),
+            },
             // High is never whitelisted, whatever an entry says.
             Tier::Low | Tier::Medium if whitelisted.is_some() => Decision::Allow {
-                why: format!("whitelisted (entry {})", whitelisted.map(|w| w.id.as_str()).unwrap_or_default()),
+                why: format!(
+                    "whitelisted (entry {})",
+                    whitelisted.map(|w| w.id.as_str()).unwrap_or_default()
+                ),
             },
-            Tier::Low | Tier::Medium => Decision::Ask { quorum: self.medium_quorum.max(1), reasons },
-            Tier::High => Decision::Ask { quorum: self.high_quorum.max(2), reasons },
+            Tier::Low | Tier::Medium => Decision::Ask {
+                quorum: self.medium_quorum.max(1),
+                reasons,
+            },
+            Tier::High => Decision::Ask {
+                quorum: self.high_quorum.max(2),
+                reasons,
+            },
         }
     }
 }
@@ -81,19 +104,49 @@ mod tests {
     #[test]
     fn decisions() {
         let p = Policy::default();
-        assert!(matches!(p.decide(&assess("ls"), None, Tier::High), Decision::Allow { .. }));
-        assert!(matches!(p.decide(&assess("touch x"), None, Tier::High), Decision::Ask { quorum: 1, .. }));
-        assert!(matches!(p.decide(&assess("touch x"), Some(&entry()), Tier::High), Decision::Allow { .. }));
-        assert!(matches!(p.decide(&assess("rm -rf /"), None, Tier::High), Decision::Ask { quorum: 2, .. }));
-        assert!(matches!(p.decide(&assess("rm -rf /"), Some(&entry()), Tier::High), Decision::Ask { quorum: 2, .. }));
-        assert!(matches!(p.decide(&assess("rm -rf /"), None, Tier::Medium), Decision::Deny { .. }));
-        let strict = Policy { auto_allow_low: false, ..Policy::default() };
-        assert!(matches!(strict.decide(&assess("ls"), None, Tier::High), Decision::Ask { quorum: 1, .. }));
+        assert!(matches!(
+            p.decide(&assess("ls"), None, Tier::High),
+            Decision::Allow { .. }
+        ));
+        assert!(matches!(
+            p.decide(&assess("touch x"), None, Tier::High),
+            Decision::Ask { quorum: 1, .. }
+        ));
+        assert!(matches!(
+            p.decide(&assess("touch x"), Some(&entry()), Tier::High),
+            Decision::Allow { .. }
+        ));
+        assert!(matches!(
+            p.decide(&assess("rm -rf /"), None, Tier::High),
+            Decision::Ask { quorum: 2, .. }
+        ));
+        assert!(matches!(
+            p.decide(&assess("rm -rf /"), Some(&entry()), Tier::High),
+            Decision::Ask { quorum: 2, .. }
+        ));
+        assert!(matches!(
+            p.decide(&assess("rm -rf /"), None, Tier::Medium),
+            Decision::Deny { .. }
+        ));
+        let strict = Policy {
+            auto_allow_low: false,
+            ..Policy::default()
+        };
+        assert!(matches!(
+            strict.decide(&assess("ls"), None, Tier::High),
+            Decision::Ask { quorum: 1, .. }
+        ));
     }
 
     #[test]
     fn high_quorum_is_never_below_two() {
-        let p = Policy { high_quorum: 1, ..Policy::default() };
-        assert!(matches!(p.decide(&assess("rm -rf /"), None, Tier::High), Decision::Ask { quorum: 2, .. }));
+        let p = Policy {
+            high_quorum: 1,
+            ..Policy::default()
+        };
+        assert!(matches!(
+            p.decide(&assess("rm -rf /"), None, Tier::High),
+            Decision::Ask { quorum: 2, .. }
+        ));
     }
 }

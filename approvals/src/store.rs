@@ -36,7 +36,9 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoteResult {
     /// Vote stored; the request is still pending with these approvals.
-    Counted { approvals: Vec<String> },
+    Counted {
+        approvals: Vec<String>,
+    },
     /// Vote stored and it settled the request.
     Resolved(Outcome),
     NotFound,
@@ -90,7 +92,10 @@ macro_rules! request_cols {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 fn corrupt(table: &'static str, msg: impl ToString) -> StoreError {
-    StoreError::Corrupt { table, msg: msg.to_string() }
+    StoreError::Corrupt {
+        table,
+        msg: msg.to_string(),
+    }
 }
 
 impl Store {
@@ -120,9 +125,15 @@ impl Store {
                     if is_sqlite {
                         // WAL lets the CLI read and write while the gateway runs; the busy
                         // timeout turns brief lock contention into a wait, not an error.
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -143,7 +154,9 @@ impl Store {
     pub async fn add_reviewer(&self, name: &str, now: i64) -> Result<String, StoreError> {
         let valid = !name.is_empty()
             && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !valid {
             return Err(StoreError::ReviewerName(name.to_owned()));
         }
@@ -170,7 +183,10 @@ impl Store {
     }
 
     pub async fn remove_reviewer(&self, name: &str) -> Result<(), StoreError> {
-        let res = sqlx::query("DELETE FROM reviewers WHERE name = $1").bind(name).execute(&self.pool).await?;
+        let res = sqlx::query("DELETE FROM reviewers WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NoReviewer(name.to_owned()));
         }
@@ -188,6 +204,7 @@ impl Store {
 
     // --- sessions --------------------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
     pub async fn open_session(
         &self,
         id: &str,
@@ -266,7 +283,11 @@ impl Store {
 
     // --- requests and votes ----------------------------------------------------------------
 
-    pub async fn insert_request(&self, req: &NewRequest, now: i64) -> Result<RequestView, StoreError> {
+    pub async fn insert_request(
+        &self,
+        req: &NewRequest,
+        now: i64,
+    ) -> Result<RequestView, StoreError> {
         let id = ids::new_id()?;
         let reasons = serde_json::to_string(&req.reasons).map_err(|e| corrupt("requests", e))?;
         sqlx::query(
@@ -376,7 +397,14 @@ impl Store {
 
     /// Settle a pending request without a vote (timeout, withdrawal). Returns the status the
     /// request ends up with: `outcome` if this call settled it, the earlier one otherwise.
-    pub async fn settle(&self, id: &str, outcome: Outcome, by: &str, note: &str, now: i64) -> Result<String, StoreError> {
+    pub async fn settle(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        by: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
         let res = sqlx::query(
             "UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1 AND status = 'pending'",
         )
@@ -390,16 +418,32 @@ impl Store {
         if res.rows_affected() == 1 {
             return Ok(outcome.as_str().to_owned());
         }
-        let row = sqlx::query("SELECT status FROM requests WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get::<String, _>("status")).transpose()?.unwrap_or_else(|| "missing".into()))
+        let row = sqlx::query("SELECT status FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("status"))
+            .transpose()?
+            .unwrap_or_else(|| "missing".into()))
     }
 
     /// Mark every pending request expired (start-up: whoever waited for them is gone).
-    pub async fn expire_all_pending(&self, note: &str, now: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM requests WHERE status = 'pending'").fetch_all(&self.pool).await?;
-        let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+    pub async fn expire_all_pending(
+        &self,
+        note: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM requests WHERE status = 'pending'")
+            .fetch_all(&self.pool)
+            .await?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
         for id in &ids {
-            self.settle(id, Outcome::Expired, "airlock", note, now).await?;
+            self.settle(id, Outcome::Expired, "airlock", note, now)
+                .await?;
         }
         Ok(ids)
     }
@@ -418,14 +462,16 @@ impl Store {
         now: i64,
     ) -> Result<VoteResult, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let locked = sqlx::query("UPDATE requests SET status = status WHERE id = $1 AND status = 'pending'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query("SELECT agent, quorum, status, expires_at FROM requests WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let locked =
+            sqlx::query("UPDATE requests SET status = status WHERE id = $1 AND status = 'pending'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        let row =
+            sqlx::query("SELECT agent, quorum, status, expires_at FROM requests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else {
             return Ok(VoteResult::NotFound);
         };
@@ -456,10 +502,12 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Ok(VoteResult::AlreadyVoted);
         }
-        let votes = sqlx::query("SELECT reviewer, decision FROM votes WHERE request_id = $1 ORDER BY at, reviewer")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let votes = sqlx::query(
+            "SELECT reviewer, decision FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut approvals = Vec::new();
         let mut denied = false;
         for v in &votes {
@@ -496,6 +544,7 @@ impl Store {
 
     // --- whitelist -------------------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
     pub async fn add_whitelist(
         &self,
         agent: Option<&str>,
@@ -554,7 +603,10 @@ impl Store {
     }
 
     pub async fn revoke_whitelist(&self, id: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query("DELETE FROM whitelist WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let res = sqlx::query("DELETE FROM whitelist WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(res.rows_affected() > 0)
     }
 

@@ -67,7 +67,9 @@ impl std::str::FromStr for Tier {
             "low" => Ok(Tier::Low),
             "medium" => Ok(Tier::Medium),
             "high" => Ok(Tier::High),
-            other => Err(format!("unknown tier {other:?} (expected low, medium or high)")),
+            other => Err(format!(
+                "unknown tier {other:?} (expected low, medium or high)"
+            )),
         }
     }
 }
@@ -189,7 +191,7 @@ fn finish(mut reasons: Vec<Reason>, commands: Vec<Vec<String>>, ctx: &Context) -
         });
     }
     let score = score.clamp(u32::from(lo), u32::from(hi)) as u8;
-    reasons.sort_by(|a, b| b.tier.cmp(&a.tier));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.tier));
     reasons.dedup_by(|a, b| a.rule == b.rule && a.span == b.span);
     Assessment {
         tier,

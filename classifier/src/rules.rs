@@ -97,8 +97,23 @@ const INTERACTIVE: &[&str] = &[
     "nano", "less", "more", "ssh", "telnet", "nc", "ncat", "socat", "screen", "tmux", "gdb",
 ];
 const SQL_KEYWORDS: &[&str] = &[
-    "drop", "truncate", "delete", "update", "insert", "alter", "create", "grant", "revoke",
-    "flushall", "flushdb", "dropdatabase", "deletemany", "where", "select", "explain", "show",
+    "drop",
+    "truncate",
+    "delete",
+    "update",
+    "insert",
+    "alter",
+    "create",
+    "grant",
+    "revoke",
+    "flushall",
+    "flushdb",
+    "dropdatabase",
+    "deletemany",
+    "where",
+    "select",
+    "explain",
+    "show",
 ];
 
 impl RulePack {
@@ -135,17 +150,25 @@ impl RulePack {
                 if r.programs.is_empty() {
                     return Err(RulePackError::NoPrograms { id: r.id });
                 }
-                let tier = r
-                    .tier
-                    .parse()
-                    .map_err(|_| RulePackError::Tier { id: r.id.clone(), tier: r.tier.clone() })?;
+                let tier = r.tier.parse().map_err(|_| RulePackError::Tier {
+                    id: r.id.clone(),
+                    tier: r.tier.clone(),
+                })?;
                 let args = r
                     .args
                     .as_deref()
                     .map(Regex::new)
                     .transpose()
-                    .map_err(|source| RulePackError::Regex { id: r.id.clone(), source })?;
-                let rule = Rule { id: r.id, args, tier, why: r.why };
+                    .map_err(|source| RulePackError::Regex {
+                        id: r.id.clone(),
+                        source,
+                    })?;
+                let rule = Rule {
+                    id: r.id,
+                    args,
+                    tier,
+                    why: r.why,
+                };
                 if let Some(i) = rules.iter().position(|x| x.id == rule.id) {
                     rules[i] = rule;
                     programs_of[i] = r.programs;
@@ -170,7 +193,13 @@ impl RulePack {
                 source: regex::Error::Syntax(e.to_string()),
             })?;
         Ok(Self {
-            inner: Arc::new(Inner { rules, by_program, low_programs, sql_programs, sql_keywords }),
+            inner: Arc::new(Inner {
+                rules,
+                by_program,
+                low_programs,
+                sql_programs,
+                sql_keywords,
+            }),
         })
     }
 
@@ -201,9 +230,14 @@ impl RulePack {
             let destructive = looks_destructive(&args);
             out.push(reason(
                 "shell.dynamic-command",
-                if destructive { Tier::High } else { Tier::Medium },
                 if destructive {
-                    "command name is only known at run time and the arguments look destructive".into()
+                    Tier::High
+                } else {
+                    Tier::Medium
+                },
+                if destructive {
+                    "command name is only known at run time and the arguments look destructive"
+                        .into()
                 } else {
                     "command name is only known at run time".into()
                 },
@@ -211,7 +245,11 @@ impl RulePack {
         }
         for w in &cmd.wrappers {
             if w == "sudo" || w == "doas" {
-                out.push(reason("priv.sudo", Tier::Medium, format!("runs with elevated privileges ({w})")));
+                out.push(reason(
+                    "priv.sudo",
+                    Tier::Medium,
+                    format!("runs with elevated privileges ({w})"),
+                ));
             }
         }
         for r in &cmd.redirects {
@@ -224,7 +262,11 @@ impl RulePack {
                 let rule = &inner.rules[i];
                 if rule.args.as_ref().is_none_or(|re| re.is_match(&args)) {
                     matched = true;
-                    out.push(reason(&rule.id, rule.tier, format!("{program}: {}", rule.why)));
+                    out.push(reason(
+                        &rule.id,
+                        rule.tier,
+                        format!("{program}: {}", rule.why),
+                    ));
                 }
             }
             if inner.sql_programs.contains(program) {
@@ -253,7 +295,11 @@ impl RulePack {
         }
         if !matched && !cmd.dynamic_name {
             if inner.low_programs.contains(program) {
-                out.push(reason("program.read-only", Tier::Low, format!("{program} only reads or prints")));
+                out.push(reason(
+                    "program.read-only",
+                    Tier::Low,
+                    format!("{program} only reads or prints"),
+                ));
             } else if program == ":" && !cmd.redirects.is_empty() {
                 // Already explained by the redirect reason.
             } else {
@@ -275,16 +321,27 @@ impl RulePack {
             text.push_str(s);
         }
         let (tier, why) = sql_tier(&self.inner.sql_keywords, &text, cmd.stdin_piped, program);
-        Reason { rule: format!("sql.{}", tier.as_str()), span, text: format!("{program}: {why}"), tier }
+        Reason {
+            rule: format!("sql.{}", tier.as_str()),
+            span,
+            text: format!("{program}: {why}"),
+            tier,
+        }
     }
 }
 
 fn is_interpreter(p: &str) -> bool {
-    SHELLS.contains(&p) || matches!(p, "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua")
+    SHELLS.contains(&p)
+        || matches!(
+            p,
+            "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua"
+        )
 }
 
 fn has_inline_code(argv: &[String]) -> bool {
-    argv.iter().skip(1).any(|a| matches!(a.as_str(), "-c" | "-e" | "-E" | "-r" | "--eval"))
+    argv.iter()
+        .skip(1)
+        .any(|a| matches!(a.as_str(), "-c" | "-e" | "-E" | "-r" | "--eval"))
 }
 
 /// Whether `program argv…` would drop the caller into an interactive session.
@@ -292,7 +349,9 @@ fn interactive_use(program: &str, argv: &[String]) -> bool {
     let operands = argv.iter().skip(1).filter(|a| !a.starts_with('-')).count();
     match program {
         "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "irb" => {
-            operands == 0 && !has_inline_code(argv) && !argv.iter().any(|a| a == "--version" || a == "-V")
+            operands == 0
+                && !has_inline_code(argv)
+                && !argv.iter().any(|a| a == "--version" || a == "-V")
         }
         // A pager or editor on a file still offers `!cmd` shell escapes.
         "vim" | "vi" | "nvim" | "emacs" | "nano" | "less" | "more" => true,
@@ -302,44 +361,103 @@ fn interactive_use(program: &str, argv: &[String]) -> bool {
 }
 
 fn shell_reason(cmd: &SimpleCmd, program: &str, span: Option<(usize, usize)>) -> Reason {
-    let script = cmd.argv.iter().skip(1).find(|a| !a.starts_with('-') && !a.starts_with('+'));
+    let script = cmd
+        .argv
+        .iter()
+        .skip(1)
+        .find(|a| !a.starts_with('-') && !a.starts_with('+'));
     let (tier, rule, text) = if cmd.stdin_piped {
-        (Tier::High, "exec.piped-into-shell", format!("pipes data into {program}, which runs it as commands"))
+        (
+            Tier::High,
+            "exec.piped-into-shell",
+            format!("pipes data into {program}, which runs it as commands"),
+        )
     } else if let Some(s) = script {
-        (Tier::Medium, "exec.shell-script", format!("runs the script {s}, whose contents Airlock cannot see"))
+        (
+            Tier::Medium,
+            "exec.shell-script",
+            format!("runs the script {s}, whose contents Airlock cannot see"),
+        )
     } else {
-        (Tier::High, "exec.interactive-shell", format!("{program} opens a shell that Airlock cannot gate"))
+        (
+            Tier::High,
+            "exec.interactive-shell",
+            format!("{program} opens a shell that Airlock cannot gate"),
+        )
     };
-    Reason { rule: rule.into(), span, text, tier }
+    Reason {
+        rule: rule.into(),
+        span,
+        text,
+        tier,
+    }
 }
 
 /// Arguments that make an unknown command look like a wrecking ball.
 fn looks_destructive(args: &str) -> bool {
     args.split_whitespace().any(|a| {
-        matches!(a, "/" | "/*" | "~" | "*" | "--force" | "--recursive" | "--no-preserve-root")
-            || (a.starts_with('-') && !a.starts_with("--") && (a.contains('r') || a.contains('R')) && a.contains('f'))
+        matches!(
+            a,
+            "/" | "/*" | "~" | "*" | "--force" | "--recursive" | "--no-preserve-root"
+        ) || (a.starts_with('-')
+            && !a.starts_with("--")
+            && (a.contains('r') || a.contains('R'))
+            && a.contains('f'))
             || a.starts_with("of=/dev/")
     })
 }
 
 const SENSITIVE_PREFIXES: &[&str] = &[
-    "/etc/", "/boot/", "/dev/sd", "/dev/nvme", "/dev/vd", "/dev/xvd", "/dev/mapper/", "/dev/disk/",
-    "/var/lib/", "/usr/", "/bin/", "/sbin/", "/lib/", "/root/", "/proc/", "/sys/",
-    "/var/spool/cron", "~/.ssh/", "~/.bashrc", "~/.profile", "~/.bash_profile", "~/.zshrc",
+    "/etc/",
+    "/boot/",
+    "/dev/sd",
+    "/dev/nvme",
+    "/dev/vd",
+    "/dev/xvd",
+    "/dev/mapper/",
+    "/dev/disk/",
+    "/var/lib/",
+    "/usr/",
+    "/bin/",
+    "/sbin/",
+    "/lib/",
+    "/root/",
+    "/proc/",
+    "/sys/",
+    "/var/spool/cron",
+    "~/.ssh/",
+    "~/.bashrc",
+    "~/.profile",
+    "~/.bash_profile",
+    "~/.zshrc",
 ];
 
 fn redirect_reason(r: &crate::walk::Redirect, span: Option<(usize, usize)>) -> Reason {
     let t = r.target.as_str();
-    let (tier, rule, text) = if matches!(t, "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty") {
-        (Tier::Low, "redirect.null", format!("output goes to {t}"))
-    } else if r.dynamic {
-        (Tier::Medium, "redirect.dynamic", "writes to a file named only at run time".into())
-    } else if SENSITIVE_PREFIXES.iter().any(|p| t.starts_with(p)) || t.contains("/.ssh/") {
-        (Tier::High, "redirect.sensitive", format!("writes to the sensitive path {t}"))
-    } else {
-        (Tier::Medium, "redirect.write", format!("writes to {t}"))
-    };
-    Reason { rule: rule.into(), span, text, tier }
+    let (tier, rule, text) =
+        if matches!(t, "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty") {
+            (Tier::Low, "redirect.null", format!("output goes to {t}"))
+        } else if r.dynamic {
+            (
+                Tier::Medium,
+                "redirect.dynamic",
+                "writes to a file named only at run time".into(),
+            )
+        } else if SENSITIVE_PREFIXES.iter().any(|p| t.starts_with(p)) || t.contains("/.ssh/") {
+            (
+                Tier::High,
+                "redirect.sensitive",
+                format!("writes to the sensitive path {t}"),
+            )
+        } else {
+            (Tier::Medium, "redirect.write", format!("writes to {t}"))
+        };
+    Reason {
+        rule: rule.into(),
+        span,
+        text,
+        tier,
+    }
 }
 
 /// Judge the SQL found in a client's arguments or stdin.
@@ -360,19 +478,38 @@ fn sql_tier(ac: &AhoCorasick, text: &str, piped: bool, program: &str) -> (Tier, 
         return (Tier::High, "drops, truncates or flushes data".into());
     }
     if has("alter") && lower.contains(" drop ") {
-        return (Tier::High, "ALTER … DROP removes a column or constraint".into());
+        return (
+            Tier::High,
+            "ALTER … DROP removes a column or constraint".into(),
+        );
     }
     if (has("delete") || has("update") || has("deletemany")) && !has("where") {
-        return (Tier::High, "DELETE or UPDATE without WHERE touches every row".into());
+        return (
+            Tier::High,
+            "DELETE or UPDATE without WHERE touches every row".into(),
+        );
     }
-    if has("delete") || has("update") || has("insert") || has("alter") || has("create") || has("grant") || has("revoke") {
+    if has("delete")
+        || has("update")
+        || has("insert")
+        || has("alter")
+        || has("create")
+        || has("grant")
+        || has("revoke")
+    {
         return (Tier::Medium, "writes to the database".into());
     }
     if has("select") || has("explain") || has("show") {
         return (Tier::Low, "read-only query".into());
     }
     if piped {
-        return (Tier::Medium, "statements arrive on stdin and cannot be checked".into());
+        return (
+            Tier::Medium,
+            "statements arrive on stdin and cannot be checked".into(),
+        );
     }
-    (Tier::Medium, format!("{program} session; statements are not visible"))
+    (
+        Tier::Medium,
+        format!("{program} session; statements are not visible"),
+    )
 }

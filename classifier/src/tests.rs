@@ -4,7 +4,9 @@
 use super::*;
 
 fn tier(cmd: &str) -> Tier {
-    Classifier::builtin().classify(cmd, &Context::default()).tier
+    Classifier::builtin()
+        .classify(cmd, &Context::default())
+        .tier
 }
 
 #[track_caller]
@@ -14,7 +16,10 @@ fn check(cases: &[(&str, Tier)]) {
     for (cmd, want) in cases {
         let a = c.classify(cmd, &Context::default());
         if a.tier != *want {
-            wrong.push(format!("{cmd:?}: want {want}, got {} ({:?})", a.tier, a.reasons));
+            wrong.push(format!(
+                "{cmd:?}: want {want}, got {} ({:?})",
+                a.tier, a.reasons
+            ));
         }
     }
     assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
@@ -48,7 +53,10 @@ fn wrappers_and_quoting_do_not_hide_commands() {
     use Tier::*;
     check(&[
         ("sudo rm -rf /srv", High),
-        ("sudo -u root env X=1 nice -n 5 timeout 10 rm -rf /srv", High),
+        (
+            "sudo -u root env X=1 nice -n 5 timeout 10 rm -rf /srv",
+            High,
+        ),
         ("bash -c 'rm -rf /srv'", High),
         ("sh -lc \"git push -f\"", High),
         ("r''m -rf /srv", High),
@@ -144,7 +152,12 @@ fn score_stays_in_the_tier_band_and_production_raises_it() {
     let prod = c.classify("systemctl restart nginx", &ctx);
     assert_eq!(plain.tier, Tier::Medium);
     assert!((30..=69).contains(&plain.score));
-    assert!(prod.score > plain.score, "{} vs {}", prod.score, plain.score);
+    assert!(
+        prod.score > plain.score,
+        "{} vs {}",
+        prod.score,
+        plain.score
+    );
     assert!(prod.reasons.iter().any(|r| r.rule == "context.production"));
 }
 
@@ -182,10 +195,14 @@ why = "touch is harmless here"
 
 #[test]
 fn bad_packs_are_rejected_with_the_rule_named() {
-    let err = RulePack::from_toml(&["[[rule]]\nid = \"x\"\nprograms = [\"a\"]\nargs = \"(\"\ntier = \"low\"\nwhy = \"y\"\n"])
-        .expect_err("bad regex");
+    let err = RulePack::from_toml(&[
+        "[[rule]]\nid = \"x\"\nprograms = [\"a\"]\nargs = \"(\"\ntier = \"low\"\nwhy = \"y\"\n",
+    ])
+    .expect_err("bad regex");
     assert!(err.to_string().contains("rule x"), "{err}");
-    let err = RulePack::from_toml(&["[[rule]]\nid = \"x\"\nprograms = [\"a\"]\ntier = \"extreme\"\nwhy = \"y\"\n"])
-        .expect_err("bad tier");
+    let err = RulePack::from_toml(&[
+        "[[rule]]\nid = \"x\"\nprograms = [\"a\"]\ntier = \"extreme\"\nwhy = \"y\"\n",
+    ])
+    .expect_err("bad tier");
     assert!(err.to_string().contains("extreme"), "{err}");
 }

@@ -13,7 +13,10 @@ pub enum Unwrapped {
     /// A command to be matched against the rules.
     Command(SimpleCmd),
     /// Shell text that will be parsed and classified at the next depth.
-    Script { text: String, span: Option<(usize, usize)> },
+    Script {
+        text: String,
+        span: Option<(usize, usize)>,
+    },
     /// Something the rules must not be asked about.
     Problem(Reason),
 }
@@ -23,7 +26,9 @@ pub fn program_name(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
 }
 
-const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"];
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox",
+];
 
 pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
     let mut out = Vec::new();
@@ -59,7 +64,10 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                 if let Some(c) = also {
                     out.push(Unwrapped::Command(c));
                 }
-                out.push(Unwrapped::Script { text, span: cmd.span });
+                out.push(Unwrapped::Script {
+                    text,
+                    span: cmd.span,
+                });
                 return out;
             }
         }
@@ -73,7 +81,10 @@ enum Step {
     /// The real command starts at `argv[skip]`.
     Inner { skip: usize, wrapper: String },
     /// A shell string runs; `also` is judged alongside (e.g. the `ssh` itself).
-    Script { text: String, also: Option<SimpleCmd> },
+    Script {
+        text: String,
+        also: Option<SimpleCmd>,
+    },
 }
 
 /// Index of the first non-option argument, given which short options take a value.
@@ -105,7 +116,10 @@ fn step(cmd: &SimpleCmd) -> Step {
         if skip >= argv.len() {
             Step::Done
         } else {
-            Step::Inner { skip, wrapper: name.to_owned() }
+            Step::Inner {
+                skip,
+                wrapper: name.to_owned(),
+            }
         }
     };
     match name {
@@ -113,7 +127,9 @@ fn step(cmd: &SimpleCmd) -> Step {
             let i = after_options(
                 argv,
                 1,
-                &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U", "--user", "--group"],
+                &[
+                    "-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U", "--user", "--group",
+                ],
             );
             // `sudo -s`/`-i` with no command is an interactive root shell: leave it to the rules.
             inner(i)
@@ -123,7 +139,10 @@ fn step(cmd: &SimpleCmd) -> Step {
             if let Some(pos) = argv.iter().position(|a| a == "-S" || a == "--split-string")
                 && let Some(s) = argv.get(pos + 1)
             {
-                return Step::Script { text: s.clone(), also: None };
+                return Step::Script {
+                    text: s.clone(),
+                    also: None,
+                };
             }
             while i < argv.len() && argv[i].contains('=') && !argv[i].starts_with('=') {
                 i += 1;
@@ -151,12 +170,17 @@ fn step(cmd: &SimpleCmd) -> Step {
             let i = after_options(
                 argv,
                 1,
-                &["-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-i", "-l", "-e"],
+                &[
+                    "-I", "-n", "-P", "-d", "-L", "-s", "-E", "-a", "-i", "-l", "-e",
+                ],
             );
             if i >= argv.len() {
                 Step::Done // runs `echo`
             } else {
-                Step::Inner { skip: i, wrapper: "xargs".into() }
+                Step::Inner {
+                    skip: i,
+                    wrapper: "xargs".into(),
+                }
             }
         }
         "watch" => {
@@ -164,11 +188,20 @@ fn step(cmd: &SimpleCmd) -> Step {
             if i >= argv.len() {
                 return Step::Done;
             }
-            Step::Script { text: argv[i..].join(" "), also: None }
+            Step::Script {
+                text: argv[i..].join(" "),
+                also: None,
+            }
         }
-        "eval" => Step::Script { text: argv[1..].join(" "), also: None },
+        "eval" => Step::Script {
+            text: argv[1..].join(" "),
+            also: None,
+        },
         "su" => match argv.iter().position(|a| a == "-c" || a == "--command") {
-            Some(p) if p + 1 < argv.len() => Step::Script { text: argv[p + 1].clone(), also: None },
+            Some(p) if p + 1 < argv.len() => Step::Script {
+                text: argv[p + 1].clone(),
+                also: None,
+            },
             _ => Step::Done,
         },
         n if SHELLS.contains(&n) => shell_step(cmd),
@@ -187,7 +220,9 @@ fn step(cmd: &SimpleCmd) -> Step {
                     inner_cmd.wrappers.push("find -exec".into());
                     let mut outer = cmd.clone();
                     outer.argv = argv[..p].to_vec();
-                    outer.argv.extend(argv[end.min(argv.len())..].iter().skip(1).cloned());
+                    outer
+                        .argv
+                        .extend(argv[end.min(argv.len())..].iter().skip(1).cloned());
                     // Judge the find itself (e.g. -delete) and the executed command.
                     Step::Script {
                         text: shell_join(&inner_cmd.argv),
@@ -209,14 +244,20 @@ fn step(cmd: &SimpleCmd) -> Step {
             if i + 1 < argv.len() {
                 let mut outer = cmd.clone();
                 outer.argv.truncate(i + 1);
-                Step::Script { text: argv[i + 1..].join(" "), also: Some(outer) }
+                Step::Script {
+                    text: argv[i + 1..].join(" "),
+                    also: Some(outer),
+                }
             } else {
                 Step::Done
             }
         }
         "docker" | "podman" | "kubectl" | "oc" => container_exec(cmd),
         "parallel" => match argv.iter().position(|a| a == ":::" || a == "::::") {
-            Some(p) if p > 1 => Step::Script { text: argv[1..p].join(" "), also: None },
+            Some(p) if p > 1 => Step::Script {
+                text: argv[1..p].join(" "),
+                also: None,
+            },
             _ => Step::Done,
         },
         _ => Step::Done,
@@ -230,7 +271,10 @@ fn shell_step(cmd: &SimpleCmd) -> Step {
     if argv[0] == "busybox" {
         // `busybox sh -c …` behaves like `sh -c …`; `busybox rm …` like `rm …`.
         return if argv.len() > 1 {
-            Step::Inner { skip: 1, wrapper: "busybox".into() }
+            Step::Inner {
+                skip: 1,
+                wrapper: "busybox".into(),
+            }
         } else {
             Step::Done
         };
@@ -243,7 +287,10 @@ fn shell_step(cmd: &SimpleCmd) -> Step {
         }
         if a.starts_with('-') && !a.starts_with("--") && a.len() > 1 && a[1..].contains('c') {
             if let Some(text) = argv.get(i + 1) {
-                return Step::Script { text: text.clone(), also: None };
+                return Step::Script {
+                    text: text.clone(),
+                    also: None,
+                };
             }
             return Step::Done;
         }
@@ -261,7 +308,10 @@ fn shell_step(cmd: &SimpleCmd) -> Step {
         && let Some(text) = &cmd.stdin_text
     {
         // `bash <<EOF … EOF` runs the heredoc.
-        return Step::Script { text: text.clone(), also: None };
+        return Step::Script {
+            text: text.clone(),
+            also: None,
+        };
     }
     Step::Done
 }
@@ -278,7 +328,19 @@ fn container_exec(cmd: &SimpleCmd) -> Step {
         let i = after_options(
             argv,
             2,
-            &["-u", "--user", "-w", "--workdir", "-e", "--env", "-n", "--namespace", "-c", "--container", "--context"],
+            &[
+                "-u",
+                "--user",
+                "-w",
+                "--workdir",
+                "-e",
+                "--env",
+                "-n",
+                "--namespace",
+                "-c",
+                "--container",
+                "--context",
+            ],
         );
         i + 1 // the container / pod name
     };
@@ -287,7 +349,10 @@ fn container_exec(cmd: &SimpleCmd) -> Step {
     }
     let mut outer = cmd.clone();
     outer.argv.truncate(start);
-    Step::Script { text: shell_join(&argv[start..]), also: Some(outer) }
+    Step::Script {
+        text: shell_join(&argv[start..]),
+        also: Some(outer),
+    }
 }
 
 /// Quote an argv back into shell text so it can be re-parsed at the next depth.
@@ -295,7 +360,8 @@ fn shell_join(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
             if !a.is_empty()
-                && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+%@{}".contains(c))
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+%@{}".contains(c))
             {
                 a.clone()
             } else {

@@ -58,7 +58,12 @@ pub fn collect(src: &str, depth: usize) -> Found {
 
 /// As [`collect`], but every span is replaced by `span_override` (nested text has its own
 /// offsets, which mean nothing to a reviewer looking at the outer command).
-pub fn collect_into(src: &str, depth: usize, span_override: Option<(usize, usize)>, found: &mut Found) {
+pub fn collect_into(
+    src: &str,
+    depth: usize,
+    span_override: Option<(usize, usize)>,
+    found: &mut Found,
+) {
     if depth > MAX_DEPTH {
         found.problems.push(Reason {
             rule: "shell.too-deep".into(),
@@ -71,7 +76,11 @@ pub fn collect_into(src: &str, depth: usize, span_override: Option<(usize, usize
     let mut parser = Parser::new(Cursor::new(src.as_bytes()), &ParserOptions::default());
     match parser.parse_program() {
         Ok(program) => {
-            let mut w = Walker { depth, span_override, found };
+            let mut w = Walker {
+                depth,
+                span_override,
+                found,
+            };
             for list in &program.complete_commands {
                 w.compound_list(list);
             }
@@ -253,7 +262,12 @@ impl Walker<'_> {
         }
     }
 
-    fn item(&mut self, item: &ast::CommandPrefixOrSuffixItem, cmd: &mut SimpleCmd, name_seen: &mut bool) {
+    fn item(
+        &mut self,
+        item: &ast::CommandPrefixOrSuffixItem,
+        cmd: &mut SimpleCmd,
+        name_seen: &mut bool,
+    ) {
         use ast::CommandPrefixOrSuffixItem as I;
         match item {
             I::IoRedirect(io) => self.redirect(io, cmd),

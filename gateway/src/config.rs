@@ -17,9 +17,17 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{col}: {msg}")]
-    Parse { path: PathBuf, line: usize, col: usize, msg: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
 }
@@ -121,14 +129,19 @@ pub struct Agent {
 
 impl Agent {
     pub fn may_use(&self, target: &str) -> bool {
-        self.targets.as_ref().is_none_or(|t| t.iter().any(|x| x == target))
+        self.targets
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x == target))
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum TargetKind {
     /// This host: commands run as the gateway's user.
-    Local { shell: PathBuf, cwd: Option<PathBuf> },
+    Local {
+        shell: PathBuf,
+        cwd: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -171,56 +184,86 @@ impl Config {
     pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
         match explicit {
             Some(p) => Self::from_path(p),
-            None if Path::new("airlock.toml").exists() => Self::from_path(Path::new("airlock.toml")),
+            None if Path::new("airlock.toml").exists() => {
+                Self::from_path(Path::new("airlock.toml"))
+            }
             None => Self::from_file(empty_file(), "built-in default".into(), Path::new(".")),
         }
     }
 
     pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| {
-            let (line, col) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((0, 0));
-            ConfigError::Parse { path: path.to_owned(), line, col, msg: e.message().to_owned() }
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                col,
+                msg: e.message().to_owned(),
+            }
         })?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Self::from_file(file, path.display().to_string(), base)
     }
 
     fn from_file(f: File, source: String, base: &Path) -> Result<Self, ConfigError> {
-        let invalid = |msg: String| ConfigError::Invalid { path: PathBuf::from(&source), msg };
+        let invalid = |msg: String| ConfigError::Invalid {
+            path: PathBuf::from(&source),
+            msg,
+        };
         let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let data_dir = rel(f.data_dir.unwrap_or_else(|| PathBuf::from("airlock-data")));
-        let addr = |s: Option<String>, default: &str, key: &str| -> Result<SocketAddr, ConfigError> {
-            let s = s.unwrap_or_else(|| default.to_owned());
-            s.parse().map_err(|e| invalid(format!("{key} = {s:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:2222)")))
-        };
+        let addr =
+            |s: Option<String>, default: &str, key: &str| -> Result<SocketAddr, ConfigError> {
+                let s = s.unwrap_or_else(|| default.to_owned());
+                s.parse().map_err(|e| {
+                    invalid(format!(
+                        "{key} = {s:?}: {e} (expected HOST:PORT, e.g. 127.0.0.1:2222)"
+                    ))
+                })
+            };
         let ssh_listen = addr(f.ssh.listen, "127.0.0.1:2222", "[ssh] listen")?;
         let reviewer_listen = addr(f.reviewer.listen, "127.0.0.1:8080", "[reviewer] listen")?;
         let timeout_s = f.approval.timeout.unwrap_or_else(|| "5m".into());
         let approval_timeout = humantime::parse_duration(&timeout_s)
             .map_err(|e| invalid(format!("[approval] timeout = {timeout_s:?}: {e}")))?;
         if approval_timeout.is_zero() {
-            return Err(invalid("[approval] timeout must be greater than zero".into()));
+            return Err(invalid(
+                "[approval] timeout must be greater than zero".into(),
+            ));
         }
         let high_quorum = f.approval.high_quorum.unwrap_or(2);
         if high_quorum < 2 {
-            return Err(invalid(format!("[approval] high_quorum = {high_quorum}: high commands need at least 2 reviewers")));
+            return Err(invalid(format!(
+                "[approval] high_quorum = {high_quorum}: high commands need at least 2 reviewers"
+            )));
         }
         let medium_quorum = f.approval.medium_quorum.unwrap_or(1);
         if medium_quorum < 1 {
-            return Err(invalid("[approval] medium_quorum must be at least 1".into()));
+            return Err(invalid(
+                "[approval] medium_quorum must be at least 1".into(),
+            ));
         }
 
         let mut targets = Vec::new();
         let file_targets = if f.target.is_empty() {
-            vec![TargetFile { name: "local".into(), kind: "local".into(), shell: None, cwd: None, labels: BTreeMap::new() }]
+            vec![TargetFile {
+                name: "local".into(),
+                kind: "local".into(),
+                shell: None,
+                cwd: None,
+                labels: BTreeMap::new(),
+            }]
         } else {
             f.target
         };
@@ -229,16 +272,28 @@ impl Config {
                 return Err(invalid(format!("target {:?} is defined twice", t.name)));
             }
             if !valid_name(&t.name) {
-                return Err(invalid(format!("target name {:?}: use letters, digits, '.', '_' or '-'", t.name)));
+                return Err(invalid(format!(
+                    "target name {:?}: use letters, digits, '.', '_' or '-'",
+                    t.name
+                )));
             }
             let kind = match t.kind.as_str() {
                 "local" => TargetKind::Local {
                     shell: t.shell.unwrap_or_else(|| PathBuf::from("/bin/sh")),
                     cwd: t.cwd,
                 },
-                other => return Err(invalid(format!("target {:?}: unknown kind {other:?} (supported: \"local\")", t.name))),
+                other => {
+                    return Err(invalid(format!(
+                        "target {:?}: unknown kind {other:?} (supported: \"local\")",
+                        t.name
+                    )));
+                }
             };
-            targets.push(Target { name: t.name, kind, labels: t.labels });
+            targets.push(Target {
+                name: t.name,
+                kind,
+                labels: t.labels,
+            });
         }
 
         let mut agents: Vec<Agent> = Vec::new();
@@ -252,25 +307,42 @@ impl Config {
             let mut keys = Vec::new();
             for (i, k) in a.keys.iter().enumerate() {
                 keys.push(PublicKey::from_openssh(k.trim()).map_err(|e| {
-                    invalid(format!("agent {:?} key #{}: not an OpenSSH public key line: {e}", a.name, i + 1))
+                    invalid(format!(
+                        "agent {:?} key #{}: not an OpenSSH public key line: {e}",
+                        a.name,
+                        i + 1
+                    ))
                 })?);
             }
             for t in &a.targets {
                 if !targets.iter().any(|x| &x.name == t) {
-                    return Err(invalid(format!("agent {:?} names unknown target {t:?}", a.name)));
+                    return Err(invalid(format!(
+                        "agent {:?} names unknown target {t:?}",
+                        a.name
+                    )));
                 }
             }
             let max_tier = match a.max_tier {
-                Some(t) => t.parse().map_err(|e: String| invalid(format!("agent {:?} max_tier: {e}", a.name)))?,
+                Some(t) => t
+                    .parse()
+                    .map_err(|e: String| invalid(format!("agent {:?} max_tier: {e}", a.name)))?,
                 None => Tier::High,
             };
-            agents.push(Agent { name: a.name, keys, targets: Some(a.targets), max_tier });
+            agents.push(Agent {
+                name: a.name,
+                keys,
+                targets: Some(a.targets),
+                max_tier,
+            });
         }
 
         let mut rule_packs = Vec::new();
         for p in f.rules.packs {
             let p = rel(p);
-            let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+            let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read {
+                path: p.clone(),
+                source,
+            })?;
             rule_packs.push((p, text));
         }
 
@@ -280,8 +352,16 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("airlock.db").display()));
         Ok(Config {
             source,
-            host_key: f.ssh.host_key.map(rel).unwrap_or_else(|| data_dir.join("host_ed25519_key")),
-            authorized_keys: f.ssh.authorized_keys.map(rel).unwrap_or_else(|| data_dir.join("authorized_keys")),
+            host_key: f
+                .ssh
+                .host_key
+                .map(rel)
+                .unwrap_or_else(|| data_dir.join("host_ed25519_key")),
+            authorized_keys: f
+                .ssh
+                .authorized_keys
+                .map(rel)
+                .unwrap_or_else(|| data_dir.join("authorized_keys")),
             data_dir,
             node: f.node.unwrap_or_else(|| "airlock-1".into()),
             ssh_listen,
@@ -323,7 +403,10 @@ fn empty_file() -> File {
 }
 
 pub fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -360,7 +443,12 @@ pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
         }
         match out.iter_mut().find(|a| a.name == name) {
             Some(a) => a.keys.push(key),
-            None => out.push(Agent { name, keys: vec![key], targets: None, max_tier: Tier::High }),
+            None => out.push(Agent {
+                name,
+                keys: vec![key],
+                targets: None,
+                max_tier: Tier::High,
+            }),
         }
     }
     out
@@ -370,7 +458,8 @@ pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHj1o0d5P2rJk8s1yQ2qk4j4mA5l2Wb3kO3Xw2nX8C9b bot";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHj1o0d5P2rJk8s1yQ2qk4j4mA5l2Wb3kO3Xw2nX8C9b bot";
 
     #[test]
     fn defaults() {
@@ -386,7 +475,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_line() {
-        let err = Config::parse("[ssh]\nlisten = \"127.0.0.1:1\"\nlisten_typo = 1\n", Path::new("a.toml")).unwrap_err();
+        let err = Config::parse(
+            "[ssh]\nlisten = \"127.0.0.1:1\"\nlisten_typo = 1\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("a.toml:3:"), "{msg}");
         assert!(msg.contains("listen_typo"), "{msg}");
@@ -394,17 +487,39 @@ mod tests {
 
     #[test]
     fn agents_and_targets_are_validated() {
-        let ok = format!("[[target]]\nname = \"local\"\nkind = \"local\"\n[[agent]]\nname = \"bot\"\nkeys = [\"{KEY}\"]\ntargets = [\"local\"]\n");
+        let ok = format!(
+            "[[target]]\nname = \"local\"\nkind = \"local\"\n[[agent]]\nname = \"bot\"\nkeys = [\"{KEY}\"]\ntargets = [\"local\"]\n"
+        );
         let c = Config::parse(&ok, Path::new("a.toml")).unwrap();
         assert!(c.agents[0].may_use("local"));
         assert!(!c.agents[0].may_use("prod"));
         let bad_target = ok.replace("targets = [\"local\"]", "targets = [\"nope\"]");
-        assert!(Config::parse(&bad_target, Path::new("a.toml")).unwrap_err().to_string().contains("unknown target"));
+        assert!(
+            Config::parse(&bad_target, Path::new("a.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("unknown target")
+        );
         let bad_key = ok.replace(KEY, "ssh-ed25519 garbage");
-        assert!(Config::parse(&bad_key, Path::new("a.toml")).unwrap_err().to_string().contains("key #1"));
+        assert!(
+            Config::parse(&bad_key, Path::new("a.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("key #1")
+        );
         let bad_q = "[approval]\nhigh_quorum = 1\n";
-        assert!(Config::parse(bad_q, Path::new("a.toml")).unwrap_err().to_string().contains("at least 2"));
+        assert!(
+            Config::parse(bad_q, Path::new("a.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("at least 2")
+        );
         let bad_t = "[approval]\ntimeout = \"soon\"\n";
-        assert!(Config::parse(bad_t, Path::new("a.toml")).unwrap_err().to_string().contains("timeout"));
+        assert!(
+            Config::parse(bad_t, Path::new("a.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("timeout")
+        );
     }
 }

@@ -16,7 +16,12 @@ pub struct Judged {
 }
 
 /// Judge `command` for `agent` on `target`. `Err` is a deny reason.
-pub async fn judge(gw: &Gateway, agent: &Agent, target: &str, command: &str) -> Result<Judged, String> {
+pub async fn judge(
+    gw: &Gateway,
+    agent: &Agent,
+    target: &str,
+    command: &str,
+) -> Result<Judged, String> {
     let Some(t) = gw.config.target(target) else {
         return Err(format!("unknown target {target:?}"));
     };
@@ -33,7 +38,11 @@ pub async fn judge(gw: &Gateway, agent: &Agent, target: &str, command: &str) -> 
     if command.trim().is_empty() {
         return Err("empty command".into());
     }
-    let ctx = Context { agent: agent.name.clone(), target: target.to_owned(), labels: t.labels.clone() };
+    let ctx = Context {
+        agent: agent.name.clone(),
+        target: target.to_owned(),
+        labels: t.labels.clone(),
+    };
     let assessment = gw.classifier.classify(command, &ctx);
     let whitelisted = if assessment.tier < Tier::High {
         gw.broker
@@ -44,8 +53,13 @@ pub async fn judge(gw: &Gateway, agent: &Agent, target: &str, command: &str) -> 
     } else {
         None
     };
-    let decision = gw.policy.decide(&assessment, whitelisted.as_ref(), agent.max_tier);
-    Ok(Judged { assessment, decision })
+    let decision = gw
+        .policy
+        .decide(&assessment, whitelisted.as_ref(), agent.max_tier);
+    Ok(Judged {
+        assessment,
+        decision,
+    })
 }
 
 /// "5m", "1h 30m": the countdown shown to a waiting agent.

@@ -28,7 +28,12 @@ pub struct AgentConnection {
 
 impl AgentConnection {
     pub fn new(gw: Arc<Gateway>, peer: SocketAddr) -> Self {
-        Self { gw, peer, agent: None, target: String::new() }
+        Self {
+            gw,
+            peer,
+            agent: None,
+            target: String::new(),
+        }
     }
 
     /// The agent owning `key`: config agents first, then the authorized_keys file (re-read
@@ -38,7 +43,9 @@ impl AgentConnection {
         if let Some(a) = self.gw.config.agents.iter().find(|a| same(a)) {
             return Some(a.clone());
         }
-        read_authorized_keys(&self.gw.config.authorized_keys).into_iter().find(same)
+        read_authorized_keys(&self.gw.config.authorized_keys)
+            .into_iter()
+            .find(same)
     }
 }
 
@@ -51,11 +58,23 @@ pub enum HandlerError {
 impl russh::server::Handler for AgentConnection {
     type Error = HandlerError;
 
-    async fn auth_publickey_offered(&mut self, _user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
-        Ok(if self.agent_for(offer.public_key).is_some() { Auth::Accept } else { Auth::reject() })
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(if self.agent_for(offer.public_key).is_some() {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
     }
 
-    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
         match self.agent_for(key.public_key) {
             Some(agent) => {
                 tracing::Span::current().record("agent", agent.name.as_str());
@@ -71,9 +90,16 @@ impl russh::server::Handler for AgentConnection {
         }
     }
 
-    async fn channel_open_session(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle, session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         let Some(agent) = self.agent.clone() else {
-            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
             return Ok(());
         };
         reply.accept().await;
@@ -104,36 +130,68 @@ impl russh::server::Handler for AgentConnection {
         Ok(())
     }
 
-    async fn exec_request(&mut self, channel: ChannelId, _data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
         Ok(())
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
         Ok(())
     }
 
-    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         tracing::warn!(subsystem = name, "subsystem refused");
         session.channel_failure(channel)?;
         Ok(())
     }
 
-    async fn env_request(&mut self, channel: ChannelId, name: &str, _value: &str, session: &mut Session) -> Result<(), Self::Error> {
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         // Commands get a clean environment; client variables (LANG, LC_*) are not passed.
         tracing::debug!(variable = name, "env request refused");
         session.channel_failure(channel)?;
         Ok(())
     }
 
-    async fn x11_request(&mut self, channel: ChannelId, _single: bool, _proto: &str, _cookie: &str, _screen: u32, session: &mut Session) -> Result<(), Self::Error> {
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single: bool,
+        _proto: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         tracing::warn!("X11 forwarding refused");
         session.channel_failure(channel)?;
         Ok(())
     }
 
-    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         tracing::warn!("agent forwarding refused");
         Ok(false)
     }
@@ -150,22 +208,41 @@ impl russh::server::Handler for AgentConnection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         tracing::warn!(host, port, "local port forwarding refused");
-        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
         Ok(())
     }
 
-    async fn channel_open_direct_streamlocal(&mut self, _channel: Channel<Msg>, path: &str, reply: ChannelOpenHandle, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_open_direct_streamlocal(
+        &mut self,
+        _channel: Channel<Msg>,
+        path: &str,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         tracing::warn!(path, "unix socket forwarding refused");
-        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
         Ok(())
     }
 
-    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         tracing::warn!(address, port = *port, "remote port forwarding refused");
         Ok(false)
     }
 
-    async fn streamlocal_forward(&mut self, path: &str, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn streamlocal_forward(
+        &mut self,
+        path: &str,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         tracing::warn!(path, "remote unix socket forwarding refused");
         Ok(false)
     }

@@ -20,19 +20,31 @@ pub enum HostKeyError {
 /// Returns the key and whether it was just created.
 pub fn load_or_create(path: &Path) -> Result<(PrivateKey, bool), HostKeyError> {
     let p = path.display().to_string();
-    let io = |e: std::io::Error| HostKeyError::Io { path: p.clone(), msg: e.to_string() };
+    let io = |e: std::io::Error| HostKeyError::Io {
+        path: p.clone(),
+        msg: e.to_string(),
+    };
     if path.exists() {
         let text = std::fs::read_to_string(path).map_err(io)?;
-        let key = PrivateKey::from_openssh(&text).map_err(|e| HostKeyError::Parse { path: p.clone(), msg: e.to_string() })?;
+        let key = PrivateKey::from_openssh(&text).map_err(|e| HostKeyError::Parse {
+            path: p.clone(),
+            msg: e.to_string(),
+        })?;
         return Ok((key, false));
     }
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| HostKeyError::Io { path: p.clone(), msg: format!("random source: {e}") })?;
+    getrandom::fill(&mut seed).map_err(|e| HostKeyError::Io {
+        path: p.clone(),
+        msg: format!("random source: {e}"),
+    })?;
     let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
     key.set_comment("airlock host key");
     let text = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| HostKeyError::Parse { path: p.clone(), msg: e.to_string() })?;
+        .map_err(|e| HostKeyError::Parse {
+            path: p.clone(),
+            msg: e.to_string(),
+        })?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }

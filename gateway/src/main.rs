@@ -10,7 +10,11 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "airlock", version, about = "Approval gateway for AI agents operating servers over SSH")]
+#[command(
+    name = "airlock",
+    version,
+    about = "Approval gateway for AI agents operating servers over SSH"
+)]
 struct Cli {
     /// Config file (default: ./airlock.toml if present, else the built-in default).
     #[arg(long, global = true, env = "AIRLOCK_CONFIG")]
@@ -54,9 +58,13 @@ enum Cmd {
 #[derive(Subcommand)]
 enum ReviewerCmd {
     /// Create a reviewer and print its token (shown once; only a hash is stored).
-    Add { name: String },
+    Add {
+        name: String,
+    },
     List,
-    Remove { name: String },
+    Remove {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,12 +86,17 @@ enum WhitelistCmd {
         command: Vec<String>,
     },
     List,
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     rt.block_on(async_main(cli))
 }
 
@@ -95,23 +108,37 @@ async fn async_main(cli: Cli) -> Result<()> {
         Cmd::Whitelist(c) => whitelist(config, c).await,
         Cmd::Review { url, token } => {
             let url = url.unwrap_or_else(|| format!("ws://{}/ws", config.reviewer_listen));
-            airlock_reviewer_ws::client::run(&url, &token).await.map_err(Into::into)
+            airlock_reviewer_ws::client::run(&url, &token)
+                .await
+                .map_err(Into::into)
         }
-        Cmd::Classify { json, labels, command } => classify(&config, json, &labels, &command.join(" ")),
+        Cmd::Classify {
+            json,
+            labels,
+            command,
+        } => classify(&config, json, &labels, &command.join(" ")),
     }
 }
 
 async fn store(config: &Config) -> Result<Store> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
-    Store::connect(&config.database_url).await.with_context(|| format!("opening {}", config.database_url))
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    Store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening {}", config.database_url))
 }
 
 async fn serve(config: Config) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,russh=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,russh=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let ssh = tokio::net::TcpListener::bind(config.ssh_listen).await.with_context(|| format!("binding SSH on {}", config.ssh_listen))?;
+    let ssh = tokio::net::TcpListener::bind(config.ssh_listen)
+        .await
+        .with_context(|| format!("binding SSH on {}", config.ssh_listen))?;
     let reviewers = tokio::net::TcpListener::bind(config.reviewer_listen)
         .await
         .with_context(|| format!("binding reviewers on {}", config.reviewer_listen))?;
@@ -120,10 +147,11 @@ async fn serve(config: Config) -> Result<()> {
     let rev_addr = reviewers.local_addr()?;
     print_banner(&gw, ssh_addr, rev_addr);
     let shutdown = async {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -145,12 +173,23 @@ fn print_banner(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAd
     println!(
         "  host key    {} ({})",
         gw.host_key_fingerprint,
-        if gw.host_key_created { "generated now" } else { "existing" }
+        if gw.host_key_created {
+            "generated now"
+        } else {
+            "existing"
+        }
     );
     println!("  targets     {}", targets.join(", "));
-    println!("  approvals   timeout {}, high needs {} reviewers", humantime::format_duration(c.approval_timeout), c.high_quorum);
+    println!(
+        "  approvals   timeout {}, high needs {} reviewers",
+        humantime::format_duration(c.approval_timeout),
+        c.high_quorum
+    );
     if gw.expired_at_start > 0 {
-        println!("  note        {} request(s) left pending by the previous run were marked expired", gw.expired_at_start);
+        println!(
+            "  note        {} request(s) left pending by the previous run were marked expired",
+            gw.expired_at_start
+        );
     }
     let cfg = match c.source.as_str() {
         "built-in default" => String::new(),
@@ -158,13 +197,29 @@ fn print_banner(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAd
     };
     println!();
     println!("Next steps:");
-    println!("  1. Enrol an agent: append its public key, named, to {}:", c.authorized_keys.display());
-    println!("       echo \"$(cut -d' ' -f1,2 ~/.ssh/id_ed25519.pub) my-agent\" >> {}", c.authorized_keys.display());
+    println!(
+        "  1. Enrol an agent: append its public key, named, to {}:",
+        c.authorized_keys.display()
+    );
+    println!(
+        "       echo \"$(cut -d' ' -f1,2 ~/.ssh/id_ed25519.pub) my-agent\" >> {}",
+        c.authorized_keys.display()
+    );
     println!("     (or list it under [[agent]] in a config file; see config/airlock.example.toml)");
     println!("  2. Create a reviewer token (shown once):  airlock{cfg} reviewer add alice");
     println!("  3. Review requests:                       airlock{cfg} review --token <TOKEN>");
-    println!("  4. As the agent:  ssh -p {} {}@{} 'uptime'", ssh.port(), targets.first().copied().unwrap_or("local"), ssh.ip());
-    println!("     pin the host key:  echo '[{}]:{} {}' >> ~/.ssh/known_hosts", ssh.ip(), ssh.port(), gw.host_key_line);
+    println!(
+        "  4. As the agent:  ssh -p {} {}@{} 'uptime'",
+        ssh.port(),
+        targets.first().copied().unwrap_or("local"),
+        ssh.ip()
+    );
+    println!(
+        "     pin the host key:  echo '[{}]:{} {}' >> ~/.ssh/known_hosts",
+        ssh.ip(),
+        ssh.port(),
+        gw.host_key_line
+    );
 }
 
 async fn reviewer(config: Config, cmd: ReviewerCmd) -> Result<()> {
@@ -182,7 +237,9 @@ async fn reviewer(config: Config, cmd: ReviewerCmd) -> Result<()> {
         }
         ReviewerCmd::Remove { name } => {
             s.remove_reviewer(&name).await?;
-            eprintln!("reviewer {name} removed; its token no longer works, even on open connections");
+            eprintln!(
+                "reviewer {name} removed; its token no longer works, even on open connections"
+            );
         }
     }
     Ok(())
@@ -196,34 +253,73 @@ fn classifier(config: &Config) -> Result<Classifier> {
 async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
     let s = store(&config).await?;
     match cmd {
-        WhitelistCmd::Add { agent, any_agent: _, target, any_target: _, ttl, command } => {
+        WhitelistCmd::Add {
+            agent,
+            any_agent: _,
+            target,
+            any_target: _,
+            ttl,
+            command,
+        } => {
             let command = command.join(" ");
             if let Some(t) = &target
                 && config.target(t).is_none()
             {
                 bail!("unknown target {t:?}");
             }
-            let labels = target.as_deref().and_then(|t| config.target(t)).map(|t| t.labels.clone()).unwrap_or_default();
+            let labels = target
+                .as_deref()
+                .and_then(|t| config.target(t))
+                .map(|t| t.labels.clone())
+                .unwrap_or_default();
             let a = classifier(&config)?.classify(
                 &command,
-                &Context { agent: agent.clone().unwrap_or_default(), target: target.clone().unwrap_or_default(), labels },
+                &Context {
+                    agent: agent.clone().unwrap_or_default(),
+                    target: target.clone().unwrap_or_default(),
+                    labels,
+                },
             );
             if a.tier == Tier::High {
-                bail!("refused: {command:?} is high risk ({}); high-risk commands always need reviewers", a.reasons.first().map(|r| r.text.as_str()).unwrap_or(""));
+                bail!(
+                    "refused: {command:?} is high risk ({}); high-risk commands always need reviewers",
+                    a.reasons.first().map(|r| r.text.as_str()).unwrap_or("")
+                );
             }
             let expires_at = match ttl {
-                Some(t) => Some(now_ms() + humantime::parse_duration(&t).with_context(|| format!("--ttl {t:?}"))?.as_millis() as i64),
+                Some(t) => Some(
+                    now_ms()
+                        + humantime::parse_duration(&t)
+                            .with_context(|| format!("--ttl {t:?}"))?
+                            .as_millis() as i64,
+                ),
                 None => None,
             };
-            let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
-            let e = s.add_whitelist(agent.as_deref(), target.as_deref(), &command, a.tier, &by, expires_at, now_ms()).await?;
+            let by = format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "operator".into())
+            );
+            let e = s
+                .add_whitelist(
+                    agent.as_deref(),
+                    target.as_deref(),
+                    &command,
+                    a.tier,
+                    &by,
+                    expires_at,
+                    now_ms(),
+                )
+                .await?;
             println!("{}", e.id);
             eprintln!(
                 "whitelisted {command:?} ({}) for agent {} on target {}, {}",
                 a.tier,
                 e.agent.as_deref().unwrap_or("any"),
                 e.target.as_deref().unwrap_or("any"),
-                e.expires_at.map_or("never expires".to_owned(), |t| format!("until {}", rfc3339(t)))
+                e.expires_at.map_or("never expires".to_owned(), |t| format!(
+                    "until {}",
+                    rfc3339(t)
+                ))
             );
         }
         WhitelistCmd::List => {
@@ -252,7 +348,9 @@ async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
 fn classify(config: &Config, json: bool, labels: &[String], command: &str) -> Result<()> {
     let mut ctx = Context::default();
     for l in labels {
-        let Some((k, v)) = l.split_once('=') else { bail!("--target-label {l:?}: expected K=V") };
+        let Some((k, v)) = l.split_once('=') else {
+            bail!("--target-label {l:?}: expected K=V")
+        };
         ctx.labels.insert(k.to_owned(), v.to_owned());
     }
     let a = classifier(config)?.classify(command, &ctx);

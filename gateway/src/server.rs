@@ -28,7 +28,10 @@ pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] airlock_approvals::StoreError),
     #[error("rule pack {path}: {source}")]
-    Rules { path: String, source: airlock_classifier::RulePackError },
+    Rules {
+        path: String,
+        source: airlock_classifier::RulePackError,
+    },
 }
 
 /// Everything sessions share. Built once at start-up.
@@ -51,14 +54,23 @@ impl Gateway {
     /// Open the data directory, database and host key; expire requests left pending by a
     /// previous run (whoever waited for them is gone, so they must never be approved).
     pub async fn open(config: Config) -> Result<Arc<Self>, StartError> {
-        std::fs::create_dir_all(config.recordings_dir())
-            .map_err(|e| StartError::DataDir { path: config.data_dir.display().to_string(), msg: e.to_string() })?;
+        std::fs::create_dir_all(config.recordings_dir()).map_err(|e| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            msg: e.to_string(),
+        })?;
         let store = Store::connect(&config.database_url).await?;
-        let expired = store.expire_all_pending("gateway restarted while the request was pending", now_ms()).await?;
+        let expired = store
+            .expire_all_pending("gateway restarted while the request was pending", now_ms())
+            .await?;
         let (key, created) = hostkey::load_or_create(&config.host_key)?;
         let texts: Vec<&str> = config.rule_packs.iter().map(|(_, t)| t.as_str()).collect();
         let pack = RulePack::builtin_with(&texts).map_err(|source| StartError::Rules {
-            path: config.rule_packs.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            path: config
+                .rule_packs
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             source,
         })?;
         let policy = Policy {
@@ -82,7 +94,9 @@ impl Gateway {
 
 fn ssh_config(key: PrivateKey) -> russh::server::Config {
     russh::server::Config {
-        server_id: russh::SshId::Standard(format!("SSH-2.0-Airlock_{}", env!("CARGO_PKG_VERSION")).into()),
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-Airlock_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
         methods: (&[MethodKind::PublicKey][..]).into(),
         keys: vec![key],
         auth_rejection_time: Duration::from_millis(300),
@@ -109,7 +123,11 @@ pub async fn run(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(reviewers, gw.broker.clone(), reviewer_stop));
+    let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
+        reviewers,
+        gw.broker.clone(),
+        reviewer_stop,
+    ));
     let limit = Arc::new(Semaphore::new(gw.config.max_connections));
     tokio::pin!(shutdown);
     loop {

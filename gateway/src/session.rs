@@ -47,21 +47,42 @@ pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
     let mut pty: Option<PtyParams> = None;
     while let Some(msg) = rx.wait().await {
         match msg {
-            ChannelMsg::RequestPty { term, col_width, row_height, .. } => {
-                pty = Some(PtyParams { term, cols: clamp16(col_width), rows: clamp16(row_height) });
+            ChannelMsg::RequestPty {
+                term,
+                col_width,
+                row_height,
+                ..
+            } => {
+                pty = Some(PtyParams {
+                    term,
+                    cols: clamp16(col_width),
+                    rows: clamp16(row_height),
+                });
             }
             ChannelMsg::Exec { command, .. } => return exec(ctx, rx, tx, pty, command).await,
             ChannelMsg::RequestShell { .. } => {
                 return refuse(&tx, pty.is_some(), "interactive shells are not available on this gateway yet; run commands as: ssh TARGET@gateway 'COMMAND'").await;
             }
             ChannelMsg::AgentForward { .. } => {
-                return refuse(&tx, pty.is_some(), "agent forwarding is not allowed through Airlock").await;
+                return refuse(
+                    &tx,
+                    pty.is_some(),
+                    "agent forwarding is not allowed through Airlock",
+                )
+                .await;
             }
             ChannelMsg::RequestX11 { .. } => {
-                return refuse(&tx, pty.is_some(), "X11 forwarding is not allowed through Airlock").await;
+                return refuse(
+                    &tx,
+                    pty.is_some(),
+                    "X11 forwarding is not allowed through Airlock",
+                )
+                .await;
             }
             ChannelMsg::RequestSubsystem { name, .. } => {
-                let why = format!("the {name:?} subsystem is not available: file transfer would bypass the gate");
+                let why = format!(
+                    "the {name:?} subsystem is not available: file transfer would bypass the gate"
+                );
                 return refuse(&tx, pty.is_some(), &why).await;
             }
             ChannelMsg::Eof | ChannelMsg::Close => return,
@@ -83,7 +104,9 @@ fn line(pty: bool, text: &str) -> Vec<u8> {
 /// Refuse the channel: one line on stderr, exit status 77, close.
 async fn refuse(tx: &Tx, pty: bool, why: &str) {
     tracing::info!(reason = why, "session refused");
-    let _ = tx.extended_data_bytes(1, line(pty, &format!("airlock: denied: {why}"))).await;
+    let _ = tx
+        .extended_data_bytes(1, line(pty, &format!("airlock: denied: {why}")))
+        .await;
     let _ = tx.exit_status(DENIED_EXIT).await;
     let _ = tx.eof().await;
     let _ = tx.close().await;
@@ -108,7 +131,18 @@ async fn exec(ctx: SessionCtx, rx: ChannelReadHalf, tx: Tx, pty: Option<PtyParam
         return refuse(&tx, is_pty, "no randomness available for a session id").await;
     };
     let peer = ctx.peer.to_string();
-    if let Err(e) = store.open_session(&id, &ctx.agent.name, &ctx.target, "exec", Some(&command), &peer, now_ms()).await {
+    if let Err(e) = store
+        .open_session(
+            &id,
+            &ctx.agent.name,
+            &ctx.target,
+            "exec",
+            Some(&command),
+            &peer,
+            now_ms(),
+        )
+        .await
+    {
         tracing::error!(error = %e, "cannot record session; denying");
         return refuse(&tx, is_pty, "session store unavailable").await;
     }
@@ -127,11 +161,23 @@ async fn exec(ctx: SessionCtx, rx: ChannelReadHalf, tx: Tx, pty: Option<PtyParam
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start recording; denying");
-            let _ = store.close_session(&id, "error", None, None, None, now_ms()).await;
-            return refuse(&tx, is_pty, "recording unavailable; commands never run unrecorded").await;
+            let _ = store
+                .close_session(&id, "error", None, None, None, now_ms())
+                .await;
+            return refuse(
+                &tx,
+                is_pty,
+                "recording unavailable; commands never run unrecorded",
+            )
+            .await;
         }
     };
-    let ex = Exec { ctx, id, pty, recorder };
+    let ex = Exec {
+        ctx,
+        id,
+        pty,
+        recorder,
+    };
     ex.run(rx, tx, command).await;
 }
 
@@ -141,7 +187,9 @@ impl Exec {
     }
 
     async fn say(&self, tx: &Tx, text: &str) -> bool {
-        tx.extended_data_bytes(1, line(self.is_pty(), text)).await.is_ok()
+        tx.extended_data_bytes(1, line(self.is_pty(), text))
+            .await
+            .is_ok()
     }
 
     /// Deny: tell the agent, record it, close everything.
@@ -161,14 +209,27 @@ impl Exec {
         if let Err(e) = &closed {
             tracing::error!(error = %e, "recording did not close cleanly");
         }
-        let rec = closed.as_ref().ok().map(|c| (c.path.to_string_lossy().into_owned(), c.size, c.sha256.clone()));
+        let rec = closed.as_ref().ok().map(|c| {
+            (
+                c.path.to_string_lossy().into_owned(),
+                c.size,
+                c.sha256.clone(),
+            )
+        });
         let (code, sig) = match exit {
             Some(Exit::Code(c)) => (Some(i64::from(*c)), None),
             Some(Exit::Signal { name, .. }) => (None, Some(name.as_str())),
             None => (None, None),
         };
         if let Err(e) = store
-            .close_session(&self.id, outcome, code, sig, rec.as_ref().map(|(p, s, h)| (p.as_str(), *s, h.as_str())), now_ms())
+            .close_session(
+                &self.id,
+                outcome,
+                code,
+                sig,
+                rec.as_ref().map(|(p, s, h)| (p.as_str(), *s, h.as_str())),
+                now_ms(),
+            )
             .await
         {
             tracing::error!(error = %e, "cannot close session row");
@@ -177,7 +238,12 @@ impl Exec {
 
     async fn run(self, mut rx: ChannelReadHalf, tx: Tx, command: String) {
         let gw = self.ctx.gw.clone();
-        if self.recorder.marker(&format!("command: {command}")).await.is_err() {
+        if self
+            .recorder
+            .marker(&format!("command: {command}"))
+            .await
+            .is_err()
+        {
             return self.deny(&tx, "recording failed").await;
         }
         let judged = match gate::judge(&gw, &self.ctx.agent, &self.ctx.target, &command).await {
@@ -192,7 +258,10 @@ impl Exec {
         let mut stdin_eof = false;
         match judged.decision {
             Decision::Allow { why } => {
-                let _ = self.recorder.marker(&format!("decision: allowed ({why})")).await;
+                let _ = self
+                    .recorder
+                    .marker(&format!("decision: allowed ({why})"))
+                    .await;
             }
             Decision::Deny { reason } => return self.deny(&tx, &reason).await,
             Decision::Ask { quorum, .. } => {
@@ -216,8 +285,15 @@ impl Exec {
                     }
                 };
                 let rid = ticket.request.id.clone();
-                let _ = self.recorder.marker(&format!("approval requested: {rid}")).await;
-                let who = if quorum == 1 { "1 reviewer".to_owned() } else { format!("{quorum} reviewers") };
+                let _ = self
+                    .recorder
+                    .marker(&format!("approval requested: {rid}"))
+                    .await;
+                let who = if quorum == 1 {
+                    "1 reviewer".to_owned()
+                } else {
+                    format!("{quorum} reviewers")
+                };
                 self.say(
                     &tx,
                     &format!(
@@ -254,20 +330,40 @@ impl Exec {
                     None => {
                         let v = ticket.withdraw("agent disconnected while waiting").await;
                         tracing::info!(request = %rid, outcome = v.outcome.as_str(), "agent left while waiting");
-                        let _ = self.recorder.marker(&format!("decision: {} ({})", v.outcome.as_str(), v.why)).await;
+                        let _ = self
+                            .recorder
+                            .marker(&format!("decision: {} ({})", v.outcome.as_str(), v.why))
+                            .await;
                         return self.finish("withdrawn", None).await;
                     }
                 };
-                let _ = self.recorder.marker(&format!("decision: {} ({})", verdict.outcome.as_str(), verdict.why)).await;
+                let _ = self
+                    .recorder
+                    .marker(&format!(
+                        "decision: {} ({})",
+                        verdict.outcome.as_str(),
+                        verdict.why
+                    ))
+                    .await;
                 match verdict.outcome {
                     Outcome::Approved => {
                         tracing::info!(request = %rid, by = %verdict.by, "approved");
                         self.say(&tx, &format!("airlock: {}", verdict.why)).await;
                     }
                     Outcome::Expired => {
-                        return self.deny(&tx, &format!("no reviewer decided within {} (request {rid} expired)", gate::human_duration(timeout))).await;
+                        return self
+                            .deny(
+                                &tx,
+                                &format!(
+                                    "no reviewer decided within {} (request {rid} expired)",
+                                    gate::human_duration(timeout)
+                                ),
+                            )
+                            .await;
                     }
-                    Outcome::Denied | Outcome::Withdrawn => return self.deny(&tx, &verdict.why).await,
+                    Outcome::Denied | Outcome::Withdrawn => {
+                        return self.deny(&tx, &verdict.why).await;
+                    }
                 }
             }
         }
@@ -276,7 +372,14 @@ impl Exec {
         this.execute(rx, tx, &command, stdin_buf, stdin_eof).await;
     }
 
-    async fn execute(self, mut rx: ChannelReadHalf, tx: Tx, command: &str, stdin_buf: Vec<u8>, stdin_eof: bool) {
+    async fn execute(
+        self,
+        mut rx: ChannelReadHalf,
+        tx: Tx,
+        command: &str,
+        stdin_buf: Vec<u8>,
+        stdin_eof: bool,
+    ) {
         let Some(target) = self.ctx.gw.config.target(&self.ctx.target).cloned() else {
             return self.deny(&tx, "target vanished").await;
         };
@@ -375,7 +478,11 @@ impl Exec {
             tracing::error!(error = %err, "recording failed; ending session");
             let _ = proc.control.send(Control::Kill).await;
             let _ = tokio::time::timeout(Duration::from_secs(5), &mut proc.exit).await;
-            self.say(&tx, &format!("airlock: recording failed ({err}); session ended")).await;
+            self.say(
+                &tx,
+                &format!("airlock: recording failed ({err}); session ended"),
+            )
+            .await;
             let _ = tx.exit_status(DENIED_EXIT).await;
             let _ = tx.eof().await;
             let _ = tx.close().await;
@@ -397,7 +504,13 @@ impl Exec {
                     let _ = self
                         .ctx
                         .handle
-                        .exit_signal_request(tx.id(), target::signals::to_russh(name), *core_dumped, String::new(), "en".into())
+                        .exit_signal_request(
+                            tx.id(),
+                            target::signals::to_russh(name),
+                            *core_dumped,
+                            String::new(),
+                            "en".into(),
+                        )
                         .await;
                 }
             }

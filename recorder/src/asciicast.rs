@@ -162,10 +162,15 @@ impl Recording {
     pub fn read<R: BufRead>(r: R) -> Result<Self, ParseError> {
         let mut lines = r.lines();
         let first = lines.next().ok_or(ParseError::Empty)??;
-        let header: Header = serde_json::from_str(&first)
-            .map_err(|e| ParseError::Line { line: 1, msg: format!("bad header: {e}") })?;
+        let header: Header = serde_json::from_str(&first).map_err(|e| ParseError::Line {
+            line: 1,
+            msg: format!("bad header: {e}"),
+        })?;
         if header.version != 2 {
-            return Err(ParseError::Line { line: 1, msg: format!("unsupported version {}", header.version) });
+            return Err(ParseError::Line {
+                line: 1,
+                msg: format!("unsupported version {}", header.version),
+            });
         }
         let mut events = Vec::new();
         for (i, line) in lines.enumerate() {
@@ -177,7 +182,8 @@ impl Recording {
             let bad = |msg: String| ParseError::Line { line: n, msg };
             let (time, code, data): (f64, String, String) =
                 serde_json::from_str(&line).map_err(|e| bad(format!("bad event: {e}")))?;
-            let kind = EventKind::from_code(&code).ok_or_else(|| bad(format!("unknown event type {code:?}")))?;
+            let kind = EventKind::from_code(&code)
+                .ok_or_else(|| bad(format!("unknown event type {code:?}")))?;
             events.push(Event { time, kind, data });
         }
         Ok(Self { header, events })
@@ -227,9 +233,21 @@ mod tests {
         h.command = Some("echo hi".into());
         write_header(&mut buf, &h).unwrap();
         let events = [
-            Event { time: 0.1, kind: EventKind::Output, data: "hi\r\n\"q\"\u{1b}[0m".into() },
-            Event { time: 0.2, kind: EventKind::Resize, data: "100x30".into() },
-            Event { time: 0.3, kind: EventKind::Marker, data: "exit 0".into() },
+            Event {
+                time: 0.1,
+                kind: EventKind::Output,
+                data: "hi\r\n\"q\"\u{1b}[0m".into(),
+            },
+            Event {
+                time: 0.2,
+                kind: EventKind::Resize,
+                data: "100x30".into(),
+            },
+            Event {
+                time: 0.3,
+                kind: EventKind::Marker,
+                data: "exit 0".into(),
+            },
         ];
         for e in &events {
             write_event(&mut buf, e).unwrap();
@@ -242,7 +260,10 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_with_the_line() {
-        let err = Recording::read(&b"{\"version\":2,\"width\":1,\"height\":1}\n[1.0, \"x\", \"y\"]\n"[..]).unwrap_err();
+        let err = Recording::read(
+            &b"{\"version\":2,\"width\":1,\"height\":1}\n[1.0, \"x\", \"y\"]\n"[..],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 }

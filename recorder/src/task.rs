@@ -47,8 +47,17 @@ pub enum Stream {
 }
 
 enum Msg {
-    Bytes { time: f64, kind: EventKind, stream: Stream, data: Vec<u8> },
-    Text { time: f64, kind: EventKind, data: String },
+    Bytes {
+        time: f64,
+        kind: EventKind,
+        stream: Stream,
+        data: Vec<u8>,
+    },
+    Text {
+        time: f64,
+        kind: EventKind,
+        data: String,
+    },
     Close(oneshot::Sender<Result<Closed, RecorderError>>),
 }
 
@@ -66,7 +75,10 @@ pub struct Recorder {
 impl Recorder {
     /// Create a new recording file (never overwriting one) and start its writer task.
     pub async fn create(path: &Path, header: Header) -> Result<Self, RecorderError> {
-        let create_err = |e: std::io::Error| RecorderError::Create { path: path.to_owned(), msg: e.to_string() };
+        let create_err = |e: std::io::Error| RecorderError::Create {
+            path: path.to_owned(),
+            msg: e.to_string(),
+        };
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await.map_err(create_err)?;
         }
@@ -79,7 +91,11 @@ impl Recorder {
     }
 
     /// Start recording into an already opened file (tests use `/dev/full`).
-    pub async fn start(file: tokio::fs::File, path: PathBuf, header: Header) -> Result<Self, RecorderError> {
+    pub async fn start(
+        file: tokio::fs::File,
+        path: PathBuf,
+        header: Header,
+    ) -> Result<Self, RecorderError> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (fail_tx, failed) = watch::channel(None);
         let mut writer = Writer {
@@ -91,10 +107,18 @@ impl Recorder {
             last_time: 0.0,
         };
         let mut head = Vec::new();
-        asciicast::write_header(&mut head, &header).map_err(|e| RecorderError::Failed(e.to_string()))?;
-        writer.put(&head).await.map_err(|e| RecorderError::Failed(e.to_string()))?;
+        asciicast::write_header(&mut head, &header)
+            .map_err(|e| RecorderError::Failed(e.to_string()))?;
+        writer
+            .put(&head)
+            .await
+            .map_err(|e| RecorderError::Failed(e.to_string()))?;
         tokio::spawn(writer.run(rx, fail_tx));
-        Ok(Self { tx, start: Instant::now(), failed })
+        Ok(Self {
+            tx,
+            start: Instant::now(),
+            failed,
+        })
     }
 
     fn now(&self) -> f64 {
@@ -103,7 +127,10 @@ impl Recorder {
 
     fn error(&self) -> RecorderError {
         RecorderError::Failed(
-            self.failed.borrow().clone().unwrap_or_else(|| "recorder stopped".to_owned()),
+            self.failed
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| "recorder stopped".to_owned()),
         )
     }
 
@@ -115,8 +142,18 @@ impl Recorder {
     }
 
     pub async fn output(&self, stream: Stream, data: &[u8]) -> Result<(), RecorderError> {
-        let kind = if stream == Stream::Input { EventKind::Input } else { EventKind::Output };
-        self.send(Msg::Bytes { time: self.now(), kind, stream, data: data.to_vec() }).await
+        let kind = if stream == Stream::Input {
+            EventKind::Input
+        } else {
+            EventKind::Output
+        };
+        self.send(Msg::Bytes {
+            time: self.now(),
+            kind,
+            stream,
+            data: data.to_vec(),
+        })
+        .await
     }
 
     pub async fn input(&self, data: &[u8]) -> Result<(), RecorderError> {
@@ -124,11 +161,21 @@ impl Recorder {
     }
 
     pub async fn resize(&self, cols: u32, rows: u32) -> Result<(), RecorderError> {
-        self.send(Msg::Text { time: self.now(), kind: EventKind::Resize, data: format!("{cols}x{rows}") }).await
+        self.send(Msg::Text {
+            time: self.now(),
+            kind: EventKind::Resize,
+            data: format!("{cols}x{rows}"),
+        })
+        .await
     }
 
     pub async fn marker(&self, label: &str) -> Result<(), RecorderError> {
-        self.send(Msg::Text { time: self.now(), kind: EventKind::Marker, data: label.to_owned() }).await
+        self.send(Msg::Text {
+            time: self.now(),
+            kind: EventKind::Marker,
+            data: label.to_owned(),
+        })
+        .await
     }
 
     /// Resolves when the writer has failed; never resolves while recording works.
@@ -198,7 +245,10 @@ impl Writer {
             match step {
                 Ok(None) => {}
                 Ok(Some(reply)) => {
-                    let res = self.finish().await.map_err(|e| RecorderError::Failed(e.to_string()));
+                    let res = self
+                        .finish()
+                        .await
+                        .map_err(|e| RecorderError::Failed(e.to_string()));
                     if let Err(e) = &res {
                         let _ = fail.send(Some(e.to_string()));
                     }
@@ -215,10 +265,17 @@ impl Writer {
     }
 
     async fn finish(&mut self) -> std::io::Result<Closed> {
-        let tails: Vec<(Stream, String)> =
-            self.carries.iter_mut().map(|(s, c)| (*s, c.finish())).collect();
+        let tails: Vec<(Stream, String)> = self
+            .carries
+            .iter_mut()
+            .map(|(s, c)| (*s, c.finish()))
+            .collect();
         for (stream, tail) in tails {
-            let kind = if stream == Stream::Input { EventKind::Input } else { EventKind::Output };
+            let kind = if stream == Stream::Input {
+                EventKind::Input
+            } else {
+                EventKind::Output
+            };
             self.event(self.last_time, kind, tail).await?;
         }
         self.out.flush().await?;
@@ -241,7 +298,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.cast");
         let rec = Recorder::create(&path, Header::new(80, 24)).await.unwrap();
-        rec.output(Stream::Stdout, "caf\u{e9}".as_bytes()).await.unwrap();
+        rec.output(Stream::Stdout, "caf\u{e9}".as_bytes())
+            .await
+            .unwrap();
         rec.output(Stream::Stdout, b"\n").await.unwrap();
         rec.marker("exit 0").await.unwrap();
         let closed = rec.close().await.unwrap();
@@ -250,7 +309,10 @@ mod tests {
         assert_eq!(closed.sha256, hex::encode(Sha256::digest(&bytes)));
         let r = Recording::read(&bytes[..]).unwrap();
         assert_eq!(r.output(), "caf\u{e9}\n");
-        assert_eq!(r.markers().map(|m| m.data.as_str()).collect::<Vec<_>>(), ["exit 0"]);
+        assert_eq!(
+            r.markers().map(|m| m.data.as_str()).collect::<Vec<_>>(),
+            ["exit 0"]
+        );
     }
 
     #[tokio::test]
@@ -264,8 +326,14 @@ mod tests {
 
     #[tokio::test]
     async fn disk_full_is_reported_to_the_session() {
-        let file = tokio::fs::OpenOptions::new().write(true).open("/dev/full").await.unwrap();
-        let rec = Recorder::start(file, "/dev/full".into(), Header::new(80, 24)).await.unwrap();
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .await
+            .unwrap();
+        let rec = Recorder::start(file, "/dev/full".into(), Header::new(80, 24))
+            .await
+            .unwrap();
         // The flush (at most a second away) hits ENOSPC; the session learns through failed().
         let big = vec![b'x'; 64 * 1024];
         let mut saw_error = false;
@@ -275,7 +343,9 @@ mod tests {
                 break;
             }
         }
-        let failure = tokio::time::timeout(Duration::from_secs(5), rec.failed()).await.expect("failure within 5s");
+        let failure = tokio::time::timeout(Duration::from_secs(5), rec.failed())
+            .await
+            .expect("failure within 5s");
         assert!(failure.to_string().contains("No space left"), "{failure}");
         assert!(saw_error || rec.marker("x").await.is_err());
         assert!(rec.close().await.is_err());

@@ -38,23 +38,45 @@ struct RawGuard;
 impl Drop for RawGuard {
     fn drop(&mut self) {
         let _ = terminal::disable_raw_mode();
-        let _ = execute!(std::io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(
+            std::io::stdout(),
+            terminal::LeaveAlternateScreen,
+            cursor::Show
+        );
     }
 }
 
 pub async fn run(url: &str, token: &str) -> Result<(), ClientError> {
-    let conn_err = |e: String| ClientError::Connect { url: url.to_owned(), msg: e };
-    let mut req = url.into_client_request().map_err(|e| conn_err(e.to_string()))?;
-    let value = format!("Bearer {token}").parse().map_err(|_| conn_err("token has invalid characters".into()))?;
+    let conn_err = |e: String| ClientError::Connect {
+        url: url.to_owned(),
+        msg: e,
+    };
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| conn_err(e.to_string()))?;
+    let value = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| conn_err("token has invalid characters".into()))?;
     req.headers_mut().insert("Authorization", value);
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| conn_err(e.to_string()))?;
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .map_err(|e| conn_err(e.to_string()))?;
     let (mut sink, mut stream) = ws.split();
 
     terminal::enable_raw_mode()?;
     let _guard = RawGuard;
-    execute!(std::io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
+    execute!(
+        std::io::stdout(),
+        terminal::EnterAlternateScreen,
+        cursor::Hide
+    )?;
     let mut keys = EventStream::new();
-    let mut st = State { me: String::new(), queue: Vec::new(), selected: 0, status: "connected".into() };
+    let mut st = State {
+        me: String::new(),
+        queue: Vec::new(),
+        selected: 0,
+        status: "connected".into(),
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         draw(&st)?;
@@ -127,7 +149,11 @@ fn draw(st: &State) -> std::io::Result<()> {
     let now = airlock_approvals::now_ms();
     let mut s = String::new();
     s.push_str("\x1b[H\x1b[2J");
-    s.push_str(&format!("Airlock review — {} — {} pending   [j/k] move  [A]pprove  [D]eny  [q]uit\r\n\r\n", st.me, st.queue.len()));
+    s.push_str(&format!(
+        "Airlock review — {} — {} pending   [j/k] move  [A]pprove  [D]eny  [q]uit\r\n\r\n",
+        st.me,
+        st.queue.len()
+    ));
     for (i, r) in st.queue.iter().enumerate() {
         let left = ((r.expires_at_ms - now) / 1000).max(0);
         let mark = if i == st.selected { ">" } else { " " };
@@ -144,12 +170,22 @@ fn draw(st: &State) -> std::io::Result<()> {
         ));
     }
     if let Some(r) = st.queue.get(st.selected) {
-        s.push_str(&format!("\r\nrequest {}\r\n  command: {}\r\n", r.id, r.command));
+        s.push_str(&format!(
+            "\r\nrequest {}\r\n  command: {}\r\n",
+            r.id, r.command
+        ));
         for reason in &r.reasons {
-            s.push_str(&format!("  - [{}] {}\r\n", reason.tier.as_str(), reason.text));
+            s.push_str(&format!(
+                "  - [{}] {}\r\n",
+                reason.tier.as_str(),
+                reason.text
+            ));
         }
         if !r.approvals.is_empty() {
-            s.push_str(&format!("  approved so far by: {}\r\n", r.approvals.join(", ")));
+            s.push_str(&format!(
+                "  approved so far by: {}\r\n",
+                r.approvals.join(", ")
+            ));
         }
     }
     s.push_str(&format!("\r\n{}\r\n", st.status));

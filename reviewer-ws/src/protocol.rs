@@ -44,13 +44,37 @@ impl From<&RequestView> for RequestMsg {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    Hello { reviewer: String, version: String },
-    Snapshot { requests: Vec<RequestMsg> },
+    Hello {
+        reviewer: String,
+        version: String,
+    },
+    Snapshot {
+        requests: Vec<RequestMsg>,
+    },
     Request(RequestMsg),
-    Vote { id: String, reviewer: String, decision: VoteDecision, approvals: Vec<String> },
-    Resolved { id: String, outcome: Outcome, by: String },
-    Ack { id: String, result: String, approvals: Vec<String>, approvals_needed: u32 },
-    Error { code: String, message: String, #[serde(skip_serializing_if = "Option::is_none", default)] id: Option<String> },
+    Vote {
+        id: String,
+        reviewer: String,
+        decision: VoteDecision,
+        approvals: Vec<String>,
+    },
+    Resolved {
+        id: String,
+        outcome: Outcome,
+        by: String,
+    },
+    Ack {
+        id: String,
+        result: String,
+        approvals: Vec<String>,
+        approvals_needed: u32,
+    },
+    Error {
+        code: String,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        id: Option<String>,
+    },
     Pong,
 }
 
@@ -58,7 +82,9 @@ pub enum ServerMsg {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMsg {
     /// First frame, for clients that cannot set an Authorization header (browsers).
-    Auth { token: String },
+    Auth {
+        token: String,
+    },
     Decide {
         id: String,
         decision: VoteDecision,
@@ -70,7 +96,11 @@ pub enum ClientMsg {
 
 impl ServerMsg {
     pub fn error(code: &str, message: impl Into<String>, id: Option<&str>) -> Self {
-        ServerMsg::Error { code: code.to_owned(), message: message.into(), id: id.map(str::to_owned) }
+        ServerMsg::Error {
+            code: code.to_owned(),
+            message: message.into(),
+            id: id.map(str::to_owned),
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -86,16 +116,40 @@ mod tests {
 
     #[test]
     fn client_messages_parse_and_reject_junk() {
-        let m: ClientMsg = serde_json::from_str(r#"{"type":"decide","id":"ab","decision":"approve"}"#).unwrap();
-        assert_eq!(m, ClientMsg::Decide { id: "ab".into(), decision: VoteDecision::Approve, comment: None });
-        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"decide","id":"ab","decision":"maybe"}"#).is_err());
-        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"decide","id":"ab","decision":"deny","x":1}"#).is_err());
+        let m: ClientMsg =
+            serde_json::from_str(r#"{"type":"decide","id":"ab","decision":"approve"}"#).unwrap();
+        assert_eq!(
+            m,
+            ClientMsg::Decide {
+                id: "ab".into(),
+                decision: VoteDecision::Approve,
+                comment: None
+            }
+        );
+        assert!(
+            serde_json::from_str::<ClientMsg>(r#"{"type":"decide","id":"ab","decision":"maybe"}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<ClientMsg>(
+                r#"{"type":"decide","id":"ab","decision":"deny","x":1}"#
+            )
+            .is_err()
+        );
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"nope"}"#).is_err());
     }
 
     #[test]
     fn server_messages_have_a_type_tag() {
-        let j = ServerMsg::Resolved { id: "a".into(), outcome: Outcome::Expired, by: "airlock".into() }.to_json();
-        assert_eq!(j, r#"{"type":"resolved","id":"a","outcome":"expired","by":"airlock"}"#);
+        let j = ServerMsg::Resolved {
+            id: "a".into(),
+            outcome: Outcome::Expired,
+            by: "airlock".into(),
+        }
+        .to_json();
+        assert_eq!(
+            j,
+            r#"{"type":"resolved","id":"a","outcome":"expired","by":"airlock"}"#
+        );
     }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use airlock_approvals::broker::DecideAck;
 use airlock_approvals::{Broker, BrokerEvent};
 use axum::Router;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -34,12 +34,18 @@ struct AppState {
 }
 
 /// Serve reviewers on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    broker: Broker,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(AppState { broker });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -57,16 +63,24 @@ fn origin_allowed(headers: &HeaderMap) -> bool {
         return true; // not a browser
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://").map(|(_, rest)| rest.trim_end_matches('/')));
+    let origin_host = origin.to_str().ok().and_then(|o| {
+        o.split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'))
+    });
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
-async fn ws_upgrade(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn ws_upgrade(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&headers) {
-        return (StatusCode::FORBIDDEN, "airlock: cross-origin WebSocket refused\n").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "airlock: cross-origin WebSocket refused\n",
+        )
+            .into_response();
     }
     let reviewer = match bearer(&headers) {
         Some(token) => match st.broker.store().reviewer_for_token(token).await {
@@ -74,7 +88,11 @@ async fn ws_upgrade(State(st): State<AppState>, headers: HeaderMap, ws: WebSocke
             Ok(None) => return (StatusCode::UNAUTHORIZED, "airlock: bad token\n").into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "token check failed");
-                return (StatusCode::SERVICE_UNAVAILABLE, "airlock: store unavailable\n").into_response();
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "airlock: store unavailable\n",
+                )
+                    .into_response();
             }
         },
         None => None,
@@ -83,7 +101,9 @@ async fn ws_upgrade(State(st): State<AppState>, headers: HeaderMap, ws: WebSocke
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
             let span = tracing::info_span!("reviewer", name = tracing::field::Empty);
-            serve_socket(socket, st.broker, reviewer).instrument(span).await;
+            serve_socket(socket, st.broker, reviewer)
+                .instrument(span)
+                .await;
         })
 }
 
@@ -93,9 +113,20 @@ async fn send(socket: &mut WebSocket, m: &ServerMsg) -> bool {
 
 /// Wait for `{"type":"auth"}` as the first frame.
 async fn first_frame_auth(socket: &mut WebSocket, broker: &Broker) -> Option<(String, String)> {
-    let frame = tokio::time::timeout(AUTH_WAIT, socket.recv()).await.ok()??.ok()?;
+    let frame = tokio::time::timeout(AUTH_WAIT, socket.recv())
+        .await
+        .ok()??
+        .ok()?;
     let Message::Text(text) = frame else {
-        send(socket, &ServerMsg::error("unauthorized", "send {\"type\":\"auth\",\"token\":…} first", None)).await;
+        send(
+            socket,
+            &ServerMsg::error(
+                "unauthorized",
+                "send {\"type\":\"auth\",\"token\":…} first",
+                None,
+            ),
+        )
+        .await;
         return None;
     };
     match serde_json::from_str::<ClientMsg>(&text) {
@@ -107,7 +138,15 @@ async fn first_frame_auth(socket: &mut WebSocket, broker: &Broker) -> Option<(St
             }
         },
         _ => {
-            send(socket, &ServerMsg::error("unauthorized", "send {\"type\":\"auth\",\"token\":…} first", None)).await;
+            send(
+                socket,
+                &ServerMsg::error(
+                    "unauthorized",
+                    "send {\"type\":\"auth\",\"token\":…} first",
+                    None,
+                ),
+            )
+            .await;
             None
         }
     }
@@ -115,8 +154,14 @@ async fn first_frame_auth(socket: &mut WebSocket, broker: &Broker) -> Option<(St
 
 async fn snapshot(broker: &Broker) -> ServerMsg {
     match broker.pending().await {
-        Ok(reqs) => ServerMsg::Snapshot { requests: reqs.iter().map(RequestMsg::from).collect() },
-        Err(e) => ServerMsg::error("internal", format!("cannot read pending requests: {e}"), None),
+        Ok(reqs) => ServerMsg::Snapshot {
+            requests: reqs.iter().map(RequestMsg::from).collect(),
+        },
+        Err(e) => ServerMsg::error(
+            "internal",
+            format!("cannot read pending requests: {e}"),
+            None,
+        ),
     }
 }
 
@@ -132,7 +177,14 @@ async fn serve_socket(mut socket: WebSocket, broker: Broker, reviewer: Option<(S
     tracing::Span::current().record("name", name.as_str());
     tracing::info!("reviewer connected");
     let mut events = broker.subscribe();
-    if !send(&mut socket, &ServerMsg::Hello { reviewer: name.clone(), version: env!("CARGO_PKG_VERSION").into() }).await
+    if !send(
+        &mut socket,
+        &ServerMsg::Hello {
+            reviewer: name.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    )
+    .await
         || !send(&mut socket, &snapshot(&broker).await).await
     {
         return;
@@ -177,27 +229,62 @@ async fn serve_socket(mut socket: WebSocket, broker: Broker, reviewer: Option<(S
 async fn handle(broker: &Broker, name: &str, token: &str, text: &str) -> Option<ServerMsg> {
     let msg = match serde_json::from_str::<ClientMsg>(text) {
         Ok(m) => m,
-        Err(e) => return Some(ServerMsg::error("bad_message", format!("not a valid message: {e}"), None)),
+        Err(e) => {
+            return Some(ServerMsg::error(
+                "bad_message",
+                format!("not a valid message: {e}"),
+                None,
+            ));
+        }
     };
     match msg {
         ClientMsg::Ping => Some(ServerMsg::Pong),
-        ClientMsg::Auth { .. } => Some(ServerMsg::error("bad_message", "already authenticated", None)),
-        ClientMsg::Decide { id, decision, comment } => {
+        ClientMsg::Auth { .. } => Some(ServerMsg::error(
+            "bad_message",
+            "already authenticated",
+            None,
+        )),
+        ClientMsg::Decide {
+            id,
+            decision,
+            comment,
+        } => {
             // Removed reviewers lose their vote at once, even on an open socket.
             match broker.store().reviewer_for_token(token).await {
                 Ok(Some(n)) if n == name => {}
-                Ok(_) => return Some(ServerMsg::error("bad_token", "token no longer valid", Some(&id))),
-                Err(e) => return Some(ServerMsg::error("internal", format!("store error: {e}"), Some(&id))),
+                Ok(_) => {
+                    return Some(ServerMsg::error(
+                        "bad_token",
+                        "token no longer valid",
+                        Some(&id),
+                    ));
+                }
+                Err(e) => {
+                    return Some(ServerMsg::error(
+                        "internal",
+                        format!("store error: {e}"),
+                        Some(&id),
+                    ));
+                }
             }
             let span = tracing::info_span!("decide", request = %id, decision = decision.as_str());
-            let res = broker.decide(name, &id, decision, comment.as_deref()).instrument(span).await;
+            let res = broker
+                .decide(name, &id, decision, comment.as_deref())
+                .instrument(span)
+                .await;
             Some(match res {
-                Ok(DecideAck::Counted { approvals, needed }) => {
-                    ServerMsg::Ack { id, result: "counted".into(), approvals, approvals_needed: needed }
-                }
-                Ok(DecideAck::Resolved(outcome)) => {
-                    ServerMsg::Ack { id, result: outcome.as_str().into(), approvals: vec![], approvals_needed: 0 }
-                }
+                Ok(DecideAck::Counted { approvals, needed }) => ServerMsg::Ack {
+                    id,
+                    result: "counted".into(),
+                    approvals,
+                    approvals_needed: needed,
+                },
+                Ok(DecideAck::Resolved(outcome)) => ServerMsg::Ack {
+                    id,
+                    result: outcome.as_str().into(),
+                    approvals: vec![],
+                    approvals_needed: 0,
+                },
                 Err(e) => ServerMsg::error(e.code(), e.to_string(), Some(&id)),
             })
         }

@@ -37,7 +37,11 @@ pub struct Opts {
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { timeout: "60s", postgres: false, extra: String::new() }
+        Self {
+            timeout: "60s",
+            postgres: false,
+            extra: String::new(),
+        }
     }
 }
 
@@ -51,7 +55,9 @@ pub fn keygen(path: &Path, comment: &str) {
 }
 
 pub fn pg_url() -> Option<String> {
-    std::env::var("AIRLOCK_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("AIRLOCK_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 impl Gateway {
@@ -63,11 +69,20 @@ impl Gateway {
         let mut pg_admin = None;
         let db_url = if opts.postgres {
             let admin = pg_url().expect("postgres requested without AIRLOCK_TEST_POSTGRES_URL");
-            let name = format!("airlock_e2e_{}", std::process::id()) + &format!("_{}", rand_suffix());
-            let s = airlock_approvals::Store::connect_raw(&admin).await.expect("pg admin");
+            let name =
+                format!("airlock_e2e_{}", std::process::id()) + &format!("_{}", rand_suffix());
+            let s = airlock_approvals::Store::connect_raw(&admin)
+                .await
+                .expect("pg admin");
             s.close().await;
-            let pool = sqlx::any::AnyPoolOptions::new().connect(&admin).await.expect("pg pool");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create db");
+            let pool = sqlx::any::AnyPoolOptions::new()
+                .connect(&admin)
+                .await
+                .expect("pg pool");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .expect("create db");
             pool.close().await;
             let base = &admin[..admin.rfind('/').expect("url has a database")];
             pg_admin = Some((admin.clone(), name.clone()));
@@ -105,7 +120,15 @@ targets = ["local"]
             extra = opts.extra
         );
         std::fs::write(&config, text).expect("write config");
-        let mut gw = Gateway { dir, config, agent_key, ssh_port: 0, ws_url: String::new(), child: None, pg_admin };
+        let mut gw = Gateway {
+            dir,
+            config,
+            agent_key,
+            ssh_port: 0,
+            ws_url: String::new(),
+            child: None,
+            pg_admin,
+        };
         gw.spawn();
         gw
     }
@@ -140,9 +163,16 @@ targets = ["local"]
         let (mut ssh, mut ws) = (None, None);
         while ssh.is_none() || ws.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("gateway did not start; log:\n{}", self.log()));
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("gateway did not start; log:\n{}", self.log()));
             if let Some(a) = line.strip_prefix("airlock: ssh listening on ") {
-                ssh = Some(a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("port"));
+                ssh = Some(
+                    a.rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok())
+                        .expect("port"),
+                );
             }
             if let Some(a) = line.strip_prefix("airlock: reviewers listening on ") {
                 ws = Some(format!("ws://{a}/ws"));
@@ -175,15 +205,26 @@ targets = ["local"]
     }
 
     /// As [`Gateway::ssh_cmd`] with the client's LogLevel (INFO shows refused channels).
-    pub fn ssh_cmd_logging(&self, key: &Path, target: &str, level: &str) -> tokio::process::Command {
+    pub fn ssh_cmd_logging(
+        &self,
+        key: &Path,
+        target: &str,
+        level: &str,
+    ) -> tokio::process::Command {
         let mut c = tokio::process::Command::new("ssh");
         c.args([
-            "-F", "/dev/null",
-            "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes",
-            "-o", "IdentitiesOnly=yes",
-            "-o", "ConnectTimeout=10",
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ConnectTimeout=10",
             "-o",
         ])
         .arg(format!("LogLevel={level}"))
@@ -224,8 +265,15 @@ targets = ["local"]
 
     pub fn add_reviewer(&self, name: &str) -> String {
         let out = self.cli(&["reviewer", "add", name]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
     }
 
     pub async fn reviewer(&self, name: &str) -> Reviewer {
@@ -248,10 +296,20 @@ impl Drop for Gateway {
         if let Some((admin, db)) = self.pg_admin.take() {
             // Best effort, on a fresh runtime: the test's runtime may be gone.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
-                    let pool = sqlx::any::AnyPoolOptions::new().connect(&admin).await.ok()?;
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&pool).await;
+                    let pool = sqlx::any::AnyPoolOptions::new()
+                        .connect(&admin)
+                        .await
+                        .ok()?;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
                     Some(())
                 })
             })
@@ -267,7 +325,10 @@ fn rand_suffix() -> String {
 }
 
 pub async fn finish(child: tokio::process::Child) -> (i32, String, String) {
-    let out = tokio::time::timeout(WAIT, child.wait_with_output()).await.expect("ssh finished in time").expect("ssh output");
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("ssh finished in time")
+        .expect("ssh output");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -277,16 +338,26 @@ pub async fn finish(child: tokio::process::Child) -> (i32, String, String) {
 
 /// A scripted reviewer over the real WebSocket protocol.
 pub struct Reviewer {
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
     pub snapshot: Vec<Value>,
 }
 
 impl Reviewer {
     pub async fn connect(url: &str, token: &str) -> Self {
         let mut req = url.into_client_request().expect("request");
-        req.headers_mut().insert("Authorization", format!("Bearer {token}").parse().expect("header"));
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("reviewer connects");
-        let mut r = Reviewer { ws, snapshot: Vec::new() };
+        req.headers_mut().insert(
+            "Authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("reviewer connects");
+        let mut r = Reviewer {
+            ws,
+            snapshot: Vec::new(),
+        };
         let hello = r.next().await;
         assert_eq!(hello["type"], "hello", "{hello}");
         let snap = r.next().await;
@@ -297,7 +368,9 @@ impl Reviewer {
 
     pub async fn next(&mut self) -> Value {
         loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("message in time");
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("message in time");
             match frame {
                 Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("json"),
                 Some(Ok(_)) => continue,
@@ -318,7 +391,10 @@ impl Reviewer {
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.ws.send(Message::Text(v.to_string().into())).await.expect("send");
+        self.ws
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("send");
     }
 
     /// Vote and return the reply (`ack` or `error`), skipping broadcast events.

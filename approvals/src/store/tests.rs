@@ -15,7 +15,9 @@ impl TestDb {
         self.store.close().await;
         if let Some((admin, db)) = self.pg {
             if let Ok(s) = Store::connect_raw(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}"))).execute(&s.pool).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+                    .execute(&s.pool)
+                    .await;
                 s.close().await;
             }
         }
@@ -34,8 +36,13 @@ pub(crate) async fn backends() -> Vec<TestDb> {
     match std::env::var("AIRLOCK_TEST_POSTGRES_URL") {
         Ok(admin) if !admin.is_empty() => {
             let db = format!("airlock_t_{}", ids::new_id().expect("id"));
-            let s = Store::connect_raw(&admin).await.expect("postgres admin connection");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&s.pool).await.expect("create db");
+            let s = Store::connect_raw(&admin)
+                .await
+                .expect("postgres admin connection");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                .execute(&s.pool)
+                .await
+                .expect("create db");
             s.close().await;
             let url = match admin.rfind('/') {
                 Some(i) if admin[..i].contains("@") || admin[..i].ends_with(char::is_numeric) => {
@@ -77,14 +84,34 @@ async fn reviewers_tokens_are_hashed_and_checked() {
         let s = &db.store;
         let token = s.add_reviewer("alice", 1).await.unwrap();
         assert!(token.starts_with("alr_"), "{}", db.name);
-        assert_eq!(s.reviewer_for_token(&token).await.unwrap().as_deref(), Some("alice"));
+        assert_eq!(
+            s.reviewer_for_token(&token).await.unwrap().as_deref(),
+            Some("alice")
+        );
         assert_eq!(s.reviewer_for_token("alr_wrong").await.unwrap(), None);
-        assert!(matches!(s.add_reviewer("alice", 2).await, Err(StoreError::ReviewerExists(_))));
-        assert!(matches!(s.add_reviewer("bad name", 2).await, Err(StoreError::ReviewerName(_))));
-        assert_eq!(s.list_reviewers().await.unwrap(), vec![("alice".to_string(), 1)]);
+        assert!(matches!(
+            s.add_reviewer("alice", 2).await,
+            Err(StoreError::ReviewerExists(_))
+        ));
+        assert!(matches!(
+            s.add_reviewer("bad name", 2).await,
+            Err(StoreError::ReviewerName(_))
+        ));
+        assert_eq!(
+            s.list_reviewers().await.unwrap(),
+            vec![("alice".to_string(), 1)]
+        );
         s.remove_reviewer("alice").await.unwrap();
-        assert_eq!(s.reviewer_for_token(&token).await.unwrap(), None, "{}", db.name);
-        assert!(matches!(s.remove_reviewer("alice").await, Err(StoreError::NoReviewer(_))));
+        assert_eq!(
+            s.reviewer_for_token(&token).await.unwrap(),
+            None,
+            "{}",
+            db.name
+        );
+        assert!(matches!(
+            s.remove_reviewer("alice").await,
+            Err(StoreError::NoReviewer(_))
+        ));
         db.drop_db().await;
     }
 }
@@ -95,29 +122,101 @@ async fn quorum_rules() {
         let s = &db.store;
         let n = db.name;
         // Medium: one approval settles it.
-        let r = s.insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0).await.unwrap();
-        assert_eq!(s.vote(&r.id, "alice", VoteDecision::Approve, None, 1).await.unwrap(), VoteResult::Resolved(Outcome::Approved), "{n}");
-        assert_eq!(s.vote(&r.id, "bob", VoteDecision::Approve, None, 2).await.unwrap(), VoteResult::NotPending("approved".into()), "{n}");
+        let r = s
+            .insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, 1)
+                .await
+                .unwrap(),
+            VoteResult::Resolved(Outcome::Approved),
+            "{n}"
+        );
+        assert_eq!(
+            s.vote(&r.id, "bob", VoteDecision::Approve, None, 2)
+                .await
+                .unwrap(),
+            VoteResult::NotPending("approved".into()),
+            "{n}"
+        );
 
         // High: two distinct reviewers; the same one twice is not two.
-        let r = s.insert_request(&new_request("bot", Tier::High, 2, 1_000), 0).await.unwrap();
-        assert_eq!(s.vote(&r.id, "alice", VoteDecision::Approve, None, 1).await.unwrap(), VoteResult::Counted { approvals: vec!["alice".into()] }, "{n}");
-        assert_eq!(s.vote(&r.id, "alice", VoteDecision::Approve, None, 2).await.unwrap(), VoteResult::AlreadyVoted, "{n}");
-        assert_eq!(s.vote(&r.id, "bot", VoteDecision::Approve, None, 2).await.unwrap(), VoteResult::OwnRequest, "{n}");
-        assert_eq!(s.vote(&r.id, "bob", VoteDecision::Approve, Some("ok"), 3).await.unwrap(), VoteResult::Resolved(Outcome::Approved), "{n}");
+        let r = s
+            .insert_request(&new_request("bot", Tier::High, 2, 1_000), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, 1)
+                .await
+                .unwrap(),
+            VoteResult::Counted {
+                approvals: vec!["alice".into()]
+            },
+            "{n}"
+        );
+        assert_eq!(
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, 2)
+                .await
+                .unwrap(),
+            VoteResult::AlreadyVoted,
+            "{n}"
+        );
+        assert_eq!(
+            s.vote(&r.id, "bot", VoteDecision::Approve, None, 2)
+                .await
+                .unwrap(),
+            VoteResult::OwnRequest,
+            "{n}"
+        );
+        assert_eq!(
+            s.vote(&r.id, "bob", VoteDecision::Approve, Some("ok"), 3)
+                .await
+                .unwrap(),
+            VoteResult::Resolved(Outcome::Approved),
+            "{n}"
+        );
         let view = s.get_request(&r.id).await.unwrap().unwrap();
         assert_eq!(view.status, "approved");
-        assert_eq!(view.approvals(), vec!["alice".to_string(), "bob".to_string()]);
+        assert_eq!(
+            view.approvals(),
+            vec!["alice".to_string(), "bob".to_string()]
+        );
 
         // Any deny wins.
-        let r = s.insert_request(&new_request("bot", Tier::High, 2, 1_000), 0).await.unwrap();
-        s.vote(&r.id, "alice", VoteDecision::Approve, None, 1).await.unwrap();
-        assert_eq!(s.vote(&r.id, "bob", VoteDecision::Deny, Some("no"), 2).await.unwrap(), VoteResult::Resolved(Outcome::Denied), "{n}");
+        let r = s
+            .insert_request(&new_request("bot", Tier::High, 2, 1_000), 0)
+            .await
+            .unwrap();
+        s.vote(&r.id, "alice", VoteDecision::Approve, None, 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.vote(&r.id, "bob", VoteDecision::Deny, Some("no"), 2)
+                .await
+                .unwrap(),
+            VoteResult::Resolved(Outcome::Denied),
+            "{n}"
+        );
 
         // Unknown id; a vote at or after the deadline does not count.
-        assert_eq!(s.vote("nope", "alice", VoteDecision::Approve, None, 1).await.unwrap(), VoteResult::NotFound);
-        let r = s.insert_request(&new_request("bot", Tier::Medium, 1, 10), 0).await.unwrap();
-        assert_eq!(s.vote(&r.id, "alice", VoteDecision::Approve, None, 10).await.unwrap(), VoteResult::NotPending("expired".into()), "{n}");
+        assert_eq!(
+            s.vote("nope", "alice", VoteDecision::Approve, None, 1)
+                .await
+                .unwrap(),
+            VoteResult::NotFound
+        );
+        let r = s
+            .insert_request(&new_request("bot", Tier::Medium, 1, 10), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, 10)
+                .await
+                .unwrap(),
+            VoteResult::NotPending("expired".into()),
+            "{n}"
+        );
         db.drop_db().await;
     }
 }
@@ -126,13 +225,37 @@ async fn quorum_rules() {
 async fn settle_happens_once() {
     for db in backends().await {
         let s = &db.store;
-        let r = s.insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0).await.unwrap();
-        assert_eq!(s.settle(&r.id, Outcome::Expired, "airlock", "timeout", 5).await.unwrap(), "expired");
-        assert_eq!(s.vote(&r.id, "alice", VoteDecision::Approve, None, 6).await.unwrap(), VoteResult::NotPending("expired".into()));
-        assert_eq!(s.settle(&r.id, Outcome::Withdrawn, "bot", "gone", 7).await.unwrap(), "expired");
+        let r = s
+            .insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.settle(&r.id, Outcome::Expired, "airlock", "timeout", 5)
+                .await
+                .unwrap(),
+            "expired"
+        );
+        assert_eq!(
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, 6)
+                .await
+                .unwrap(),
+            VoteResult::NotPending("expired".into())
+        );
+        assert_eq!(
+            s.settle(&r.id, Outcome::Withdrawn, "bot", "gone", 7)
+                .await
+                .unwrap(),
+            "expired"
+        );
 
-        let a = s.insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0).await.unwrap();
-        let b = s.insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0).await.unwrap();
+        let a = s
+            .insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0)
+            .await
+            .unwrap();
+        let b = s
+            .insert_request(&new_request("bot", Tier::Medium, 1, 1_000), 0)
+            .await
+            .unwrap();
         assert_eq!(s.pending_requests(1).await.unwrap().len(), 2);
         let mut expired = s.expire_all_pending("restart", 2).await.unwrap();
         expired.sort();
@@ -149,15 +272,73 @@ async fn whitelist_scope_expiry_and_high_never_match() {
     for db in backends().await {
         let s = &db.store;
         let n = db.name;
-        s.add_whitelist(Some("bot"), Some("local"), "systemctl restart nginx", Tier::Medium, "alice", None, 0).await.unwrap();
-        s.add_whitelist(None, None, "touch /tmp/a", Tier::Medium, "alice", Some(100), 0).await.unwrap();
-        s.add_whitelist(None, None, "rm -rf /srv", Tier::High, "alice", None, 0).await.unwrap();
-        assert!(s.whitelist_match("bot", "local", "systemctl restart nginx", 1).await.unwrap().is_some(), "{n}");
-        assert!(s.whitelist_match("other", "local", "systemctl restart nginx", 1).await.unwrap().is_none(), "{n}");
-        assert!(s.whitelist_match("bot", "web-1", "systemctl restart nginx", 1).await.unwrap().is_none(), "{n}");
-        assert!(s.whitelist_match("x", "y", "touch /tmp/a", 99).await.unwrap().is_some(), "{n}");
-        assert!(s.whitelist_match("x", "y", "touch /tmp/a", 100).await.unwrap().is_none(), "expired at 100 ({n})");
-        assert!(s.whitelist_match("x", "y", "rm -rf /srv", 1).await.unwrap().is_none(), "high never matches ({n})");
+        s.add_whitelist(
+            Some("bot"),
+            Some("local"),
+            "systemctl restart nginx",
+            Tier::Medium,
+            "alice",
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+        s.add_whitelist(
+            None,
+            None,
+            "touch /tmp/a",
+            Tier::Medium,
+            "alice",
+            Some(100),
+            0,
+        )
+        .await
+        .unwrap();
+        s.add_whitelist(None, None, "rm -rf /srv", Tier::High, "alice", None, 0)
+            .await
+            .unwrap();
+        assert!(
+            s.whitelist_match("bot", "local", "systemctl restart nginx", 1)
+                .await
+                .unwrap()
+                .is_some(),
+            "{n}"
+        );
+        assert!(
+            s.whitelist_match("other", "local", "systemctl restart nginx", 1)
+                .await
+                .unwrap()
+                .is_none(),
+            "{n}"
+        );
+        assert!(
+            s.whitelist_match("bot", "web-1", "systemctl restart nginx", 1)
+                .await
+                .unwrap()
+                .is_none(),
+            "{n}"
+        );
+        assert!(
+            s.whitelist_match("x", "y", "touch /tmp/a", 99)
+                .await
+                .unwrap()
+                .is_some(),
+            "{n}"
+        );
+        assert!(
+            s.whitelist_match("x", "y", "touch /tmp/a", 100)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired at 100 ({n})"
+        );
+        assert!(
+            s.whitelist_match("x", "y", "rm -rf /srv", 1)
+                .await
+                .unwrap()
+                .is_none(),
+            "high never matches ({n})"
+        );
         let all = s.list_whitelist().await.unwrap();
         assert_eq!(all.len(), 3);
         assert!(s.revoke_whitelist(&all[0].id).await.unwrap());
@@ -172,13 +353,20 @@ async fn concurrent_votes_count_once() {
         let s = db.store.clone();
         let mut ids = Vec::new();
         for _ in 0..20 {
-            ids.push(s.insert_request(&new_request("bot", Tier::High, 2, i64::MAX), 0).await.unwrap().id);
+            ids.push(
+                s.insert_request(&new_request("bot", Tier::High, 2, i64::MAX), 0)
+                    .await
+                    .unwrap()
+                    .id,
+            );
         }
         let mut tasks = Vec::new();
         for id in &ids {
             for who in ["alice", "bob"] {
                 let (s, id) = (s.clone(), id.clone());
-                tasks.push(tokio::spawn(async move { s.vote(&id, who, VoteDecision::Approve, None, 1).await }));
+                tasks.push(tokio::spawn(async move {
+                    s.vote(&id, who, VoteDecision::Approve, None, 1).await
+                }));
             }
         }
         let mut resolved = 0;
@@ -187,7 +375,12 @@ async fn concurrent_votes_count_once() {
                 resolved += 1;
             }
         }
-        assert_eq!(resolved, ids.len(), "each request approved exactly once ({})", db.name);
+        assert_eq!(
+            resolved,
+            ids.len(),
+            "each request approved exactly once ({})",
+            db.name
+        );
         for id in &ids {
             let r = s.get_request(id).await.unwrap().unwrap();
             assert_eq!((r.status.as_str(), r.votes.len()), ("approved", 2));
