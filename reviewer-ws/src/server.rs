@@ -117,39 +117,27 @@ async fn first_frame_auth(socket: &mut WebSocket, broker: &Broker) -> Option<(St
         .await
         .ok()??
         .ok()?;
-    let Message::Text(text) = frame else {
-        send(
-            socket,
-            &ServerMsg::error(
-                "unauthorized",
-                "send {\"type\":\"auth\",\"token\":…} first",
-                None,
-            ),
-        )
-        .await;
-        return None;
-    };
-    match serde_json::from_str::<ClientMsg>(&text) {
-        Ok(ClientMsg::Auth { token }) => match broker.store().reviewer_for_token(&token).await {
-            Ok(Some(name)) => Some((name, token)),
-            _ => {
-                send(socket, &ServerMsg::error("bad_token", "bad token", None)).await;
-                None
-            }
+    let token = match &frame {
+        Message::Text(text) => match serde_json::from_str::<ClientMsg>(text) {
+            Ok(ClientMsg::Auth { token }) => Some(token),
+            _ => None,
         },
-        _ => {
-            send(
-                socket,
-                &ServerMsg::error(
-                    "unauthorized",
-                    "send {\"type\":\"auth\",\"token\":…} first",
-                    None,
-                ),
-            )
-            .await;
-            None
-        }
-    }
+        _ => None,
+    };
+    let refusal = match token {
+        None => ServerMsg::error(
+            "unauthorized",
+            "send {\"type\":\"auth\",\"token\":…} first",
+            None,
+        ),
+        Some(token) => match broker.store().reviewer_for_token(&token).await {
+            Ok(Some(name)) => return Some((name, token)),
+            Ok(None) => ServerMsg::error("bad_token", "bad token", None),
+            Err(e) => ServerMsg::error("internal", format!("cannot check token: {e}"), None),
+        },
+    };
+    send(socket, &refusal).await;
+    None
 }
 
 async fn snapshot(broker: &Broker) -> ServerMsg {
