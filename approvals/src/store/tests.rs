@@ -13,13 +13,13 @@ pub(crate) struct TestDb {
 impl TestDb {
     pub async fn drop_db(self) {
         self.store.close().await;
-        if let Some((admin, db)) = self.pg {
-            if let Ok(s) = Store::connect_raw(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
-                    .execute(&s.pool)
-                    .await;
-                s.close().await;
-            }
+        if let Some((admin, db)) = self.pg
+            && let Ok(s) = Store::connect_raw(&admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+                .execute(&s.pool)
+                .await;
+            s.close().await;
         }
     }
 }
