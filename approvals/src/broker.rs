@@ -166,21 +166,17 @@ impl Broker {
             }),
             VoteResult::AlreadyVoted => Err(DecideError::AlreadyVoted(id.to_owned())),
             VoteResult::OwnRequest => Err(DecideError::OwnRequest(id.to_owned())),
-            VoteResult::Counted { approvals } => {
+            VoteResult::Counted { approvals, quorum } => {
                 self.publish(BrokerEvent::Voted {
                     id: id.to_owned(),
                     reviewer: reviewer.to_owned(),
                     decision,
                     approvals: approvals.clone(),
                 });
-                let needed = self
-                    .inner
-                    .store
-                    .get_request(id)
-                    .await?
-                    .map(|r| r.quorum)
-                    .unwrap_or_default();
-                Ok(DecideAck::Counted { approvals, needed })
+                Ok(DecideAck::Counted {
+                    approvals,
+                    needed: quorum,
+                })
             }
             VoteResult::Resolved(outcome) => {
                 let why = match (outcome, comment) {

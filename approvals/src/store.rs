@@ -35,9 +35,10 @@ pub enum StoreError {
 /// Result of recording a vote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoteResult {
-    /// Vote stored; the request is still pending with these approvals.
+    /// Vote stored; the request is still pending with these approvals of `quorum` needed.
     Counted {
         approvals: Vec<String>,
+        quorum: u32,
     },
     /// Vote stored and it settled the request.
     Resolved(Outcome),
@@ -346,26 +347,28 @@ impl Store {
         })
     }
 
+    fn vote_from_row(r: &AnyRow) -> Result<Vote, StoreError> {
+        let d: String = r.try_get("decision")?;
+        Ok(Vote {
+            reviewer: r.try_get("reviewer")?,
+            decision: match d.as_str() {
+                "approve" => VoteDecision::Approve,
+                "deny" => VoteDecision::Deny,
+                other => return Err(corrupt("votes", format!("decision {other:?}"))),
+            },
+            comment: r.try_get("comment")?,
+            at: r.try_get("at")?,
+        })
+    }
+
     async fn votes_for(&self, id: &str) -> Result<Vec<Vote>, StoreError> {
-        let rows = sqlx::query("SELECT reviewer, decision, comment, at FROM votes WHERE request_id = $1 ORDER BY at, reviewer")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let d: String = r.try_get("decision")?;
-                Ok(Vote {
-                    reviewer: r.try_get("reviewer")?,
-                    decision: match d.as_str() {
-                        "approve" => VoteDecision::Approve,
-                        "deny" => VoteDecision::Deny,
-                        other => return Err(corrupt("votes", format!("decision {other:?}"))),
-                    },
-                    comment: r.try_get("comment")?,
-                    at: r.try_get("at")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(
+            "SELECT reviewer, decision, comment, at FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::vote_from_row).collect()
     }
 
     pub async fn get_request(&self, id: &str) -> Result<Option<RequestView>, StoreError> {
@@ -386,11 +389,32 @@ impl Store {
             " FROM requests WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at"
         );
         let rows = sqlx::query(sql).bind(now).fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let mut req = Self::request_from_row(r)?;
-            req.votes = self.votes_for(&req.id).await?;
-            out.push(req);
+        let mut out: Vec<RequestView> = rows
+            .iter()
+            .map(Self::request_from_row)
+            .collect::<Result<_, _>>()?;
+        if out.is_empty() {
+            return Ok(out);
+        }
+        // All their votes in one query, not one query per request.
+        let votes = sqlx::query(
+            "SELECT v.request_id, v.reviewer, v.decision, v.comment, v.at FROM votes v \
+             JOIN requests r ON r.id = v.request_id \
+             WHERE r.status = 'pending' AND r.expires_at > $1 ORDER BY v.at, v.reviewer",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let index: std::collections::HashMap<String, usize> = out
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        for v in &votes {
+            let rid: String = v.try_get("request_id")?;
+            if let Some(&i) = index.get(&rid) {
+                out[i].votes.push(Self::vote_from_row(v)?);
+            }
         }
         Ok(out)
     }
@@ -538,7 +562,10 @@ impl Store {
         tx.commit().await?;
         Ok(match outcome {
             Some(o) => VoteResult::Resolved(o),
-            None => VoteResult::Counted { approvals },
+            None => VoteResult::Counted {
+                approvals,
+                quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
+            },
         })
     }
 

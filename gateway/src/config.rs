@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airlock_classifier::Tier;
+use airlock_classifier::{Classifier, RulePack, Tier};
 use russh::keys::PublicKey;
 use serde::Deserialize;
 
@@ -32,7 +32,7 @@ pub enum ConfigError {
     Invalid { path: PathBuf, msg: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
@@ -187,7 +187,7 @@ impl Config {
             None if Path::new("airlock.toml").exists() => {
                 Self::from_path(Path::new("airlock.toml"))
             }
-            None => Self::from_file(empty_file(), "built-in default".into(), Path::new(".")),
+            None => Self::from_file(File::default(), "built-in default".into(), Path::new(".")),
         }
     }
 
@@ -383,22 +383,18 @@ impl Config {
         self.targets.iter().find(|t| t.name == name)
     }
 
+    /// The classifier: the built-in rule pack extended by `[rules] packs`, in order.
+    pub fn classifier(&self) -> Result<Classifier, ConfigError> {
+        let texts: Vec<&str> = self.rule_packs.iter().map(|(_, t)| t.as_str()).collect();
+        let pack = RulePack::builtin_with(&texts).map_err(|e| ConfigError::Invalid {
+            path: PathBuf::from(&self.source),
+            msg: format!("rule packs: {e}"),
+        })?;
+        Ok(Classifier::with_pack(pack))
+    }
+
     pub fn recordings_dir(&self) -> PathBuf {
         self.data_dir.join("recordings")
-    }
-}
-
-fn empty_file() -> File {
-    File {
-        data_dir: None,
-        node: None,
-        ssh: SshFile::default(),
-        reviewer: ReviewerFile::default(),
-        database: DatabaseFile::default(),
-        approval: ApprovalFile::default(),
-        agent: Vec::new(),
-        target: Vec::new(),
-        rules: RulesFile::default(),
     }
 }
 

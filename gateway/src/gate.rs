@@ -6,13 +6,15 @@
 use airlock_approvals::{Decision, now_ms};
 use airlock_classifier::{Assessment, Context, Tier};
 
-use crate::config::Agent;
+use crate::config::{Agent, Target};
 use crate::server::Gateway;
 
 /// A judged command: what the classifier saw and what policy made of it.
 pub struct Judged {
     pub assessment: Assessment,
     pub decision: Decision,
+    /// The target the command will run on, resolved once here.
+    pub target: Target,
 }
 
 /// Judge `command` for `agent` on `target`. `Err` is a deny reason.
@@ -59,6 +61,7 @@ pub async fn judge(
     Ok(Judged {
         assessment,
         decision,
+        target: t.clone(),
     })
 }
 

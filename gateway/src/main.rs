@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use airlock_approvals::{Store, now_ms, rfc3339};
-use airlock_classifier::{Classifier, Context, RulePack, Tier};
+use airlock_classifier::{Context, Tier};
 use airlock_gateway::config::Config;
 use airlock_gateway::{Gateway, run};
 use anyhow::{Context as _, Result, bail};
@@ -245,11 +245,6 @@ async fn reviewer(config: Config, cmd: ReviewerCmd) -> Result<()> {
     Ok(())
 }
 
-fn classifier(config: &Config) -> Result<Classifier> {
-    let texts: Vec<&str> = config.rule_packs.iter().map(|(_, t)| t.as_str()).collect();
-    Ok(Classifier::with_pack(RulePack::builtin_with(&texts)?))
-}
-
 async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
     let s = store(&config).await?;
     match cmd {
@@ -272,7 +267,7 @@ async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
                 .and_then(|t| config.target(t))
                 .map(|t| t.labels.clone())
                 .unwrap_or_default();
-            let a = classifier(&config)?.classify(
+            let a = config.classifier()?.classify(
                 &command,
                 &Context {
                     agent: agent.clone().unwrap_or_default(),
@@ -353,7 +348,7 @@ fn classify(config: &Config, json: bool, labels: &[String], command: &str) -> Re
         };
         ctx.labels.insert(k.to_owned(), v.to_owned());
     }
-    let a = classifier(config)?.classify(command, &ctx);
+    let a = config.classifier()?.classify(command, &ctx);
     if json {
         println!("{}", serde_json::to_string(&a)?);
     } else {

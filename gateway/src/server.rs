@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approvals::{Broker, Policy, Store, now_ms};
-use airlock_classifier::{Classifier, RulePack};
+use airlock_classifier::Classifier;
 use russh::MethodKind;
 use russh::keys::PrivateKey;
 use tokio::net::TcpListener;
@@ -27,11 +27,8 @@ pub enum StartError {
     HostKey(#[from] hostkey::HostKeyError),
     #[error("database: {0}")]
     Store(#[from] airlock_approvals::StoreError),
-    #[error("rule pack {path}: {source}")]
-    Rules {
-        path: String,
-        source: airlock_classifier::RulePackError,
-    },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Everything sessions share. Built once at start-up.
@@ -63,16 +60,7 @@ impl Gateway {
             .expire_all_pending("gateway restarted while the request was pending", now_ms())
             .await?;
         let (key, created) = hostkey::load_or_create(&config.host_key)?;
-        let texts: Vec<&str> = config.rule_packs.iter().map(|(_, t)| t.as_str()).collect();
-        let pack = RulePack::builtin_with(&texts).map_err(|source| StartError::Rules {
-            path: config
-                .rule_packs
-                .iter()
-                .map(|(p, _)| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            source,
-        })?;
+        let classifier = config.classifier()?;
         let policy = Policy {
             auto_allow_low: config.auto_allow_low,
             medium_quorum: config.medium_quorum,
@@ -84,7 +72,7 @@ impl Gateway {
             host_key_line: hostkey::public_line(&key),
             host_key_created: created,
             expired_at_start: expired.len(),
-            classifier: Classifier::with_pack(pack),
+            classifier,
             policy,
             broker: Broker::new(store),
             config,

@@ -17,7 +17,7 @@ use airlock_recorder::{Header, Recorder};
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 
-use crate::config::{Agent, TargetKind};
+use crate::config::{Agent, Target, TargetKind};
 use crate::gate;
 use crate::server::Gateway;
 use crate::target::{self, Control, Exit, Output, Process, PtyParams};
@@ -101,15 +101,26 @@ fn line(pty: bool, text: &str) -> Vec<u8> {
     format!("{text}{}", if pty { "\r\n" } else { "\n" }).into_bytes()
 }
 
-/// Refuse the channel: one line on stderr, exit status 77, close.
+/// Refuse the channel: `airlock: denied: WHY` on stderr, exit status 77, close.
 async fn refuse(tx: &Tx, pty: bool, why: &str) {
     tracing::info!(reason = why, "session refused");
-    let _ = tx
-        .extended_data_bytes(1, line(pty, &format!("airlock: denied: {why}")))
-        .await;
+    end_refused(tx, pty, &format!("airlock: denied: {why}")).await;
+}
+
+/// The one way a channel ends without the command's own status: a line, 77, EOF, close.
+async fn end_refused(tx: &Tx, pty: bool, message: &str) {
+    let _ = tx.extended_data_bytes(1, line(pty, message)).await;
     let _ = tx.exit_status(DENIED_EXIT).await;
     let _ = tx.eof().await;
     let _ = tx.close().await;
+}
+
+/// An allowed command and what arrived for it while it waited.
+struct Ready {
+    command: String,
+    target: Target,
+    stdin: Vec<u8>,
+    stdin_eof: bool,
 }
 
 /// Bookkeeping of one exec, so every way out closes the row and the recording.
@@ -186,20 +197,15 @@ impl Exec {
         self.pty.is_some()
     }
 
-    async fn say(&self, tx: &Tx, text: &str) -> bool {
-        tx.extended_data_bytes(1, line(self.is_pty(), text))
-            .await
-            .is_ok()
+    async fn say(&self, tx: &Tx, text: &str) {
+        let _ = tx.extended_data_bytes(1, line(self.is_pty(), text)).await;
     }
 
     /// Deny: tell the agent, record it, close everything.
     async fn deny(self, tx: &Tx, why: &str) {
         tracing::info!(reason = why, "command denied");
         let _ = self.recorder.marker(&format!("denied: {why}")).await;
-        self.say(tx, &format!("airlock: denied: {why}")).await;
-        let _ = tx.exit_status(DENIED_EXIT).await;
-        let _ = tx.eof().await;
-        let _ = tx.close().await;
+        end_refused(tx, self.is_pty(), &format!("airlock: denied: {why}")).await;
         self.finish("denied", None).await;
     }
 
@@ -369,20 +375,23 @@ impl Exec {
         }
         let mut this = self;
         this.pty = pty_size;
-        this.execute(rx, tx, &command, stdin_buf, stdin_eof).await;
+        let ready = Ready {
+            command,
+            target: judged.target,
+            stdin: stdin_buf,
+            stdin_eof,
+        };
+        this.execute(rx, tx, ready).await;
     }
 
-    async fn execute(
-        self,
-        mut rx: ChannelReadHalf,
-        tx: Tx,
-        command: &str,
-        stdin_buf: Vec<u8>,
-        stdin_eof: bool,
-    ) {
-        let Some(target) = self.ctx.gw.config.target(&self.ctx.target).cloned() else {
-            return self.deny(&tx, "target vanished").await;
-        };
+    async fn execute(self, mut rx: ChannelReadHalf, tx: Tx, ready: Ready) {
+        let Ready {
+            command,
+            target,
+            stdin,
+            stdin_eof,
+        } = ready;
+        let command = command.as_str();
         let spawned = match &target.kind {
             TargetKind::Local { shell, cwd } => match &self.pty {
                 Some(p) => target::local::spawn_pty(shell, cwd.as_deref(), Some(command), p),
@@ -394,8 +403,8 @@ impl Exec {
             Err(e) => return self.deny(&tx, &e.to_string()).await,
         };
         let _ = self.recorder.marker("started").await;
-        if !stdin_buf.is_empty() {
-            let _ = proc.control.send(Control::Stdin(stdin_buf)).await;
+        if !stdin.is_empty() {
+            let _ = proc.control.send(Control::Stdin(stdin)).await;
         }
         if stdin_eof {
             let _ = proc.control.send(Control::CloseStdin).await;
@@ -415,22 +424,20 @@ impl Exec {
             }
             tokio::select! {
                 out = proc.output.recv(), if output_open => match out {
-                    Some(Output::Stdout(b)) => {
-                        if let Err(e) = self.recorder.output(Stream::Stdout, &b).await {
+                    Some(out) => {
+                        let (stream, sent) = match out {
+                            Output::Stdout(b) => (Stream::Stdout, b),
+                            Output::Stderr(b) => (Stream::Stderr, b),
+                        };
+                        if let Err(e) = self.recorder.output(stream, &sent).await {
                             recording_error = Some(e.to_string());
                             break;
                         }
-                        if tx.data_bytes(b).await.is_err() {
-                            client_open = false;
-                            let _ = proc.control.send(Control::Kill).await;
-                        }
-                    }
-                    Some(Output::Stderr(b)) => {
-                        if let Err(e) = self.recorder.output(Stream::Stderr, &b).await {
-                            recording_error = Some(e.to_string());
-                            break;
-                        }
-                        if tx.extended_data_bytes(1, b).await.is_err() {
+                        let delivered = match stream {
+                            Stream::Stderr => tx.extended_data_bytes(1, sent).await,
+                            _ => tx.data_bytes(sent).await,
+                        };
+                        if delivered.is_err() {
                             client_open = false;
                             let _ = proc.control.send(Control::Kill).await;
                         }
@@ -478,14 +485,8 @@ impl Exec {
             tracing::error!(error = %err, "recording failed; ending session");
             let _ = proc.control.send(Control::Kill).await;
             let _ = tokio::time::timeout(Duration::from_secs(5), &mut proc.exit).await;
-            self.say(
-                &tx,
-                &format!("airlock: recording failed ({err}); session ended"),
-            )
-            .await;
-            let _ = tx.exit_status(DENIED_EXIT).await;
-            let _ = tx.eof().await;
-            let _ = tx.close().await;
+            let message = format!("airlock: recording failed ({err}); session ended");
+            end_refused(&tx, self.is_pty(), &message).await;
             return self.finish("error", None).await;
         }
         let exit = exit.unwrap_or(Exit::Code(255));

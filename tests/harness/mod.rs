@@ -69,12 +69,8 @@ impl Gateway {
         let mut pg_admin = None;
         let db_url = if opts.postgres {
             let admin = pg_url().expect("postgres requested without AIRLOCK_TEST_POSTGRES_URL");
-            let name =
-                format!("airlock_e2e_{}", std::process::id()) + &format!("_{}", rand_suffix());
-            let s = airlock_approvals::Store::connect_raw(&admin)
-                .await
-                .expect("pg admin");
-            s.close().await;
+            let name = format!("airlock_e2e_{}_{}", std::process::id(), rand_suffix());
+            sqlx::any::install_default_drivers();
             let pool = sqlx::any::AnyPoolOptions::new()
                 .connect(&admin)
                 .await

@@ -151,7 +151,8 @@ async fn quorum_rules() {
                 .await
                 .unwrap(),
             VoteResult::Counted {
-                approvals: vec!["alice".into()]
+                approvals: vec!["alice".into()],
+                quorum: 2
             },
             "{n}"
         );
@@ -385,6 +386,40 @@ async fn concurrent_votes_count_once() {
             let r = s.get_request(id).await.unwrap().unwrap();
             assert_eq!((r.status.as_str(), r.votes.len()), ("approved", 2));
         }
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn pending_requests_carry_their_votes() {
+    for db in backends().await {
+        let s = &db.store;
+        let a = s
+            .insert_request(&new_request("bot", Tier::High, 2, 1_000), 0)
+            .await
+            .unwrap();
+        let b = s
+            .insert_request(&new_request("bot", Tier::High, 2, 1_000), 1)
+            .await
+            .unwrap();
+        s.vote(&a.id, "alice", VoteDecision::Approve, None, 2)
+            .await
+            .unwrap();
+        s.vote(&b.id, "bob", VoteDecision::Approve, None, 3)
+            .await
+            .unwrap();
+        s.vote(&b.id, "carol", VoteDecision::Approve, None, 4)
+            .await
+            .unwrap(); // settles b
+        let pending = s.pending_requests(5).await.unwrap();
+        assert_eq!(pending.len(), 1, "{}", db.name);
+        assert_eq!(pending[0].id, a.id);
+        assert_eq!(
+            pending[0].approvals(),
+            vec!["alice".to_string()],
+            "{}",
+            db.name
+        );
         db.drop_db().await;
     }
 }

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::signals;
@@ -55,6 +55,21 @@ fn signal_group(pgid: Option<i32>, sig: Signal) {
     }
 }
 
+/// A signal from the client (`Some`), or the end of the session (`None`: hang up, then kill).
+fn deliver(pgid: Option<i32>, signal: Option<i32>) {
+    match signal {
+        Some(n) => {
+            if let Ok(s) = Signal::try_from(n) {
+                signal_group(pgid, s);
+            }
+        }
+        None => {
+            signal_group(pgid, Signal::SIGHUP);
+            signal_group(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
 /// Run `command` with pipes.
 pub fn spawn_pipes(shell: &Path, cwd: Option<&Path>, command: &str) -> Result<Process, SpawnError> {
     let mut cmd = tokio::process::Command::new(shell);
@@ -87,30 +102,11 @@ pub fn spawn_pipes(shell: &Path, cwd: Option<&Path>, command: &str) -> Result<Pr
     let (exit_tx, exit) = oneshot::channel();
 
     let mut stdin = child.stdin.take();
-    for (stream, is_err) in [
-        (child.stdout.take().map(either_out), false),
-        (child.stderr.take().map(either_err), true),
-    ] {
-        let Some(mut stream) = stream else { continue };
-        let tx = out_tx.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                let n = match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let chunk = buf[..n].to_vec();
-                let msg = if is_err {
-                    Output::Stderr(chunk)
-                } else {
-                    Output::Stdout(chunk)
-                };
-                if tx.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        });
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(pump(out, out_tx.clone(), Output::Stdout));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(pump(err, out_tx.clone(), Output::Stderr));
     }
     drop(out_tx);
 
@@ -128,15 +124,8 @@ pub fn spawn_pipes(shell: &Path, cwd: Option<&Path>, command: &str) -> Result<Pr
                     }
                     Some(Control::CloseStdin) => stdin = None,
                     Some(Control::Resize { .. }) => {}
-                    Some(Control::Signal(n)) => {
-                        if let Ok(s) = Signal::try_from(n) {
-                            signal_group(pgid, s);
-                        }
-                    }
-                    Some(Control::Kill) | None => {
-                        signal_group(pgid, Signal::SIGHUP);
-                        signal_group(pgid, Signal::SIGKILL);
-                    }
+                    Some(Control::Signal(n)) => deliver(pgid, Some(n)),
+                    Some(Control::Kill) | None => deliver(pgid, None),
                 },
             }
         };
@@ -163,21 +152,20 @@ pub fn spawn_pipes(shell: &Path, cwd: Option<&Path>, command: &str) -> Result<Pr
     })
 }
 
-enum Either {
-    Out(tokio::process::ChildStdout),
-    Err(tokio::process::ChildStderr),
-}
-fn either_out(s: tokio::process::ChildStdout) -> Either {
-    Either::Out(s)
-}
-fn either_err(s: tokio::process::ChildStderr) -> Either {
-    Either::Err(s)
-}
-impl Either {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Either::Out(s) => s.read(buf).await,
-            Either::Err(s) => s.read(buf).await,
+/// Forward one pipe to the session until EOF (or until the session stops listening).
+async fn pump<R: AsyncRead + Unpin>(
+    mut r: R,
+    tx: mpsc::Sender<Output>,
+    wrap: fn(Vec<u8>) -> Output,
+) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if tx.send(wrap(buf[..n].to_vec())).await.is_err() {
+            break;
         }
     }
 }
@@ -275,15 +263,8 @@ pub fn spawn_pty(
                     Some(Control::Resize { cols, rows }) => {
                         let _ = master.resize(PtySize { rows: rows.max(1), cols: cols.max(1), pixel_width: 0, pixel_height: 0 });
                     }
-                    Some(Control::Signal(n)) => {
-                        if let Ok(s) = Signal::try_from(n) {
-                            signal_group(pgid, s);
-                        }
-                    }
-                    Some(Control::Kill) | None => {
-                        signal_group(pgid, Signal::SIGHUP);
-                        signal_group(pgid, Signal::SIGKILL);
-                    }
+                    Some(Control::Signal(n)) => deliver(pgid, Some(n)),
+                    Some(Control::Kill) | None => deliver(pgid, None),
                 },
             }
         };
