@@ -16,5 +16,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq openssh-client
 fi
 
-# Two test threads: each end-to-end test starts its own gateway and ssh clients on a 2-core machine.
-cargo test --workspace --locked "$@" -- --test-threads=2
+cargo test --workspace --locked "$@"

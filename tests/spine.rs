@@ -452,3 +452,83 @@ async fn reviewer_protocol_rejects_bad_tokens_and_bad_frames() {
     let e = alice.decide("0000000000000000", "approve").await;
     assert_eq!(e["code"], "bad_token");
 }
+
+#[tokio::test]
+async fn gateway_keeps_serving_when_its_stdout_goes_away() {
+    // Whoever reads the start-up banner may vanish (`airlock serve | head`, a restarted log
+    // shipper). The gateway must keep serving instead of dying on a broken pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("agent");
+    keygen(&key, "bot");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    std::fs::write(dir.path().join("authorized_keys"), {
+        let pubkey = std::fs::read_to_string(dir.path().join("agent.pub")).unwrap();
+        format!(
+            "{} bot\n",
+            pubkey
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    })
+    .unwrap();
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = \"data\"\n[ssh]\nlisten = \"127.0.0.1:{port}\"\nauthorized_keys = \"authorized_keys\"\n[reviewer]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(harness::BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the banner is written
+    eventually("gateway accepts connections", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alive = child.try_wait().unwrap().is_none();
+    let out = tokio::process::Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-i",
+        ])
+        .arg(&key)
+        .args([
+            "-p",
+            &port.to_string(),
+            "local@127.0.0.1",
+            "echo still-serving",
+        ])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "gateway exited after its stdout closed");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "still-serving\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -140,7 +140,10 @@ targets = ["local"]
             .args(["serve", "--config"])
             .arg(&self.config)
             .current_dir(self.dir.path())
-            .env("RUST_LOG", "info,russh=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("AIRLOCK_TEST_LOG").unwrap_or_else(|_| "info,russh=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -149,10 +152,10 @@ targets = ["local"]
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Keep draining after start-up: the gateway's stdout stays a live pipe for the
+            // whole test, as it would under a process supervisor.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
         let deadline = Instant::now() + WAIT;
@@ -289,6 +292,13 @@ targets = ["local"]
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.crash();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- gateway log ({}) ----\n{}",
+                self.dir.path().display(),
+                self.log()
+            );
+        }
         if let Some((admin, db)) = self.pg_admin.take() {
             // Best effort, on a fresh runtime: the test's runtime may be gone.
             let _ = std::thread::spawn(move || {
