@@ -389,19 +389,8 @@ async fn forwarding_agent_x11_and_sftp_are_refused() {
 
     // sftp: the subsystem is refused.
     let out = tokio::process::Command::new("sftp")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-        ])
+        .args(harness::CLIENT_OPTS)
+        .arg("-i")
         .arg(&gw.agent_key)
         .args([
             "-P",
@@ -496,21 +485,8 @@ async fn gateway_keeps_serving_when_its_stdout_goes_away() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let alive = child.try_wait().unwrap().is_none();
     let out = tokio::process::Command::new("ssh")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "-i",
-        ])
+        .args(harness::CLIENT_OPTS)
+        .args(["-o", "LogLevel=ERROR", "-i"])
         .arg(&key)
         .args([
             "-p",

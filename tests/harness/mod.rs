@@ -16,6 +16,22 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_airlock");
+/// Options every OpenSSH client (`ssh`, `sftp`) in the tests uses: no user config, no
+/// known_hosts, no prompts, only the key given with `-i`.
+pub const CLIENT_OPTS: &[&str] = &[
+    "-F",
+    "/dev/null",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "ConnectTimeout=10",
+];
 pub const WAIT: Duration = Duration::from_secs(20);
 
 pub struct Gateway {
@@ -211,30 +227,17 @@ targets = ["local"]
         level: &str,
     ) -> tokio::process::Command {
         let mut c = tokio::process::Command::new("ssh");
-        c.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "ConnectTimeout=10",
-            "-o",
-        ])
-        .arg(format!("LogLevel={level}"))
-        .arg("-i")
-        .arg(key)
-        .args(["-p", &self.ssh_port.to_string(), "-l", target])
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        c.args(CLIENT_OPTS)
+            .arg("-o")
+            .arg(format!("LogLevel={level}"))
+            .arg("-i")
+            .arg(key)
+            .args(["-p", &self.ssh_port.to_string(), "-l", target])
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         c
     }
 
