@@ -6,7 +6,11 @@
 //! substitutions and wrappers such as `sudo` or `sh -c` — and each is matched against rule packs
 //! that are data (TOML), not code. Anything the classifier cannot see through is never low.
 
+mod code;
+mod judge;
+mod paths;
 mod rules;
+mod sql;
 mod unwrap;
 mod walk;
 mod words;
@@ -157,7 +161,7 @@ impl Classifier {
             let found = walk::collect(command, 0);
             reasons.extend(found.problems);
             for cmd in &found.commands {
-                reasons.extend(self.pack.evaluate(cmd));
+                reasons.extend(judge::evaluate(&self.pack, cmd));
                 commands.push(cmd.argv.clone());
             }
             if found.commands.is_empty() && reasons.is_empty() {

@@ -1,35 +1,75 @@
-//! Rule packs: data that says which commands are risky, and the matcher that applies them.
+//! Rule packs: data that says which commands are risky, compiled into matchers.
 //!
-//! Rules are indexed by program name, so the cost of classifying a command grows with the rules
-//! for *its* program, not with the size of the pack. SQL inside database clients is found with
-//! one Aho-Corasick automaton over statement keywords and then judged statement by statement.
+//! A pack is TOML. Rules are indexed by program name, and rules that carry `keywords` are only
+//! tried when one Aho-Corasick pass over the arguments has found one of their keywords; the
+//! regex then checks the detail. So the cost of classifying a command grows with the rules that
+//! could match *it*, not with the size of the pack, and operators can add packs freely.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 use serde::Deserialize;
+use toml::Spanned;
 
-use crate::walk::SimpleCmd;
-use crate::{Reason, Tier};
+use crate::Tier;
 
-const BUILTIN: &str = include_str!("../rules/default.toml");
+/// The packs compiled into the binary, by category. Order matters only for overrides.
+const BUILTIN: &[(&str, &str)] = &[
+    ("builtin:core", include_str!("../rules/core.toml")),
+    (
+        "builtin:filesystem",
+        include_str!("../rules/filesystem.toml"),
+    ),
+    ("builtin:disks", include_str!("../rules/disks.toml")),
+    ("builtin:git", include_str!("../rules/git.toml")),
+    (
+        "builtin:containers",
+        include_str!("../rules/containers.toml"),
+    ),
+    (
+        "builtin:kubernetes",
+        include_str!("../rules/kubernetes.toml"),
+    ),
+    ("builtin:systemd", include_str!("../rules/systemd.toml")),
+    ("builtin:packages", include_str!("../rules/packages.toml")),
+    ("builtin:databases", include_str!("../rules/databases.toml")),
+    ("builtin:cloud", include_str!("../rules/cloud.toml")),
+    ("builtin:terraform", include_str!("../rules/terraform.toml")),
+    ("builtin:network", include_str!("../rules/network.toml")),
+    ("builtin:users", include_str!("../rules/users.toml")),
+    (
+        "builtin:persistence",
+        include_str!("../rules/persistence.toml"),
+    ),
+    ("builtin:forensics", include_str!("../rules/forensics.toml")),
+    ("builtin:secrets", include_str!("../rules/secrets.toml")),
+    (
+        "builtin:interpreters",
+        include_str!("../rules/interpreters.toml"),
+    ),
+];
 
+/// A rule pack that could not be compiled, with the pack and line it came from.
 #[derive(Debug, thiserror::Error)]
-pub enum RulePackError {
-    #[error("rule pack is not valid TOML: {0}")]
-    Toml(#[from] toml::de::Error),
-    #[error("rule {id}: invalid args regex: {source}")]
-    Regex {
-        id: String,
-        #[source]
-        source: regex::Error,
-    },
-    #[error("rule {id}: invalid tier: {tier}")]
-    Tier { id: String, tier: String },
-    #[error("rule {id}: `programs` is empty")]
-    NoPrograms { id: String },
+pub struct RulePackError {
+    /// File path, or `builtin:<category>` for the packs shipped in the binary.
+    pub pack: String,
+    /// 1-based line of the offending rule or value, where known.
+    pub line: Option<usize>,
+    pub msg: String,
+}
+
+impl fmt::Display for RulePackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.pack, l, self.msg),
+            None => write!(f, "{}: {}", self.pack, self.msg),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -46,6 +86,7 @@ struct PackFile {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ProgramLists {
+    /// Programs that only read or print; they are low when no rule says otherwise.
     #[serde(default)]
     low: Vec<String>,
 }
@@ -53,12 +94,24 @@ struct ProgramLists {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
-    id: String,
+    id: Spanned<String>,
+    #[serde(default)]
     programs: Vec<String>,
     #[serde(default)]
-    args: Option<String>,
-    tier: String,
+    args: Option<Spanned<String>>,
+    #[serde(default)]
+    unless: Option<Spanned<String>>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    except: Vec<String>,
+    #[serde(default)]
+    tier: Option<Spanned<String>>,
+    #[serde(default)]
     why: String,
+    /// Removes a rule of the same id from an earlier pack (operators turning a builtin off).
+    #[serde(default)]
+    disabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,142 +121,199 @@ struct SqlFile {
 }
 
 #[derive(Debug)]
-struct Rule {
-    id: String,
+pub(crate) struct Rule {
+    pub id: String,
     args: Option<Regex>,
-    tier: Tier,
-    why: String,
+    unless: Option<Regex>,
+    /// The rule is only tried when one of its keywords occurs in the arguments.
+    gated: bool,
+    /// Programs the rule does not apply to.
+    except: Vec<String>,
+    pub tier: Tier,
+    pub why: String,
 }
 
 /// A compiled rule pack. Cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub struct RulePack {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    rules: Vec<Rule>,
+pub(crate) struct Inner {
+    pub rules: Vec<Rule>,
     by_program: HashMap<String, Vec<usize>>,
-    low_programs: HashSet<String>,
-    sql_programs: HashSet<String>,
-    sql_keywords: AhoCorasick,
+    /// Rules with `programs = ["*"]`: they must carry keywords.
+    any_program: Vec<usize>,
+    keywords: Option<AhoCorasick>,
+    /// Pattern index in `keywords` → rule index.
+    keyword_rule: Vec<usize>,
+    pub low_programs: HashSet<String>,
+    pub sql_programs: HashSet<String>,
 }
 
-const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish"];
-/// Programs that hand the user an interpreter with no gate in between.
-const INTERACTIVE: &[&str] = &[
-    "python", "python3", "perl", "ruby", "node", "irb", "php", "lua", "vim", "vi", "nvim", "emacs",
-    "nano", "less", "more", "ssh", "telnet", "nc", "ncat", "socat", "screen", "tmux", "gdb",
-];
-const SQL_KEYWORDS: &[&str] = &[
-    "drop",
-    "truncate",
-    "delete",
-    "update",
-    "insert",
-    "alter",
-    "create",
-    "grant",
-    "revoke",
-    "flushall",
-    "flushdb",
-    "dropdatabase",
-    "deletemany",
-    "where",
-    "select",
-    "explain",
-    "show",
-];
+/// A rule as read, before compilation, remembering where it came from.
+struct Pending {
+    file: RuleFile,
+    pack: String,
+    text_idx: usize,
+}
 
 impl RulePack {
-    /// The pack compiled into the binary. It is tested, so failing here is a build defect.
+    /// The packs compiled into the binary. They are tested, so failing here is a build defect.
     pub fn builtin() -> Self {
-        match Self::from_toml(&[BUILTIN]) {
+        match Self::builtin_with(&[]) {
             Ok(p) => p,
-            // The builtin pack is covered by unit tests; reaching this is a packaging bug.
+            // The builtin packs are covered by unit tests; reaching this is a packaging bug.
             Err(e) => panic!("builtin rule pack is invalid: {e}"),
         }
     }
 
-    /// The builtin pack extended by `extra` packs; a later rule with the same id replaces an
-    /// earlier one, so operators can override builtin rules.
-    pub fn builtin_with(extra: &[&str]) -> Result<Self, RulePackError> {
-        let mut all = vec![BUILTIN];
+    /// The builtin packs extended by `extra` packs given as (name, TOML text); a later rule with
+    /// the same id replaces an earlier one, so operators can override or disable builtin rules.
+    pub fn builtin_with(extra: &[(&str, &str)]) -> Result<Self, RulePackError> {
+        let mut all: Vec<(&str, &str)> = BUILTIN.to_vec();
         all.extend_from_slice(extra);
-        Self::from_toml(&all)
+        Self::from_sources(&all)
     }
 
-    /// Compile packs given as TOML texts, in order.
-    pub fn from_toml(texts: &[&str]) -> Result<Self, RulePackError> {
-        let mut rules: Vec<Rule> = Vec::new();
-        let mut programs_of: Vec<Vec<String>> = Vec::new();
+    /// Names and texts of the builtin packs (for `policy lint` and documentation).
+    pub fn builtin_sources() -> &'static [(&'static str, &'static str)] {
+        BUILTIN
+    }
+
+    /// Compile packs given as (name, TOML text), in order.
+    pub fn from_sources(sources: &[(&str, &str)]) -> Result<Self, RulePackError> {
+        let mut pending: Vec<Pending> = Vec::new();
         let mut low_programs = HashSet::new();
         let mut sql_programs = HashSet::new();
-        for text in texts {
-            let file: PackFile = toml::from_str(text)?;
+        for (idx, (name, text)) in sources.iter().enumerate() {
+            let file: PackFile = toml::from_str(text).map_err(|e| RulePackError {
+                pack: (*name).to_owned(),
+                line: e.span().map(|s| line_of(text, &s)),
+                msg: e.message().to_owned(),
+            })?;
             low_programs.extend(file.programs.low);
             if let Some(sql) = file.sql {
                 sql_programs.extend(sql.programs);
             }
             for r in file.rule {
-                if r.programs.is_empty() {
-                    return Err(RulePackError::NoPrograms { id: r.id });
-                }
-                let tier = r.tier.parse().map_err(|_| RulePackError::Tier {
-                    id: r.id.clone(),
-                    tier: r.tier.clone(),
-                })?;
-                let args = r
-                    .args
-                    .as_deref()
-                    .map(Regex::new)
-                    .transpose()
-                    .map_err(|source| RulePackError::Regex {
-                        id: r.id.clone(),
-                        source,
-                    })?;
-                let rule = Rule {
-                    id: r.id,
-                    args,
-                    tier,
-                    why: r.why,
+                let existing = pending
+                    .iter()
+                    .position(|p| p.file.id.get_ref() == r.id.get_ref());
+                let p = Pending {
+                    file: r,
+                    pack: (*name).to_owned(),
+                    text_idx: idx,
                 };
-                if let Some(i) = rules.iter().position(|x| x.id == rule.id) {
-                    rules[i] = rule;
-                    programs_of[i] = r.programs;
-                } else {
-                    rules.push(rule);
-                    programs_of.push(r.programs);
+                match (existing, p.file.disabled) {
+                    (Some(i), true) => {
+                        pending.remove(i);
+                    }
+                    (Some(i), false) => pending[i] = p,
+                    (None, true) => {
+                        return Err(p.error(
+                            sources,
+                            &p.file.id.span(),
+                            "disables a rule that no earlier pack defines",
+                        ));
+                    }
+                    (None, false) => pending.push(p),
                 }
             }
         }
+        let mut rules = Vec::with_capacity(pending.len());
         let mut by_program: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, progs) in programs_of.into_iter().enumerate() {
-            for p in progs {
-                by_program.entry(p).or_default().push(i);
+        let mut any_program = Vec::new();
+        let mut keyword_texts: Vec<String> = Vec::new();
+        let mut keyword_rule = Vec::new();
+        for (i, p) in pending.into_iter().enumerate() {
+            let r = &p.file;
+            let at_id = r.id.span();
+            if r.programs.is_empty() {
+                return Err(p.error(sources, &at_id, "`programs` is empty"));
             }
+            let Some(tier_s) = &r.tier else {
+                return Err(p.error(sources, &at_id, "`tier` is missing"));
+            };
+            let tier: Tier = tier_s
+                .get_ref()
+                .parse()
+                .map_err(|m: String| p.error(sources, &tier_s.span(), &m))?;
+            if r.why.trim().is_empty() {
+                return Err(p.error(sources, &at_id, "`why` is empty: reviewers need a reason"));
+            }
+            let compile = |re: &Option<Spanned<String>>, what: &str| {
+                re.as_ref()
+                    .map(|s| {
+                        Regex::new(s.get_ref()).map_err(|e| {
+                            p.error(sources, &s.span(), &format!("invalid {what} regex: {e}"))
+                        })
+                    })
+                    .transpose()
+            };
+            let args = compile(&r.args, "args")?;
+            let unless = compile(&r.unless, "unless")?;
+            let wildcard = r.programs.iter().any(|p| p == "*");
+            if wildcard && r.keywords.is_empty() {
+                return Err(p.error(
+                    sources,
+                    &at_id,
+                    "a rule for every program (`*`) needs `keywords`, or it would run on every command",
+                ));
+            }
+            if r.keywords.iter().any(|k| k.is_empty()) {
+                return Err(p.error(sources, &at_id, "empty keyword"));
+            }
+            for k in &r.keywords {
+                keyword_texts.push(k.clone());
+                keyword_rule.push(i);
+            }
+            if wildcard {
+                any_program.push(i);
+            }
+            for prog in r.programs.iter().filter(|p| *p != "*") {
+                by_program.entry(prog.clone()).or_default().push(i);
+            }
+            rules.push(Rule {
+                id: r.id.get_ref().clone(),
+                args,
+                unless,
+                gated: !r.keywords.is_empty(),
+                except: r.except.clone(),
+                tier,
+                why: r.why.clone(),
+            });
         }
-        let sql_keywords = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(SQL_KEYWORDS)
-            .map_err(|e| RulePackError::Regex {
-                id: "sql.keywords".into(),
-                source: regex::Error::Syntax(e.to_string()),
-            })?;
+        let keywords = if keyword_texts.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&keyword_texts)
+                    .map_err(|e| RulePackError {
+                        pack: "keywords".into(),
+                        line: None,
+                        msg: e.to_string(),
+                    })?,
+            )
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 rules,
                 by_program,
+                any_program,
+                keywords,
+                keyword_rule,
                 low_programs,
                 sql_programs,
-                sql_keywords,
             }),
         })
     }
 
-    /// Number of rules (for `policy lint` output).
+    /// Number of rules after overrides (for `policy lint` output).
     pub fn len(&self) -> usize {
         self.inner.rules.len()
     }
@@ -212,304 +322,68 @@ impl RulePack {
         self.inner.rules.is_empty()
     }
 
-    /// All reasons one simple command earns.
-    pub(crate) fn evaluate(&self, cmd: &SimpleCmd) -> Vec<Reason> {
+    /// Indices of the rules that match `program` with arguments `args`.
+    pub(crate) fn matching(&self, program: &str, args: &str) -> Vec<usize> {
         let inner = &*self.inner;
+        let specific = inner
+            .by_program
+            .get(program)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if specific.is_empty() && inner.any_program.is_empty() {
+            return Vec::new();
+        }
+        // One pass over the arguments finds every keyword-gated rule that could match.
+        let mut keyword_hits: Vec<usize> = Vec::new();
+        if let Some(ac) = &inner.keywords {
+            for m in ac.find_overlapping_iter(args) {
+                keyword_hits.push(inner.keyword_rule[m.pattern().as_usize()]);
+            }
+        }
         let mut out = Vec::new();
-        let span = cmd.span;
-        let reason = |rule: &str, tier: Tier, text: String| Reason {
-            rule: rule.to_owned(),
-            span,
-            text,
-            tier,
-        };
-        let program = cmd.argv.first().map(String::as_str).unwrap_or_default();
-        let args = cmd.argv.get(1..).map(|a| a.join(" ")).unwrap_or_default();
-
-        if cmd.dynamic_name {
-            let destructive = looks_destructive(&args);
-            out.push(reason(
-                "shell.dynamic-command",
-                if destructive {
-                    Tier::High
-                } else {
-                    Tier::Medium
-                },
-                if destructive {
-                    "command name is only known at run time and the arguments look destructive"
-                        .into()
-                } else {
-                    "command name is only known at run time".into()
-                },
-            ));
-        }
-        for w in &cmd.wrappers {
-            if w == "sudo" || w == "doas" {
-                out.push(reason(
-                    "priv.sudo",
-                    Tier::Medium,
-                    format!("runs with elevated privileges ({w})"),
-                ));
+        let candidates = specific.iter().chain(
+            inner
+                .any_program
+                .iter()
+                .filter(|i| keyword_hits.contains(i)),
+        );
+        for &i in candidates {
+            let rule = &inner.rules[i];
+            if out.contains(&i)
+                || (rule.gated && !keyword_hits.contains(&i))
+                || rule.except.iter().any(|e| e == program)
+            {
+                continue;
             }
-        }
-        for r in &cmd.redirects {
-            out.push(redirect_reason(r, span));
-        }
-
-        let mut matched = false;
-        if !cmd.dynamic_name {
-            for &i in inner.by_program.get(program).into_iter().flatten() {
-                let rule = &inner.rules[i];
-                if rule.args.as_ref().is_none_or(|re| re.is_match(&args)) {
-                    matched = true;
-                    out.push(reason(
-                        &rule.id,
-                        rule.tier,
-                        format!("{program}: {}", rule.why),
-                    ));
-                }
+            if rule.args.as_ref().is_some_and(|re| !re.is_match(args)) {
+                continue;
             }
-            if inner.sql_programs.contains(program) {
-                matched = true;
-                out.push(self.sql_reason(cmd, &args, span));
+            if rule.unless.as_ref().is_some_and(|re| re.is_match(args)) {
+                continue;
             }
-            if SHELLS.contains(&program) {
-                matched = true;
-                out.push(shell_reason(cmd, program, span));
-            } else if INTERACTIVE.contains(&program) && interactive_use(program, &cmd.argv) {
-                matched = true;
-                out.push(reason(
-                    "exec.interactive",
-                    Tier::High,
-                    format!("{program} opens an interactive session that Airlock cannot gate"),
-                ));
-            }
-            if cmd.stdin_piped && is_interpreter(program) && !has_inline_code(&cmd.argv) {
-                matched = true;
-                out.push(reason(
-                    "exec.piped-into-interpreter",
-                    Tier::High,
-                    format!("pipes data into {program}, which runs it as code"),
-                ));
-            }
-        }
-        if !matched && !cmd.dynamic_name {
-            if inner.low_programs.contains(program) {
-                out.push(reason(
-                    "program.read-only",
-                    Tier::Low,
-                    format!("{program} only reads or prints"),
-                ));
-            } else if program == ":" && !cmd.redirects.is_empty() {
-                // Already explained by the redirect reason.
-            } else {
-                out.push(reason(
-                    "program.unknown",
-                    Tier::Medium,
-                    format!("{program}: not a known read-only program"),
-                ));
-            }
+            out.push(i);
         }
         out
     }
+}
 
-    fn sql_reason(&self, cmd: &SimpleCmd, args: &str, span: Option<(usize, usize)>) -> Reason {
-        let program = cmd.argv.first().map(String::as_str).unwrap_or_default();
-        let mut text = args.to_owned();
-        if let Some(s) = &cmd.stdin_text {
-            text.push(' ');
-            text.push_str(s);
-        }
-        let (tier, why) = sql_tier(&self.inner.sql_keywords, &text, cmd.stdin_piped, program);
-        Reason {
-            rule: format!("sql.{}", tier.as_str()),
-            span,
-            text: format!("{program}: {why}"),
-            tier,
+impl Pending {
+    fn error(&self, sources: &[(&str, &str)], span: &Range<usize>, msg: &str) -> RulePackError {
+        let text = sources.get(self.text_idx).map(|s| s.1).unwrap_or_default();
+        RulePackError {
+            pack: self.pack.clone(),
+            line: Some(line_of(text, span)),
+            msg: format!("rule {}: {msg}", self.file.id.get_ref()),
         }
     }
 }
 
-fn is_interpreter(p: &str) -> bool {
-    SHELLS.contains(&p)
-        || matches!(
-            p,
-            "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua"
-        )
-}
-
-fn has_inline_code(argv: &[String]) -> bool {
-    argv.iter()
-        .skip(1)
-        .any(|a| matches!(a.as_str(), "-c" | "-e" | "-E" | "-r" | "--eval"))
-}
-
-/// Whether `program argv…` would drop the caller into an interactive session.
-fn interactive_use(program: &str, argv: &[String]) -> bool {
-    let operands = argv.iter().skip(1).filter(|a| !a.starts_with('-')).count();
-    match program {
-        "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "irb" => {
-            operands == 0
-                && !has_inline_code(argv)
-                && !argv.iter().any(|a| a == "--version" || a == "-V")
-        }
-        // A pager or editor on a file still offers `!cmd` shell escapes.
-        "vim" | "vi" | "nvim" | "emacs" | "nano" | "less" | "more" => true,
-        "ssh" => operands <= 1,
-        _ => true,
-    }
-}
-
-fn shell_reason(cmd: &SimpleCmd, program: &str, span: Option<(usize, usize)>) -> Reason {
-    let script = cmd
-        .argv
+/// 1-based line number of the start of `span` in `text`.
+fn line_of(text: &str, span: &Range<usize>) -> usize {
+    let end = span.start.min(text.len());
+    text.as_bytes()[..end]
         .iter()
-        .skip(1)
-        .find(|a| !a.starts_with('-') && !a.starts_with('+'));
-    let (tier, rule, text) = if cmd.stdin_piped {
-        (
-            Tier::High,
-            "exec.piped-into-shell",
-            format!("pipes data into {program}, which runs it as commands"),
-        )
-    } else if let Some(s) = script {
-        (
-            Tier::Medium,
-            "exec.shell-script",
-            format!("runs the script {s}, whose contents Airlock cannot see"),
-        )
-    } else {
-        (
-            Tier::High,
-            "exec.interactive-shell",
-            format!("{program} opens a shell that Airlock cannot gate"),
-        )
-    };
-    Reason {
-        rule: rule.into(),
-        span,
-        text,
-        tier,
-    }
-}
-
-/// Arguments that make an unknown command look like a wrecking ball.
-fn looks_destructive(args: &str) -> bool {
-    args.split_whitespace().any(|a| {
-        matches!(
-            a,
-            "/" | "/*" | "~" | "*" | "--force" | "--recursive" | "--no-preserve-root"
-        ) || (a.starts_with('-')
-            && !a.starts_with("--")
-            && (a.contains('r') || a.contains('R'))
-            && a.contains('f'))
-            || a.starts_with("of=/dev/")
-    })
-}
-
-const SENSITIVE_PREFIXES: &[&str] = &[
-    "/etc/",
-    "/boot/",
-    "/dev/sd",
-    "/dev/nvme",
-    "/dev/vd",
-    "/dev/xvd",
-    "/dev/mapper/",
-    "/dev/disk/",
-    "/var/lib/",
-    "/usr/",
-    "/bin/",
-    "/sbin/",
-    "/lib/",
-    "/root/",
-    "/proc/",
-    "/sys/",
-    "/var/spool/cron",
-    "~/.ssh/",
-    "~/.bashrc",
-    "~/.profile",
-    "~/.bash_profile",
-    "~/.zshrc",
-];
-
-fn redirect_reason(r: &crate::walk::Redirect, span: Option<(usize, usize)>) -> Reason {
-    let t = r.target.as_str();
-    let (tier, rule, text) =
-        if matches!(t, "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty") {
-            (Tier::Low, "redirect.null", format!("output goes to {t}"))
-        } else if r.dynamic {
-            (
-                Tier::Medium,
-                "redirect.dynamic",
-                "writes to a file named only at run time".into(),
-            )
-        } else if SENSITIVE_PREFIXES.iter().any(|p| t.starts_with(p)) || t.contains("/.ssh/") {
-            (
-                Tier::High,
-                "redirect.sensitive",
-                format!("writes to the sensitive path {t}"),
-            )
-        } else {
-            (Tier::Medium, "redirect.write", format!("writes to {t}"))
-        };
-    Reason {
-        rule: rule.into(),
-        span,
-        text,
-        tier,
-    }
-}
-
-/// Judge the SQL found in a client's arguments or stdin.
-fn sql_tier(ac: &AhoCorasick, text: &str, piped: bool, program: &str) -> (Tier, String) {
-    let lower = text.to_ascii_lowercase();
-    let mut found: HashSet<&str> = HashSet::new();
-    for m in ac.find_iter(&lower) {
-        // Whole words only: `updated_at` is not UPDATE.
-        let before = lower[..m.start()].chars().next_back();
-        let after = lower[m.end()..].chars().next();
-        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
-        if boundary(before) && boundary(after) {
-            found.insert(SQL_KEYWORDS[m.pattern().as_usize()]);
-        }
-    }
-    let has = |k: &str| found.contains(k);
-    if has("drop") || has("truncate") || has("flushall") || has("flushdb") || has("dropdatabase") {
-        return (Tier::High, "drops, truncates or flushes data".into());
-    }
-    if has("alter") && lower.contains(" drop ") {
-        return (
-            Tier::High,
-            "ALTER … DROP removes a column or constraint".into(),
-        );
-    }
-    if (has("delete") || has("update") || has("deletemany")) && !has("where") {
-        return (
-            Tier::High,
-            "DELETE or UPDATE without WHERE touches every row".into(),
-        );
-    }
-    if has("delete")
-        || has("update")
-        || has("insert")
-        || has("alter")
-        || has("create")
-        || has("grant")
-        || has("revoke")
-    {
-        return (Tier::Medium, "writes to the database".into());
-    }
-    if has("select") || has("explain") || has("show") {
-        return (Tier::Low, "read-only query".into());
-    }
-    if piped {
-        return (
-            Tier::Medium,
-            "statements arrive on stdin and cannot be checked".into(),
-        );
-    }
-    (
-        Tier::Medium,
-        format!("{program} session; statements are not visible"),
-    )
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

@@ -103,7 +103,8 @@ fn data_is_not_execution() {
         ("man rm", Low),
         ("git log --grep=force", Low),
         ("terraform plan -destroy", Low),
-        ("kubectl delete pod x --dry-run=client", High), // delete rule still matches: conservative
+        ("kubectl delete pod x --dry-run=client", Low),
+        ("kubectl delete pod x --dry-run=none", High),
         ("echo hi > /dev/null", Low),
         ("psql -c 'SELECT 1'", Low),
     ]);
@@ -181,13 +182,16 @@ fn deep_nesting_is_bounded() {
 
 #[test]
 fn overrides_replace_builtin_rules() {
-    let pack = RulePack::builtin_with(&[r#"
+    let pack = RulePack::builtin_with(&[(
+        "ops.toml",
+        r#"
 [[rule]]
 id = "fs.write"
 programs = ["touch"]
 tier = "low"
 why = "touch is harmless here"
-"#])
+"#,
+    )])
     .expect("valid pack");
     let c = Classifier::with_pack(pack);
     assert_eq!(c.classify("touch x", &Context::default()).tier, Tier::Low);
@@ -195,14 +199,30 @@ why = "touch is harmless here"
 
 #[test]
 fn bad_packs_are_rejected_with_the_rule_named() {
-    let err = RulePack::from_toml(&[
+    let err = RulePack::from_sources(&[(
+        "p.toml",
         "[[rule]]\nid = \"x\"\nprograms = [\"a\"]\nargs = \"(\"\ntier = \"low\"\nwhy = \"y\"\n",
-    ])
+    )])
     .expect_err("bad regex");
-    assert!(err.to_string().contains("rule x"), "{err}");
-    let err = RulePack::from_toml(&[
+    assert!(
+        err.to_string()
+            .starts_with("p.toml:4: rule x: invalid args regex"),
+        "{err}"
+    );
+    let err = RulePack::from_sources(&[(
+        "p.toml",
         "[[rule]]\nid = \"x\"\nprograms = [\"a\"]\ntier = \"extreme\"\nwhy = \"y\"\n",
-    ])
+    )])
     .expect_err("bad tier");
+    assert!(err.to_string().starts_with("p.toml:4: rule x:"), "{err}");
     assert!(err.to_string().contains("extreme"), "{err}");
+    let err = RulePack::from_sources(&[(
+        "p.toml",
+        "[[rule]]\nid = \"x\"\nprograms = [\"*\"]\ntier = \"low\"\nwhy = \"y\"\n",
+    )])
+    .expect_err("wildcard without keywords");
+    assert!(err.to_string().contains("keywords"), "{err}");
+    let err = RulePack::from_sources(&[("p.toml", "[[rule]]\nid = \"x\"\nprogram = [\"a\"]\n")])
+        .expect_err("unknown field");
+    assert!(err.to_string().starts_with("p.toml:3:"), "{err}");
 }

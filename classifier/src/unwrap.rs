@@ -44,7 +44,8 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
             return out;
         }
         if let Some(first) = cmd.argv.first_mut() {
-            let name = program_name(first).to_owned();
+            let name = program_name(first);
+            let name = crate::code::canonical(name).unwrap_or(name).to_owned();
             *first = name;
         }
         match step(&cmd) {
@@ -60,14 +61,47 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                     return out;
                 }
             }
-            Step::Script { text, also } => {
+            Step::Argv {
+                argv,
+                wrapper,
+                also,
+            } => {
                 if let Some(c) = also {
                     out.push(Unwrapped::Command(c));
                 }
-                out.push(Unwrapped::Script {
+                if argv.is_empty() {
+                    return out;
+                }
+                cmd.argv = argv;
+                cmd.wrappers.push(wrapper);
+                cmd.dynamic_name = false;
+            }
+            Step::Script { texts, also } => {
+                if cmd.dynamic_args {
+                    // Part of the command string is only known at run time: what we can see is
+                    // classified, and the unseen part is never low.
+                    let (tier, text) = if cmd.substituted_args {
+                        (
+                            Tier::High,
+                            "runs a command string produced by another command at run time",
+                        )
+                    } else {
+                        (Tier::Medium, "runs a command string only known at run time")
+                    };
+                    out.push(Unwrapped::Problem(Reason {
+                        rule: "shell.dynamic-script".into(),
+                        span: cmd.span,
+                        text: text.into(),
+                        tier,
+                    }));
+                }
+                if let Some(c) = also {
+                    out.push(Unwrapped::Command(c));
+                }
+                out.extend(texts.into_iter().map(|text| Unwrapped::Script {
                     text,
                     span: cmd.span,
-                });
+                }));
                 return out;
             }
         }
@@ -80,9 +114,15 @@ enum Step {
     Done,
     /// The real command starts at `argv[skip]`.
     Inner { skip: usize, wrapper: String },
-    /// A shell string runs; `also` is judged alongside (e.g. the `ssh` itself).
+    /// Another argv runs (no shell); `also` is judged alongside (the `find` itself).
+    Argv {
+        argv: Vec<String>,
+        wrapper: String,
+        also: Option<SimpleCmd>,
+    },
+    /// Shell strings run; `also` is judged alongside (e.g. the `ssh` itself).
     Script {
-        text: String,
+        texts: Vec<String>,
         also: Option<SimpleCmd>,
     },
 }
@@ -140,7 +180,7 @@ fn step(cmd: &SimpleCmd) -> Step {
                 && let Some(s) = argv.get(pos + 1)
             {
                 return Step::Script {
-                    text: s.clone(),
+                    texts: vec![s.clone()],
                     also: None,
                 };
             }
@@ -189,17 +229,24 @@ fn step(cmd: &SimpleCmd) -> Step {
                 return Step::Done;
             }
             Step::Script {
-                text: argv[i..].join(" "),
+                texts: vec![argv[i..].join(" ")],
                 also: None,
             }
         }
+        "source" | "." => match (argv.get(1).map(String::as_str), &cmd.stdin_text) {
+            (Some("/dev/stdin" | "/proc/self/fd/0" | "/dev/fd/0"), Some(text)) => Step::Script {
+                texts: vec![text.clone()],
+                also: None,
+            },
+            _ => Step::Done,
+        },
         "eval" => Step::Script {
-            text: argv[1..].join(" "),
+            texts: vec![argv[1..].join(" ")],
             also: None,
         },
         "su" => match argv.iter().position(|a| a == "-c" || a == "--command") {
             Some(p) if p + 1 < argv.len() => Step::Script {
-                text: argv[p + 1].clone(),
+                texts: vec![argv[p + 1].clone()],
                 also: None,
             },
             _ => Step::Done,
@@ -215,17 +262,15 @@ fn step(cmd: &SimpleCmd) -> Step {
                         .iter()
                         .position(|a| a == ";" || a == "+")
                         .map_or(argv.len(), |e| p + 1 + e);
-                    let mut inner_cmd = cmd.clone();
-                    inner_cmd.argv = argv[p + 1..end].to_vec();
-                    inner_cmd.wrappers.push("find -exec".into());
                     let mut outer = cmd.clone();
                     outer.argv = argv[..p].to_vec();
                     outer
                         .argv
                         .extend(argv[end.min(argv.len())..].iter().skip(1).cloned());
-                    // Judge the find itself (e.g. -delete) and the executed command.
-                    Step::Script {
-                        text: shell_join(&inner_cmd.argv),
+                    // find runs the argv itself (no shell); the find is judged too (-delete).
+                    Step::Argv {
+                        argv: argv[p + 1..end].to_vec(),
+                        wrapper: "find -exec".into(),
                         also: Some(outer),
                     }
                 }
@@ -245,7 +290,7 @@ fn step(cmd: &SimpleCmd) -> Step {
                 let mut outer = cmd.clone();
                 outer.argv.truncate(i + 1);
                 Step::Script {
-                    text: argv[i + 1..].join(" "),
+                    texts: vec![argv[i + 1..].join(" ")],
                     also: Some(outer),
                 }
             } else {
@@ -253,14 +298,34 @@ fn step(cmd: &SimpleCmd) -> Step {
             }
         }
         "docker" | "podman" | "kubectl" | "oc" => container_exec(cmd),
+        "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "awk" => {
+            interpreter_step(cmd)
+        }
         "parallel" => match argv.iter().position(|a| a == ":::" || a == "::::") {
             Some(p) if p > 1 => Step::Script {
-                text: argv[1..p].join(" "),
+                texts: vec![argv[1..p].join(" ")],
                 also: None,
             },
             _ => Step::Done,
         },
         _ => Step::Done,
+    }
+}
+
+/// Inline code that hands commands to a shell: those commands are classified too, and the
+/// interpreter itself is judged alongside (its code may do damage of its own).
+fn interpreter_step(cmd: &SimpleCmd) -> Step {
+    let Some((lang, code)) = crate::code::inline_code(&cmd.argv) else {
+        return Step::Done;
+    };
+    match crate::code::shell_strings(lang, &code) {
+        Some(texts) if texts.is_empty() => Step::Done,
+        Some(texts) => Step::Script {
+            texts,
+            also: Some(cmd.clone()),
+        },
+        // Patterns unavailable: judge the interpreter alone; its inline code is never low.
+        None => Step::Done,
     }
 }
 
@@ -288,7 +353,7 @@ fn shell_step(cmd: &SimpleCmd) -> Step {
         if a.starts_with('-') && !a.starts_with("--") && a.len() > 1 && a[1..].contains('c') {
             if let Some(text) = argv.get(i + 1) {
                 return Step::Script {
-                    text: text.clone(),
+                    texts: vec![text.clone()],
                     also: None,
                 };
             }
@@ -309,7 +374,7 @@ fn shell_step(cmd: &SimpleCmd) -> Step {
     {
         // `bash <<EOF … EOF` runs the heredoc.
         return Step::Script {
-            text: text.clone(),
+            texts: vec![text.clone()],
             also: None,
         };
     }
@@ -350,13 +415,13 @@ fn container_exec(cmd: &SimpleCmd) -> Step {
     let mut outer = cmd.clone();
     outer.argv.truncate(start);
     Step::Script {
-        text: shell_join(&argv[start..]),
+        texts: vec![shell_join(&argv[start..])],
         also: Some(outer),
     }
 }
 
 /// Quote an argv back into shell text so it can be re-parsed at the next depth.
-fn shell_join(argv: &[String]) -> String {
+pub(crate) fn shell_join(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
             if !a.is_empty()

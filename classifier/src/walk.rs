@@ -18,7 +18,12 @@ use crate::{MAX_DEPTH, Reason, Tier, unwrap};
 pub struct Redirect {
     pub target: String,
     pub dynamic: bool,
+    /// `>>`: appends instead of truncating.
+    pub append: bool,
 }
+
+/// What bash passes in place of `<(…)`; judges treat it as code produced at run time.
+pub const PROC_SUBST_PATH: &str = "/dev/fd/63";
 
 /// One simple command as the shell would run it.
 #[derive(Debug, Clone, Default)]
@@ -29,12 +34,17 @@ pub struct SimpleCmd {
     pub dynamic_name: bool,
     /// Some argument is only known at run time.
     pub dynamic_args: bool,
+    /// Some argument is the output of a command substitution (`sh -c "$(curl …)"`).
+    pub substituted_args: bool,
     /// Character range of the command in the text the user sent.
     pub span: Option<(usize, usize)>,
     /// Standard input comes from an earlier pipeline stage.
     pub stdin_piped: bool,
-    /// Standard input is a heredoc or here-string with this text.
+    /// Standard input is a heredoc, a here-string or the output of a literal `echo`/`printf`
+    /// earlier in the pipeline, with this text.
     pub stdin_text: Option<String>,
+    /// Standard input is redirected from a file (`< dump.sql`), whose contents are unseen.
+    pub stdin_file: bool,
     /// Files written via `>`, `>>`, `&>`, `<>`.
     pub redirects: Vec<Redirect>,
     /// Wrappers peeled off to reach `argv` (`sudo`, `env`, `timeout`, …).
@@ -126,14 +136,16 @@ impl Walker<'_> {
     }
 
     fn pipeline(&mut self, p: &ast::Pipeline) {
+        let mut feed: Option<String> = None;
         for (i, cmd) in p.seq.iter().enumerate() {
-            self.command(cmd, i > 0);
+            self.command(cmd, i > 0, feed.take());
+            feed = literal_output(cmd);
         }
     }
 
-    fn command(&mut self, cmd: &ast::Command, piped: bool) {
+    fn command(&mut self, cmd: &ast::Command, piped: bool, feed: Option<String>) {
         match cmd {
-            ast::Command::Simple(s) => self.simple(s, piped),
+            ast::Command::Simple(s) => self.simple(s, piped, feed),
             ast::Command::Compound(c, redirects) => {
                 self.compound(c, piped);
                 if let Some(r) = redirects {
@@ -191,7 +203,7 @@ impl Walker<'_> {
                 self.compound_list(&w.0);
                 self.compound_list(&w.1.list);
             }
-            C::Coprocess(c) => self.command(&c.body, piped),
+            C::Coprocess(c) => self.command(&c.body, piped, None),
         }
     }
 
@@ -218,11 +230,12 @@ impl Walker<'_> {
         }
     }
 
-    fn simple(&mut self, s: &ast::SimpleCommand, piped: bool) {
+    fn simple(&mut self, s: &ast::SimpleCommand, piped: bool, feed: Option<String>) {
         let span = self.span(s.location());
         let mut cmd = SimpleCmd {
             span,
             stdin_piped: piped,
+            stdin_text: feed,
             ..SimpleCmd::default()
         };
         let mut items: Vec<&ast::CommandPrefixOrSuffixItem> = Vec::new();
@@ -279,6 +292,7 @@ impl Walker<'_> {
                     *name_seen = true;
                 } else if e.dynamic {
                     cmd.dynamic_args = true;
+                    cmd.substituted_args |= !e.substitutions.is_empty();
                 }
                 cmd.argv.push(e.text);
             }
@@ -295,7 +309,12 @@ impl Walker<'_> {
                     cmd.argv.push(words::expand(&w.value).text);
                 }
             }
-            I::ProcessSubstitution(_, sub) => self.compound_list(&sub.list),
+            I::ProcessSubstitution(_, sub) => {
+                self.compound_list(&sub.list);
+                // The program sees a path to a pipe carrying another command's output.
+                cmd.argv.push(PROC_SUBST_PATH.into());
+                cmd.substituted_args = true;
+            }
         }
     }
 
@@ -306,10 +325,14 @@ impl Walker<'_> {
                 T::Filename(w) => {
                     let e = words::expand(&w.value);
                     self.word_substitutions(&e, w.loc.clone());
+                    if matches!(kind, K::Read | K::ReadAndWrite) {
+                        cmd.stdin_file = true;
+                    }
                     if matches!(kind, K::Write | K::Append | K::Clobber | K::ReadAndWrite) {
                         cmd.redirects.push(Redirect {
                             target: e.text,
                             dynamic: e.dynamic,
+                            append: matches!(kind, K::Append),
                         });
                     }
                 }
@@ -328,13 +351,46 @@ impl Walker<'_> {
                 self.word_substitutions(&e, w.loc.clone());
                 cmd.stdin_text = Some(e.text);
             }
-            R::OutputAndError(w, _) => {
+            R::OutputAndError(w, append) => {
                 let e = words::expand(&w.value);
                 cmd.redirects.push(Redirect {
                     target: e.text,
                     dynamic: e.dynamic,
+                    append: *append,
                 });
             }
         }
     }
+}
+
+/// What a pipeline stage writes when that is known without running anything: the arguments of
+/// `echo` or `printf` made only of literal words. `echo 'DROP TABLE t' | psql` is judged as SQL.
+fn literal_output(cmd: &ast::Command) -> Option<String> {
+    let ast::Command::Simple(s) = cmd else {
+        return None;
+    };
+    if s.prefix.is_some() {
+        return None;
+    }
+    let name = words::expand(&s.word_or_name.as_ref()?.value);
+    if name.dynamic || !matches!(name.text.as_str(), "echo" | "printf") {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for item in s.suffix.iter().flat_map(|x| x.0.iter()) {
+        match item {
+            ast::CommandPrefixOrSuffixItem::Word(w) => {
+                let e = words::expand(&w.value);
+                if e.dynamic {
+                    return None;
+                }
+                parts.push(e.text);
+            }
+            _ => return None,
+        }
+    }
+    if parts.first().is_some_and(|p| p.starts_with('-')) {
+        parts.remove(0); // `echo -e`, `echo -n`: the flag is not output
+    }
+    Some(parts.join(" ").replace("\\n", "\n"))
 }

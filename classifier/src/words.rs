@@ -22,7 +22,7 @@ pub struct Expanded {
 pub fn expand(raw: &str) -> Expanded {
     let mut out = Expanded::default();
     match word::parse(raw, &ParserOptions::default()) {
-        Ok(pieces) => append(&pieces, &mut out),
+        Ok(pieces) => append(&pieces, raw, &mut out),
         Err(_) => {
             // The word parser refused something the program parser accepted: keep the raw text,
             // but never trust it to be literal.
@@ -33,18 +33,26 @@ pub fn expand(raw: &str) -> Expanded {
     out
 }
 
-fn append(pieces: &[WordPieceWithSource], out: &mut Expanded) {
+fn append(pieces: &[WordPieceWithSource], raw: &str, out: &mut Expanded) {
     for p in pieces {
         match &p.piece {
             WordPiece::Text(t) | WordPiece::SingleQuotedText(t) => out.text.push_str(t),
             WordPiece::EscapeSequence(s) => out.text.push_str(s.strip_prefix('\\').unwrap_or(s)),
             WordPiece::AnsiCQuotedText(s) => out.text.push_str(&decode_ansi_c(s)),
             WordPiece::DoubleQuotedSequence(inner)
-            | WordPiece::GettextDoubleQuotedSequence(inner) => append(inner, out),
+            | WordPiece::GettextDoubleQuotedSequence(inner) => append(inner, raw, out),
             WordPiece::TildeExpansion(_) => out.text.push('~'),
-            WordPiece::ParameterExpansion(_) | WordPiece::ArithmeticExpression(_) => {
+            WordPiece::ParameterExpansion(_) => {
+                // `$HOME/.ssh/…` must still be recognised as a path under the home directory.
+                if matches!(
+                    raw.get(p.start_index..p.end_index),
+                    Some("$HOME" | "${HOME}")
+                ) {
+                    out.text.push('~');
+                }
                 out.dynamic = true;
             }
+            WordPiece::ArithmeticExpression(_) => out.dynamic = true,
             WordPiece::CommandSubstitution(src) | WordPiece::BackquotedCommandSubstitution(src) => {
                 out.dynamic = true;
                 out.substitutions.push(src.clone());
@@ -166,5 +174,6 @@ mod tests {
         assert_eq!(e.substitutions, vec!["echo rm".to_string()]);
         assert!(expand("$X").dynamic);
         assert!(!expand("plain").dynamic);
+        assert_eq!(expand("\"$HOME/.ssh/x\"").text, "~/.ssh/x");
     }
 }

@@ -30,6 +30,9 @@ pub enum ConfigError {
     },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
+    /// A rule pack (builtin or from `[rules] packs`) does not compile; names file and line.
+    #[error("{0}")]
+    RulePack(#[from] airlock_classifier::RulePackError),
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -174,6 +177,7 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Extra classifier rule packs (TOML texts), in order.
     pub rule_packs: Vec<(PathBuf, String)>,
+    classifier: Classifier,
 }
 
 /// Default size limit for one exec command line; longer ones are refused before parsing.
@@ -345,6 +349,16 @@ impl Config {
             })?;
             rule_packs.push((p, text));
         }
+        let names: Vec<String> = rule_packs
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        let sources: Vec<(&str, &str)> = names
+            .iter()
+            .zip(&rule_packs)
+            .map(|(n, (_, t))| (n.as_str(), t.as_str()))
+            .collect();
+        let classifier = Classifier::with_pack(RulePack::builtin_with(&sources)?);
 
         let database_url = f
             .database
@@ -376,6 +390,7 @@ impl Config {
             agents,
             targets,
             rule_packs,
+            classifier,
         })
     }
 
@@ -383,14 +398,10 @@ impl Config {
         self.targets.iter().find(|t| t.name == name)
     }
 
-    /// The classifier: the built-in rule pack extended by `[rules] packs`, in order.
-    pub fn classifier(&self) -> Result<Classifier, ConfigError> {
-        let texts: Vec<&str> = self.rule_packs.iter().map(|(_, t)| t.as_str()).collect();
-        let pack = RulePack::builtin_with(&texts).map_err(|e| ConfigError::Invalid {
-            path: PathBuf::from(&self.source),
-            msg: format!("rule packs: {e}"),
-        })?;
-        Ok(Classifier::with_pack(pack))
+    /// The classifier: the built-in rule packs extended by `[rules] packs`, in order. Compiled
+    /// when the config is loaded, so a bad pack stops `serve` and fails `policy lint`.
+    pub fn classifier(&self) -> Classifier {
+        self.classifier.clone()
     }
 
     pub fn recordings_dir(&self) -> PathBuf {

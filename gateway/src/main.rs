@@ -302,7 +302,7 @@ async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
                 .and_then(|t| config.target(t))
                 .map(|t| t.labels.clone())
                 .unwrap_or_default();
-            let a = config.classifier()?.classify(
+            let a = config.classifier().classify(
                 &command,
                 &Context {
                     agent: agent.clone().unwrap_or_default(),
@@ -383,7 +383,7 @@ fn classify(config: &Config, json: bool, labels: &[String], command: &str) -> Re
         };
         ctx.labels.insert(k.to_owned(), v.to_owned());
     }
-    let a = config.classifier()?.classify(command, &ctx);
+    let a = config.classifier().classify(command, &ctx);
     if json {
         println!("{}", serde_json::to_string(&a)?);
     } else {

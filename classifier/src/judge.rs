@@ -1,0 +1,460 @@
+//! Judging one simple command (already unwrapped) against the rule packs and the structural
+//! checks that are not a matter of data: run-time command names, privilege wrappers,
+//! redirections, writes to sensitive paths, shells and interpreters that would take commands
+//! from somewhere Airlock cannot see, and database clients.
+
+use crate::rules::RulePack;
+use crate::walk::{Redirect, SimpleCmd};
+use crate::{Reason, Tier, paths, sql};
+
+pub const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh",
+];
+
+/// Interpreters that run a program given on stdin or on the command line.
+const INTERPRETERS: &[&str] = &["python", "python3", "perl", "ruby", "node", "php", "lua"];
+
+/// Programs that hand the user a session with no gate in between.
+const INTERACTIVE: &[&str] = &[
+    "python", "python3", "perl", "ruby", "node", "irb", "php", "lua", "vim", "vi", "nvim", "emacs",
+    "nano", "ed", "less", "more", "ssh", "telnet", "nc", "ncat", "socat", "screen", "tmux", "gdb",
+    "ftp", "sftp", "mc",
+];
+
+/// Programs that write to (or delete) the files named by their operands, and which operands.
+enum Targets {
+    Last,
+    All,
+}
+
+fn write_targets(program: &str) -> Option<Targets> {
+    Some(match program {
+        "cp" | "install" | "ln" | "rsync" | "scp" => Targets::Last,
+        // `mv` removes its sources from where they were, so every operand counts.
+        "mv" | "tee" | "truncate" | "touch" | "rm" | "rmdir" | "unlink" | "shred" | "chmod"
+        | "chown" | "chgrp" | "chattr" | "setfacl" | "sed" | "perl" => Targets::All,
+        _ => return None,
+    })
+}
+
+/// All reasons one simple command earns.
+pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
+    let inner = &*pack.inner;
+    let mut out = Vec::new();
+    let span = cmd.span;
+    let reason = |rule: &str, tier: Tier, text: String| Reason {
+        rule: rule.to_owned(),
+        span,
+        text,
+        tier,
+    };
+    let program = cmd.argv.first().map(String::as_str).unwrap_or_default();
+    let args = rule_args(program, &cmd.argv);
+
+    if cmd.dynamic_name {
+        let destructive = looks_destructive(&cmd.argv[1.min(cmd.argv.len())..]);
+        out.push(reason(
+            "shell.dynamic-command",
+            if destructive {
+                Tier::High
+            } else {
+                Tier::Medium
+            },
+            if destructive {
+                "command name is only known at run time and the arguments look destructive".into()
+            } else {
+                "command name is only known at run time".into()
+            },
+        ));
+        // Nothing below can be trusted to know what the program is.
+        out.extend(cmd.redirects.iter().map(|r| redirect_reason(r, span)));
+        return out;
+    }
+    for w in &cmd.wrappers {
+        if w == "sudo" || w == "doas" {
+            out.push(reason(
+                "priv.sudo",
+                Tier::Medium,
+                format!("runs with elevated privileges ({w})"),
+            ));
+        }
+    }
+    out.extend(cmd.redirects.iter().map(|r| redirect_reason(r, span)));
+
+    let mut matched = false;
+    for i in pack.matching(program, &args) {
+        let rule = &inner.rules[i];
+        matched = true;
+        out.push(reason(
+            &rule.id,
+            rule.tier,
+            format!("{program}: {}", rule.why),
+        ));
+    }
+    if matches!(program, "rm" | "shred" | "unlink" | "srm")
+        && cmd
+            .wrappers
+            .iter()
+            .any(|w| w == "xargs" || w == "find -exec")
+    {
+        matched = true;
+        out.push(reason(
+            "fs.bulk-delete",
+            Tier::High,
+            format!(
+                "{program} runs once per file that {} lists",
+                cmd.wrappers.last().map(String::as_str).unwrap_or("xargs")
+            ),
+        ));
+    }
+    if program == "git"
+        && let Some(key) = git_config_override(&cmd.argv)
+    {
+        matched = true;
+        out.push(reason(
+            "git.config-override",
+            Tier::High,
+            format!("git -c {key} can make git run arbitrary commands"),
+        ));
+    }
+    if matches!(program, "source" | ".")
+        && cmd.argv.get(1).is_some_and(|a| runtime_code_path(a))
+        && cmd.stdin_text.is_none()
+    {
+        matched = true;
+        out.push(reason(
+            "exec.source-runtime-code",
+            Tier::High,
+            "sources code produced by another command at run time".into(),
+        ));
+    }
+    if let Some(r) = sensitive_write(program, &cmd.argv) {
+        matched = true;
+        out.push(reason("fs.sensitive-write", Tier::High, r));
+    }
+    if inner.sql_programs.contains(program) {
+        matched = true;
+        let (tier, why) = sql::judge(program, cmd);
+        out.push(reason(
+            &format!("db.{}", tier.as_str()),
+            tier,
+            format!("{program}: {why}"),
+        ));
+    }
+    if SHELLS.contains(&program) {
+        matched = true;
+        out.push(shell_reason(cmd, program, span));
+    } else if INTERACTIVE.contains(&program) && interactive_use(program, &cmd.argv) {
+        matched = true;
+        out.push(reason(
+            "exec.interactive",
+            Tier::High,
+            format!("{program} opens an interactive session that Airlock cannot gate"),
+        ));
+    }
+    if INTERPRETERS.contains(&program)
+        && (cmd.stdin_piped || cmd.stdin_file)
+        && crate::code::inline_code(&cmd.argv).is_none()
+        && !has_script_operand(&cmd.argv)
+    {
+        matched = true;
+        out.push(reason(
+            "exec.piped-into-interpreter",
+            Tier::High,
+            format!("feeds data to {program}, which runs it as code"),
+        ));
+    }
+    if !matched {
+        if inner.low_programs.contains(program) {
+            out.push(reason(
+                "program.read-only",
+                Tier::Low,
+                format!("{program} only reads or prints"),
+            ));
+        } else if program == ":" && !cmd.redirects.is_empty() {
+            // Already explained by the redirect reason.
+        } else {
+            out.push(reason(
+                "program.unknown",
+                Tier::Medium,
+                format!("{program}: not a known read-only program"),
+            ));
+        }
+    }
+    out
+}
+
+/// Global options that take a value, for tools whose rules match on the subcommand.
+fn global_options(program: &str) -> Option<&'static [&'static str]> {
+    Some(match program {
+        "git" => &[
+            "-C",
+            "-c",
+            "--git-dir",
+            "--work-tree",
+            "--namespace",
+            "--exec-path",
+        ],
+        "kubectl" | "oc" => &[
+            "-n",
+            "--namespace",
+            "--context",
+            "--kubeconfig",
+            "-s",
+            "--server",
+            "--cluster",
+            "--user",
+            "--token",
+            "--as",
+            "--as-group",
+            "-v",
+            "--request-timeout",
+            "-l",
+        ],
+        "helm" => &[
+            "-n",
+            "--namespace",
+            "--kube-context",
+            "--kubeconfig",
+            "--registry-config",
+        ],
+        "docker" | "podman" | "nerdctl" => &[
+            "-H",
+            "--host",
+            "--context",
+            "-c",
+            "--config",
+            "-l",
+            "--log-level",
+        ],
+        "systemctl" => &[
+            "-H",
+            "--host",
+            "-M",
+            "--machine",
+            "-t",
+            "--type",
+            "--state",
+            "-p",
+            "--property",
+            "-o",
+            "--output",
+        ],
+        "terraform" | "tofu" | "terragrunt" => &[],
+        "pulumi" => &["-s", "--stack", "-C", "--cwd"],
+        _ => return None,
+    })
+}
+
+/// The argument text rules match against: the arguments joined by single spaces, with leading
+/// global options of subcommand tools dropped (`git -C /repo push -f` matches `^push`).
+fn rule_args(program: &str, argv: &[String]) -> String {
+    let rest = argv.get(1..).unwrap_or_default();
+    let Some(with_value) = global_options(program) else {
+        return rest.join(" ");
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        let a = rest[i].as_str();
+        if !a.starts_with('-') || a == "-" || a == "--" {
+            break;
+        }
+        i += if with_value.contains(&a) { 2 } else { 1 };
+    }
+    rest.get(i..).unwrap_or_default().join(" ")
+}
+
+/// Paths through which a program reads code another command produces while it runs.
+fn runtime_code_path(a: &str) -> bool {
+    a.starts_with("/dev/fd/") || a == "/dev/stdin" || a.starts_with("/proc/self/fd/")
+}
+
+/// `git -c core.sshCommand=… …`: config keys that make git run a command.
+fn git_config_override(argv: &[String]) -> Option<String> {
+    const RISKY: &[&str] = &[
+        "core.hookspath",
+        "core.sshcommand",
+        "core.pager",
+        "core.fsmonitor",
+        "core.editor",
+        "core.gitproxy",
+        "alias.",
+        "credential.helper",
+        "diff.external",
+        "filter.",
+        "protocol.ext.allow",
+        "uploadpack.packobjectshook",
+        "sequence.editor",
+        "gpg.program",
+    ];
+    argv.windows(2).find_map(|w| {
+        let key = w[1].to_ascii_lowercase();
+        (w[0] == "-c" && RISKY.iter().any(|r| key.starts_with(r))).then(|| w[1].clone())
+    })
+}
+
+fn has_script_operand(argv: &[String]) -> bool {
+    argv.iter().skip(1).any(|a| !a.starts_with('-'))
+}
+
+/// Whether `program argv…` would drop the caller into an interactive session.
+fn interactive_use(program: &str, argv: &[String]) -> bool {
+    let operands = argv.iter().skip(1).filter(|a| !a.starts_with('-')).count();
+    match program {
+        "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "irb" => {
+            operands == 0
+                && crate::code::inline_code(argv).is_none()
+                && !argv.iter().any(|a| {
+                    matches!(
+                        a.as_str(),
+                        "--version" | "-V" | "-v" | "--help" | "-h" | "-m"
+                    )
+                })
+        }
+        // A pager or editor on a file still offers `!cmd` shell escapes.
+        "vim" | "vi" | "nvim" | "emacs" | "nano" | "ed" | "less" | "more" | "mc" => true,
+        "ssh" => operands <= 1,
+        "tmux" | "screen" => !argv
+            .iter()
+            .skip(1)
+            .any(|a| matches!(a.as_str(), "ls" | "list-sessions" | "-ls" | "-list" | "-V")),
+        _ => true,
+    }
+}
+
+fn shell_reason(cmd: &SimpleCmd, program: &str, span: Option<(usize, usize)>) -> Reason {
+    let script = cmd
+        .argv
+        .iter()
+        .skip(1)
+        .find(|a| !a.starts_with('-') && !a.starts_with('+'));
+    let (tier, rule, text) = if cmd.stdin_piped && cmd.stdin_text.is_none() {
+        (
+            Tier::High,
+            "exec.piped-into-shell",
+            format!("pipes data into {program}, which runs it as commands"),
+        )
+    } else if cmd.stdin_text.is_some() && script.is_none() {
+        // The heredoc or literal text was classified as shell one level deeper.
+        (
+            Tier::Low,
+            "exec.shell-literal-input",
+            format!("{program} runs the literal commands it is given, judged above"),
+        )
+    } else if let Some(s) = script.filter(|s| runtime_code_path(s)) {
+        (
+            Tier::High,
+            "exec.shell-runtime-code",
+            format!("{program} runs {s}: code produced by another command at run time"),
+        )
+    } else if let Some(s) = script {
+        (
+            Tier::Medium,
+            "exec.shell-script",
+            format!("runs the script {s}, whose contents Airlock cannot see"),
+        )
+    } else if cmd.stdin_file {
+        (
+            Tier::High,
+            "exec.shell-from-file",
+            format!("{program} reads commands from a file Airlock cannot see"),
+        )
+    } else {
+        (
+            Tier::High,
+            "exec.interactive-shell",
+            format!("{program} opens a shell that Airlock cannot gate"),
+        )
+    };
+    Reason {
+        rule: rule.into(),
+        span,
+        text,
+        tier,
+    }
+}
+
+/// Arguments that make an unknown command look like a wrecking ball.
+fn looks_destructive(args: &[String]) -> bool {
+    args.iter().flat_map(|a| a.split_whitespace()).any(|a| {
+        matches!(
+            a,
+            "/" | "/*" | "~" | "*" | "--force" | "--recursive" | "--no-preserve-root"
+        ) || (a.starts_with('-')
+            && !a.starts_with("--")
+            && (a.contains('r') || a.contains('R'))
+            && a.contains('f'))
+            || a.starts_with("of=/dev/")
+            || paths::sensitive(a).is_some()
+    })
+}
+
+/// A write to a sensitive path through a program that writes its operands.
+fn sensitive_write(program: &str, argv: &[String]) -> Option<String> {
+    if program == "dd" {
+        let of = argv.iter().find_map(|a| a.strip_prefix("of="))?;
+        return paths::sensitive(of).map(|why| format!("dd writes to {of} ({why})"));
+    }
+    let targets = write_targets(program)?;
+    if matches!(program, "sed" | "perl")
+        && !argv
+            .iter()
+            .any(|a| a.starts_with("-i") || a == "--in-place")
+    {
+        return None;
+    }
+    let operands: Vec<&String> = argv
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && !is_remote(a))
+        .collect();
+    let candidates: Vec<&String> = match targets {
+        Targets::Last if operands.len() >= 2 => operands.last().copied().into_iter().collect(),
+        Targets::Last => Vec::new(),
+        Targets::All => operands,
+    };
+    candidates
+        .into_iter()
+        .find_map(|p| paths::sensitive(p).map(|why| format!("{program} writes to {p} ({why})")))
+}
+
+/// `host:path` operands of scp/rsync name another machine.
+fn is_remote(a: &str) -> bool {
+    a.split_once(':')
+        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'))
+}
+
+pub fn redirect_reason(r: &Redirect, span: Option<(usize, usize)>) -> Reason {
+    let t = r.target.as_str();
+    let (tier, rule, text) = if paths::is_harmless_sink(t) {
+        (Tier::Low, "redirect.null", format!("output goes to {t}"))
+    } else if let Some(why) = paths::sensitive(t) {
+        (
+            Tier::High,
+            "redirect.sensitive",
+            format!("writes to the sensitive path {t} ({why})"),
+        )
+    } else if r.dynamic {
+        (
+            Tier::Medium,
+            "redirect.dynamic",
+            "writes to a file named only at run time".into(),
+        )
+    } else {
+        (
+            Tier::Medium,
+            "redirect.write",
+            if r.append {
+                format!("appends to {t}")
+            } else {
+                format!("writes to {t}, truncating it if it exists")
+            },
+        )
+    };
+    Reason {
+        rule: rule.into(),
+        span,
+        text,
+        tier,
+    }
+}

@@ -1,0 +1,563 @@
+//! Judging what a database client will execute: SQL statements, Redis commands, Mongo shell code.
+//!
+//! The statements are taken from where the client reads them (`psql -c`, `mysql -e`, `sqlite3 DB
+//! SQL`, a heredoc, a here-string or `echo … |`), string literals and comments are removed so
+//! that data is not mistaken for a statement, and every statement is judged on its own: one
+//! unscoped `DELETE` after a scoped one is still an unscoped `DELETE`.
+
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::Tier;
+use crate::walk::SimpleCmd;
+
+const KEYWORDS: &[&str] = &[
+    "drop",
+    "truncate",
+    "delete",
+    "update",
+    "insert",
+    "alter",
+    "create",
+    "grant",
+    "revoke",
+    "where",
+    "select",
+    "explain",
+    "show",
+    "describe",
+    "desc",
+    "with",
+    "into",
+    "copy",
+    "merge",
+    "replace",
+    "rename",
+    "vacuum",
+    "analyze",
+    "reindex",
+    "cluster",
+    "comment",
+    "set",
+    "begin",
+    "commit",
+    "rollback",
+    "use",
+    "pragma",
+    "values",
+    "limit",
+    "shutdown",
+    "kill",
+    "load",
+    "call",
+    "do",
+    "lock",
+    "refresh",
+    "import",
+    "attach",
+    "detach",
+    "reset",
+    "discard",
+    "listen",
+    "notify",
+    "checkpoint",
+    "security",
+    "owner",
+    "outfile",
+    "dumpfile",
+    "pg_terminate_backend",
+];
+
+static SQL_AC: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(KEYWORDS)
+        .ok()
+});
+
+/// Options whose value is the statement text, across the clients we know.
+const INLINE_FLAGS: &[&str] = &[
+    "-c",
+    "--command",
+    "-e",
+    "--execute",
+    "-q",
+    "--query",
+    "-Q",
+    "--eval",
+    "-cmd",
+];
+/// Options whose value is a script file we cannot see.
+const FILE_FLAGS: &[&str] = &["-f", "--file", "-i", "--init-command", "--init", "--source"];
+
+/// The tier and explanation for one database-client command.
+pub fn judge(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
+    match program {
+        "redis-cli" | "valkey-cli" | "keydb-cli" => redis(cmd),
+        "mongosh" | "mongo" => mongo(cmd),
+        _ => sql_client(program, cmd),
+    }
+}
+
+fn option_values(argv: &[String], flags: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        if flags.contains(&a) {
+            if let Some(v) = argv.get(i + 1) {
+                out.push(v.clone());
+            }
+            i += 2;
+            continue;
+        }
+        if let Some((k, v)) = a.split_once('=')
+            && flags.contains(&k)
+        {
+            out.push(v.to_owned());
+        }
+        i += 1;
+    }
+    out
+}
+
+fn sql_client(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
+    let argv = &cmd.argv;
+    let mut texts = option_values(argv, INLINE_FLAGS);
+    if matches!(program, "sqlite3" | "duckdb") {
+        // `sqlite3 [options] DATABASE [SQL…]`: every operand after the database is SQL.
+        let operands: Vec<&String> = argv
+            .iter()
+            .skip(1)
+            .filter(|a| !a.starts_with('-'))
+            .collect();
+        texts.extend(operands.iter().skip(1).map(|s| (*s).clone()));
+    }
+    if let Some(s) = &cmd.stdin_text {
+        texts.push(s.clone());
+    }
+    if texts.is_empty() {
+        if !option_values(argv, FILE_FLAGS).is_empty()
+            || argv.iter().any(|a| a.starts_with("--file="))
+        {
+            return (
+                Tier::Medium,
+                format!("{program} runs a script file whose statements are not visible"),
+            );
+        }
+        if cmd.stdin_piped || cmd.stdin_file {
+            return (
+                Tier::Medium,
+                format!("{program} reads statements from stdin that cannot be checked"),
+            );
+        }
+        return (
+            Tier::Medium,
+            format!("{program} session; statements are not visible"),
+        );
+    }
+    let mut worst = (Tier::Low, String::from("read-only query"));
+    for t in &texts {
+        for stmt in statements(t) {
+            let (tier, why) = statement(&stmt);
+            if tier > worst.0 {
+                worst = (tier, why);
+            }
+        }
+    }
+    worst
+}
+
+/// Remove string literals and comments, then split on `;`.
+pub fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' => {
+                // Keep the quotes so `DELETE FROM "users"` still has a table, drop the content.
+                cur.push(c);
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+                cur.push(c);
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+                cur.push(' ');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for d in chars.by_ref() {
+                    if prev == '*' && d == '/' {
+                        break;
+                    }
+                    prev = d;
+                }
+                cur.push(' ');
+            }
+            ';' => out.push(std::mem::take(&mut cur)),
+            '\n' if cur.trim_start().starts_with('\\') => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.retain(|s| !s.trim().is_empty());
+    out
+}
+
+/// Judge one statement (literals and comments already removed).
+fn statement(stmt: &str) -> (Tier, String) {
+    let trimmed = stmt.trim();
+    if let Some(meta) = trimmed.strip_prefix('\\') {
+        // psql meta-commands: `\dt` and friends read; `\!` runs a shell; `\i` runs a file.
+        return match meta.chars().next() {
+            Some('!') => (Tier::High, "psql \\! runs a shell command".into()),
+            Some('i') | Some('o') | Some('w') | Some('c') => {
+                (Tier::Medium, format!("psql meta-command \\{meta}"))
+            }
+            _ => (
+                Tier::Low,
+                "psql meta-command that lists or describes".into(),
+            ),
+        };
+    }
+    if let Some(dot) = trimmed.strip_prefix('.') {
+        // sqlite3 dot-commands.
+        let name = dot.split_whitespace().next().unwrap_or_default();
+        return match name {
+            "shell" | "system" => (Tier::High, format!("sqlite3 .{name} runs a shell command")),
+            "tables" | "schema" | "indexes" | "indices" | "databases" | "dbinfo" | "show"
+            | "help" | "mode" | "headers" | "width" | "timer" | "stats" | "fullschema" | "lint"
+            | "eqp" | "dump" | "quit" | "exit" | "print" | "nullvalue" => {
+                (Tier::Low, format!("sqlite3 .{name} only reads or formats"))
+            }
+            _ => (
+                Tier::Medium,
+                format!("sqlite3 .{name} may write files or the database"),
+            ),
+        };
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    let mut found: Vec<&str> = Vec::new();
+    if let Some(ac) = &*SQL_AC {
+        for m in ac.find_iter(&lower) {
+            let before = lower[..m.start()].chars().next_back();
+            let after = lower[m.end()..].chars().next();
+            let boundary =
+                |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
+            if boundary(before) && boundary(after) {
+                found.push(KEYWORDS[m.pattern().as_usize()]);
+            }
+        }
+    } else {
+        return (Tier::High, "SQL keyword matcher unavailable".into());
+    }
+    let has = |k: &str| found.contains(&k);
+    let first = found.first().copied().unwrap_or_default();
+    if (has("drop") && first != "select") || has("truncate") {
+        return (Tier::High, "drops or truncates database objects".into());
+    }
+    if has("shutdown") {
+        return (Tier::High, "shuts the database server down".into());
+    }
+    if has("delete") || has("update") {
+        let verb = if has("delete") { "DELETE" } else { "UPDATE" };
+        return match where_clause(&lower) {
+            None => (
+                Tier::High,
+                format!("{verb} without WHERE touches every row"),
+            ),
+            Some(w) if trivially_true(w) => (
+                Tier::High,
+                format!("{verb} with an always-true WHERE touches every row"),
+            ),
+            Some(_) => (
+                Tier::Medium,
+                format!("scoped {verb} writes to the database"),
+            ),
+        };
+    }
+    if has("outfile") || has("dumpfile") || has("pg_terminate_backend") {
+        return (
+            Tier::Medium,
+            "writes files or terminates sessions from SQL".into(),
+        );
+    }
+    match first {
+        "select" | "explain" | "show" | "describe" | "desc" | "with" | "values" | "analyze"
+            if !has("into") && !has("insert") && !has("create") && !has("alter") =>
+        {
+            (Tier::Low, "read-only query".into())
+        }
+        "begin" | "commit" | "rollback" | "use" | "set" | "pragma" | "listen" | "reset"
+            if found.len() <= 2 =>
+        {
+            (Tier::Low, "session or transaction control".into())
+        }
+        "" => (Tier::Medium, "statement of an unknown kind".into()),
+        _ => (
+            Tier::Medium,
+            "writes to the database or changes its schema".into(),
+        ),
+    }
+}
+
+/// The text after the first top-level WHERE, if any.
+fn where_clause(lower: &str) -> Option<&str> {
+    let bytes = lower.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("where") {
+        let at = from + pos;
+        let before_ok =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+        let end = at + 5;
+        let after_ok =
+            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        if before_ok && after_ok {
+            return Some(&lower[end..]);
+        }
+        from = end;
+    }
+    None
+}
+
+fn trivially_true(w: &str) -> bool {
+    let compact: String = w.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact = compact.trim_end_matches(';');
+    matches!(
+        compact,
+        "1=1" | "true" | "1" | "'1'='1'" | "''=''" | "1<2" | "0=0"
+    )
+}
+
+/// Redis: the first operand is the command.
+fn redis(cmd: &SimpleCmd) -> (Tier, String) {
+    let argv = &cmd.argv;
+    let with_value = [
+        "-h",
+        "-p",
+        "-a",
+        "-n",
+        "-u",
+        "-s",
+        "--user",
+        "--pass",
+        "-r",
+        "-i",
+        "--tls-cert",
+        "--cacert",
+        "--key",
+        "--cert",
+        "--pattern",
+        "--count",
+        "--quoted-pattern",
+        "-d",
+        "--delimiter",
+    ];
+    let mut i = 1;
+    let mut modes = Vec::new();
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        if with_value.contains(&a) {
+            i += 2;
+        } else if a.starts_with('-') {
+            modes.push(a);
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    if i < argv.len() {
+        lines.push(argv[i..].to_vec());
+    } else if let Some(t) = &cmd.stdin_text {
+        lines.extend(
+            t.lines()
+                .map(|l| l.split_whitespace().map(str::to_owned).collect()),
+        );
+    } else if modes.iter().any(|m| {
+        matches!(
+            *m,
+            "--scan"
+                | "--bigkeys"
+                | "--memkeys"
+                | "--stat"
+                | "--latency"
+                | "--latency-history"
+                | "--hotkeys"
+                | "--version"
+                | "-v"
+        )
+    }) {
+        return (Tier::Low, "redis-cli inspection mode".into());
+    } else if cmd.stdin_piped || cmd.stdin_file || modes.contains(&"-x") {
+        return (
+            Tier::Medium,
+            "redis commands arrive on stdin and cannot be checked".into(),
+        );
+    } else {
+        return (
+            Tier::Medium,
+            "redis-cli session; commands are not visible".into(),
+        );
+    }
+    let mut worst = (Tier::Low, String::from("read-only Redis command"));
+    for words in &lines {
+        let Some(name) = words.first() else { continue };
+        let name = name.to_ascii_uppercase();
+        let sub = words
+            .get(1)
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        let judged = match name.as_str() {
+            "FLUSHALL" | "FLUSHDB" => (Tier::High, format!("{name} deletes every key")),
+            "SHUTDOWN" | "DEBUG" | "MODULE" | "SLAVEOF" | "REPLICAOF" | "FAILOVER" | "MIGRATE" => {
+                (Tier::High, format!("{name} changes or stops the server"))
+            }
+            "CONFIG" if matches!(sub.as_str(), "SET" | "REWRITE") => (
+                Tier::High,
+                "CONFIG SET can make Redis write files anywhere".into(),
+            ),
+            "GET" | "MGET" | "KEYS" | "SCAN" | "INFO" | "PING" | "TTL" | "PTTL" | "TYPE"
+            | "EXISTS" | "HGET" | "HGETALL" | "HKEYS" | "HVALS" | "HLEN" | "LRANGE" | "LLEN"
+            | "SMEMBERS" | "SCARD" | "ZRANGE" | "ZCARD" | "ZSCORE" | "DBSIZE" | "STRLEN"
+            | "XRANGE" | "XLEN" | "XINFO" | "SLOWLOG" | "MEMORY" | "LASTSAVE" | "TIME" | "ECHO"
+            | "SISMEMBER" | "HEXISTS" | "GETRANGE" | "OBJECT" | "ROLE" | "LATENCY" | "COMMAND" => {
+                (Tier::Low, format!("{name} only reads"))
+            }
+            "CONFIG" | "CLIENT" if matches!(sub.as_str(), "GET" | "LIST" | "INFO" | "GETNAME") => {
+                (Tier::Low, format!("{name} {sub} only reads"))
+            }
+            _ => (Tier::Medium, format!("{name} writes to Redis")),
+        };
+        if judged.0 > worst.0 {
+            worst = judged;
+        }
+    }
+    worst
+}
+
+/// Mongo shell: judge the JavaScript passed with `--eval` (or a heredoc).
+fn mongo(cmd: &SimpleCmd) -> (Tier, String) {
+    let mut code = option_values(&cmd.argv, &["--eval"]).join("\n");
+    if let Some(t) = &cmd.stdin_text {
+        code.push('\n');
+        code.push_str(t);
+    }
+    if code.trim().is_empty() {
+        if option_values(&cmd.argv, &["--file", "-f"]).is_empty()
+            && !cmd.argv.iter().skip(1).any(|a| a.ends_with(".js"))
+            && !cmd.stdin_piped
+        {
+            return (
+                Tier::Medium,
+                "mongo shell session; commands are not visible".into(),
+            );
+        }
+        return (
+            Tier::Medium,
+            "mongo script whose commands are not visible".into(),
+        );
+    }
+    let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let high = [
+        ("dropDatabase(", "drops a database"),
+        (".drop(", "drops a collection"),
+        ("deleteMany({})", "deletes every document"),
+        ("remove({})", "deletes every document"),
+        ("updateMany({},", "updates every document"),
+        ("dropUser(", "drops a user"),
+        ("dropAllUsers(", "drops every user"),
+        ("shutdownServer(", "shuts the server down"),
+    ];
+    if let Some((_, why)) = high.iter().find(|(k, _)| compact.contains(k)) {
+        return (Tier::High, (*why).into());
+    }
+    let writes = [
+        "delete",
+        "remove(",
+        "update",
+        "insert",
+        "replaceOne",
+        "createIndex",
+        "dropIndex",
+        "renameCollection",
+        "bulkWrite",
+        "findOneAndDelete",
+        "findOneAndUpdate",
+        "findAndModify",
+        "createUser",
+        "grantRoles",
+        "$out",
+        "$merge",
+        "save(",
+        "runCommand",
+        "adminCommand",
+    ];
+    if writes.iter().any(|k| compact.contains(k)) {
+        return (Tier::Medium, "writes to the database".into());
+    }
+    let reads = [
+        "find(",
+        "findOne(",
+        "count",
+        "aggregate(",
+        "getCollectionNames(",
+        "stats(",
+        "printjson(",
+        "getIndexes(",
+        "distinct(",
+        "serverStatus(",
+        "version(",
+        "isMaster(",
+        "hello(",
+        "ping",
+        "rs.status(",
+        "show",
+    ];
+    if reads.iter().any(|k| compact.contains(k)) {
+        return (Tier::Low, "read-only query".into());
+    }
+    (Tier::Medium, "mongo shell code of an unknown kind".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_comments_are_not_statements() {
+        let s = statements("SELECT 'drop table x; --' FROM t; -- DROP TABLE y\nSELECT 2");
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert!(
+            !s.iter().any(|x| x.to_ascii_lowercase().contains("drop")),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn each_statement_is_judged() {
+        let worst = statements("DELETE FROM t WHERE id = 1; DELETE FROM u")
+            .iter()
+            .map(|s| statement(s).0)
+            .max();
+        assert_eq!(worst, Some(Tier::High));
+        assert_eq!(statement("update t set a = 1 where 1 = 1").0, Tier::High);
+        assert_eq!(statement("update t set a = 1 where id = 7").0, Tier::Medium);
+        assert_eq!(statement("select drop_count from t").0, Tier::Low);
+        assert_eq!(statement("ALTER TABLE t DROP COLUMN c").0, Tier::High);
+        assert_eq!(statement("ALTER TABLE t ADD COLUMN c int").0, Tier::Medium);
+        assert_eq!(statement("select * into backup from t").0, Tier::Medium);
+    }
+}
