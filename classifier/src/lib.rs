@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use rules::{RulePack, RulePackError};
+pub use rules::{Example, RulePack, RulePackError};
 
 /// Largest command text the classifier will look at. Longer input is classified high without
 /// parsing, which bounds the work done for any single request.
@@ -113,10 +113,21 @@ pub struct Context {
 }
 
 impl Context {
-    fn is_production(&self) -> bool {
-        self.labels
-            .get("env")
-            .is_some_and(|v| matches!(v.as_str(), "prod" | "production"))
+    /// `env=prod` (or `environment=production`, …) when the target is labelled production.
+    fn production_label(&self) -> Option<String> {
+        ["env", "environment", "stage", "tier"]
+            .iter()
+            .find_map(|k| {
+                self.labels
+                    .get(*k)
+                    .filter(|v| {
+                        matches!(
+                            v.to_ascii_lowercase().as_str(),
+                            "prod" | "production" | "live"
+                        )
+                    })
+                    .map(|v| format!("{k}={v}"))
+            })
     }
 }
 
@@ -137,6 +148,42 @@ impl Classifier {
     /// A classifier over a caller-supplied rule pack (for config overrides and tests).
     pub fn with_pack(pack: RulePack) -> Self {
         Self { pack }
+    }
+
+    /// The rule packs this classifier uses.
+    pub fn pack(&self) -> &RulePack {
+        &self.pack
+    }
+
+    /// Pack examples whose command does not get the tier the pack promises, with the tier it got.
+    pub fn failing_examples(&self) -> Vec<(Example, Tier)> {
+        let ctx = Context::default();
+        self.pack
+            .examples()
+            .iter()
+            .filter_map(|e| {
+                let got = self.classify(&e.command, &ctx).tier;
+                (got != e.tier).then(|| (e.clone(), got))
+            })
+            .collect()
+    }
+
+    /// Classify raw bytes as received from an SSH client: text that is not UTF-8 is high,
+    /// because what the shell would make of it cannot be known.
+    pub fn classify_bytes(&self, command: &[u8], ctx: &Context) -> Assessment {
+        match std::str::from_utf8(command) {
+            Ok(s) => self.classify(s, ctx),
+            Err(e) => finish(
+                vec![Reason {
+                    rule: "input.not-utf8".into(),
+                    span: Some((e.valid_up_to(), e.valid_up_to() + 1)),
+                    text: format!("command is not valid UTF-8 (at byte {})", e.valid_up_to()),
+                    tier: Tier::High,
+                }],
+                Vec::new(),
+                ctx,
+            ),
+        }
     }
 
     /// Classify one command line. Never fails: anything unreadable is classified high.
@@ -185,12 +232,18 @@ fn finish(mut reasons: Vec<Reason>, commands: Vec<Vec<String>>, ctx: &Context) -
     // Start in the middle of the band; every further reason of the same tier adds weight.
     let same_tier = reasons.iter().filter(|r| r.tier == tier).count() as u32;
     let mut score = u32::from(lo) + (u32::from(hi - lo) / 2) + same_tier.saturating_sub(1) * 5;
-    if ctx.is_production() && tier > Tier::Low {
+    if let Some(label) = ctx.production_label() {
+        // The same command is riskier where real users are; the reason says why the score moved.
         score += 15;
+        let target = if ctx.target.is_empty() {
+            "the target".to_owned()
+        } else {
+            format!("target {}", ctx.target)
+        };
         reasons.push(Reason {
             rule: "context.production".into(),
             span: None,
-            text: format!("target {} is labelled production", ctx.target),
+            text: format!("{target} is labelled {label}: score raised"),
             tier,
         });
     }

@@ -81,6 +81,26 @@ struct PackFile {
     rule: Vec<RuleFile>,
     #[serde(default)]
     sql: Option<SqlFile>,
+    /// Commands with their expected tier; `policy lint` and the tests check them, so a pack
+    /// documents and tests itself.
+    #[serde(default)]
+    example: Vec<ExampleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExampleFile {
+    command: Spanned<String>,
+    tier: String,
+}
+
+/// A command a pack says must get a given tier.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub pack: String,
+    pub line: usize,
+    pub command: String,
+    pub tier: Tier,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -150,6 +170,9 @@ pub(crate) struct Inner {
     keyword_rule: Vec<usize>,
     pub low_programs: HashSet<String>,
     pub sql_programs: HashSet<String>,
+    examples: Vec<Example>,
+    /// Rules a later pack replaced: (id, replaced in pack, by pack).
+    overrides: Vec<(String, String, String)>,
 }
 
 /// A rule as read, before compilation, remembering where it came from.
@@ -187,6 +210,8 @@ impl RulePack {
         let mut pending: Vec<Pending> = Vec::new();
         let mut low_programs = HashSet::new();
         let mut sql_programs = HashSet::new();
+        let mut examples = Vec::new();
+        let mut overrides = Vec::new();
         for (idx, (name, text)) in sources.iter().enumerate() {
             let file: PackFile = toml::from_str(text).map_err(|e| RulePackError {
                 pack: (*name).to_owned(),
@@ -196,6 +221,20 @@ impl RulePack {
             low_programs.extend(file.programs.low);
             if let Some(sql) = file.sql {
                 sql_programs.extend(sql.programs);
+            }
+            for e in file.example {
+                let line = line_of(text, &e.command.span());
+                let tier = e.tier.parse().map_err(|msg: String| RulePackError {
+                    pack: (*name).to_owned(),
+                    line: Some(line),
+                    msg: format!("example: {msg}"),
+                })?;
+                examples.push(Example {
+                    pack: (*name).to_owned(),
+                    line,
+                    command: e.command.into_inner(),
+                    tier,
+                });
             }
             for r in file.rule {
                 let existing = pending
@@ -210,7 +249,14 @@ impl RulePack {
                     (Some(i), true) => {
                         pending.remove(i);
                     }
-                    (Some(i), false) => pending[i] = p,
+                    (Some(i), false) => {
+                        overrides.push((
+                            p.file.id.get_ref().clone(),
+                            pending[i].pack.clone(),
+                            p.pack.clone(),
+                        ));
+                        pending[i] = p;
+                    }
                     (None, true) => {
                         return Err(p.error(
                             sources,
@@ -309,8 +355,20 @@ impl RulePack {
                 keyword_rule,
                 low_programs,
                 sql_programs,
+                examples,
+                overrides,
             }),
         })
+    }
+
+    /// The `[[example]]` entries of every pack, in order.
+    pub fn examples(&self) -> &[Example] {
+        &self.inner.examples
+    }
+
+    /// Rules replaced by a later pack, as (rule id, earlier pack, later pack).
+    pub fn overrides(&self) -> &[(String, String, String)] {
+        &self.inner.overrides
     }
 
     /// Number of rules after overrides (for `policy lint` output).

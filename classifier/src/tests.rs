@@ -226,3 +226,32 @@ fn bad_packs_are_rejected_with_the_rule_named() {
         .expect_err("unknown field");
     assert!(err.to_string().starts_with("p.toml:3:"), "{err}");
 }
+
+#[test]
+fn builtin_pack_examples_hold() {
+    let c = Classifier::builtin();
+    assert!(
+        c.pack().examples().len() >= 30,
+        "too few examples in the builtin packs"
+    );
+    let failing: Vec<String> = c
+        .failing_examples()
+        .iter()
+        .map(|(e, got)| {
+            format!(
+                "{}:{}: {:?} want {}, got {got}",
+                e.pack, e.line, e.command, e.tier
+            )
+        })
+        .collect();
+    assert!(failing.is_empty(), "{}", failing.join("\n"));
+}
+
+#[test]
+fn non_utf8_bytes_are_high() {
+    let c = Classifier::builtin();
+    let a = c.classify_bytes(b"ls \xff", &Context::default());
+    assert_eq!(a.tier, Tier::High);
+    assert_eq!(a.reasons[0].rule, "input.not-utf8");
+    assert_eq!(c.classify_bytes(b"ls", &Context::default()).tier, Tier::Low);
+}

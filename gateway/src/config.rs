@@ -404,6 +404,19 @@ impl Config {
         self.classifier.clone()
     }
 
+    /// The approval policy the config describes.
+    pub fn policy(&self) -> airlock_approvals::Policy {
+        airlock_approvals::Policy {
+            auto_allow_low: self.auto_allow_low,
+            medium_quorum: self.medium_quorum,
+            high_quorum: self.high_quorum,
+        }
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
     pub fn recordings_dir(&self) -> PathBuf {
         self.data_dir.join("recordings")
     }

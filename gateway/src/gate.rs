@@ -4,9 +4,9 @@
 //! the value returned.
 
 use airlock_approvals::{Decision, now_ms};
-use airlock_classifier::{Assessment, Context, Tier};
+use airlock_classifier::{Assessment, Classifier, Context, Tier};
 
-use crate::config::{Agent, Target};
+use crate::config::{Agent, Config, Target};
 use crate::server::Gateway;
 
 /// A judged command: what the classifier saw and what policy made of it.
@@ -17,24 +17,26 @@ pub struct Judged {
     pub target: Target,
 }
 
-/// Judge `command` for `agent` on `target`. `Err` is a deny reason.
-pub async fn judge(
-    gw: &Gateway,
+/// The part of judging that needs only the config: access, limits and classification. Pure, so
+/// `airlock policy check` gives exactly the gateway's answer. `Err` is a deny reason.
+pub fn assess(
+    config: &Config,
+    classifier: &Classifier,
     agent: &Agent,
     target: &str,
     command: &str,
-) -> Result<Judged, String> {
-    let Some(t) = gw.config.target(target) else {
+) -> Result<(Assessment, Target), String> {
+    let Some(t) = config.target(target) else {
         return Err(format!("unknown target {target:?}"));
     };
     if !agent.may_use(target) {
         return Err(format!("agent {} may not use target {target}", agent.name));
     }
-    if command.len() > gw.config.max_command_bytes {
+    if command.len() > config.max_command_bytes {
         return Err(format!(
             "command is {} bytes, the limit is {} bytes",
             command.len(),
-            gw.config.max_command_bytes
+            config.max_command_bytes
         ));
     }
     if command.trim().is_empty() {
@@ -45,7 +47,17 @@ pub async fn judge(
         target: target.to_owned(),
         labels: t.labels.clone(),
     };
-    let assessment = gw.classifier.classify(command, &ctx);
+    Ok((classifier.classify(command, &ctx), t.clone()))
+}
+
+/// Judge `command` for `agent` on `target`. `Err` is a deny reason.
+pub async fn judge(
+    gw: &Gateway,
+    agent: &Agent,
+    target: &str,
+    command: &str,
+) -> Result<Judged, String> {
+    let (assessment, t) = assess(&gw.config, &gw.classifier, agent, target, command)?;
     let whitelisted = if assessment.tier < Tier::High {
         gw.broker
             .store()
@@ -61,7 +73,7 @@ pub async fn judge(
     Ok(Judged {
         assessment,
         decision,
-        target: t.clone(),
+        target: t,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod gate;
 pub mod handler;
 pub mod hostkey;
+pub mod policy;
 pub mod server;
 pub mod session;
 pub mod target;

@@ -1,6 +1,9 @@
 //! `airlock`: the gateway binary and its operator commands.
 
+mod cli;
+
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use airlock_approvals::{Store, now_ms, rfc3339};
 use airlock_classifier::{Context, Tier};
@@ -42,17 +45,43 @@ enum Cmd {
         #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true)]
         token: String,
     },
-    /// Classify a command the way the gateway would.
+    /// Classify a command the way the gateway would: tier, score and reasons.
     Classify {
-        /// One JSON object instead of text.
+        /// One JSON object (per line with --stdin) instead of text.
         #[arg(long)]
         json: bool,
+        /// Read one command per line from stdin and write one result per line, in order.
+        #[arg(long, conflicts_with = "command")]
+        stdin: bool,
         /// Target label for context, e.g. env=prod (repeatable).
         #[arg(long = "target-label", value_name = "K=V")]
         labels: Vec<String>,
+        #[arg(last = true, required_unless_present = "stdin")]
+        command: Vec<String>,
+    },
+    /// Check decisions and configs without running the gateway (for CI).
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// The decision the gateway would make. Exit 0: allowed or needs approval; 1: denied;
+    /// 2: usage or config error.
+    Check {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        target: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Validate a config and its rule packs (errors name file and line), and run the packs'
+    /// examples. Exit 0: valid; 1: invalid; 2: usage error.
+    Lint,
 }
 
 #[derive(Subcommand)]
@@ -91,13 +120,37 @@ enum WhitelistCmd {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    if let Cmd::Policy(p) = &cli.cmd {
+        return match p {
+            PolicyCmd::Check {
+                agent,
+                target,
+                json,
+                command,
+            } => cli::policy::check(
+                cli.config.as_deref(),
+                agent,
+                target,
+                &command.join(" "),
+                *json,
+            ),
+            PolicyCmd::Lint => cli::policy::lint(cli.config.as_deref()),
+        };
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async_main(cli))
+        .context("starting the async runtime")
+        .and_then(|rt| rt.block_on(async_main(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("airlock: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn async_main(cli: Cli) -> Result<()> {
@@ -114,9 +167,22 @@ async fn async_main(cli: Cli) -> Result<()> {
         }
         Cmd::Classify {
             json,
+            stdin,
             labels,
             command,
-        } => classify(&config, json, &labels, &command.join(" ")),
+        } => {
+            let ctx = cli::classify::context(&labels)?;
+            let classifier = config.classifier();
+            if stdin {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                cli::classify::batch(&classifier, &ctx, json, std::io::stdin().lock(), &mut out)?;
+                Ok(())
+            } else {
+                cli::classify::one(&classifier, &ctx, json, &command.join(" "))
+            }
+        }
+        // Handled before the runtime starts: it has its own exit codes.
+        Cmd::Policy(_) => Ok(()),
     }
 }
 
@@ -370,26 +436,6 @@ async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
                 bail!("no whitelist entry {id}");
             }
             eprintln!("whitelist entry {id} revoked");
-        }
-    }
-    Ok(())
-}
-
-fn classify(config: &Config, json: bool, labels: &[String], command: &str) -> Result<()> {
-    let mut ctx = Context::default();
-    for l in labels {
-        let Some((k, v)) = l.split_once('=') else {
-            bail!("--target-label {l:?}: expected K=V")
-        };
-        ctx.labels.insert(k.to_owned(), v.to_owned());
-    }
-    let a = config.classifier().classify(command, &ctx);
-    if json {
-        println!("{}", serde_json::to_string(&a)?);
-    } else {
-        println!("{} (score {})", a.tier, a.score);
-        for r in &a.reasons {
-            println!("  - [{}] {} ({})", r.tier, r.text, r.rule);
         }
     }
     Ok(())

@@ -61,11 +61,7 @@ impl Gateway {
             .await?;
         let (key, created) = hostkey::load_or_create(&config.host_key)?;
         let classifier = config.classifier();
-        let policy = Policy {
-            auto_allow_low: config.auto_allow_low,
-            medium_quorum: config.medium_quorum,
-            high_quorum: config.high_quorum,
-        };
+        let policy = config.policy();
         Ok(Arc::new(Self {
             ssh: Arc::new(ssh_config(key.clone())),
             host_key_fingerprint: hostkey::fingerprint(&key),

@@ -1,0 +1,142 @@
+//! `airlock policy check` and `airlock policy lint`: the gateway's decision and the validity of
+//! a config, without starting the gateway — so both can gate a CI pipeline.
+//!
+//! `check` runs the same [`gate::assess`](crate::gate::assess) and
+//! [`Policy::decide`](airlock_approvals::Policy::decide) the gateway runs; only the whitelist,
+//! which lives in the database, is not consulted (an entry can only turn "ask" into "allow").
+
+use std::path::Path;
+
+use airlock_approvals::Decision;
+use airlock_classifier::Assessment;
+
+use crate::config::{Agent, Config, read_authorized_keys};
+use crate::gate;
+
+/// A usage or config problem: `policy check` exits 2 on these.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("unknown agent {0:?} (not in [[agent]] nor in the authorized_keys file)")]
+    UnknownAgent(String),
+    #[error("unknown target {0:?}")]
+    UnknownTarget(String),
+}
+
+/// What the gateway would do with one command.
+#[derive(Debug)]
+pub struct Check {
+    /// `None` when the command was refused before classification (access, size, empty).
+    pub assessment: Option<Assessment>,
+    pub decision: Decision,
+}
+
+impl Check {
+    /// 0 for allow or gated, 1 for deny.
+    pub fn exit_code(&self) -> u8 {
+        match self.decision {
+            Decision::Allow { .. } | Decision::Ask { .. } => 0,
+            Decision::Deny { .. } => 1,
+        }
+    }
+}
+
+fn find_agent(config: &Config, name: &str) -> Option<Agent> {
+    config.agent(name).cloned().or_else(|| {
+        read_authorized_keys(&config.authorized_keys)
+            .into_iter()
+            .find(|a| a.name == name)
+    })
+}
+
+/// The decision the gateway would make for `agent` running `command` on `target`.
+pub fn check(
+    config: &Config,
+    agent: &str,
+    target: &str,
+    command: &str,
+) -> Result<Check, CheckError> {
+    let agent =
+        find_agent(config, agent).ok_or_else(|| CheckError::UnknownAgent(agent.to_owned()))?;
+    if config.target(target).is_none() {
+        return Err(CheckError::UnknownTarget(target.to_owned()));
+    }
+    Ok(
+        match gate::assess(config, &config.classifier(), &agent, target, command) {
+            Err(reason) => Check {
+                assessment: None,
+                decision: Decision::Deny { reason },
+            },
+            Ok((a, _)) => {
+                let decision = config.policy().decide(&a, None, agent.max_tier);
+                Check {
+                    assessment: Some(a),
+                    decision,
+                }
+            }
+        },
+    )
+}
+
+/// One lint finding; errors make the config unusable, warnings deserve a look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub error: bool,
+    pub message: String,
+}
+
+/// Validate a config and every rule pack it loads (the builtin ones included), and run the
+/// packs' `[[example]]` entries.
+pub fn lint(path: &Path) -> (Option<Config>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let config = match Config::load(Some(path)) {
+        Ok(c) => c,
+        Err(e) => {
+            findings.push(Finding {
+                error: true,
+                message: e.to_string(),
+            });
+            return (None, findings);
+        }
+    };
+    let classifier = config.classifier();
+    for (e, got) in classifier.failing_examples() {
+        findings.push(Finding {
+            error: true,
+            message: format!(
+                "{}:{}: example {:?} should be {} but is {got}",
+                e.pack, e.line, e.command, e.tier
+            ),
+        });
+    }
+    for (id, earlier, later) in classifier.pack().overrides() {
+        let same_file = earlier == later;
+        findings.push(Finding {
+            error: false,
+            message: if same_file {
+                format!("{later}: rule {id} is defined twice; the later definition wins")
+            } else {
+                format!("{later}: rule {id} overrides the rule of the same id in {earlier}")
+            },
+        });
+    }
+    if config.agents.is_empty() && read_authorized_keys(&config.authorized_keys).is_empty() {
+        findings.push(Finding {
+            error: false,
+            message: format!(
+                "{}: no agents: add [[agent]] entries or keys to {}",
+                config.source,
+                config.authorized_keys.display()
+            ),
+        });
+    }
+    if !config.auto_allow_low {
+        findings.push(Finding {
+            error: false,
+            message: format!(
+                "{}: auto_allow_low = false: every command, even `ls`, waits for a reviewer",
+                config.source
+            ),
+        });
+    }
+    (Some(config), findings)
+}
