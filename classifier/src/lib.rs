@@ -25,6 +25,11 @@ pub use rules::{Example, RulePack, RulePackError};
 /// parsing, which bounds the work done for any single request.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
+/// Deepest bracket nesting (`((((…))))`, `{ { …; }; }`) parsed at all. The parser recurses per
+/// level, so deeper input is classified high without parsing: it is never legitimate, and a
+/// stack overflow would take the whole gateway down.
+pub const MAX_NESTING: usize = 64;
+
 /// How deep wrappers and substitutions (`sh -c "$(sudo bash -c …)"`) are followed before the
 /// classifier gives up and calls the command high.
 pub const MAX_DEPTH: usize = 8;
@@ -204,6 +209,13 @@ impl Classifier {
                 text: "command contains a NUL byte".into(),
                 tier: Tier::High,
             });
+        } else if nesting(command) > MAX_NESTING {
+            reasons.push(Reason {
+                rule: "shell.too-deep".into(),
+                span: None,
+                text: format!("brackets nest deeper than {MAX_NESTING} levels"),
+                tier: Tier::High,
+            });
         } else {
             let found = walk::collect(command, 0);
             reasons.extend(found.problems);
@@ -223,6 +235,24 @@ impl Classifier {
         }
         finish(reasons, commands, ctx)
     }
+}
+
+/// Deepest nesting of brackets, counted on the raw text (quotes ignored, so this over-counts,
+/// which only errs towards refusing to parse). Backticks nest only through re-parsing, which
+/// [`MAX_DEPTH`] bounds.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'(' | b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// Fold reasons into a tier and a score inside that tier's band.

@@ -87,6 +87,7 @@ pub fn collect_into(
     match parser.parse_program() {
         Ok(program) => {
             let mut w = Walker {
+                src,
                 depth,
                 span_override,
                 found,
@@ -105,6 +106,8 @@ pub fn collect_into(
 }
 
 struct Walker<'a> {
+    /// The text being walked (spans index into it).
+    src: &'a str,
     depth: usize,
     span_override: Option<(usize, usize)>,
     found: &'a mut Found,
@@ -172,7 +175,31 @@ impl Walker<'_> {
     fn compound(&mut self, c: &ast::CompoundCommand, piped: bool) {
         use ast::CompoundCommand as C;
         match c {
-            C::Arithmetic(_) | C::ArithmeticForClause(_) => {}
+            C::Arithmetic(a) => {
+                self.arithmetic(&a.expr.value);
+                // bash reads `((…))` as arithmetic only when the parentheses touch; `( ( cmd ) )`
+                // is two subshells, which brush-parser also reports as arithmetic. Classify the
+                // inside as commands unless the source really says `((`.
+                let tight = self
+                    .src
+                    .chars()
+                    .skip(a.loc.start.index)
+                    .take(2)
+                    .eq("((".chars());
+                if !tight {
+                    let span = self.span(Some(a.loc.clone()));
+                    self.nested(&a.expr.value, span);
+                }
+            }
+            C::ArithmeticForClause(f) => {
+                for e in [&f.initializer, &f.condition, &f.updater]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.arithmetic(&e.value);
+                }
+                self.compound_list(&f.body.list);
+            }
             C::BraceGroup(b) => self.compound_list(&b.list),
             C::Subshell(s) => self.compound_list(&s.list),
             C::ForClause(f) => {
@@ -204,6 +231,13 @@ impl Walker<'_> {
                 self.compound_list(&w.1.list);
             }
             C::Coprocess(c) => self.command(&c.body, piped, None),
+        }
+    }
+
+    fn arithmetic(&mut self, text: &str) {
+        let span = self.span(None);
+        for sub in words::arithmetic_substitutions(text) {
+            self.nested(&sub, span);
         }
     }
 

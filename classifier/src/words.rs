@@ -43,22 +43,96 @@ fn append(pieces: &[WordPieceWithSource], raw: &str, out: &mut Expanded) {
             | WordPiece::GettextDoubleQuotedSequence(inner) => append(inner, raw, out),
             WordPiece::TildeExpansion(_) => out.text.push('~'),
             WordPiece::ParameterExpansion(_) => {
+                let src = raw.get(p.start_index..p.end_index).unwrap_or_default();
                 // `$HOME/.ssh/…` must still be recognised as a path under the home directory.
-                if matches!(
-                    raw.get(p.start_index..p.end_index),
-                    Some("$HOME" | "${HOME}")
-                ) {
+                if matches!(src, "$HOME" | "${HOME}") {
                     out.text.push('~');
                 }
                 out.dynamic = true;
+                // `${x:-$(rm -rf /)}` and `${a[$(…)]}` run their substitutions too.
+                harvest(
+                    src.strip_prefix("${").and_then(|s| s.strip_suffix('}')),
+                    out,
+                );
             }
-            WordPiece::ArithmeticExpression(_) => out.dynamic = true,
+            WordPiece::ArithmeticExpression(e) => {
+                out.dynamic = true;
+                // `$(( $(rm -rf /) + 1 ))` runs the substitution before doing the sum.
+                harvest(Some(&e.value), out);
+            }
             WordPiece::CommandSubstitution(src) | WordPiece::BackquotedCommandSubstitution(src) => {
                 out.dynamic = true;
                 out.substitutions.push(src.clone());
             }
         }
     }
+}
+
+/// Collect the command substitutions hidden inside an expansion's text.
+fn harvest(inner: Option<&str>, out: &mut Expanded) {
+    if let Some(inner) = inner
+        && (inner.contains("$(") || inner.contains('`'))
+    {
+        scan_substitutions(inner, &mut out.substitutions);
+    }
+}
+
+/// Find `$(…)` and backtick substitutions in text that is not a shell word (arithmetic,
+/// parameter defaults, array subscripts), by bracket matching. Arithmetic `$((…))` inside is
+/// searched in turn. Unbalanced text yields what was found so far: the caller already treats
+/// the whole expansion as dynamic.
+fn scan_substitutions(text: &str, out: &mut Vec<String>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' && b.get(i + 1) == Some(&b'(') {
+            let arithmetic = b.get(i + 2) == Some(&b'(');
+            let start = i + if arithmetic { 3 } else { 2 };
+            let mut depth = if arithmetic { 2 } else { 1 };
+            let mut j = start;
+            while j < b.len() && depth > 0 {
+                match b[j] {
+                    b'(' => depth += 1,
+                    b')' => depth -= 1,
+                    _ => {}
+                }
+                j += 1;
+            }
+            let end = if arithmetic {
+                j.saturating_sub(2)
+            } else {
+                j.saturating_sub(1)
+            };
+            let inner = text.get(start..end.max(start)).unwrap_or_default();
+            if arithmetic {
+                scan_substitutions(inner, out);
+            } else {
+                out.push(inner.to_owned());
+            }
+            i = j;
+        } else if b[i] == b'`' {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j] != b'`' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            out.push(
+                text.get(start..j.min(b.len()))
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Command substitutions inside arithmetic text (`(( x = $(cmd) ))`).
+pub fn arithmetic_substitutions(text: &str) -> Vec<String> {
+    let mut out = Expanded::default();
+    harvest(Some(text), &mut out);
+    out.substitutions
 }
 
 /// Evaluate the body of `$'…'` the way bash does.
@@ -175,5 +249,14 @@ mod tests {
         assert!(expand("$X").dynamic);
         assert!(!expand("plain").dynamic);
         assert_eq!(expand("\"$HOME/.ssh/x\"").text, "~/.ssh/x");
+        assert_eq!(
+            expand("$(( $(rm -rf /) + 1 ))").substitutions,
+            vec!["rm -rf /".to_string()]
+        );
+        assert_eq!(expand("${X:-`id`}").substitutions, vec!["id".to_string()]);
+        assert_eq!(
+            expand("\"${a[$(ls)]}\"").substitutions,
+            vec!["ls".to_string()]
+        );
     }
 }
