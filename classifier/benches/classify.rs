@@ -65,16 +65,48 @@ fn table(c: &Classifier, cmds: &[String]) {
     let n = samples.len();
     let busy: Duration = samples.iter().sum();
     println!();
-    println!("classifier over the golden corpus ({} commands × {passes} passes, one thread)", cmds.len());
+    println!(
+        "classifier over the golden corpus ({} commands × {passes} passes, one thread)",
+        cmds.len()
+    );
     println!("{:<32} {:>14}", "metric", "value");
-    println!("{:<32} {:>14.0}", "commands/s (wall clock)", n as f64 / wall.as_secs_f64());
-    println!("{:<32} {:>14.0}", "commands/s (time in classify)", n as f64 / busy.as_secs_f64());
-    println!("{:<32} {:>11.1} µs", "mean latency", busy.as_secs_f64() * 1e6 / n as f64);
-    for (name, p) in [("p50 latency", 0.50), ("p90 latency", 0.90), ("p99 latency", 0.99), ("p99.9 latency", 0.999)] {
-        println!("{:<32} {:>11.1} µs", name, percentile(&samples, p).as_secs_f64() * 1e6);
+    println!(
+        "{:<32} {:>14.0}",
+        "commands/s (wall clock)",
+        n as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "{:<32} {:>14.0}",
+        "commands/s (time in classify)",
+        n as f64 / busy.as_secs_f64()
+    );
+    println!(
+        "{:<32} {:>11.1} µs",
+        "mean latency",
+        busy.as_secs_f64() * 1e6 / n as f64
+    );
+    for (name, p) in [
+        ("p50 latency", 0.50),
+        ("p90 latency", 0.90),
+        ("p99 latency", 0.99),
+        ("p99.9 latency", 0.999),
+    ] {
+        println!(
+            "{:<32} {:>11.1} µs",
+            name,
+            percentile(&samples, p).as_secs_f64() * 1e6
+        );
     }
-    println!("{:<32} {:>11.1} µs", "max latency", samples.last().copied().unwrap_or_default().as_secs_f64() * 1e6);
-    println!("{:<32} {:>11.1} ms", "Classifier::builtin() (compile)", build.as_secs_f64() * 1e3);
+    println!(
+        "{:<32} {:>11.1} µs",
+        "max latency",
+        samples.last().copied().unwrap_or_default().as_secs_f64() * 1e6
+    );
+    println!(
+        "{:<32} {:>11.1} ms",
+        "Classifier::builtin() (compile)",
+        build.as_secs_f64() * 1e3
+    );
     // The slowest commands, so regressions point at their cause.
     let mut per_cmd: Vec<(Duration, &str)> = cmds
         .iter()
@@ -89,7 +121,11 @@ fn table(c: &Classifier, cmds: &[String]) {
     per_cmd.sort_by(|a, b| b.0.cmp(&a.0));
     println!("slowest commands:");
     for (d, cmd) in per_cmd.iter().take(5) {
-        println!("  {:>8.1} µs  {}", d.as_secs_f64() * 1e6, cmd.chars().take(70).collect::<String>());
+        println!(
+            "  {:>8.1} µs  {}",
+            d.as_secs_f64() * 1e6,
+            cmd.chars().take(70).collect::<String>()
+        );
     }
     println!();
 }
@@ -111,7 +147,9 @@ fn bench(cr: &mut Criterion) {
     g.bench_function("rm -rf behind sudo + bash -c", |b| {
         b.iter(|| black_box(c.classify(black_box("sudo -u root bash -c 'rm -rf /srv'"), &ctx)))
     });
-    g.bench_function("ls -la", |b| b.iter(|| black_box(c.classify(black_box("ls -la"), &ctx))));
+    g.bench_function("ls -la", |b| {
+        b.iter(|| black_box(c.classify(black_box("ls -la"), &ctx)))
+    });
     g.finish();
 }
 

@@ -107,6 +107,16 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             ),
         ));
     }
+    if (SHELLS.contains(&program) || INTERPRETERS.contains(&program))
+        && cmd.wrappers.iter().any(|w| w == "xargs" || w == "parallel")
+    {
+        matched = true;
+        out.push(reason(
+            "exec.input-to-shell",
+            Tier::High,
+            format!("{program} runs commands built from its input at run time"),
+        ));
+    }
     if program == "git"
         && let Some(key) = git_config_override(&cmd.argv)
     {

@@ -77,6 +77,14 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                 cmd.dynamic_name = false;
             }
             Step::Script { texts, also } => {
+                if cmd.wrappers.iter().any(|w| w == "xargs" || w == "parallel") {
+                    out.push(Unwrapped::Problem(Reason {
+                        rule: "exec.input-to-shell".into(),
+                        span: cmd.span,
+                        text: "a shell runs commands built from xargs input at run time".into(),
+                        tier: Tier::High,
+                    }));
+                }
                 if cmd.dynamic_args {
                     // Part of the command string is only known at run time: what we can see is
                     // classified, and the unseen part is never low.
@@ -236,6 +244,37 @@ fn step(cmd: &SimpleCmd) -> Step {
         "source" | "." => match (argv.get(1).map(String::as_str), &cmd.stdin_text) {
             (Some("/dev/stdin" | "/proc/self/fd/0" | "/dev/fd/0"), Some(text)) => Step::Script {
                 texts: vec![text.clone()],
+                also: None,
+            },
+            _ => Step::Done,
+        },
+        // Code stored now and run later: judged as if it ran now.
+        "alias" => {
+            let texts: Vec<String> = argv[1..]
+                .iter()
+                .filter_map(|a| a.split_once('=').map(|(_, v)| v.to_owned()))
+                .collect();
+            if texts.is_empty() {
+                Step::Done
+            } else {
+                Step::Script { texts, also: None }
+            }
+        }
+        "trap" => {
+            let i = after_options(argv, 1, &[]);
+            match argv.get(i) {
+                Some(action) if argv.len() > i + 1 && !action.is_empty() && action != "-" => {
+                    Step::Script {
+                        texts: vec![action.clone()],
+                        also: Some(cmd.clone()),
+                    }
+                }
+                _ => Step::Done,
+            }
+        }
+        "complete" | "compgen" => match argv.iter().position(|a| a == "-C") {
+            Some(p) if p + 1 < argv.len() => Step::Script {
+                texts: vec![argv[p + 1].clone()],
                 also: None,
             },
             _ => Step::Done,

@@ -234,6 +234,60 @@ impl Walker<'_> {
         }
     }
 
+    /// Variables whose value is code the shell runs later, or that change what every later
+    /// program loads or records.
+    fn assignment(&mut self, a: &ast::Assignment) {
+        let span = self.span(Some(a.loc.clone()));
+        let name = match &a.name {
+            ast::AssignmentName::VariableName(n) => n.as_str(),
+            ast::AssignmentName::ArrayElementName(n, index) => {
+                // `a[$(cmd)]=1` runs the substitution in the subscript.
+                self.arithmetic(index);
+                n.as_str()
+            }
+        };
+        let ast::AssignmentValue::Scalar(v) = &a.value else {
+            return;
+        };
+        let value = words::expand(&v.value).text;
+        let problem = |tier: Tier, rule: &str, text: String| Reason {
+            rule: rule.into(),
+            span,
+            text,
+            tier,
+        };
+        match name {
+            // Run before every prompt of an interactive shell: the value is a command.
+            "PROMPT_COMMAND" => self.nested(&value, span),
+            // Prompts expand `$(…)` each time they are shown.
+            "PS0" | "PS1" | "PS2" | "PS4" => {
+                for sub in words::arithmetic_substitutions(&value) {
+                    self.nested(&sub, span);
+                }
+            }
+            "BASH_ENV" | "ENV" => self.found.problems.push(problem(
+                Tier::High,
+                "exec.startup-file",
+                format!("{name}={value} makes every new shell run that file first"),
+            )),
+            "LD_PRELOAD" | "LD_AUDIT" | "LD_LIBRARY_PATH" | "DYLD_INSERT_LIBRARIES" => {
+                self.found.problems.push(problem(
+                    Tier::High,
+                    "exec.library-injection",
+                    format!("{name} loads other code into every program started"),
+                ))
+            }
+            "HISTFILE" | "HISTSIZE" | "HISTFILESIZE" | "HISTCONTROL" | "HISTIGNORE" => {
+                self.found.problems.push(problem(
+                    Tier::High,
+                    "forensics.histfile",
+                    format!("{name}={value} changes what shell history records"),
+                ))
+            }
+            _ => {}
+        }
+    }
+
     fn arithmetic(&mut self, text: &str) {
         let span = self.span(None);
         for sub in words::arithmetic_substitutions(text) {
@@ -331,6 +385,7 @@ impl Walker<'_> {
                 cmd.argv.push(e.text);
             }
             I::AssignmentWord(a, w) => {
+                self.assignment(a);
                 if let ast::AssignmentValue::Scalar(v) = &a.value {
                     self.word_substitutions(&words::expand(&v.value), v.loc.clone());
                 } else if let ast::AssignmentValue::Array(vals) = &a.value {
@@ -423,8 +478,45 @@ fn literal_output(cmd: &ast::Command) -> Option<String> {
             _ => return None,
         }
     }
-    if parts.first().is_some_and(|p| p.starts_with('-')) {
-        parts.remove(0); // `echo -e`, `echo -n`: the flag is not output
+    if name.text == "printf" {
+        return printf_output(&parts);
     }
-    Some(parts.join(" ").replace("\\n", "\n"))
+    // echo: dash's echo (the `sh` of Debian) expands backslash escapes even without -e, so
+    // any backslash makes the output unknown; `-n` only drops the newline.
+    while parts.first().is_some_and(|p| p == "-n" || p == "-E") {
+        parts.remove(0);
+    }
+    if parts.iter().any(|p| p.contains('\\') || p.starts_with('-')) {
+        return None;
+    }
+    Some(parts.join(" "))
+}
+
+/// What `printf FORMAT ARGS…` prints, when the format uses only `%s`, `%%`, `\n` and `\t`;
+/// anything else (`\x72`, `%b`, `%c`) could spell any command, so the output is unknown.
+fn printf_output(parts: &[String]) -> Option<String> {
+    let (format, args) = parts.split_first()?;
+    let mut args = args.iter();
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                _ => return None,
+            },
+            '%' => match chars.next()? {
+                's' => out.push_str(args.next().map(String::as_str).unwrap_or_default()),
+                '%' => out.push('%'),
+                _ => return None,
+            },
+            _ => out.push(c),
+        }
+    }
+    // bash reuses the format for leftover arguments; keep it simple and refuse to guess.
+    if args.next().is_some() {
+        return None;
+    }
+    Some(out)
 }
