@@ -118,7 +118,7 @@ fn table(c: &Classifier, cmds: &[String]) {
             (t.elapsed() / 20, cmd.as_str())
         })
         .collect();
-    per_cmd.sort_by(|a, b| b.0.cmp(&a.0));
+    per_cmd.sort_by_key(|p| std::cmp::Reverse(p.0));
     println!("slowest commands:");
     for (d, cmd) in per_cmd.iter().take(5) {
         println!(
