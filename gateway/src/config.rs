@@ -51,6 +51,8 @@ struct File {
     #[serde(default)]
     approval: ApprovalFile,
     #[serde(default)]
+    shell: ShellFile,
+    #[serde(default)]
     agent: Vec<AgentFile>,
     #[serde(default)]
     target: Vec<TargetFile>,
@@ -89,6 +91,13 @@ struct ApprovalFile {
     auto_allow_low: Option<bool>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShellFile {
+    idle_timeout: Option<String>,
+    max_session: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AgentFile {
@@ -106,6 +115,8 @@ struct TargetFile {
     kind: String,
     #[serde(default)]
     shell: Option<PathBuf>,
+    #[serde(default)]
+    bash: Option<PathBuf>,
     #[serde(default)]
     cwd: Option<PathBuf>,
     #[serde(default)]
@@ -142,7 +153,10 @@ impl Agent {
 pub enum TargetKind {
     /// This host: commands run as the gateway's user.
     Local {
+        /// Runs each exec command as `SHELL -c COMMAND`.
         shell: PathBuf,
+        /// bash for interactive sessions: one persistent shell per session.
+        bash: PathBuf,
         cwd: Option<PathBuf>,
     },
 }
@@ -170,6 +184,10 @@ pub struct Config {
     pub reviewer_listen: SocketAddr,
     pub database_url: String,
     pub approval_timeout: Duration,
+    /// An interactive session with no input for this long is ended.
+    pub idle_timeout: Duration,
+    /// An interactive session is ended after this long, whatever it is doing.
+    pub max_session: Duration,
     pub high_quorum: u32,
     pub medium_quorum: u32,
     pub auto_allow_low: bool,
@@ -246,6 +264,16 @@ impl Config {
                 "[approval] timeout must be greater than zero".into(),
             ));
         }
+        let duration = |v: Option<String>, default: &str, key: &str| {
+            let text = v.unwrap_or_else(|| default.to_owned());
+            match humantime::parse_duration(&text) {
+                Ok(d) if !d.is_zero() => Ok(d),
+                Ok(_) => Err(invalid(format!("{key} must be greater than zero"))),
+                Err(e) => Err(invalid(format!("{key} = {text:?}: {e}"))),
+            }
+        };
+        let idle_timeout = duration(f.shell.idle_timeout, "30m", "[shell] idle_timeout")?;
+        let max_session = duration(f.shell.max_session, "8h", "[shell] max_session")?;
         let high_quorum = f.approval.high_quorum.unwrap_or(2);
         if high_quorum < 2 {
             return Err(invalid(format!(
@@ -265,6 +293,7 @@ impl Config {
                 name: "local".into(),
                 kind: "local".into(),
                 shell: None,
+                bash: None,
                 cwd: None,
                 labels: BTreeMap::new(),
             }]
@@ -284,6 +313,7 @@ impl Config {
             let kind = match t.kind.as_str() {
                 "local" => TargetKind::Local {
                     shell: t.shell.unwrap_or_else(|| PathBuf::from("/bin/sh")),
+                    bash: t.bash.unwrap_or_else(|| PathBuf::from("/bin/bash")),
                     cwd: t.cwd,
                 },
                 other => {
@@ -384,6 +414,8 @@ impl Config {
             reviewer_listen,
             database_url,
             approval_timeout,
+            idle_timeout,
+            max_session,
             high_quorum,
             medium_quorum,
             auto_allow_low: f.approval.auto_allow_low.unwrap_or(true),

@@ -14,6 +14,7 @@ pub mod hostkey;
 pub mod policy;
 pub mod server;
 pub mod session;
+pub mod shell;
 pub mod target;
 
 pub use server::{Gateway, run};

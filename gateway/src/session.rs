@@ -40,7 +40,7 @@ pub struct SessionCtx {
     pub handle: Handle,
 }
 
-type Tx = ChannelWriteHalf<Msg>;
+pub(crate) type Tx = ChannelWriteHalf<Msg>;
 
 pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
     let (mut rx, tx) = channel.split();
@@ -61,7 +61,12 @@ pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
             }
             ChannelMsg::Exec { command, .. } => return exec(ctx, rx, tx, pty, command).await,
             ChannelMsg::RequestShell { .. } => {
-                return refuse(&tx, pty.is_some(), "interactive shells are not available on this gateway yet; run commands as: ssh TARGET@gateway 'COMMAND'").await;
+                return match pty {
+                    Some(p) => crate::shell::run(ctx, rx, tx, p).await,
+                    None => {
+                        refuse(&tx, false, "a shell needs a terminal: use ssh -t, or run commands as: ssh TARGET@gateway 'COMMAND'").await
+                    }
+                };
             }
             ChannelMsg::AgentForward { .. } => {
                 return refuse(
@@ -93,7 +98,7 @@ pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
     }
 }
 
-fn clamp16(v: u32) -> u16 {
+pub(crate) fn clamp16(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
 
@@ -393,7 +398,7 @@ impl Exec {
         } = ready;
         let command = command.as_str();
         let spawned = match &target.kind {
-            TargetKind::Local { shell, cwd } => match &self.pty {
+            TargetKind::Local { shell, cwd, .. } => match &self.pty {
                 Some(p) => target::local::spawn_pty(shell, cwd.as_deref(), Some(command), p),
                 None => target::local::spawn_pipes(shell, cwd.as_deref(), command),
             },

@@ -177,6 +177,18 @@ pub fn spawn_pty(
     command: Option<&str>,
     pty: &PtyParams,
 ) -> Result<Process, SpawnError> {
+    let args: Vec<&str> = command.map(|c| vec!["-c", c]).unwrap_or_default();
+    spawn_pty_args(shell, &args, cwd, pty)
+}
+
+/// Run `program args…` on a new PTY with the clean environment, as its own session.
+pub fn spawn_pty_args(
+    program: &Path,
+    args: &[&str],
+    cwd: Option<&Path>,
+    pty: &PtyParams,
+) -> Result<Process, SpawnError> {
+    let shell = program;
     let err = |e: String| SpawnError::Spawn {
         shell: shell.display().to_string(),
         msg: e,
@@ -190,9 +202,8 @@ pub fn spawn_pty(
         })
         .map_err(|e| err(e.to_string()))?;
     let mut cmd = CommandBuilder::new(shell);
-    if let Some(c) = command {
-        cmd.arg("-c");
-        cmd.arg(c);
+    for a in args {
+        cmd.arg(a);
     }
     cmd.env_clear();
     for (k, v) in base_env(Some(&pty.term)) {

@@ -3,6 +3,7 @@
 //! drives every target the same way, so gating, recording and exit propagation are written once.
 
 pub mod local;
+pub mod shell;
 pub mod signals;
 
 use tokio::sync::{mpsc, oneshot};

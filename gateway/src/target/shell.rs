@@ -1,0 +1,245 @@
+//! The persistent shell behind a gated interactive session (`local` target).
+//!
+//! bash runs on a PTY so programs get a real terminal (ctrl-c, resizes, `tput cols`), but it
+//! never reads commands from that terminal. Approved lines arrive NUL-terminated on a pipe of
+//! their own (fd 3); after each one bash writes `STATUS CWD` NUL-terminated to another pipe
+//! (fd 4). So nothing the agent types while a command runs can ever be executed by the shell,
+//! the terminal never echoes the command, no canonical-mode line limit applies, and the end of
+//! a command cannot be forged by its output. Commands run with fds 3 and 4 closed.
+//!
+//! The pipes are FIFOs in a private directory that is removed as soon as both ends are open.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::stat::Mode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
+
+use super::local::{SpawnError, spawn_pty_args};
+use super::{Process, PtyParams};
+
+/// The loop bash runs. `trap : INT` keeps the shell alive when ctrl-c interrupts a command
+/// (a handler, unlike an ignored signal, is not inherited by the commands it runs).
+const LOOP: &str = r#"exec 3<"$1" 4>"$2" || exit 111
+trap : INT
+printf '0 %s\0' "$PWD" >&4
+while IFS= read -r -d '' __airlock_line <&3; do
+  eval "$__airlock_line" 3<&- 4>&-
+  __airlock_status=$?
+  printf '%s %s\0' "$__airlock_status" "$PWD" >&4
+done
+"#;
+
+/// How long bash may take to start and report ready.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A finished command: its exit status and the shell's working directory afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub status: i32,
+    pub cwd: String,
+}
+
+pub struct Shell {
+    /// The PTY: command output, keystrokes, resizes, signals, and bash's own exit.
+    pub process: Process,
+    commands: pipe::Sender,
+    done: mpsc::Receiver<Done>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("shell pipes: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the shell did not start: {0}")]
+    Start(String),
+    #[error("a command may not contain a NUL byte")]
+    Nul,
+}
+
+/// Removes the FIFO directory however `spawn` returns.
+struct FifoDir(PathBuf);
+
+impl Drop for FifoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Shell {
+    /// Start `bash` (with no startup files) on a PTY in `cwd`, and wait until it is ready.
+    /// Returns the shell and its starting directory.
+    pub async fn spawn(
+        bash: &Path,
+        cwd: Option<&Path>,
+        pty: &PtyParams,
+        unique: &str,
+    ) -> Result<(Self, String), ShellError> {
+        let dir = FifoDir(std::env::temp_dir().join(format!("airlock-shell-{unique}")));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir.0)?;
+        let (cmd_path, done_path) = (dir.0.join("commands"), dir.0.join("done"));
+        for p in [&cmd_path, &done_path] {
+            nix::unistd::mkfifo(p, Mode::S_IRUSR | Mode::S_IWUSR).map_err(std::io::Error::from)?;
+        }
+        // Open our ends without blocking: the reader of `done` opens at once; `commands` is
+        // opened read-write (Linux allows it on a FIFO), so it never waits for bash.
+        let mut done_rx = pipe::OpenOptions::new().open_receiver(&done_path)?;
+        let commands = pipe::OpenOptions::new()
+            .read_write(true)
+            .open_sender(&cmd_path)?;
+        let cmd_s = cmd_path.to_string_lossy().into_owned();
+        let done_s = done_path.to_string_lossy().into_owned();
+        let process = spawn_pty_args(
+            bash,
+            &[
+                "--noprofile",
+                "--norc",
+                "-c",
+                LOOP,
+                "airlock-shell",
+                &cmd_s,
+                &done_s,
+            ],
+            cwd,
+            pty,
+        )?;
+        // The first record says bash is ready; by then it has both FIFOs open.
+        let mut pending = Vec::new();
+        let first = tokio::time::timeout(START_TIMEOUT, read_record(&mut done_rx, &mut pending))
+            .await
+            .map_err(|_| ShellError::Start("no ready signal".into()))?
+            .ok_or_else(|| ShellError::Start("bash exited".into()))?;
+        drop(dir); // both ends are open; the names are no longer needed
+        let (tx, done) = mpsc::channel(8);
+        tokio::spawn(async move {
+            while let Some(d) = read_record(&mut done_rx, &mut pending).await {
+                if tx.send(d).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok((
+            Self {
+                process,
+                commands,
+                done,
+            },
+            first.cwd,
+        ))
+    }
+
+    /// Hand an approved line to the shell.
+    pub async fn run(&mut self, line: &str) -> Result<(), ShellError> {
+        if line.contains('\0') {
+            return Err(ShellError::Nul);
+        }
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(0);
+        self.commands.write_all(&buf).await?;
+        Ok(())
+    }
+
+    /// The next finished command; `None` once the shell has exited.
+    pub async fn done(&mut self) -> Option<Done> {
+        self.done.recv().await
+    }
+
+    /// The PTY output, the end records and the exit, borrowed apart so one `select!` can wait
+    /// on all three.
+    pub fn parts(
+        &mut self,
+    ) -> (
+        &mut mpsc::Receiver<super::Output>,
+        &mut mpsc::Receiver<Done>,
+        &mut tokio::sync::oneshot::Receiver<super::Exit>,
+    ) {
+        (
+            &mut self.process.output,
+            &mut self.done,
+            &mut self.process.exit,
+        )
+    }
+}
+
+/// Read one `STATUS CWD\0` record.
+async fn read_record(rx: &mut pipe::Receiver, pending: &mut Vec<u8>) -> Option<Done> {
+    loop {
+        if let Some(end) = pending.iter().position(|&b| b == 0) {
+            let rec: Vec<u8> = pending.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&rec[..rec.len() - 1]).into_owned();
+            let (status, cwd) = text.split_once(' ').unwrap_or((text.as_str(), ""));
+            return Some(Done {
+                status: status.trim().parse().unwrap_or(255),
+                cwd: cwd.to_owned(),
+            });
+        }
+        let mut buf = [0u8; 4096];
+        match rx.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Output;
+
+    fn pty() -> PtyParams {
+        PtyParams {
+            term: "xterm".into(),
+            cols: 80,
+            rows: 24,
+        }
+    }
+
+    async fn output_until(p: &mut Process, needle: &str) -> String {
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !seen.contains(needle) {
+            match tokio::time::timeout_at(deadline, p.output.recv()).await {
+                Ok(Some(Output::Stdout(b) | Output::Stderr(b))) => {
+                    seen.push_str(&String::from_utf8_lossy(&b))
+                }
+                _ => break,
+            }
+        }
+        seen
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn state_persists_and_status_comes_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut sh, cwd) = Shell::spawn(Path::new("/bin/bash"), Some(dir.path()), &pty(), "t1")
+            .await
+            .expect("spawn");
+        assert_eq!(Path::new(&cwd), dir.path());
+        sh.run("cd /tmp && X=42").await.expect("run");
+        assert_eq!(
+            sh.done().await,
+            Some(Done {
+                status: 0,
+                cwd: "/tmp".into()
+            })
+        );
+        sh.run("echo value=$X; (exit 3)").await.expect("run");
+        let out = output_until(&mut sh.process, "value=42").await;
+        assert!(out.contains("value=42"), "{out:?}");
+        assert!(
+            !out.contains("echo value"),
+            "the command is never echoed: {out:?}"
+        );
+        assert_eq!(sh.done().await.map(|d| d.status), Some(3));
+        // Printing something that looks like our record does nothing.
+        sh.run("printf '0 /fake\\0'; false").await.expect("run");
+        assert_eq!(sh.done().await.map(|d| d.status), Some(1));
+        assert!(!dir.path().join("..").join("airlock-shell-t1").exists());
+    }
+}
