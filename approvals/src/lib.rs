@@ -15,7 +15,7 @@ pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
 pub use model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
 pub use policy::{Decision, Policy};
 pub use store::NewRequest;
-pub use store::{Store, StoreError};
+pub use store::{SessionFilter, SessionRow, Store, StoreError};
 
 /// Milliseconds since the Unix epoch; every stored time uses this unit.
 pub fn now_ms() -> i64 {

@@ -63,6 +63,15 @@ pub struct NewRequest {
     pub expires_at: i64,
 }
 
+/// What `airlock sessions list` narrows by; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub agent: Option<String>,
+    pub target: Option<String>,
+    /// Started at or after (ms since the epoch).
+    pub since: Option<i64>,
+}
+
 /// A session row as the CLI lists it.
 #[derive(Debug, Clone)]
 pub struct SessionRow {
@@ -257,29 +266,52 @@ impl Store {
     }
 
     pub async fn list_sessions(&self, limit: i64) -> Result<Vec<SessionRow>, StoreError> {
+        self.find_sessions(&SessionFilter::default(), limit).await
+    }
+
+    /// Mark sessions a previous run left open as interrupted (at start-up: their tasks are
+    /// gone). Returns how many there were.
+    pub async fn interrupt_open_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE sessions SET ended_at = $1, outcome = 'interrupted' WHERE ended_at IS NULL",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// One session by id, or by a unique prefix of its id (as printed in short form).
+    pub async fn session(&self, id_or_prefix: &str) -> Result<Vec<SessionRow>, StoreError> {
+        let pattern = format!("{}%", id_or_prefix.replace(['%', '_'], ""));
         let rows = sqlx::query(
             "SELECT id, agent, target, kind, command, started_at, ended_at, outcome, exit_status, recording \
-             FROM sessions ORDER BY started_at DESC LIMIT $1",
+             FROM sessions WHERE id LIKE $1 ORDER BY started_at DESC LIMIT 2",
         )
+        .bind(pattern)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Sessions newest first, narrowed by agent, target and start time.
+    pub async fn find_sessions(
+        &self,
+        f: &SessionFilter,
+        limit: i64,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, agent, target, kind, command, started_at, ended_at, outcome, exit_status, recording \
+             FROM sessions WHERE started_at >= $1 AND ($2 = '' OR agent = $2) AND ($3 = '' OR target = $3) \
+             ORDER BY started_at DESC LIMIT $4",
+        )
+        .bind(f.since.unwrap_or(0))
+        .bind(f.agent.as_deref().unwrap_or(""))
+        .bind(f.target.as_deref().unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SessionRow {
-                    id: r.try_get("id")?,
-                    agent: r.try_get("agent")?,
-                    target: r.try_get("target")?,
-                    kind: r.try_get("kind")?,
-                    command: r.try_get("command")?,
-                    started_at: r.try_get("started_at")?,
-                    ended_at: r.try_get("ended_at")?,
-                    outcome: r.try_get("outcome")?,
-                    exit_status: r.try_get("exit_status")?,
-                    recording: r.try_get("recording")?,
-                })
-            })
-            .collect()
+        rows.iter().map(session_from_row).collect()
     }
 
     // --- requests and votes ----------------------------------------------------------------
@@ -662,3 +694,18 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+fn session_from_row(r: &sqlx::any::AnyRow) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        id: r.try_get("id")?,
+        agent: r.try_get("agent")?,
+        target: r.try_get("target")?,
+        kind: r.try_get("kind")?,
+        command: r.try_get("command")?,
+        started_at: r.try_get("started_at")?,
+        ended_at: r.try_get("ended_at")?,
+        outcome: r.try_get("outcome")?,
+        exit_status: r.try_get("exit_status")?,
+        recording: r.try_get("recording")?,
+    })
+}

@@ -59,9 +59,48 @@ enum Cmd {
         #[arg(last = true, required_unless_present = "stdin")]
         command: Vec<String>,
     },
+    /// Recorded sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCmd),
+    /// Play a recorded session in the terminal with its real timing.
+    Replay {
+        /// Session id (or a unique prefix), or a path to a .cast file.
+        session: String,
+        /// Playback speed (2 = twice as fast).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Shorten pauses longer than this (e.g. 1s).
+        #[arg(long)]
+        idle_limit: Option<String>,
+        /// Start at the Nth marker (see --markers); earlier output is shown at once.
+        #[arg(long)]
+        from_marker: Option<usize>,
+        /// Print the output without timing.
+        #[arg(long, conflicts_with_all = ["speed", "idle_limit", "from_marker"])]
+        cat: bool,
+        /// List the markers (commands, decisions, exit statuses) with their times.
+        #[arg(long, conflicts_with = "cat")]
+        markers: bool,
+    },
     /// Check decisions and configs without running the gateway (for CI).
     #[command(subcommand)]
     Policy(PolicyCmd),
+}
+
+#[derive(Subcommand)]
+enum SessionsCmd {
+    /// Sessions, newest first.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        /// Only sessions started within this long (e.g. 1h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +219,39 @@ async fn async_main(cli: Cli) -> Result<()> {
             } else {
                 cli::classify::one(&classifier, &ctx, json, &command.join(" "))
             }
+        }
+        Cmd::Sessions(SessionsCmd::List {
+            agent,
+            target,
+            since,
+            limit,
+        }) => {
+            let s = store(&config).await?;
+            cli::sessions::list(&s, agent, target, since, limit).await
+        }
+        Cmd::Replay {
+            session,
+            speed,
+            idle_limit,
+            from_marker,
+            cat,
+            markers,
+        } => {
+            // A .cast path needs no database; an id does.
+            let s = if session.ends_with(".cast") {
+                None
+            } else {
+                Some(store(&config).await?)
+            };
+            let args = cli::sessions::ReplayArgs {
+                session,
+                speed,
+                idle_limit,
+                from_marker,
+                cat,
+                markers,
+            };
+            cli::sessions::replay(&config, s.as_ref(), args).await
         }
         // Handled before the runtime starts: it has its own exit codes.
         Cmd::Policy(_) => Ok(()),

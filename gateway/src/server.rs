@@ -59,6 +59,13 @@ impl Gateway {
         let expired = store
             .expire_all_pending("gateway restarted while the request was pending", now_ms())
             .await?;
+        let interrupted = store.interrupt_open_sessions(now_ms()).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                sessions = interrupted,
+                "sessions left open by the previous run marked interrupted"
+            );
+        }
         let (key, created) = hostkey::load_or_create(&config.host_key)?;
         let classifier = config.classifier();
         let policy = config.policy();

@@ -6,6 +6,7 @@
 //! when it fails, the session must stop, so every failure is surfaced to the caller.
 
 pub mod asciicast;
+pub mod replay;
 pub mod task;
 
 pub use asciicast::{Event, EventKind, Header, ParseError, Recording};

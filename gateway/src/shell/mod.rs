@@ -547,12 +547,19 @@ impl Sh {
             .await
             .map_err(|e| End::Error(format!("cannot reach the shell: {e}")))?;
         self.mark("started").await?;
+        // Whether the command's output ended a line, so the prompt starts on a fresh one.
+        let mut line_open = false;
         loop {
             let ev = self.next(rx).await;
             let Some(ev) = self.common(ev, true).await? else {
                 continue;
             };
             match ev {
+                Ev::Output(b) => {
+                    line_open = b.last().is_some_and(|&c| c != b'\n');
+                    self.last_activity = Instant::now();
+                    self.show(&b).await?;
+                }
                 Ev::Keys(k) => {
                     let _ = self.shell.process.control.send(Control::Stdin(k)).await;
                 }
@@ -560,13 +567,13 @@ impl Sh {
                     let _ = self.shell.process.control.send(Control::Signal(s)).await;
                 }
                 Ev::Done(d) => {
-                    self.drain().await?;
+                    if let Some(last) = self.drain().await? {
+                        line_open = last != b'\n';
+                    }
                     self.cwd = d.cwd;
                     self.mark(&format!("exit {}", d.status)).await?;
-                    if d.status != 0 {
-                        // A command that does not end its output with a newline would put
-                        // the prompt on its last line; keep the transcript readable.
-                        self.show(b"\x1b[0m").await?;
+                    if line_open {
+                        self.show(b"\r\n").await?;
                     }
                     return Ok(());
                 }
@@ -575,22 +582,30 @@ impl Sh {
         }
     }
 
-    /// Relay output still in the PTY after a command's end record.
-    async fn drain(&mut self) -> Result<(), End> {
+    /// Relay output still in the PTY after a command's end record; returns the last byte.
+    async fn drain(&mut self) -> Result<Option<u8>, End> {
         let stop = Instant::now() + DRAIN_MAX;
+        let mut last = None;
         while self.output_open && Instant::now() < stop {
             match tokio::time::timeout(DRAIN_QUIET, self.shell.process.output.recv()).await {
-                Ok(Some(Output::Stdout(b) | Output::Stderr(b))) => self.show(&b).await?,
+                Ok(Some(Output::Stdout(b) | Output::Stderr(b))) => {
+                    last = b.last().copied().or(last);
+                    self.show(&b).await?;
+                }
                 Ok(None) => self.output_open = false,
                 Err(_) => break,
             }
         }
-        Ok(())
+        Ok(last)
     }
 
     async fn finish(mut self, end: End) {
         let (message, status, outcome) = match &end {
-            End::Eof => (None, 0, "ended"),
+            End::Eof => (
+                Some("airlock: session ended (ctrl-d)".to_owned()),
+                0,
+                "ended",
+            ),
             End::ClientGone => (None, 0, "disconnected"),
             End::ShellExited(Exit::Code(c)) => (None, *c, "ended"),
             End::ShellExited(Exit::Signal { name, .. }) => (
@@ -626,13 +641,11 @@ impl Sh {
             ),
         };
         let label = message
-            .clone()
+            .as_deref()
+            .map(|m| m.trim_start_matches("airlock: ").to_owned())
             .unwrap_or_else(|| format!("session {outcome}"));
         tracing::info!(session = %self.id, end = %label, "gated shell finished");
-        let _ = self
-            .recorder
-            .marker(&format!("session ended: {label}"))
-            .await;
+        let _ = self.recorder.marker(&label).await;
         if let Some(m) = &message {
             // Recording may be what failed: the agent still hears why.
             let _ = self

@@ -22,11 +22,15 @@ use super::local::{SpawnError, spawn_pty_args};
 use super::{Process, PtyParams};
 
 /// The loop bash runs. `trap : INT` keeps the shell alive when ctrl-c interrupts a command
-/// (a handler, unlike an ignored signal, is not inherited by the commands it runs).
+/// (a handler, unlike an ignored signal, is not inherited by the commands it runs);
+/// `__airlock_set` gives each line the previous line's `$?`.
 const LOOP: &str = r#"exec 3<"$1" 4>"$2" || exit 111
 trap : INT
+__airlock_status=0
+__airlock_set() { return "$1"; }
 printf '0 %s\0' "$PWD" >&4
 while IFS= read -r -d '' __airlock_line <&3; do
+  __airlock_set "$__airlock_status"
   eval "$__airlock_line" 3<&- 4>&-
   __airlock_status=$?
   printf '%s %s\0' "$__airlock_status" "$PWD" >&4
@@ -230,6 +234,7 @@ mod tests {
             })
         );
         sh.run("echo value=$X; (exit 3)").await.expect("run");
+        // (checked below: the next line sees that 3 as its `$?`)
         let out = output_until(&mut sh.process, "value=42").await;
         assert!(out.contains("value=42"), "{out:?}");
         assert!(
@@ -237,6 +242,10 @@ mod tests {
             "the command is never echoed: {out:?}"
         );
         assert_eq!(sh.done().await.map(|d| d.status), Some(3));
+        sh.run("echo previous=$?").await.expect("run");
+        let out = output_until(&mut sh.process, "previous=3").await;
+        assert!(out.contains("previous=3"), "{out:?}");
+        assert_eq!(sh.done().await.map(|d| d.status), Some(0));
         // Printing something that looks like our record does nothing.
         sh.run("printf '0 /fake\\0'; false").await.expect("run");
         assert_eq!(sh.done().await.map(|d| d.status), Some(1));
