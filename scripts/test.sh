@@ -4,16 +4,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# OpenSSH client tools and tmux (the terminal the shell tests type into), from Debian.
+declare -A package=([ssh]=openssh-client [sftp]=openssh-client [ssh-keygen]=openssh-client
+  [ssh-agent]=openssh-client [tmux]=tmux [unshare]=util-linux)
 missing=()
-for tool in ssh sftp ssh-keygen ssh-agent; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for tool in "${!package[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing openssh-client (missing: ${missing[*]})"
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "installing: ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq openssh-client
+  $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+
+# The real asciinema (2.4.0, from PyPI) reads our recordings back in the tests.
+venv=target/asciinema-venv
+if [ ! -x "$venv/bin/asciinema" ]; then
+  echo "installing asciinema 2.4.0 into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check asciinema==2.4.0
+fi
+export AIRLOCK_TEST_ASCIINEMA="$PWD/$venv/bin/asciinema"
 
 cargo test --workspace --locked "$@"

@@ -153,9 +153,21 @@ fn sql_client(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
                 format!("{program} reads statements from stdin that cannot be checked"),
             );
         }
+        if argv.iter().skip(1).any(|a| {
+            matches!(
+                a.as_str(),
+                "--version" | "-V" | "--help" | "-?" | "-l" | "--list"
+            )
+        }) {
+            return (
+                Tier::Low,
+                format!("{program} prints its version, help or database list"),
+            );
+        }
+        // Statements typed into the session would never be seen by the gate.
         return (
-            Tier::Medium,
-            format!("{program} session; statements are not visible"),
+            Tier::High,
+            format!("{program} opens an interactive session that Airlock cannot gate"),
         );
     }
     let mut worst = (Tier::Low, String::from("read-only query"));
@@ -408,8 +420,8 @@ fn redis(cmd: &SimpleCmd) -> (Tier, String) {
         );
     } else {
         return (
-            Tier::Medium,
-            "redis-cli session; commands are not visible".into(),
+            Tier::High,
+            "redis-cli opens an interactive session that Airlock cannot gate".into(),
         );
     }
     let mut worst = (Tier::Low, String::from("read-only Redis command"));
@@ -461,8 +473,8 @@ fn mongo(cmd: &SimpleCmd) -> (Tier, String) {
             && !cmd.stdin_piped
         {
             return (
-                Tier::Medium,
-                "mongo shell session; commands are not visible".into(),
+                Tier::High,
+                "the mongo shell opens an interactive session that Airlock cannot gate".into(),
             );
         }
         return (

@@ -131,7 +131,8 @@ fn sql_statements_are_judged() {
         ("sqlite3 db.sqlite 'select * from t'", Low),
         ("redis-cli FLUSHALL", High),
         ("psql <<< 'drop database prod'", High),
-        ("psql", Medium),
+        ("psql", High),
+        ("psql --version", Low),
     ]);
 }
 

@@ -3,7 +3,7 @@
 //! Every failure here is a deny with a reason the agent can read; the session only acts on
 //! the value returned.
 
-use airlock_approvals::{Decision, now_ms};
+use airlock_approvals::{Decision, NewRequest, now_ms};
 use airlock_classifier::{Assessment, Classifier, Context, Tier};
 
 use crate::config::{Agent, Config, Target};
@@ -75,6 +75,29 @@ pub async fn judge(
         decision,
         target: t,
     })
+}
+
+/// The approval request for a judged command that needs reviewers.
+pub fn new_request(
+    session_id: &str,
+    agent: &str,
+    target: &str,
+    command: &str,
+    a: &Assessment,
+    quorum: u32,
+    timeout: std::time::Duration,
+) -> NewRequest {
+    NewRequest {
+        session_id: session_id.to_owned(),
+        agent: agent.to_owned(),
+        target: target.to_owned(),
+        command: command.to_owned(),
+        tier: a.tier,
+        score: a.score,
+        reasons: a.reasons.clone(),
+        quorum,
+        expires_at: now_ms() + timeout.as_millis() as i64,
+    }
 }
 
 /// "5m", "1h 30m": the countdown shown to a waiting agent.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approvals::broker::Verdict;
-use airlock_approvals::{Decision, NewRequest, Outcome, now_ms};
+use airlock_approvals::{Decision, Outcome, now_ms};
 use airlock_recorder::task::Stream;
 use airlock_recorder::{Header, Recorder};
 use russh::server::{Handle, Msg};
@@ -53,10 +53,12 @@ pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
                 row_height,
                 ..
             } => {
+                // A client that is not itself on a terminal (`ssh -tt` from a script) sends
+                // 0×0; give programs the classic 80×24 rather than a one-column screen.
                 pty = Some(PtyParams {
                     term,
-                    cols: clamp16(col_width),
-                    rows: clamp16(row_height),
+                    cols: or_default(clamp16(col_width), 80),
+                    rows: or_default(clamp16(row_height), 24),
                 });
             }
             ChannelMsg::Exec { command, .. } => return exec(ctx, rx, tx, pty, command).await,
@@ -96,6 +98,10 @@ pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
             _ => {}
         }
     }
+}
+
+fn or_default(v: u16, default: u16) -> u16 {
+    if v == 0 { default } else { v }
 }
 
 pub(crate) fn clamp16(v: u32) -> u16 {
@@ -277,17 +283,15 @@ impl Exec {
             Decision::Deny { reason } => return self.deny(&tx, &reason).await,
             Decision::Ask { quorum, .. } => {
                 let timeout = gw.config.approval_timeout;
-                let req = NewRequest {
-                    session_id: self.id.clone(),
-                    agent: self.ctx.agent.name.clone(),
-                    target: self.ctx.target.clone(),
-                    command: command.clone(),
-                    tier: a.tier,
-                    score: a.score,
-                    reasons: a.reasons.clone(),
+                let req = gate::new_request(
+                    &self.id,
+                    &self.ctx.agent.name,
+                    &self.ctx.target,
+                    &command,
+                    a,
                     quorum,
-                    expires_at: now_ms() + timeout.as_millis() as i64,
-                };
+                    timeout,
+                );
                 let mut ticket = match gw.broker.submit(req).await {
                     Ok(t) => t,
                     Err(e) => {

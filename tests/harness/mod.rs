@@ -42,6 +42,8 @@ pub struct Gateway {
     pub ws_url: String,
     child: Option<Child>,
     pg_admin: Option<(String, String)>,
+    /// Command prefix the gateway runs under (e.g. `unshare` for a tmpfs).
+    launcher: Vec<String>,
 }
 
 /// Options for a gateway under test.
@@ -49,6 +51,9 @@ pub struct Opts {
     pub timeout: &'static str,
     pub postgres: bool,
     pub extra: String,
+    /// Mount a tmpfs of this size over the recordings directory (in a private mount
+    /// namespace), so a test can fill the disk under the recorder.
+    pub tiny_recordings: Option<&'static str>,
 }
 
 impl Default for Opts {
@@ -57,6 +62,7 @@ impl Default for Opts {
             timeout: "60s",
             postgres: false,
             extra: String::new(),
+            tiny_recordings: None,
         }
     }
 }
@@ -132,6 +138,19 @@ targets = ["local"]
             extra = opts.extra
         );
         std::fs::write(&config, text).expect("write config");
+        let mut launcher = Vec::new();
+        if let Some(size) = opts.tiny_recordings {
+            let rec = dir.path().join("data/recordings");
+            std::fs::create_dir_all(&rec).expect("recordings dir");
+            launcher = vec![
+                "unshare".to_owned(),
+                "-rm".to_owned(),
+                "sh".to_owned(),
+                "-c".to_owned(),
+                format!("mount -t tmpfs -o size={size} tmpfs \"$0\" && exec \"$@\""),
+                rec.display().to_string(),
+            ];
+        }
         let mut gw = Gateway {
             dir,
             config,
@@ -140,6 +159,7 @@ targets = ["local"]
             ws_url: String::new(),
             child: None,
             pg_admin,
+            launcher,
         };
         gw.spawn();
         gw
@@ -152,7 +172,15 @@ targets = ["local"]
             .append(true)
             .open(self.dir.path().join("gateway.log"))
             .expect("log");
-        let mut child = Command::new(BIN)
+        let mut cmd = match self.launcher.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = cmd
             .args(["serve", "--config"])
             .arg(&self.config)
             .current_dir(self.dir.path())
@@ -419,6 +447,14 @@ impl Reviewer {
     }
 }
 
+/// Whether a private mount namespace with a tmpfs can be made here (`unshare -rm`).
+pub fn can_mount_tmpfs() -> bool {
+    Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Poll `f` until true, bounded.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
@@ -429,4 +465,214 @@ pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// An agent's interactive session through the real `ssh -tt`, with the keystrokes written to
+/// the client's stdin and every byte the gateway sent collected from its stdout — exactly
+/// what the agent's terminal would receive.
+pub struct ShellClient {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl ShellClient {
+    pub async fn open(gw: &Gateway, target: &str) -> Self {
+        use tokio::io::AsyncReadExt;
+        let mut c = gw.ssh_cmd(&gw.agent_key, target);
+        c.arg("-tt").arg("127.0.0.1").stdin(Stdio::piped());
+        let mut child = c.spawn().expect("ssh -tt");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stdout.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.extend_from_slice(&buf[..n]);
+                }
+            }
+        });
+        let s = Self { child, stdin, seen };
+        s.wait_for("bot@").await;
+        s
+    }
+
+    pub fn transcript(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).into_owned()
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub async fn send(&mut self, keys: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(keys).await.expect("keys");
+        self.stdin.flush().await.expect("flush");
+    }
+
+    /// Type a line and press Enter.
+    pub async fn line(&mut self, text: &str) {
+        self.send(format!("{text}\r").as_bytes()).await;
+    }
+
+    /// Wait until the transcript contains `needle` `times` times in all (bounded).
+    pub async fn wait_for_n(&self, needle: &str, times: usize) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.transcript().matches(needle).count() >= times {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "no {needle:?} (×{times}) in the session; transcript:\n{}",
+            self.transcript()
+        );
+    }
+
+    pub async fn wait_for(&self, needle: &str) {
+        self.wait_for_n(needle, 1).await;
+    }
+
+    /// Wait for the client to exit; returns its status.
+    pub async fn exit(mut self) -> (i32, String) {
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("ssh exited in time")
+            .expect("ssh status");
+        // Let the reader take the last bytes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status.code().unwrap_or(-1), self.transcript())
+    }
+}
+
+/// A real terminal (tmux) running `ssh -tt` as the agent: for what only a terminal does —
+/// bracketed paste and window resizes.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn available() -> bool {
+        // (tmux is installed by scripts/test.sh; a bare `cargo test` may lack it.)
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    pub fn open(gw: &Gateway, target: &str, cols: u16, rows: u16) -> Self {
+        let socket = format!("airlock-test-{}-{}", std::process::id(), rand_suffix());
+        let key = gw.agent_key.display().to_string();
+        let mut ssh = vec!["ssh".to_owned()];
+        ssh.extend(CLIENT_OPTS.iter().map(|s| (*s).to_owned()));
+        ssh.extend(
+            [
+                "-o",
+                "LogLevel=ERROR",
+                "-tt",
+                "-i",
+                &key,
+                "-p",
+                &gw.ssh_port.to_string(),
+                "-l",
+                target,
+                "127.0.0.1",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
+        );
+        // Keep the pane after ssh exits, with its status, so the end can be read.
+        let cmd = format!("{}; echo \"[ssh exited $?]\"; sleep 600", ssh.join(" "));
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+            ])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string(), &cmd])
+            .env_remove("TMUX")
+            .status()
+            .expect("tmux");
+        assert!(ok.success(), "tmux new-session failed");
+        Self { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        assert!(self.tmux(&args).status.success());
+    }
+
+    /// Paste `text` the way a terminal does: bracketed, since the gateway asked for it.
+    pub fn paste(&self, text: &str) {
+        assert!(self.tmux(&["set-buffer", "--", text]).status.success());
+        assert!(
+            self.tmux(&["paste-buffer", "-p", "-t", "t"])
+                .status
+                .success()
+        );
+    }
+
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let out = self.tmux(&[
+            "resize-window",
+            "-t",
+            "t",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["capture-pane", "-p", "-J", "-t", "t", "-S", "-200"])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    pub async fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.screen().contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no {needle:?} on the screen:\n{}", self.screen());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
 }

@@ -12,7 +12,7 @@ pub mod editor;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use airlock_approvals::{Decision, NewRequest, Outcome, now_ms};
+use airlock_approvals::{Decision, Outcome, now_ms};
 use airlock_recorder::task::Stream;
 use airlock_recorder::{Header, Recorder};
 use russh::{ChannelMsg, ChannelReadHalf};
@@ -419,17 +419,15 @@ impl Sh {
             Decision::Ask { quorum, .. } => quorum,
         };
         let timeout = gw.config.approval_timeout;
-        let req = NewRequest {
-            session_id: self.id.clone(),
-            agent: self.ctx.agent.name.clone(),
-            target: self.ctx.target.clone(),
-            command: line.to_owned(),
-            tier: a.tier,
-            score: a.score,
-            reasons: a.reasons.clone(),
+        let req = gate::new_request(
+            &self.id,
+            &self.ctx.agent.name,
+            &self.ctx.target,
+            line,
+            &a,
             quorum,
-            expires_at: now_ms() + timeout.as_millis() as i64,
-        };
+            timeout,
+        );
         let mut ticket = match gw.broker.submit(req).await {
             Ok(t) => t,
             Err(e) => {
@@ -647,11 +645,11 @@ impl Sh {
         tracing::info!(session = %self.id, end = %label, "gated shell finished");
         let _ = self.recorder.marker(&label).await;
         if let Some(m) = &message {
-            // Recording may be what failed: the agent still hears why.
-            let _ = self
-                .tx
-                .data_bytes(format!("\r\n{m}\r\n").into_bytes())
-                .await;
+            // Recording may be what failed (then this is not recorded); the agent still
+            // hears why.
+            let bytes = format!("\r\n{m}\r\n").into_bytes();
+            let _ = self.recorder.output(Stream::Stdout, &bytes).await;
+            let _ = self.tx.data_bytes(bytes).await;
         }
         if self.exit.is_none() {
             let _ = self.shell.process.control.send(Control::Kill).await;
@@ -659,6 +657,10 @@ impl Sh {
                 tokio::time::timeout(Duration::from_secs(5), &mut self.shell.process.exit).await;
         }
         if !matches!(end, End::ClientGone) {
+            let _ = self
+                .recorder
+                .output(Stream::Stdout, editor::PASTE_OFF)
+                .await;
             let _ = self.tx.data_bytes(editor::PASTE_OFF.to_vec()).await;
             let _ = self.tx.exit_status(status).await;
             let _ = self.tx.eof().await;

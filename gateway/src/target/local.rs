@@ -44,6 +44,10 @@ fn base_env(term: Option<&str>) -> Vec<(String, String)> {
     }
     if let Some(t) = term {
         env.push(("TERM".to_owned(), t.to_owned()));
+        // Pagers (less, and the ones man, git and systemctl start) offer `!cmd` shell escapes
+        // on a terminal; these turn them off, so reading a man page cannot open a shell.
+        env.push(("LESSSECURE".to_owned(), "1".to_owned()));
+        env.push(("SYSTEMD_PAGERSECURE".to_owned(), "1".to_owned()));
     }
     env
 }
