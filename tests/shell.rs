@@ -193,6 +193,21 @@ async fn idle_sessions_end_and_say_why() {
         transcript.contains("airlock: session ended: no activity for 2s"),
         "{transcript}"
     );
+
+    // The maximum length ends even a busy session.
+    let gw = Gateway::start(Opts {
+        extra: "[shell]\nmax_session = \"2s\"\n".into(),
+        ..Opts::default()
+    })
+    .await;
+    let mut sh = ShellClient::open(&gw, "local").await;
+    sh.line("sleep 30").await;
+    let (code, transcript) = sh.exit().await;
+    assert_eq!(code, 77, "{transcript}");
+    assert!(transcript.contains("maximum length of 2s"), "{transcript}");
+    let (_, rec) = read_recording(&gw);
+    let last = rec.markers().last().map(|m| m.data.clone()).unwrap_or_default();
+    assert!(last.contains("maximum length"), "the end is recorded: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -256,6 +271,16 @@ async fn recordings_replay_and_asciinema_reads_them_byte_for_byte() {
         .and_then(|s| s.to_str())
         .expect("id")
         .to_owned();
+
+    // sessions list filters by agent, target and age.
+    let list = |args: &[&str]| {
+        let mut a = vec!["sessions", "list"];
+        a.extend_from_slice(args);
+        String::from_utf8_lossy(&gw.cli(&a).stdout).into_owned()
+    };
+    assert!(list(&["--agent", "bot", "--target", "local", "--since", "1h"]).contains(&id));
+    assert!(!list(&["--agent", "nobody"]).contains(&id));
+    assert!(!list(&["--target", "prod"]).contains(&id));
 
     // airlock replay --cat prints exactly the recorded output; --markers lists them in order.
     let cat = gw.cli(&["replay", &id[..8], "--cat"]);
