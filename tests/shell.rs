@@ -206,8 +206,15 @@ async fn idle_sessions_end_and_say_why() {
     assert_eq!(code, 77, "{transcript}");
     assert!(transcript.contains("maximum length of 2s"), "{transcript}");
     let (_, rec) = read_recording(&gw);
-    let last = rec.markers().last().map(|m| m.data.clone()).unwrap_or_default();
-    assert!(last.contains("maximum length"), "the end is recorded: {last}");
+    let last = rec
+        .markers()
+        .last()
+        .map(|m| m.data.clone())
+        .unwrap_or_default();
+    assert!(
+        last.contains("maximum length"),
+        "the end is recorded: {last}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 
+use crate::ledger::Ledger;
 use crate::model::{Outcome, RequestView, VoteDecision};
 use crate::now_ms;
 use crate::store::{NewRequest, Store, StoreError, VoteResult};
+use serde_json::json;
 
 /// What reviewers are told.
 #[derive(Debug, Clone)]
@@ -90,6 +92,8 @@ pub struct Broker {
 
 struct Inner {
     store: Store,
+    /// Every request, vote and outcome is appended here before anyone acts on it.
+    ledger: Ledger,
     /// Fan-out to every connected reviewer; lagging receivers re-read the snapshot.
     events: broadcast::Sender<BrokerEvent>,
     /// Sessions waiting on a request, by request id. Only the session that holds the waiting
@@ -98,15 +102,26 @@ struct Inner {
 }
 
 impl Broker {
+    /// A broker whose ledger signs nothing (tests, tools); the gateway uses [`Broker::with_ledger`].
     pub fn new(store: Store) -> Self {
+        let ledger = Ledger::new(store.clone(), None, 100);
+        Self::with_ledger(store, ledger)
+    }
+
+    pub fn with_ledger(store: Store, ledger: Ledger) -> Self {
         let (events, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
                 store,
+                ledger,
                 events,
                 waiters: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
     }
 
     pub fn store(&self) -> &Store {
@@ -130,6 +145,33 @@ impl Broker {
     /// Store a pending request and tell every reviewer about it.
     pub async fn submit(&self, req: NewRequest) -> Result<Ticket, StoreError> {
         let view = self.inner.store.insert_request(&req, now_ms()).await?;
+        let logged = self
+            .inner
+            .ledger
+            .append(
+                "request.opened",
+                json!({
+                    "request": view.id, "session": req.session_id, "agent": req.agent,
+                    "target": req.target, "command": req.command, "quorum": req.quorum,
+                    "expires_at": req.expires_at,
+                }),
+            )
+            .await;
+        if let Err(e) = logged {
+            // Not in the audit trail, so it must never be approved: settle it now.
+            let _ = self
+                .inner
+                .store
+                .settle(
+                    &view.id,
+                    Outcome::Withdrawn,
+                    "airlock",
+                    "audit ledger unavailable",
+                    now_ms(),
+                )
+                .await;
+            return Err(e);
+        }
         let (tx, rx) = oneshot::channel();
         self.waiters().insert(view.id.clone(), tx);
         self.publish(BrokerEvent::Requested(Box::new(view.clone())));
@@ -158,6 +200,24 @@ impl Broker {
             .store
             .vote(id, reviewer, decision, comment, now_ms())
             .await?;
+        if matches!(res, VoteResult::Counted { .. } | VoteResult::Resolved(_)) {
+            let logged = self
+                .inner
+                .ledger
+                .append(
+                    "request.vote",
+                    json!({
+                        "request": id, "reviewer": reviewer, "decision": decision.as_str(),
+                        "comment": comment.unwrap_or(""),
+                    }),
+                )
+                .await;
+            if let Err(e) = logged {
+                // The vote is stored; without its audit entry the command still cannot start
+                // (execution is logged first, and fails closed).
+                tracing::error!(request = id, error = %e, "vote not in the audit ledger");
+            }
+        }
         match res {
             VoteResult::NotFound => Err(DecideError::UnknownRequest(id.to_owned())),
             VoteResult::NotPending(status) => Err(DecideError::AlreadyResolved {
@@ -192,13 +252,30 @@ impl Broker {
                         by: reviewer.to_owned(),
                         why,
                     },
-                );
+                )
+                .await;
                 Ok(DecideAck::Resolved(outcome))
             }
         }
     }
 
-    fn resolved(&self, id: &str, verdict: Verdict) {
+    async fn resolved(&self, id: &str, verdict: Verdict) {
+        // Logged before the waiting session hears it, so the ledger shows the outcome before
+        // anything the outcome allows.
+        let logged = self
+            .inner
+            .ledger
+            .append(
+                "request.outcome",
+                json!({
+                    "request": id, "outcome": verdict.outcome.as_str(), "by": verdict.by,
+                    "why": verdict.why,
+                }),
+            )
+            .await;
+        if let Err(e) = logged {
+            tracing::error!(request = id, error = %e, "outcome not in the audit ledger");
+        }
         if let Some(w) = self.waiters().remove(id) {
             let _ = w.send(verdict.clone());
         }
@@ -224,7 +301,7 @@ impl Broker {
                     by: "airlock".into(),
                     why: why.to_owned(),
                 };
-                self.resolved(id, v.clone());
+                self.resolved(id, v.clone()).await;
                 v
             }
             Ok(status) => {

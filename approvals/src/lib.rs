@@ -7,11 +7,13 @@
 
 pub mod broker;
 pub mod ids;
+pub mod ledger;
 pub mod model;
 pub mod policy;
 pub mod store;
 
 pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
+pub use ledger::Ledger;
 pub use model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
 pub use policy::{Decision, Policy};
 pub use store::NewRequest;

@@ -20,6 +20,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url {0:?} (expected sqlite://… or postgres://…)")]
     Url(String),
+    #[error("the ledger is too busy: no append succeeded after many attempts")]
+    Contention,
     #[error("reviewer {0:?} already exists")]
     ReviewerExists(String),
     #[error("no reviewer named {0:?}")]
@@ -692,8 +694,9 @@ impl Store {
     }
 }
 
+mod ledger;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 fn session_from_row(r: &sqlx::any::AnyRow) -> Result<SessionRow, StoreError> {
     Ok(SessionRow {

@@ -53,6 +53,8 @@ struct File {
     #[serde(default)]
     shell: ShellFile,
     #[serde(default)]
+    ledger: LedgerFile,
+    #[serde(default)]
     agent: Vec<AgentFile>,
     #[serde(default)]
     target: Vec<TargetFile>,
@@ -89,6 +91,14 @@ struct ApprovalFile {
     high_quorum: Option<u32>,
     medium_quorum: Option<u32>,
     auto_allow_low: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerFile {
+    key: Option<PathBuf>,
+    checkpoint_every: Option<u64>,
+    checkpoint_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -184,6 +194,14 @@ pub struct Config {
     pub reviewer_listen: SocketAddr,
     pub database_url: String,
     pub approval_timeout: Duration,
+    /// Ed25519 seed (hex) that signs ledger checkpoints; created on first start.
+    pub ledger_key: PathBuf,
+    /// Sign the ledger head every this many entries…
+    pub checkpoint_every: u64,
+    /// …and at least this often while it grows.
+    pub checkpoint_interval: Duration,
+    /// SHA-256 of the config file's text (of the empty string for the built-in default).
+    pub config_sha256: String,
     /// An interactive session with no input for this long is ended.
     pub idle_timeout: Duration,
     /// An interactive session is ended after this long, whatever it is doing.
@@ -235,7 +253,9 @@ impl Config {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        Self::from_file(file, path.display().to_string(), base)
+        let mut c = Self::from_file(file, path.display().to_string(), base)?;
+        c.config_sha256 = sha256_hex(text);
+        Ok(c)
     }
 
     fn from_file(f: File, source: String, base: &Path) -> Result<Self, ConfigError> {
@@ -274,6 +294,23 @@ impl Config {
         };
         let idle_timeout = duration(f.shell.idle_timeout, "30m", "[shell] idle_timeout")?;
         let max_session = duration(f.shell.max_session, "8h", "[shell] max_session")?;
+        let checkpoint_interval = duration(
+            f.ledger.checkpoint_interval,
+            "60s",
+            "[ledger] checkpoint_interval",
+        )?;
+        let checkpoint_every = f.ledger.checkpoint_every.unwrap_or(100);
+        let ledger_key = f
+            .ledger
+            .key
+            .clone()
+            .map(rel)
+            .unwrap_or_else(|| data_dir.join("ledger_ed25519_key"));
+        if checkpoint_every == 0 {
+            return Err(invalid(
+                "[ledger] checkpoint_every must be at least 1".into(),
+            ));
+        }
         let high_quorum = f.approval.high_quorum.unwrap_or(2);
         if high_quorum < 2 {
             return Err(invalid(format!(
@@ -416,6 +453,10 @@ impl Config {
             approval_timeout,
             idle_timeout,
             max_session,
+            ledger_key,
+            checkpoint_every,
+            checkpoint_interval,
+            config_sha256: sha256_hex(""),
             high_quorum,
             medium_quorum,
             auto_allow_low: f.approval.auto_allow_low.unwrap_or(true),
@@ -466,6 +507,11 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// Agents enrolled through the authorized_keys file: `KEYTYPE BASE64 NAME` per line. Read on

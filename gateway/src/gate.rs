@@ -5,6 +5,7 @@
 
 use airlock_approvals::{Decision, NewRequest, now_ms};
 use airlock_classifier::{Assessment, Classifier, Context, Tier};
+use serde_json::json;
 
 use crate::config::{Agent, Config, Target};
 use crate::server::Gateway;
@@ -50,14 +51,30 @@ pub fn assess(
     Ok((classifier.classify(command, &ctx), t.clone()))
 }
 
-/// Judge `command` for `agent` on `target`. `Err` is a deny reason.
+/// Judge `command` for `agent` on `target` in `session`, and put the command, its
+/// classification and the decision in the audit ledger. `Err` is a deny reason; a command that
+/// cannot be logged is denied.
 pub async fn judge(
     gw: &Gateway,
+    session: &str,
     agent: &Agent,
     target: &str,
     command: &str,
 ) -> Result<Judged, String> {
-    let (assessment, t) = assess(&gw.config, &gw.classifier, agent, target, command)?;
+    let ledger = gw.broker.ledger();
+    let (assessment, t) = match assess(&gw.config, &gw.classifier, agent, target, command) {
+        Ok(v) => v,
+        Err(why) => {
+            let entry = json!({
+                "session": session, "agent": agent.name, "target": target, "command": command,
+                "decision": "deny", "why": why,
+            });
+            if let Err(e) = ledger.append("command.submitted", entry).await {
+                tracing::error!(error = %e, "refused command not in the audit ledger");
+            }
+            return Err(why);
+        }
+    };
     let whitelisted = if assessment.tier < Tier::High {
         gw.broker
             .store()
@@ -70,6 +87,21 @@ pub async fn judge(
     let decision = gw
         .policy
         .decide(&assessment, whitelisted.as_ref(), agent.max_tier);
+    let (kind, detail) = match &decision {
+        Decision::Allow { why } => ("allow", json!({ "why": why })),
+        Decision::Ask { quorum, .. } => ("ask", json!({ "quorum": quorum })),
+        Decision::Deny { reason } => ("deny", json!({ "why": reason })),
+    };
+    let rules: Vec<&str> = assessment.reasons.iter().map(|r| r.rule.as_str()).collect();
+    let entry = json!({
+        "session": session, "agent": agent.name, "target": target, "command": command,
+        "tier": assessment.tier.as_str(), "score": assessment.score, "rules": rules,
+        "decision": kind, "detail": detail,
+    });
+    if let Err(e) = ledger.append("command.submitted", entry).await {
+        tracing::error!(error = %e, "cannot append to the audit ledger; denying");
+        return Err("audit ledger unavailable".into());
+    }
     Ok(Judged {
         assessment,
         decision,

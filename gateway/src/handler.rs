@@ -75,7 +75,22 @@ impl russh::server::Handler for AgentConnection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        match self.agent_for(key.public_key) {
+        let fingerprint = key.public_key.fingerprint(Default::default()).to_string();
+        let found = self.agent_for(key.public_key);
+        let logged = crate::audit::auth(
+            &self.gw,
+            found.as_ref().map(|a| a.name.as_str()),
+            user,
+            &fingerprint,
+            &self.peer.to_string(),
+        )
+        .await;
+        if let Err(why) = logged {
+            // A login that cannot be audited is refused.
+            tracing::error!(reason = %why, "refusing login");
+            return Ok(Auth::reject());
+        }
+        match found {
             Some(agent) => {
                 tracing::Span::current().record("agent", agent.name.as_str());
                 tracing::info!(target = user, "agent authenticated");

@@ -7,6 +7,7 @@
 //! [`target`], records it, and reports the exit status. Nothing runs without a decision, and
 //! every error on the way to one is a deny.
 
+pub mod audit;
 pub mod config;
 pub mod gate;
 pub mod handler;

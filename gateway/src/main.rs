@@ -82,6 +82,9 @@ enum Cmd {
         #[arg(long, conflicts_with = "cat")]
         markers: bool,
     },
+    /// The audit ledger: signing key, export, offline verification.
+    #[command(subcommand)]
+    Ledger(LedgerCmd),
     /// Check decisions and configs without running the gateway (for CI).
     #[command(subcommand)]
     Policy(PolicyCmd),
@@ -100,6 +103,31 @@ enum SessionsCmd {
         since: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCmd {
+    /// Print the public key that verifies checkpoints (`ed25519:BASE64`).
+    Pubkey,
+    /// Write the ledger as JSON lines to stdout.
+    Export {
+        /// First entry to export.
+        #[arg(long, default_value_t = 1)]
+        since: i64,
+    },
+    /// Check an export offline (no database, no config). Exit 0 only if everything verifies.
+    Verify {
+        file: PathBuf,
+        /// Trust only checkpoints signed by this key (from `airlock ledger pubkey`).
+        #[arg(long)]
+        pubkey: Option<String>,
+        /// The hash the last entry must have (an anchor kept elsewhere).
+        #[arg(long)]
+        head: Option<String>,
+        /// Re-hash every recording the ledger names, in this directory.
+        #[arg(long)]
+        recordings: Option<PathBuf>,
     },
 }
 
@@ -161,6 +189,20 @@ enum WhitelistCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Ledger(LedgerCmd::Verify {
+        file,
+        pubkey,
+        head,
+        recordings,
+    }) = &cli.cmd
+    {
+        return cli::ledger::verify(
+            file,
+            pubkey.as_deref(),
+            head.as_deref(),
+            recordings.as_deref(),
+        );
+    }
     if let Cmd::Policy(p) = &cli.cmd {
         return match p {
             PolicyCmd::Check {
@@ -253,8 +295,13 @@ async fn async_main(cli: Cli) -> Result<()> {
             };
             cli::sessions::replay(&config, s.as_ref(), args).await
         }
-        // Handled before the runtime starts: it has its own exit codes.
-        Cmd::Policy(_) => Ok(()),
+        Cmd::Ledger(LedgerCmd::Pubkey) => cli::ledger::pubkey(&config),
+        Cmd::Ledger(LedgerCmd::Export { since }) => {
+            let s = store(&config).await?;
+            cli::ledger::export(&s, since).await
+        }
+        // Handled before the runtime starts: they have their own exit codes.
+        Cmd::Policy(_) | Cmd::Ledger(LedgerCmd::Verify { .. }) => Ok(()),
     }
 }
 
@@ -334,6 +381,16 @@ fn print_banner(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAd
             "existing"
         }
     );
+    put!(
+        out,
+        "  ledger key  {} ({})",
+        gw.ledger_pubkey,
+        if gw.ledger_key_created {
+            "generated now"
+        } else {
+            "existing"
+        }
+    );
     put!(out, "  targets     {}", targets.join(", "));
     put!(
         out,
@@ -395,11 +452,35 @@ fn print_banner(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAd
     let _ = stdout.flush();
 }
 
+/// Who ran an operator command, for the ledger.
+fn operator() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    )
+}
+
+/// Put an operator change in the audit ledger; the change is done, so a failure is an error
+/// the operator must see.
+async fn audit(s: &Store, kind: &str, payload: serde_json::Value) -> Result<()> {
+    cli::ledger::operator_ledger(s)
+        .append(kind, payload)
+        .await
+        .map(|_| ())
+        .with_context(|| format!("the change is made, but it is not in the audit ledger ({kind})"))
+}
+
 async fn reviewer(config: Config, cmd: ReviewerCmd) -> Result<()> {
     let s = store(&config).await?;
     match cmd {
         ReviewerCmd::Add { name } => {
             let token = s.add_reviewer(&name, now_ms()).await?;
+            audit(
+                &s,
+                "reviewer.add",
+                serde_json::json!({ "reviewer": name, "by": operator() }),
+            )
+            .await?;
             eprintln!("reviewer {name} created; this token is shown once, store it now:");
             println!("{token}");
         }
@@ -410,6 +491,12 @@ async fn reviewer(config: Config, cmd: ReviewerCmd) -> Result<()> {
         }
         ReviewerCmd::Remove { name } => {
             s.remove_reviewer(&name).await?;
+            audit(
+                &s,
+                "reviewer.remove",
+                serde_json::json!({ "reviewer": name, "by": operator() }),
+            )
+            .await?;
             eprintln!(
                 "reviewer {name} removed; its token no longer works, even on open connections"
             );
@@ -478,6 +565,15 @@ async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
                     now_ms(),
                 )
                 .await?;
+            audit(
+                &s,
+                "whitelist.add",
+                serde_json::json!({
+                    "id": e.id, "agent": e.agent, "target": e.target, "command": e.command,
+                    "tier": a.tier.as_str(), "expires_at": e.expires_at, "by": by,
+                }),
+            )
+            .await?;
             println!("{}", e.id);
             eprintln!(
                 "whitelisted {command:?} ({}) for agent {} on target {}, {}",
@@ -507,6 +603,12 @@ async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
             if !s.revoke_whitelist(&id).await? {
                 bail!("no whitelist entry {id}");
             }
+            audit(
+                &s,
+                "whitelist.revoke",
+                serde_json::json!({ "id": id, "by": operator() }),
+            )
+            .await?;
             eprintln!("whitelist entry {id} revoked");
         }
     }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_approvals::{Broker, Policy, Store, now_ms};
+use airlock_approvals::{Broker, Ledger, Policy, Store, now_ms};
 use airlock_classifier::Classifier;
 use russh::MethodKind;
 use russh::keys::PrivateKey;
@@ -29,6 +29,8 @@ pub enum StartError {
     Store(#[from] airlock_approvals::StoreError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("ledger key {path}: {msg}")]
+    LedgerKey { path: String, msg: String },
 }
 
 /// Everything sessions share. Built once at start-up.
@@ -45,6 +47,9 @@ pub struct Gateway {
     pub host_key_created: bool,
     /// Requests that were pending at start-up and were expired (their waiters are gone).
     pub expired_at_start: usize,
+    /// `ed25519:…` public key that verifies ledger checkpoints.
+    pub ledger_pubkey: String,
+    pub ledger_key_created: bool,
 }
 
 impl Gateway {
@@ -67,6 +72,25 @@ impl Gateway {
             );
         }
         let (key, created) = hostkey::load_or_create(&config.host_key)?;
+        let (ledger_key, ledger_key_created) =
+            airlock_approvals::ledger::load_or_create_key(&config.ledger_key).map_err(|e| {
+                StartError::LedgerKey {
+                    path: config.ledger_key.display().to_string(),
+                    msg: e.to_string(),
+                }
+            })?;
+        let ledger = Ledger::new(store.clone(), Some(ledger_key), config.checkpoint_every);
+        let ledger_pubkey = ledger.pubkey().unwrap_or_default();
+        ledger
+            .append(
+                "config.loaded",
+                serde_json::json!({
+                    "node": config.node, "source": config.source,
+                    "config_sha256": config.config_sha256,
+                    "expired_requests": expired.len(), "interrupted_sessions": interrupted,
+                }),
+            )
+            .await?;
         let classifier = config.classifier();
         let policy = config.policy();
         Ok(Arc::new(Self {
@@ -75,9 +99,11 @@ impl Gateway {
             host_key_line: hostkey::public_line(&key),
             host_key_created: created,
             expired_at_start: expired.len(),
+            ledger_pubkey,
+            ledger_key_created,
             classifier,
             policy,
-            broker: Broker::new(store),
+            broker: Broker::with_ledger(store, ledger),
             config,
         }))
     }
@@ -119,6 +145,21 @@ pub async fn run(
         gw.broker.clone(),
         reviewer_stop,
     ));
+    // Sign the ledger head regularly, not only every N entries, so a quiet gateway's last
+    // events are covered too.
+    let checkpoints = {
+        let ledger = gw.broker.ledger().clone();
+        let every = gw.config.checkpoint_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = ledger.checkpoint().await {
+                    tracing::error!(error = %e, "ledger checkpoint failed");
+                }
+            }
+        })
+    };
     let limit = Arc::new(Semaphore::new(gw.config.max_connections));
     tokio::pin!(shutdown);
     loop {
@@ -167,6 +208,10 @@ pub async fn run(
         );
     }
     let _ = stop_tx.send(true);
+    checkpoints.abort();
+    if let Err(e) = gw.broker.ledger().checkpoint().await {
+        tracing::error!(error = %e, "final ledger checkpoint failed");
+    }
     match reviewer_task.await {
         Ok(res) => res,
         Err(e) => Err(std::io::Error::other(e)),

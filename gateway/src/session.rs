@@ -168,6 +168,14 @@ async fn exec(ctx: SessionCtx, rx: ChannelReadHalf, tx: Tx, pty: Option<PtyParam
         tracing::error!(error = %e, "cannot record session; denying");
         return refuse(&tx, is_pty, "session store unavailable").await;
     }
+    if let Err(why) =
+        crate::audit::session_opened(&gw, &id, &ctx.agent.name, &ctx.target, "exec", &peer).await
+    {
+        let _ = store
+            .close_session(&id, "error", None, None, None, now_ms())
+            .await;
+        return refuse(&tx, is_pty, &why).await;
+    }
     let mut header = Header::new(
         pty.as_ref().map_or(80, |p| u32::from(p.cols)),
         pty.as_ref().map_or(24, |p| u32::from(p.rows)),
@@ -238,6 +246,8 @@ impl Exec {
             Some(Exit::Signal { name, .. }) => (None, Some(name.as_str())),
             None => (None, None),
         };
+        crate::audit::session_closed(&self.ctx.gw, &self.id, outcome, code, closed.as_ref().ok())
+            .await;
         if let Err(e) = store
             .close_session(
                 &self.id,
@@ -263,10 +273,11 @@ impl Exec {
         {
             return self.deny(&tx, "recording failed").await;
         }
-        let judged = match gate::judge(&gw, &self.ctx.agent, &self.ctx.target, &command).await {
-            Ok(j) => j,
-            Err(why) => return self.deny(&tx, &why).await,
-        };
+        let judged =
+            match gate::judge(&gw, &self.id, &self.ctx.agent, &self.ctx.target, &command).await {
+                Ok(j) => j,
+                Err(why) => return self.deny(&tx, &why).await,
+            };
         let a = &judged.assessment;
         tracing::info!(tier = %a.tier, score = a.score, "command classified");
         let mut stdin_buf: Vec<u8> = Vec::new();
@@ -401,6 +412,9 @@ impl Exec {
             stdin_eof,
         } = ready;
         let command = command.as_str();
+        if let Err(why) = crate::audit::exec_started(&self.ctx.gw, &self.id, command).await {
+            return self.deny(&tx, &why).await;
+        }
         let spawned = match &target.kind {
             TargetKind::Local { shell, cwd, .. } => match &self.pty {
                 Some(p) => target::local::spawn_pty(shell, cwd.as_deref(), Some(command), p),
@@ -504,6 +518,7 @@ impl Exec {
             Exit::Signal { name, .. } => format!("signal {name}"),
         };
         tracing::info!(exit = %label, "command finished");
+        crate::audit::exec_exited(&self.ctx.gw, &self.id, &exit).await;
         let _ = self.recorder.marker(&label).await;
         if client_open {
             match &exit {

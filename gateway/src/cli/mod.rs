@@ -3,5 +3,6 @@
 //! codes are part of the interface (CI gates depend on them).
 
 pub mod classify;
+pub mod ledger;
 pub mod policy;
 pub mod sessions;

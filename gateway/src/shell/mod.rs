@@ -109,6 +109,15 @@ pub async fn run(ctx: SessionCtx, mut rx: ChannelReadHalf, tx: Tx, pty: PtyParam
         tracing::error!(error = %e, "cannot record session; refusing shell");
         return refuse("session store unavailable".into()).await;
     }
+    let peer = ctx.peer.to_string();
+    if let Err(why) =
+        crate::audit::session_opened(&gw, &id, &ctx.agent.name, &ctx.target, "shell", &peer).await
+    {
+        let _ = store
+            .close_session(&id, "error", None, None, None, now_ms())
+            .await;
+        return refuse(why).await;
+    }
     let mut header = Header::new(u32::from(pty.cols), u32::from(pty.rows));
     header.timestamp = Some((now_ms() / 1000) as u64);
     header.title = Some(format!(
@@ -404,7 +413,8 @@ impl Sh {
     async fn decide(&mut self, line: &str, rx: &mut ChannelReadHalf) -> Result<bool, End> {
         self.mark(&format!("command: {line}")).await?;
         let gw = self.ctx.gw.clone();
-        let judged = match gate::judge(&gw, &self.ctx.agent, &self.ctx.target, line).await {
+        let judged = match gate::judge(&gw, &self.id, &self.ctx.agent, &self.ctx.target, line).await
+        {
             Ok(j) => j,
             Err(why) => return self.refused(&why).await,
         };
@@ -539,6 +549,11 @@ impl Sh {
 
     /// Hand an approved line to the shell and relay the terminal until it finishes.
     async fn run_line(&mut self, line: &str, rx: &mut ChannelReadHalf) -> Result<(), End> {
+        if let Err(why) = crate::audit::exec_started(&self.ctx.gw, &self.id, line).await {
+            // Not in the audit trail, so it does not run; the session itself goes on.
+            self.mark(&format!("denied: {why}")).await?;
+            return self.say(&format!("airlock: denied: {why}")).await;
+        }
         self.show(editor::PASTE_OFF).await?;
         self.shell
             .run(line)
@@ -570,6 +585,8 @@ impl Sh {
                     }
                     self.cwd = d.cwd;
                     self.mark(&format!("exit {}", d.status)).await?;
+                    let status = u32::try_from(d.status).unwrap_or(255);
+                    crate::audit::exec_exited(&self.ctx.gw, &self.id, &Exit::Code(status)).await;
                     if line_open {
                         self.show(b"\r\n").await?;
                     }
@@ -682,6 +699,8 @@ impl Sh {
             End::ShellExited(Exit::Code(c)) => Some(i64::from(*c)),
             _ => None,
         };
+        crate::audit::session_closed(&self.ctx.gw, &self.id, outcome, code, closed.as_ref().ok())
+            .await;
         if let Err(e) = store
             .close_session(
                 &self.id,

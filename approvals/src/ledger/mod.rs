@@ -1,0 +1,185 @@
+//! The hash-chained audit ledger: every event that matters, in order, each entry bound to the
+//! one before it by SHA-256, with the head signed (Ed25519) every N entries or T seconds.
+//! Anyone can check an export offline with [`verify`]; the format is in docs/ledger.md.
+//!
+//! Appends are serialised in-process by a mutex and across processes by the primary key on
+//! `seq`: a writer that loses the race re-reads the head and appends on top, so the chain
+//! never forks. An append that fails returns the error; on the decision path the caller denies.
+
+pub mod format;
+pub mod verify;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::{Store, StoreError, now_ms};
+use format::{Checkpoint, Entry, GENESIS, Line, entry_hash, sign_checkpoint};
+
+/// Attempts before an append gives up under contention from other processes.
+const MAX_ATTEMPTS: usize = 200;
+
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+    /// Signs checkpoints; CLI processes append without one and leave signing to the gateway.
+    key: Option<Arc<SigningKey>>,
+    /// Sign the head whenever an entry's seq is a multiple of this.
+    every: i64,
+    lock: Arc<Mutex<()>>,
+}
+
+impl Ledger {
+    pub fn new(store: Store, key: Option<SigningKey>, every: u64) -> Self {
+        Self {
+            store,
+            key: key.map(Arc::new),
+            every: i64::try_from(every.max(1)).unwrap_or(i64::MAX),
+            lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    pub fn pubkey(&self) -> Option<String> {
+        self.key
+            .as_ref()
+            .map(|k| format::key_string(&k.verifying_key()))
+    }
+
+    /// Append one event. `Err` means it is not in the ledger.
+    pub async fn append(&self, kind: &str, payload: Value) -> Result<Entry, StoreError> {
+        let _serial = self.lock.lock().await;
+        for _ in 0..MAX_ATTEMPTS {
+            let (seq, prev) = match self.store.ledger_head().await? {
+                Some((s, h)) => (s + 1, h),
+                None => (1, GENESIS.to_owned()),
+            };
+            let ts = now_ms();
+            let hash = entry_hash(&prev, seq, ts, kind, &payload);
+            let e = Entry {
+                seq,
+                ts,
+                kind: kind.to_owned(),
+                payload: payload.clone(),
+                prev,
+                hash,
+            };
+            if self.store.ledger_insert(&e).await? {
+                if seq % self.every == 0 {
+                    // The entry is in; a failed signature only delays the checkpoint.
+                    if let Err(err) = self.sign(seq, &e.hash).await {
+                        tracing::error!(error = %err, "could not write a ledger checkpoint");
+                    }
+                }
+                return Ok(e);
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(StoreError::Contention)
+    }
+
+    async fn sign(&self, seq: i64, hash: &str) -> Result<Option<Checkpoint>, StoreError> {
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
+        let c = sign_checkpoint(key, seq, hash, now_ms());
+        self.store.ledger_checkpoint_insert(&c).await?;
+        Ok(Some(c))
+    }
+
+    /// Sign the current head if no checkpoint covers it yet (the periodic tick).
+    pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let _serial = self.lock.lock().await;
+        let Some((seq, hash)) = self.store.ledger_head().await? else {
+            return Ok(None);
+        };
+        if self.store.ledger_last_checkpoint().await? >= Some(seq) {
+            return Ok(None);
+        }
+        self.sign(seq, &hash).await
+    }
+
+    /// Write entries from `since` and the checkpoints over them as JSON lines, each checkpoint
+    /// right after the entry it signs. Returns the number of entries.
+    pub async fn export(&self, since: i64, out: &mut impl Write) -> Result<usize, ExportError> {
+        let mut checkpoints = self
+            .store
+            .ledger_checkpoints(since)
+            .await?
+            .into_iter()
+            .peekable();
+        let mut next = since.max(1);
+        let mut n = 0;
+        loop {
+            let batch = self.store.ledger_entries(next, 1000).await?;
+            let Some(last) = batch.last().map(|e| e.seq) else {
+                break;
+            };
+            for e in batch {
+                let seq = e.seq;
+                serde_json::to_writer(&mut *out, &Line::Entry(e))?;
+                out.write_all(b"\n")?;
+                n += 1;
+                while let Some(c) = checkpoints.next_if(|c| c.seq <= seq) {
+                    serde_json::to_writer(&mut *out, &Line::Checkpoint(c))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            next = last + 1;
+        }
+        out.flush()?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("encoding the export: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The gateway's ledger key: a 32-byte Ed25519 seed in hex, created on first start (0600).
+/// Returns the key and whether it was created now.
+pub fn load_or_create_key(path: &Path) -> std::io::Result<(SigningKey, bool)> {
+    use std::io::{Error, ErrorKind};
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim()).map_err(|e| {
+                Error::new(ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+            })?;
+            let seed: [u8; 32] = bytes.try_into().map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidData,
+                    format!("{}: expected 32 bytes of hex", path.display()),
+                )
+            })?;
+            Ok((SigningKey::from_bytes(&seed), false))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| Error::other(e.to_string()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new();
+            f.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+            let mut file = f.open(path)?;
+            file.write_all(hex::encode(seed).as_bytes())?;
+            file.sync_all()?;
+            Ok((SigningKey::from_bytes(&seed), true))
+        }
+        Err(e) => Err(e),
+    }
+}
