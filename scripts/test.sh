@@ -4,13 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# OpenSSH client tools and tmux (the terminal the shell tests type into), from Debian.
+# OpenSSH client and server, and tmux (the terminal the shell tests type into), from Debian.
 declare -A package=([ssh]=openssh-client [sftp]=openssh-client [ssh-keygen]=openssh-client
   [ssh-agent]=openssh-client [tmux]=tmux [unshare]=util-linux)
 missing=()
 for tool in "${!package[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
 done
+# A real OpenSSH server is the upstream target in tests/upstream.rs.
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "installing: ${missing[*]}"

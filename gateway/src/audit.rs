@@ -47,6 +47,16 @@ pub async fn auth(
     }
 }
 
+/// An upstream showed a host key that is not pinned: the connection was refused.
+pub async fn upstream_host_key_mismatch(gw: &Gateway, target: &str, fingerprint: &str) {
+    best_effort(
+        gw,
+        "upstream.host_key_mismatch",
+        json!({ "target": target, "presented": fingerprint }),
+    )
+    .await;
+}
+
 pub async fn session_opened(
     gw: &Gateway,
     session: &str,

@@ -39,6 +39,8 @@ pub struct Gateway {
     pub classifier: Classifier,
     pub policy: Policy,
     pub broker: Broker,
+    /// Connections to upstream SSH targets, one per target, reused across commands.
+    pub upstream: crate::target::upstream::Upstream,
     /// russh server settings with our host key and publickey-only auth.
     pub ssh: Arc<russh::server::Config>,
     pub host_key_fingerprint: String,
@@ -104,6 +106,7 @@ impl Gateway {
             classifier,
             policy,
             broker: Broker::with_ledger(store, ledger),
+            upstream: Default::default(),
             config,
         }))
     }

@@ -415,15 +415,37 @@ impl Exec {
         if let Err(why) = crate::audit::exec_started(&self.ctx.gw, &self.id, command).await {
             return self.deny(&tx, &why).await;
         }
-        let spawned = match &target.kind {
+        let spawned: Result<Process, String> = match &target.kind {
             TargetKind::Local { shell, cwd, .. } => match &self.pty {
                 Some(p) => target::local::spawn_pty(shell, cwd.as_deref(), Some(command), p),
                 None => target::local::spawn_pipes(shell, cwd.as_deref(), command),
-            },
+            }
+            .map_err(|e| e.to_string()),
+            TargetKind::Ssh(up) => {
+                let gw = self.ctx.gw.clone();
+                match gw
+                    .upstream
+                    .spawn(&target.name, up, command, self.pty.as_ref())
+                    .await
+                {
+                    Ok(p) => Ok(p),
+                    Err(e) => {
+                        if let target::upstream::UpstreamError::HostKey { fingerprint, .. } = &e {
+                            crate::audit::upstream_host_key_mismatch(
+                                &gw,
+                                &target.name,
+                                fingerprint,
+                            )
+                            .await;
+                        }
+                        Err(e.to_string())
+                    }
+                }
+            }
         };
         let mut proc: Process = match spawned {
             Ok(p) => p,
-            Err(e) => return self.deny(&tx, &e.to_string()).await,
+            Err(e) => return self.deny(&tx, &e).await,
         };
         let _ = self.recorder.marker("started").await;
         if !stdin.is_empty() {

@@ -54,6 +54,8 @@ pub struct Opts {
     /// Mount a tmpfs of this size over the recordings directory (in a private mount
     /// namespace), so a test can fill the disk under the recorder.
     pub tiny_recordings: Option<&'static str>,
+    /// Targets the agent may use besides `local` (defined in `extra`).
+    pub more_targets: Vec<String>,
 }
 
 impl Default for Opts {
@@ -63,6 +65,7 @@ impl Default for Opts {
             postgres: false,
             extra: String::new(),
             tiny_recordings: None,
+            more_targets: Vec::new(),
         }
     }
 }
@@ -130,10 +133,15 @@ labels = {{ env = "prod" }}
 [[agent]]
 name = "bot"
 keys = ["{key}"]
-targets = ["local"]
+targets = [{targets}]
 {extra}
 "#,
             timeout = opts.timeout,
+            targets = std::iter::once("local".to_owned())
+                .chain(opts.more_targets.iter().cloned())
+                .map(|t| format!("{t:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             key = pubkey.trim(),
             extra = opts.extra
         );
@@ -674,5 +682,167 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// A real OpenSSH server on 127.0.0.1 for upstream-target tests: its own host key, an
+/// authorized_keys holding the gateway's upstream key, logging to a file we can count in.
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// `ssh-ed25519 AAAA…` of the server, to pin.
+    pub host_key: String,
+    /// The gateway's private key for this server (mode 0600).
+    pub client_key: PathBuf,
+    pub user: String,
+    child: Option<Child>,
+}
+
+impl Sshd {
+    pub fn binary() -> Option<&'static str> {
+        ["/usr/sbin/sshd", "/usr/bin/sshd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+    }
+
+    pub async fn start() -> Self {
+        let bin = Self::binary().expect("sshd (scripts/test.sh installs openssh-server)");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = dir.path().join("host_ed25519");
+        keygen(&host, "upstream-host");
+        let client_key = dir.path().join("gateway_key");
+        keygen(&client_key, "airlock-gateway");
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::copy(dir.path().join("gateway_key.pub"), &authorized).expect("authorized_keys");
+        let host_key = std::fs::read_to_string(dir.path().join("host_ed25519.pub"))
+            .expect("host pub")
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let user = String::from_utf8(Command::new("id").arg("-un").output().expect("id").stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        // Privilege separation needs this directory when sshd runs as root.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let config = dir.path().join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {auth}\n\
+                 PidFile none\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin yes\n\
+                 LogLevel VERBOSE\nMaxSessions 100\nMaxStartups 100\nAllowTcpForwarding no\n\
+                 X11Forwarding no\nPrintMotd no\nAcceptEnv none\n",
+                host = host.display(),
+                auth = authorized.display()
+            ),
+        )
+        .expect("sshd_config");
+        let log = std::fs::File::create(dir.path().join("sshd.log")).expect("log");
+        use std::os::unix::process::CommandExt;
+        let child = Command::new(bin)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            // Its own process group, so stopping it also ends the per-connection children.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let s = Self {
+            dir,
+            port,
+            host_key,
+            client_key,
+            user,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start:\n{}",
+                s.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        s
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Logins sshd accepted (one per upstream connection).
+    pub fn accepted(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
+    }
+
+    /// A `[[target]]` block for the gateway config.
+    pub fn target(&self, name: &str, host_key: &str) -> String {
+        format!(
+            "[[target]]\nname = \"{name}\"\nkind = \"ssh\"\naddress = \"127.0.0.1:{port}\"\nuser = \"{user}\"\n\
+             key = \"{key}\"\nhost_key = \"{host_key}\"\nconnect_timeout = \"3s\"\nlabels = {{ env = \"prod\" }}\n",
+            port = self.port,
+            user = self.user,
+            key = self.client_key.display()
+        )
+    }
+
+    /// Stop the server and every connection it serves (sshd's per-connection processes
+    /// start their own sessions, so they are found as descendants, not by process group).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            for pid in descendants(c.id()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Every process below `root`, from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after the last ')'.
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

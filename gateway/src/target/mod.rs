@@ -5,6 +5,7 @@
 pub mod local;
 pub mod shell;
 pub mod signals;
+pub mod upstream;
 
 use tokio::sync::{mpsc, oneshot};
 
