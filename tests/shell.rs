@@ -69,7 +69,12 @@ async fn every_line_is_gated_and_shell_state_persists() {
     sh.line("touch withdrawn-file").await;
     let req = alice.next_of("request").await;
     sh.send(b"\x03").await;
-    sh.wait_for("withdrawn").await;
+    // (The typed line itself contains "withdrawn": wait for the gateway's own message.)
+    sh.wait_for(&format!(
+        "request {} withdrawn",
+        req["id"].as_str().expect("id")
+    ))
+    .await;
     let late = alice
         .decide(req["id"].as_str().expect("id"), "approve")
         .await;

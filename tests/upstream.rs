@@ -192,3 +192,47 @@ async fn a_stopped_upstream_fails_fast_and_clearly() {
         "within the 3s connect timeout, roughly"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gated_shell_works_on_an_upstream_target() {
+    if skip() {
+        return;
+    }
+    let sshd = Sshd::start().await;
+    let gw = gateway_for(&sshd, &sshd.host_key).await;
+    let mut alice = gw.reviewer("alice").await;
+    let mut sh = ShellClient::open(&gw, "web-1").await;
+    sh.line("cd /tmp && echo shell-on-$(id -un)").await;
+    sh.wait_for(&format!("shell-on-{}\r\n", sh_user(&sshd)))
+        .await;
+    sh.wait_for("bot@web-1:/tmp$").await;
+    // The upstream is labelled prod: a medium line waits for a reviewer there too.
+    let marker = gw.path("upstream-shell-marker");
+    sh.line(&format!("touch {}", marker.display())).await;
+    let req = alice.next_of("request").await;
+    assert_eq!(req["target"], "web-1");
+    assert!(!marker.exists());
+    alice
+        .decide(req["id"].as_str().expect("id"), "approve")
+        .await;
+    eventually("approved line ran upstream", || marker.exists()).await;
+    sh.line("(exit 4)").await;
+    sh.line("echo last=$?").await;
+    sh.wait_for("last=4\r\n").await;
+    sh.send(b"\x04").await;
+    let (code, transcript) = sh.exit().await;
+    assert_eq!(code, 0, "{transcript}");
+    assert!(
+        !transcript.contains(&sshd.port.to_string()),
+        "no upstream address shown"
+    );
+    assert_eq!(
+        sshd.accepted(),
+        1,
+        "the shell's channels share one upstream connection"
+    );
+}
+
+fn sh_user(sshd: &Sshd) -> &str {
+    &sshd.user
+}

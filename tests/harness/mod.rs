@@ -479,6 +479,8 @@ pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 /// the client's stdin and every byte the gateway sent collected from its stdout — exactly
 /// what the agent's terminal would receive.
 pub struct ShellClient {
+    /// Prompts shown when the last line was typed: the next line waits for a newer one.
+    prompts_at_last_line: usize,
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
     seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
@@ -505,7 +507,12 @@ impl ShellClient {
                 }
             }
         });
-        let s = Self { child, stdin, seen };
+        let s = Self {
+            prompts_at_last_line: 0,
+            child,
+            stdin,
+            seen,
+        };
         s.wait_for("bot@").await;
         s
     }
@@ -524,8 +531,26 @@ impl ShellClient {
         self.stdin.flush().await.expect("flush");
     }
 
-    /// Type a line and press Enter.
+    /// Type a line and press Enter, once the prompt is showing (keys typed while a command
+    /// runs go to that command, as on any terminal).
     pub async fn line(&mut self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let t = self.bytes();
+            let on = find_last(&t, b"\x1b[?2004h");
+            let off = find_last(&t, b"\x1b[?2004l");
+            let prompts = t.windows(8).filter(|w| w == b"\x1b[?2004h").count();
+            if on.is_some() && on > off && prompts > self.prompts_at_last_line {
+                self.prompts_at_last_line = prompts;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no prompt; transcript:\n{}",
+                self.transcript()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.send(format!("{text}\r").as_bytes()).await;
     }
 
@@ -558,6 +583,10 @@ impl ShellClient {
         tokio::time::sleep(Duration::from_millis(100)).await;
         (status.code().unwrap_or(-1), self.transcript())
     }
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
 }
 
 /// A real terminal (tmux) running `ssh -tt` as the agent: for what only a terminal does —

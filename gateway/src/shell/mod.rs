@@ -137,21 +137,14 @@ pub async fn run(ctx: SessionCtx, mut rx: ChannelReadHalf, tx: Tx, pty: PtyParam
             return refuse("recording unavailable; sessions never run unrecorded".into()).await;
         }
     };
-    let TargetKind::Local { bash, cwd, .. } = &target.kind else {
-        let _ = store
-            .close_session(&id, "refused", None, None, None, now_ms())
-            .await;
-        let _ = recorder
-            .marker("session ended: no shell on upstream targets")
-            .await;
-        let _ = recorder.close().await;
-        return refuse(format!(
-            "interactive shells on upstream target {} are not available yet; run commands as: ssh {}@gateway 'COMMAND'",
-            ctx.target, ctx.target
-        ))
-        .await;
+    let spawned = match &target.kind {
+        TargetKind::Local { bash, cwd, .. } => Shell::spawn(bash, cwd.as_deref(), &pty, &id).await,
+        TargetKind::Ssh(up) => {
+            let gw = ctx.gw.clone();
+            Shell::spawn_upstream(&gw.upstream, &target.name, up, &pty, &id).await
+        }
     };
-    let (shell, cwd) = match Shell::spawn(bash, cwd.as_deref(), &pty, &id).await {
+    let (shell, cwd) = match spawned {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the target shell");

@@ -50,8 +50,15 @@ pub struct Done {
 pub struct Shell {
     /// The PTY: command output, keystrokes, resizes, signals, and bash's own exit.
     pub process: Process,
-    commands: pipe::Sender,
+    commands: Commands,
     done: mpsc::Receiver<Done>,
+}
+
+/// Where approved lines are written: a local FIFO, or the stdin of `cat > FIFO` running on an
+/// upstream host over its own SSH channel.
+enum Commands {
+    Fifo(pipe::Sender),
+    Channel(mpsc::Sender<super::Control>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +137,85 @@ impl Shell {
         Ok((
             Self {
                 process,
-                commands,
+                commands: Commands::Fifo(commands),
+                done,
+            },
+            first.cwd,
+        ))
+    }
+
+    /// The same shell on an upstream SSH target: the FIFOs are made on the upstream in a
+    /// private directory, bash runs there on a PTY channel, and two more channels on the same
+    /// connection carry the lines in (`cat > FIFO`) and the end records out (`cat FIFO`).
+    pub async fn spawn_upstream(
+        up: &super::upstream::Upstream,
+        name: &str,
+        t: &super::upstream::UpstreamTarget,
+        pty: &PtyParams,
+        unique: &str,
+    ) -> Result<(Self, String), ShellError> {
+        let start = |e: super::upstream::UpstreamError| ShellError::Start(e.to_string());
+        let dir = format!("/tmp/airlock-shell-{unique}");
+        let (cmd_path, done_path) = (format!("{dir}/commands"), format!("{dir}/done"));
+        let mut setup = up
+            .spawn(
+                name,
+                t,
+                &format!("umask 077 && mkdir {dir} && mkfifo {cmd_path} {done_path}"),
+                None,
+            )
+            .await
+            .map_err(start)?;
+        match tokio::time::timeout(START_TIMEOUT, &mut setup.exit).await {
+            Ok(Ok(super::Exit::Code(0))) => {}
+            _ => {
+                return Err(ShellError::Start(
+                    "cannot prepare the upstream shell".into(),
+                ));
+            }
+        }
+        let bash = format!(
+            "exec bash --noprofile --norc -c {} airlock-shell {cmd_path} {done_path}",
+            quote(LOOP)
+        );
+        let process = up.spawn(name, t, &bash, Some(pty)).await.map_err(start)?;
+        let writer = up
+            .spawn(name, t, &format!("exec cat > {cmd_path}"), None)
+            .await
+            .map_err(start)?;
+        let reader = up
+            .spawn(name, t, &format!("exec cat {done_path}"), None)
+            .await
+            .map_err(start)?;
+        let (tx, mut done) = mpsc::channel(8);
+        tokio::spawn(async move {
+            // Own the whole process: dropping its control sender would close the channel.
+            let mut reader = reader;
+            let mut pending: Vec<u8> = Vec::new();
+            while let Some(super::Output::Stdout(b) | super::Output::Stderr(b)) =
+                reader.output.recv().await
+            {
+                pending.extend_from_slice(&b);
+                while let Some(end) = pending.iter().position(|&c| c == 0) {
+                    let rec: Vec<u8> = pending.drain(..=end).collect();
+                    if tx.send(parse_record(&rec[..rec.len() - 1])).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let first = tokio::time::timeout(START_TIMEOUT, done.recv())
+            .await
+            .map_err(|_| ShellError::Start("no ready signal from the upstream shell".into()))?
+            .ok_or_else(|| ShellError::Start("the upstream shell exited".into()))?;
+        // Both ends are open: the names can go.
+        if let Ok(mut rm) = up.spawn(name, t, &format!("rm -rf {dir}"), None).await {
+            let _ = tokio::time::timeout(START_TIMEOUT, &mut rm.exit).await;
+        }
+        Ok((
+            Self {
+                process,
+                commands: Commands::Channel(writer.control),
                 done,
             },
             first.cwd,
@@ -145,7 +230,12 @@ impl Shell {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(0);
-        self.commands.write_all(&buf).await?;
+        match &mut self.commands {
+            Commands::Fifo(f) => f.write_all(&buf).await?,
+            Commands::Channel(c) => c.send(super::Control::Stdin(buf)).await.map_err(|_| {
+                ShellError::Start("the upstream shell's input channel closed".into())
+            })?,
+        }
         Ok(())
     }
 
@@ -171,17 +261,26 @@ impl Shell {
     }
 }
 
+/// Quote text as one shell word.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn parse_record(rec: &[u8]) -> Done {
+    let text = String::from_utf8_lossy(rec).into_owned();
+    let (status, cwd) = text.split_once(' ').unwrap_or((text.as_str(), ""));
+    Done {
+        status: status.trim().parse().unwrap_or(255),
+        cwd: cwd.to_owned(),
+    }
+}
+
 /// Read one `STATUS CWD\0` record.
 async fn read_record(rx: &mut pipe::Receiver, pending: &mut Vec<u8>) -> Option<Done> {
     loop {
         if let Some(end) = pending.iter().position(|&b| b == 0) {
             let rec: Vec<u8> = pending.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&rec[..rec.len() - 1]).into_owned();
-            let (status, cwd) = text.split_once(' ').unwrap_or((text.as_str(), ""));
-            return Some(Done {
-                status: status.trim().parse().unwrap_or(255),
-                cwd: cwd.to_owned(),
-            });
+            return Some(parse_record(&rec[..rec.len() - 1]));
         }
         let mut buf = [0u8; 4096];
         match rx.read(&mut buf).await {
