@@ -92,6 +92,10 @@ pub struct Broker {
 
 struct Inner {
     store: Store,
+    /// This gateway's node name; events from peers carry theirs.
+    node: String,
+    /// On PostgreSQL, events are also NOTIFYed to peer nodes.
+    cluster: bool,
     /// Every request, vote and outcome is appended here before anyone acts on it.
     ledger: Ledger,
     /// Fan-out to every connected reviewer; lagging receivers re-read the snapshot.
@@ -109,11 +113,19 @@ impl Broker {
     }
 
     pub fn with_ledger(store: Store, ledger: Ledger) -> Self {
+        Self::for_node(store, ledger, String::new())
+    }
+
+    /// A broker for gateway node `node` (cluster mode tells peers what happened here).
+    pub fn for_node(store: Store, ledger: Ledger, node: String) -> Self {
         let (events, _) = broadcast::channel(1024);
+        let cluster = store.is_postgres();
         Self {
             inner: Arc::new(Inner {
                 store,
                 ledger,
+                node,
+                cluster,
                 events,
                 waiters: Mutex::new(HashMap::new()),
             }),
@@ -122,6 +134,65 @@ impl Broker {
 
     pub fn ledger(&self) -> &Ledger {
         &self.inner.ledger
+    }
+
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Publish to this node's reviewers only (events that came from a peer).
+    pub(crate) fn publish_local(&self, e: BrokerEvent) {
+        let _ = self.inner.events.send(e);
+    }
+
+    /// Tell peer nodes (PostgreSQL only). Best effort: the safety poll covers a lost message.
+    async fn tell_peers(&self, ev: crate::cluster::Remote) {
+        if !self.inner.cluster {
+            return;
+        }
+        let Ok(payload) = serde_json::to_string(&ev) else {
+            return;
+        };
+        if let Err(e) = self
+            .inner
+            .store
+            .notify(crate::cluster::CHANNEL, &payload)
+            .await
+        {
+            tracing::warn!(error = %e, "cluster: NOTIFY failed");
+        }
+    }
+
+    /// Hand a verdict to this node's waiter for `id`, if it holds one.
+    pub(crate) fn deliver(&self, id: &str, verdict: Verdict) {
+        if let Some(w) = self.waiters().remove(id) {
+            let _ = w.send(verdict);
+        }
+    }
+
+    /// Expire a request (a dead peer's); returns the verdict that stands.
+    pub async fn expire(&self, id: &str, why: &str) -> Verdict {
+        self.settle(id, Outcome::Expired, why).await
+    }
+
+    /// The safety net under NOTIFY: any request this node waits on that the database already
+    /// settled is delivered now.
+    pub async fn poll_waiters(&self) {
+        let ids: Vec<String> = self.waiters().keys().cloned().collect();
+        for id in ids {
+            match self.inner.store.request_outcome(&id).await {
+                Ok(Some((status, by, note))) if status != "pending" => {
+                    let outcome = Outcome::parse(&status).unwrap_or(Outcome::Denied);
+                    let by = by.unwrap_or_default();
+                    let why = note
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| format!("{} by {by}", outcome.as_str()));
+                    self.deliver(&id, Verdict { outcome, by, why });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(request = %id, error = %e, "poll: cannot read request"),
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -175,6 +246,11 @@ impl Broker {
         let (tx, rx) = oneshot::channel();
         self.waiters().insert(view.id.clone(), tx);
         self.publish(BrokerEvent::Requested(Box::new(view.clone())));
+        self.tell_peers(crate::cluster::Remote::Requested {
+            node: self.inner.node.clone(),
+            id: view.id.clone(),
+        })
+        .await;
         Ok(Ticket {
             request: view,
             rx,
@@ -233,6 +309,14 @@ impl Broker {
                     decision,
                     approvals: approvals.clone(),
                 });
+                self.tell_peers(crate::cluster::Remote::Voted {
+                    node: self.inner.node.clone(),
+                    id: id.to_owned(),
+                    reviewer: reviewer.to_owned(),
+                    decision,
+                    approvals: approvals.clone(),
+                })
+                .await;
                 Ok(DecideAck::Counted {
                     approvals,
                     needed: quorum,
@@ -282,8 +366,16 @@ impl Broker {
         self.publish(BrokerEvent::Resolved {
             id: id.to_owned(),
             outcome: verdict.outcome,
-            by: verdict.by,
+            by: verdict.by.clone(),
         });
+        self.tell_peers(crate::cluster::Remote::Resolved {
+            node: self.inner.node.clone(),
+            id: id.to_owned(),
+            outcome: verdict.outcome,
+            by: verdict.by.clone(),
+            why: verdict.why.clone(),
+        })
+        .await;
     }
 
     /// Settle without a vote (timeout, withdrawal). Returns the verdict that stands: if a vote
@@ -375,6 +467,7 @@ mod tests {
 
     fn req(quorum: u32) -> NewRequest {
         NewRequest {
+            node: "test-node".into(),
             session_id: "s".into(),
             agent: "bot".into(),
             target: "local".into(),

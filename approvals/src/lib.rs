@@ -6,6 +6,7 @@
 //! Nothing here knows about SSH or WebSockets.
 
 pub mod broker;
+pub mod cluster;
 pub mod ids;
 pub mod ledger;
 pub mod model;

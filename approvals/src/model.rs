@@ -76,6 +76,8 @@ pub struct RequestView {
     pub status: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The gateway node that holds the waiting agent.
+    pub node: String,
     pub votes: Vec<Vote>,
 }
 

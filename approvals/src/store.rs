@@ -63,6 +63,8 @@ pub struct NewRequest {
     pub reasons: Vec<Reason>,
     pub quorum: u32,
     pub expires_at: i64,
+    /// The gateway node that holds the waiting agent.
+    pub node: String,
 }
 
 /// What `airlock sessions list` narrows by; `None` means any.
@@ -97,7 +99,7 @@ pub struct Store {
 /// Columns of `requests` that [`Store::request_from_row`] reads.
 macro_rules! request_cols {
     () => {
-        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at"
+        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node"
     };
 }
 
@@ -326,8 +328,8 @@ impl Store {
         let id = ids::new_id()?;
         let reasons = serde_json::to_string(&req.reasons).map_err(|e| corrupt("requests", e))?;
         sqlx::query(
-            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11)",
+            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)",
         )
         .bind(&id)
         .bind(&req.session_id)
@@ -340,9 +342,11 @@ impl Store {
         .bind(i64::from(req.quorum))
         .bind(now)
         .bind(req.expires_at)
+        .bind(&req.node)
         .execute(&self.pool)
         .await?;
         Ok(RequestView {
+            node: req.node.clone(),
             id,
             session_id: req.session_id.clone(),
             agent: req.agent.clone(),
@@ -377,6 +381,7 @@ impl Store {
             status: r.try_get("status")?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
+            node: r.try_get("node")?,
             votes: Vec::new(),
         })
     }
@@ -487,6 +492,111 @@ impl Store {
     }
 
     /// Mark every pending request expired (start-up: whoever waited for them is gone).
+    /// Expire what `node` held (and requests from before nodes were recorded): at start-up,
+    /// the waiters are gone. Other nodes' requests are left alone.
+    pub async fn expire_pending_of(
+        &self,
+        node: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM requests WHERE status = 'pending' AND (node = $1 OR node = '')",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        for id in &ids {
+            self.settle(id, Outcome::Expired, "airlock", note, now)
+                .await?;
+        }
+        Ok(ids)
+    }
+
+    /// Record that `node` is alive.
+    pub async fn heartbeat(&self, node: &str, started_at: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO nodes (name, started_at, heartbeat_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET heartbeat_at = $3, started_at = $2",
+        )
+        .bind(node)
+        .bind(started_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Pending requests held by other nodes whose heartbeat is older than `stale_before`.
+    pub async fn requests_of_stale_nodes(
+        &self,
+        me: &str,
+        stale_before: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id AS id, r.node AS node FROM requests r JOIN nodes n ON n.name = r.node \
+             WHERE r.status = 'pending' AND r.node <> $1 AND n.heartbeat_at < $2",
+        )
+        .bind(me)
+        .bind(stale_before)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("node")?)))
+            .collect()
+    }
+
+    /// Status, who resolved it and the note, for delivering an outcome another node settled.
+    pub async fn request_outcome(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, Option<String>, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT status, resolved_by, note FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((
+                r.try_get("status")?,
+                r.try_get("resolved_by")?,
+                r.try_get("note")?,
+            )),
+            None => None,
+        })
+    }
+
+    /// `NOTIFY channel, payload` (PostgreSQL).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The status of one request (`pending`, an outcome, or `None` if unknown).
+    pub async fn request_status(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT status FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("status")?),
+            None => None,
+        })
+    }
+
+    /// Whether this store is PostgreSQL (cluster mode needs it).
+    pub fn is_postgres(&self) -> bool {
+        self.pool.connect_options().database_url.scheme() == "postgres"
+            || self.pool.connect_options().database_url.scheme() == "postgresql"
+    }
+
     pub async fn expire_all_pending(
         &self,
         note: &str,

@@ -55,6 +55,8 @@ struct File {
     #[serde(default)]
     ledger: LedgerFile,
     #[serde(default)]
+    cluster: ClusterFile,
+    #[serde(default)]
     agent: Vec<AgentFile>,
     #[serde(default)]
     target: Vec<TargetFile>,
@@ -91,6 +93,13 @@ struct ApprovalFile {
     high_quorum: Option<u32>,
     medium_quorum: Option<u32>,
     auto_allow_low: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    heartbeat: Option<String>,
+    stale_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -225,6 +234,10 @@ pub struct Config {
     pub checkpoint_every: u64,
     /// …and at least this often while it grows.
     pub checkpoint_interval: Duration,
+    /// How often this node records that it is alive (and polls its waiters).
+    pub cluster_heartbeat: Duration,
+    /// A peer silent this long is dead: its pending requests are expired.
+    pub cluster_stale_after: Duration,
     /// SHA-256 of the config file's text (of the empty string for the built-in default).
     pub config_sha256: String,
     /// An interactive session with no input for this long is ended.
@@ -324,6 +337,13 @@ impl Config {
             "60s",
             "[ledger] checkpoint_interval",
         )?;
+        let cluster_heartbeat = duration(f.cluster.heartbeat, "1s", "[cluster] heartbeat")?;
+        let cluster_stale_after = duration(f.cluster.stale_after, "10s", "[cluster] stale_after")?;
+        if cluster_stale_after <= cluster_heartbeat * 2 {
+            return Err(invalid(
+                "[cluster] stale_after must be more than twice the heartbeat".into(),
+            ));
+        }
         let checkpoint_every = f.ledger.checkpoint_every.unwrap_or(100);
         let ledger_key = f
             .ledger
@@ -491,6 +511,8 @@ impl Config {
             ledger_key,
             checkpoint_every,
             checkpoint_interval,
+            cluster_heartbeat,
+            cluster_stale_after,
             config_sha256: sha256_hex(""),
             high_quorum,
             medium_quorum,

@@ -110,7 +110,9 @@ pub async fn judge(
 }
 
 /// The approval request for a judged command that needs reviewers.
+#[allow(clippy::too_many_arguments)]
 pub fn new_request(
+    node: &str,
     session_id: &str,
     agent: &str,
     target: &str,
@@ -120,6 +122,7 @@ pub fn new_request(
     timeout: std::time::Duration,
 ) -> NewRequest {
     NewRequest {
+        node: node.to_owned(),
         session_id: session_id.to_owned(),
         agent: agent.to_owned(),
         target: target.to_owned(),

@@ -63,8 +63,13 @@ impl Gateway {
             msg: e.to_string(),
         })?;
         let store = Store::connect(&config.database_url).await?;
+        // Only this node's requests: in a cluster, peers' waiting agents are alive.
         let expired = store
-            .expire_all_pending("gateway restarted while the request was pending", now_ms())
+            .expire_pending_of(
+                &config.node,
+                "gateway restarted while the request was pending",
+                now_ms(),
+            )
             .await?;
         let interrupted = store.interrupt_open_sessions(now_ms()).await?;
         if interrupted > 0 {
@@ -81,7 +86,8 @@ impl Gateway {
                     msg: e.to_string(),
                 }
             })?;
-        let ledger = Ledger::new(store.clone(), Some(ledger_key), config.checkpoint_every);
+        let ledger = Ledger::new(store.clone(), Some(ledger_key), config.checkpoint_every)
+            .with_node(&config.node);
         let ledger_pubkey = ledger.pubkey().unwrap_or_default();
         ledger
             .append(
@@ -105,7 +111,7 @@ impl Gateway {
             ledger_key_created,
             classifier,
             policy,
-            broker: Broker::with_ledger(store, ledger),
+            broker: Broker::for_node(store, ledger, config.node.clone()),
             upstream: Default::default(),
             config,
         }))
@@ -163,6 +169,19 @@ pub async fn run(
             }
         })
     };
+    // Cluster duties: heartbeat, expiring dead peers' requests, the safety poll, and (on
+    // PostgreSQL) listening for peers' events.
+    let heartbeat = tokio::spawn(airlock_approvals::cluster::heartbeat(
+        gw.broker.clone(),
+        gw.config.cluster_heartbeat,
+        gw.config.cluster_stale_after,
+    ));
+    let listener = gw.broker.store().is_postgres().then(|| {
+        tokio::spawn(airlock_approvals::cluster::listen(
+            gw.broker.clone(),
+            gw.config.database_url.clone(),
+        ))
+    });
     let limit = Arc::new(Semaphore::new(gw.config.max_connections));
     tokio::pin!(shutdown);
     loop {
@@ -212,6 +231,10 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     checkpoints.abort();
+    heartbeat.abort();
+    if let Some(l) = listener {
+        l.abort();
+    }
     if let Err(e) = gw.broker.ledger().checkpoint().await {
         tracing::error!(error = %e, "final ledger checkpoint failed");
     }

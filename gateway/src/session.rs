@@ -295,6 +295,7 @@ impl Exec {
             Decision::Ask { quorum, .. } => {
                 let timeout = gw.config.approval_timeout;
                 let req = gate::new_request(
+                    &self.ctx.gw.config.node,
                     &self.id,
                     &self.ctx.agent.name,
                     &self.ctx.target,

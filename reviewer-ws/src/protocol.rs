@@ -10,6 +10,8 @@ pub struct RequestMsg {
     pub id: String,
     pub agent: String,
     pub target: String,
+    /// The gateway node holding the waiting agent (cluster mode).
+    pub node: String,
     pub command: String,
     pub tier: Tier,
     pub score: u8,
@@ -28,6 +30,7 @@ impl From<&RequestView> for RequestMsg {
             id: r.id.clone(),
             agent: r.agent.clone(),
             target: r.target.clone(),
+            node: r.node.clone(),
             command: r.command.clone(),
             tier: r.tier,
             score: r.score,

@@ -40,6 +40,8 @@ pub struct Gateway {
     pub agent_key: PathBuf,
     pub ssh_port: u16,
     pub ws_url: String,
+    /// The database this gateway uses (to start a second node on it).
+    pub db_url: String,
     child: Option<Child>,
     pg_admin: Option<(String, String)>,
     /// Command prefix the gateway runs under (e.g. `unshare` for a tmpfs).
@@ -56,6 +58,10 @@ pub struct Opts {
     pub tiny_recordings: Option<&'static str>,
     /// Targets the agent may use besides `local` (defined in `extra`).
     pub more_targets: Vec<String>,
+    /// This gateway's node name (cluster tests).
+    pub node: Option<&'static str>,
+    /// Use this database (another gateway's) instead of a fresh one: a cluster.
+    pub shared_db: Option<String>,
 }
 
 impl Default for Opts {
@@ -66,6 +72,8 @@ impl Default for Opts {
             extra: String::new(),
             tiny_recordings: None,
             more_targets: Vec::new(),
+            node: None,
+            shared_db: None,
         }
     }
 }
@@ -92,7 +100,9 @@ impl Gateway {
         keygen(&agent_key, "bot");
         let pubkey = std::fs::read_to_string(dir.path().join("agent.pub")).expect("pubkey");
         let mut pg_admin = None;
-        let db_url = if opts.postgres {
+        let db_url = if let Some(url) = &opts.shared_db {
+            url.clone()
+        } else if opts.postgres {
             let admin = pg_url().expect("postgres requested without AIRLOCK_TEST_POSTGRES_URL");
             let name = format!("airlock_e2e_{}_{}", std::process::id(), rand_suffix());
             sqlx::any::install_default_drivers();
@@ -114,6 +124,7 @@ impl Gateway {
         let config = dir.path().join("airlock.toml");
         let text = format!(
             r#"data_dir = "data"
+node = "{node}"
 [ssh]
 listen = "127.0.0.1:0"
 [reviewer]
@@ -137,6 +148,7 @@ targets = [{targets}]
 {extra}
 "#,
             timeout = opts.timeout,
+            node = opts.node.unwrap_or("airlock-1"),
             targets = std::iter::once("local".to_owned())
                 .chain(opts.more_targets.iter().cloned())
                 .map(|t| format!("{t:?}"))
@@ -165,6 +177,7 @@ targets = [{targets}]
             agent_key,
             ssh_port: 0,
             ws_url: String::new(),
+            db_url: db_url.clone(),
             child: None,
             pg_admin,
             launcher,

@@ -31,6 +31,8 @@ pub struct Ledger {
     /// Sign the head whenever an entry's seq is a multiple of this.
     every: i64,
     lock: Arc<Mutex<()>>,
+    /// Added to every payload as `node`, so a cluster's shared chain says who wrote what.
+    node: Option<String>,
 }
 
 impl Ledger {
@@ -40,7 +42,14 @@ impl Ledger {
             key: key.map(Arc::new),
             every: i64::try_from(every.max(1)).unwrap_or(i64::MAX),
             lock: Arc::new(Mutex::new(())),
+            node: None,
         }
+    }
+
+    /// Stamp every entry this ledger writes with the gateway node's name.
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = Some(node.to_owned());
+        self
     }
 
     pub fn pubkey(&self) -> Option<String> {
@@ -50,7 +59,11 @@ impl Ledger {
     }
 
     /// Append one event. `Err` means it is not in the ledger.
-    pub async fn append(&self, kind: &str, payload: Value) -> Result<Entry, StoreError> {
+    pub async fn append(&self, kind: &str, mut payload: Value) -> Result<Entry, StoreError> {
+        if let (Some(node), Value::Object(map)) = (&self.node, &mut payload) {
+            map.entry("node")
+                .or_insert_with(|| Value::String(node.clone()));
+        }
         let _serial = self.lock.lock().await;
         for _ in 0..MAX_ATTEMPTS {
             let (seq, prev) = match self.store.ledger_head().await? {

@@ -436,6 +436,7 @@ impl Sh {
         };
         let timeout = gw.config.approval_timeout;
         let req = gate::new_request(
+            &self.ctx.gw.config.node,
             &self.id,
             &self.ctx.agent.name,
             &self.ctx.target,
