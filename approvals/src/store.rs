@@ -491,7 +491,6 @@ impl Store {
             .unwrap_or_else(|| "missing".into()))
     }
 
-    /// Mark every pending request expired (start-up: whoever waited for them is gone).
     /// Expire what `node` held (and requests from before nodes were recorded): at start-up,
     /// the waiters are gone. Other nodes' requests are left alone.
     pub async fn expire_pending_of(
@@ -579,41 +578,10 @@ impl Store {
         Ok(())
     }
 
-    /// The status of one request (`pending`, an outcome, or `None` if unknown).
-    pub async fn request_status(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT status FROM requests WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("status")?),
-            None => None,
-        })
-    }
-
     /// Whether this store is PostgreSQL (cluster mode needs it).
     pub fn is_postgres(&self) -> bool {
         self.pool.connect_options().database_url.scheme() == "postgres"
             || self.pool.connect_options().database_url.scheme() == "postgresql"
-    }
-
-    pub async fn expire_all_pending(
-        &self,
-        note: &str,
-        now: i64,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM requests WHERE status = 'pending'")
-            .fetch_all(&self.pool)
-            .await?;
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-        for id in &ids {
-            self.settle(id, Outcome::Expired, "airlock", note, now)
-                .await?;
-        }
-        Ok(ids)
     }
 
     /// Record one reviewer's vote and settle the request if the vote decides it.

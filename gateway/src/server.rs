@@ -169,18 +169,21 @@ pub async fn run(
             }
         })
     };
-    // Cluster duties: heartbeat, expiring dead peers' requests, the safety poll, and (on
-    // PostgreSQL) listening for peers' events.
-    let heartbeat = tokio::spawn(airlock_approvals::cluster::heartbeat(
-        gw.broker.clone(),
-        gw.config.cluster_heartbeat,
-        gw.config.cluster_stale_after,
-    ));
-    let listener = gw.broker.store().is_postgres().then(|| {
-        tokio::spawn(airlock_approvals::cluster::listen(
-            gw.broker.clone(),
-            gw.config.database_url.clone(),
-        ))
+    // Cluster duties on PostgreSQL: heartbeat, expiring dead peers' requests, the safety
+    // poll, and listening for peers' events.
+    // A single node on SQLite has no peers: nothing to beat, listen for or poll.
+    let cluster = gw.broker.store().is_postgres().then(|| {
+        (
+            tokio::spawn(airlock_approvals::cluster::heartbeat(
+                gw.broker.clone(),
+                gw.config.cluster_heartbeat,
+                gw.config.cluster_stale_after,
+            )),
+            tokio::spawn(airlock_approvals::cluster::listen(
+                gw.broker.clone(),
+                gw.config.database_url.clone(),
+            )),
+        )
     });
     let limit = Arc::new(Semaphore::new(gw.config.max_connections));
     tokio::pin!(shutdown);
@@ -231,9 +234,9 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     checkpoints.abort();
-    heartbeat.abort();
-    if let Some(l) = listener {
-        l.abort();
+    if let Some((heartbeat, listener)) = cluster {
+        heartbeat.abort();
+        listener.abort();
     }
     if let Err(e) = gw.broker.ledger().checkpoint().await {
         tracing::error!(error = %e, "final ledger checkpoint failed");

@@ -259,7 +259,10 @@ async fn settle_happens_once() {
             .await
             .unwrap();
         assert_eq!(s.pending_requests(1).await.unwrap().len(), 2);
-        let mut expired = s.expire_all_pending("restart", 2).await.unwrap();
+        let mut expired = s
+            .expire_pending_of("test-node", "restart", 2)
+            .await
+            .unwrap();
         expired.sort();
         let mut want = vec![a.id.clone(), b.id.clone()];
         want.sort();
