@@ -113,7 +113,7 @@ fn line(pty: bool, text: &str) -> Vec<u8> {
 }
 
 /// Refuse the channel: `airlock: denied: WHY` on stderr, exit status 77, close.
-async fn refuse(tx: &Tx, pty: bool, why: &str) {
+pub(crate) async fn refuse(tx: &Tx, pty: bool, why: &str) {
     tracing::info!(reason = why, "session refused");
     end_refused(tx, pty, &format!("airlock: denied: {why}")).await;
 }

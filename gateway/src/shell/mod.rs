@@ -79,7 +79,8 @@ struct Sh {
 /// Start a gated shell on `ctx.target` for `ctx.agent`, and run it to the end.
 pub async fn run(ctx: SessionCtx, mut rx: ChannelReadHalf, tx: Tx, pty: PtyParams) {
     let gw = ctx.gw.clone();
-    let refuse = |why: String| refuse(&tx, why);
+    let tx_ref = &tx;
+    let refuse = move |why: String| async move { crate::session::refuse(tx_ref, true, &why).await };
     let Some(target) = gw.config.target(&ctx.target).cloned() else {
         return refuse(format!("unknown target {:?}", ctx.target)).await;
     };
@@ -179,17 +180,6 @@ pub async fn run(ctx: SessionCtx, mut rx: ChannelReadHalf, tx: Tx, pty: PtyParam
     tracing::info!(session = %sh.id, "gated shell started");
     let end = sh.main(&mut rx).await;
     sh.finish(end).await;
-}
-
-/// The session cannot start: one line on stderr, exit status 77, close.
-async fn refuse(tx: &Tx, why: String) {
-    tracing::info!(reason = %why, "shell refused");
-    let _ = tx
-        .extended_data_bytes(1, format!("airlock: denied: {why}\r\n").into_bytes())
-        .await;
-    let _ = tx.exit_status(DENIED_EXIT).await;
-    let _ = tx.eof().await;
-    let _ = tx.close().await;
 }
 
 /// What `next` saw, before the bookkeeping it implies.
