@@ -78,10 +78,62 @@ pub struct Event {
 
 /// Serialise one event line (without the newline).
 pub fn event_line(e: &Event) -> String {
+    let mut buf = Vec::with_capacity(e.data.len() + 32);
+    push_event(&mut buf, e.time, e.kind, &e.data);
+    buf.pop();
+    // Only ASCII was added around `data`, and `data` is a `str`, so this is valid UTF-8.
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Append one event line, newline included, to `buf`.
+///
+/// This is the recorder's hot path (every byte an agent sees passes here), so it escapes
+/// straight into the output buffer, copying runs of plain bytes at once, instead of building
+/// intermediate strings.
+pub fn push_event(buf: &mut Vec<u8>, time: f64, kind: EventKind, data: &str) {
+    use std::io::Write as _;
     // Microsecond precision, as asciinema writes it.
-    let t = (e.time * 1_000_000.0).round() / 1_000_000.0;
-    let data = serde_json::Value::String(e.data.clone());
-    format!("[{t:.6}, \"{}\", {data}]", e.kind.code())
+    let t = (time * 1_000_000.0).round() / 1_000_000.0;
+    // Writing into a Vec cannot fail.
+    let _ = write!(buf, "[{t:.6}, \"{}\", \"", kind.code());
+    push_json_escaped(buf, data);
+    buf.extend_from_slice(b"\"]\n");
+}
+
+/// JSON string escaping (RFC 8259) without the quotes: `"`, `\\` and control characters.
+fn push_json_escaped(buf: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    buf.reserve(bytes.len() + 2);
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[plain..i]);
+        plain = i + 1;
+        if esc.is_empty() {
+            buf.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        } else {
+            buf.extend_from_slice(esc);
+        }
+    }
+    buf.extend_from_slice(&bytes[plain..]);
 }
 
 pub fn write_header<W: Write>(w: &mut W, h: &Header) -> std::io::Result<()> {
@@ -102,7 +154,20 @@ pub struct Utf8Carry {
 
 impl Utf8Carry {
     pub fn decode(&mut self, chunk: &[u8]) -> String {
-        self.pending.extend_from_slice(chunk);
+        self.decode_owned(chunk.to_vec())
+    }
+
+    /// As [`Utf8Carry::decode`], without copying a chunk that is valid UTF-8 on its own.
+    pub fn decode_owned(&mut self, chunk: Vec<u8>) -> String {
+        let chunk = if self.pending.is_empty() {
+            match String::from_utf8(chunk) {
+                Ok(text) => return text,
+                Err(e) => e.into_bytes(),
+            }
+        } else {
+            chunk
+        };
+        self.pending.extend_from_slice(&chunk);
         let mut out = String::new();
         let mut rest: &[u8] = &self.pending;
         loop {
@@ -205,6 +270,35 @@ impl Recording {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn escaping_matches_serde_json() {
+        let mut s: String = (0u8..0x80).map(char::from).collect();
+        s.push_str("é✓ \u{1F600} \u{2028}");
+        let mut buf = Vec::new();
+        push_event(&mut buf, 1.5, EventKind::Output, &s);
+        let expected = format!(
+            "[1.500000, \"o\", {}]\n",
+            serde_json::to_string(&s).unwrap()
+        );
+        assert_eq!(String::from_utf8(buf).unwrap(), expected);
+        let e = Event {
+            time: 0.25,
+            kind: EventKind::Marker,
+            data: "a\"b".into(),
+        };
+        assert_eq!(event_line(&e), r#"[0.250000, "m", "a\"b"]"#);
+    }
+
+    #[test]
+    fn owned_decode_keeps_split_sequences() {
+        let mut d = Utf8Carry::default();
+        let bytes = "✓".as_bytes();
+        assert_eq!(d.decode_owned(bytes[..1].to_vec()), "");
+        assert_eq!(d.decode_owned(bytes[1..].to_vec()), "✓");
+        assert_eq!(d.decode_owned(b"plain".to_vec()), "plain");
+    }
+
     use super::*;
 
     #[test]

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::asciicast::{self, Event, EventKind, Header, Utf8Carry};
+use crate::asciicast::{self, EventKind, Header, Utf8Carry};
 
 /// How many events may wait for the writer before senders are slowed down.
 const QUEUE: usize = 1024;
@@ -99,12 +99,14 @@ impl Recorder {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (fail_tx, failed) = watch::channel(None);
         let mut writer = Writer {
-            out: tokio::io::BufWriter::new(file),
+            // Large enough that bulk output is written in few system calls.
+            out: tokio::io::BufWriter::with_capacity(256 * 1024, file),
             path,
             size: 0,
             hash: Sha256::new(),
             carries: HashMap::new(),
             last_time: 0.0,
+            line: Vec::new(),
         };
         let mut head = Vec::new();
         asciicast::write_header(&mut head, &header)
@@ -202,6 +204,8 @@ struct Writer {
     carries: HashMap<Stream, Utf8Carry>,
     /// Time of the last event, for the undecodable tail flushed at close.
     last_time: f64,
+    /// The event line being built, kept to reuse its allocation.
+    line: Vec<u8>,
 }
 
 impl Writer {
@@ -217,9 +221,12 @@ impl Writer {
             return Ok(());
         }
         self.last_time = time;
-        let mut line = asciicast::event_line(&Event { time, kind, data }).into_bytes();
-        line.push(b'\n');
-        self.put(&line).await
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        asciicast::push_event(&mut line, time, kind, &data);
+        let res = self.put(&line).await;
+        self.line = line;
+        res
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>, fail: watch::Sender<Option<String>>) {
@@ -229,7 +236,7 @@ impl Writer {
             let step: std::io::Result<Option<oneshot::Sender<Result<Closed, RecorderError>>>> = tokio::select! {
                 m = rx.recv() => match m {
                     Some(Msg::Bytes { time, kind, stream, data }) => {
-                        let text = self.carries.entry(stream).or_default().decode(&data);
+                        let text = self.carries.entry(stream).or_default().decode_owned(data);
                         self.event(time, kind, text).await.map(|()| None)
                     }
                     Some(Msg::Text { time, kind, data }) => self.event(time, kind, data).await.map(|()| None),

@@ -1,6 +1,6 @@
 //! JSON messages between the gateway and reviewers. Every message is an object with a `type`.
 
-use airlock_approvals::{Outcome, RequestView, VoteDecision, rfc3339};
+use airlock_approvals::{Outcome, Remember, RequestView, VoteDecision, rfc3339};
 use airlock_classifier::{Reason, Tier};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,8 @@ pub struct RequestMsg {
     pub approvals_needed: u32,
     pub approvals: Vec<String>,
     pub created_at: String,
+    /// Milliseconds since the epoch (the gateway's clock).
+    pub created_at_ms: i64,
     pub expires_at: String,
     /// Milliseconds since the epoch, for countdowns without date parsing.
     pub expires_at_ms: i64,
@@ -38,6 +40,7 @@ impl From<&RequestView> for RequestMsg {
             approvals_needed: r.quorum,
             approvals: r.approvals(),
             created_at: rfc3339(r.created_at),
+            created_at_ms: r.created_at,
             expires_at: rfc3339(r.expires_at),
             expires_at_ms: r.expires_at,
         }
@@ -71,6 +74,9 @@ pub enum ServerMsg {
         result: String,
         approvals: Vec<String>,
         approvals_needed: u32,
+        /// The whitelist entry made for an approve-and-remember.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        whitelisted: Option<String>,
     },
     Error {
         code: String,
@@ -93,6 +99,9 @@ pub enum ClientMsg {
         decision: VoteDecision,
         #[serde(default)]
         comment: Option<String>,
+        /// Approve and remember: whitelist this exact command (never for high).
+        #[serde(default)]
+        remember: Option<Remember>,
     },
     Ping,
 }
@@ -126,7 +135,8 @@ mod tests {
             ClientMsg::Decide {
                 id: "ab".into(),
                 decision: VoteDecision::Approve,
-                comment: None
+                comment: None,
+                remember: None,
             }
         );
         assert!(
