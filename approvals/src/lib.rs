@@ -12,13 +12,15 @@ pub mod ledger;
 pub mod model;
 pub mod policy;
 pub mod store;
+pub mod whitelist;
 
 pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
 pub use ledger::Ledger;
 pub use model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
 pub use policy::{Decision, Policy};
 pub use store::NewRequest;
-pub use store::{SessionFilter, SessionRow, Store, StoreError};
+pub use store::{NewWhitelist, SessionFilter, SessionRow, Store, StoreError};
+pub use whitelist::{Remember, WhitelistError, WhitelistRules};
 
 /// Milliseconds since the Unix epoch; every stored time uses this unit.
 pub fn now_ms() -> i64 {

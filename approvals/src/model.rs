@@ -98,7 +98,12 @@ pub struct WhitelistEntry {
     pub agent: Option<String>,
     /// `None`: any target.
     pub target: Option<String>,
+    /// The exact command line, or the glob pattern when `glob`.
     pub command: String,
+    /// `command` is a glob over the argv (`docker restart *`), not an exact line.
+    #[serde(default)]
+    pub glob: bool,
+    /// The tier it was approved at: it covers commands up to this tier, never high.
     pub tier: Tier,
     pub created_by: String,
     pub created_at: i64,

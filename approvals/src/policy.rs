@@ -94,6 +94,7 @@ mod tests {
             agent: None,
             target: None,
             command: String::new(),
+            glob: false,
             tier: Tier::Medium,
             created_by: "alice".into(),
             created_at: 0,

@@ -10,7 +10,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use crate::ids::{self, RandomError};
-use crate::model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
+use crate::model::{Outcome, RequestView, Vote, VoteDecision};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -680,99 +680,11 @@ impl Store {
             },
         })
     }
-
-    // --- whitelist -------------------------------------------------------------------------
-
-    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
-    pub async fn add_whitelist(
-        &self,
-        agent: Option<&str>,
-        target: Option<&str>,
-        command: &str,
-        tier: Tier,
-        created_by: &str,
-        expires_at: Option<i64>,
-        now: i64,
-    ) -> Result<WhitelistEntry, StoreError> {
-        let id = ids::new_id()?;
-        sqlx::query(
-            "INSERT INTO whitelist (id, agent, target, command, tier, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(agent)
-        .bind(target)
-        .bind(command)
-        .bind(tier.as_str())
-        .bind(created_by)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(WhitelistEntry {
-            id,
-            agent: agent.map(str::to_owned),
-            target: target.map(str::to_owned),
-            command: command.to_owned(),
-            tier,
-            created_by: created_by.to_owned(),
-            created_at: now,
-            expires_at,
-        })
-    }
-
-    fn whitelist_from_row(r: &AnyRow) -> Result<WhitelistEntry, StoreError> {
-        let tier: String = r.try_get("tier")?;
-        Ok(WhitelistEntry {
-            id: r.try_get("id")?,
-            agent: r.try_get("agent")?,
-            target: r.try_get("target")?,
-            command: r.try_get("command")?,
-            tier: tier.parse().map_err(|e: String| corrupt("whitelist", e))?,
-            created_by: r.try_get("created_by")?,
-            created_at: r.try_get("created_at")?,
-            expires_at: r.try_get("expires_at")?,
-        })
-    }
-
-    pub async fn list_whitelist(&self) -> Result<Vec<WhitelistEntry>, StoreError> {
-        let rows = sqlx::query("SELECT id, agent, target, command, tier, created_by, created_at, expires_at FROM whitelist ORDER BY command, id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(Self::whitelist_from_row).collect()
-    }
-
-    pub async fn revoke_whitelist(&self, id: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query("DELETE FROM whitelist WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(res.rows_affected() > 0)
-    }
-
-    /// The unexpired entry that allows exactly `command` for this agent on this target.
-    pub async fn whitelist_match(
-        &self,
-        agent: &str,
-        target: &str,
-        command: &str,
-        now: i64,
-    ) -> Result<Option<WhitelistEntry>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, agent, target, command, tier, created_by, created_at, expires_at FROM whitelist \
-             WHERE command = $1 AND (agent IS NULL OR agent = $2) AND (target IS NULL OR target = $3) \
-             AND (expires_at IS NULL OR expires_at > $4) AND tier <> 'high' ORDER BY id LIMIT 1",
-        )
-        .bind(command)
-        .bind(agent)
-        .bind(target)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(Self::whitelist_from_row).transpose()
-    }
 }
 
 mod ledger;
+mod whitelist;
+pub use whitelist::NewWhitelist;
 #[cfg(test)]
 pub(crate) mod tests;
 

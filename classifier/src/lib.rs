@@ -6,6 +6,7 @@
 //! substitutions and wrappers such as `sudo` or `sh -c` — and each is matched against rule packs
 //! that are data (TOML), not code. Anything the classifier cannot see through is never low.
 
+mod argv;
 mod code;
 mod judge;
 mod paths;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use argv::{glob_matches, glob_pattern, plain_argv};
 pub use rules::{Example, RulePack, RulePackError};
 
 /// Largest command text the classifier will look at. Longer input is classified high without

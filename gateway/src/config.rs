@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_approvals::whitelist::{WhitelistRules, parse_ttl};
 use airlock_classifier::{Classifier, RulePack, Tier};
 use russh::keys::PublicKey;
 use serde::Deserialize;
@@ -57,6 +58,8 @@ struct File {
     #[serde(default)]
     cluster: ClusterFile,
     #[serde(default)]
+    whitelist: WhitelistFile,
+    #[serde(default)]
     agent: Vec<AgentFile>,
     #[serde(default)]
     target: Vec<TargetFile>,
@@ -93,6 +96,13 @@ struct ApprovalFile {
     high_quorum: Option<u32>,
     medium_quorum: Option<u32>,
     auto_allow_low: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhitelistFile {
+    default_ttl: Option<String>,
+    max_ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -247,6 +257,8 @@ pub struct Config {
     pub high_quorum: u32,
     pub medium_quorum: u32,
     pub auto_allow_low: bool,
+    /// How long remembered commands stay whitelisted, and the longest anyone may choose.
+    pub whitelist: WhitelistRules,
     pub agents: Vec<Agent>,
     pub targets: Vec<Target>,
     /// Extra classifier rule packs (TOML texts), in order.
@@ -368,6 +380,8 @@ impl Config {
                 "[approval] medium_quorum must be at least 1".into(),
             ));
         }
+
+        let whitelist = whitelist_rules(&f.whitelist).map_err(invalid)?;
 
         let mut targets = Vec::new();
         let file_targets = if f.target.is_empty() {
@@ -517,6 +531,7 @@ impl Config {
             high_quorum,
             medium_quorum,
             auto_allow_low: f.approval.auto_allow_low.unwrap_or(true),
+            whitelist,
             agents,
             targets,
             rule_packs,
@@ -550,6 +565,25 @@ impl Config {
     pub fn recordings_dir(&self) -> PathBuf {
         self.data_dir.join("recordings")
     }
+}
+
+/// `[whitelist]`; `Err` is the message for [`ConfigError::Invalid`].
+fn whitelist_rules(f: &WhitelistFile) -> Result<WhitelistRules, String> {
+    let mut rules = WhitelistRules::default();
+    if let Some(t) = &f.default_ttl {
+        rules.default_ttl = parse_ttl(t).map_err(|e| format!("[whitelist] default_ttl: {e}"))?;
+    }
+    if let Some(t) = &f.max_ttl {
+        let max = humantime::parse_duration(t)
+            .map_err(|e| format!("[whitelist] max_ttl = {t:?}: {e}"))?;
+        if rules.default_ttl.is_none_or(|d| d > max) {
+            return Err(format!(
+                "[whitelist] default_ttl must not be longer than max_ttl ({t})"
+            ));
+        }
+        rules.max_ttl = Some(max);
+    }
+    Ok(rules)
 }
 
 pub fn valid_name(s: &str) -> bool {

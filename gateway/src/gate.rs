@@ -76,9 +76,17 @@ pub async fn judge(
         }
     };
     let whitelisted = if assessment.tier < Tier::High {
+        let argv = airlock_classifier::plain_argv(command);
         gw.broker
             .store()
-            .whitelist_match(&agent.name, target, command, now_ms())
+            .whitelist_match(
+                &agent.name,
+                target,
+                command,
+                argv.as_deref(),
+                assessment.tier,
+                now_ms(),
+            )
             .await
             .map_err(|e| format!("whitelist unavailable ({e})"))?
     } else {

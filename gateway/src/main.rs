@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use airlock_approvals::{Store, now_ms, rfc3339};
-use airlock_classifier::{Context, Tier};
 use airlock_gateway::config::Config;
 use airlock_gateway::{Gateway, run};
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -165,7 +164,8 @@ enum ReviewerCmd {
 
 #[derive(Subcommand)]
 enum WhitelistCmd {
-    /// Allow an exact command line to run without approval (never for high-risk commands).
+    /// Let a command (or, with --glob, any command matching a pattern) run without approval.
+    /// Refused for high-risk commands.
     Add {
         #[arg(long, conflicts_with = "any_agent")]
         agent: Option<String>,
@@ -175,15 +175,34 @@ enum WhitelistCmd {
         target: Option<String>,
         #[arg(long)]
         any_target: bool,
-        /// Expiry, e.g. 1h, 7d (default: never).
+        /// Lifetime, e.g. 1h, 1d, 7d or never (default: [whitelist] default_ttl, 7d).
         #[arg(long)]
         ttl: Option<String>,
+        /// The command is a glob over the argv: `*` and `?` within a word, `**` for any number
+        /// of words (e.g. `docker restart web-*`).
+        #[arg(long)]
+        glob: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    List,
+    /// Every entry, expired ones marked.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     Revoke {
         id: String,
+    },
+    /// Write the entries in force as sorted TOML (for git).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Add the entries of an exported file; checks them all first and adds none if any is bad.
+    Import {
+        file: PathBuf,
     },
 }
 
@@ -514,103 +533,22 @@ async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
             target,
             any_target: _,
             ttl,
+            glob,
             command,
         } => {
-            let command = command.join(" ");
-            if let Some(t) = &target
-                && config.target(t).is_none()
-            {
-                bail!("unknown target {t:?}");
-            }
-            let labels = target
-                .as_deref()
-                .and_then(|t| config.target(t))
-                .map(|t| t.labels.clone())
-                .unwrap_or_default();
-            let a = config.classifier().classify(
-                &command,
-                &Context {
-                    agent: agent.clone().unwrap_or_default(),
-                    target: target.clone().unwrap_or_default(),
-                    labels,
-                },
-            );
-            if a.tier == Tier::High {
-                bail!(
-                    "refused: {command:?} is high risk ({}); high-risk commands always need reviewers",
-                    a.reasons.first().map(|r| r.text.as_str()).unwrap_or("")
-                );
-            }
-            let expires_at = match ttl {
-                Some(t) => Some(
-                    now_ms()
-                        + humantime::parse_duration(&t)
-                            .with_context(|| format!("--ttl {t:?}"))?
-                            .as_millis() as i64,
-                ),
-                None => None,
+            let expires_at = config.whitelist.expiry(ttl.as_deref(), now_ms())?;
+            let wanted = cli::whitelist::Wanted {
+                agent,
+                target,
+                pattern: command.join(" "),
+                glob,
+                expires_at,
             };
-            let by = format!(
-                "cli:{}",
-                std::env::var("USER").unwrap_or_else(|_| "operator".into())
-            );
-            let e = s
-                .add_whitelist(
-                    agent.as_deref(),
-                    target.as_deref(),
-                    &command,
-                    a.tier,
-                    &by,
-                    expires_at,
-                    now_ms(),
-                )
-                .await?;
-            audit(
-                &s,
-                "whitelist.add",
-                serde_json::json!({
-                    "id": e.id, "agent": e.agent, "target": e.target, "command": e.command,
-                    "tier": a.tier.as_str(), "expires_at": e.expires_at, "by": by,
-                }),
-            )
-            .await?;
-            println!("{}", e.id);
-            eprintln!(
-                "whitelisted {command:?} ({}) for agent {} on target {}, {}",
-                a.tier,
-                e.agent.as_deref().unwrap_or("any"),
-                e.target.as_deref().unwrap_or("any"),
-                e.expires_at.map_or("never expires".to_owned(), |t| format!(
-                    "until {}",
-                    rfc3339(t)
-                ))
-            );
+            cli::whitelist::add(&config, &s, wanted).await
         }
-        WhitelistCmd::List => {
-            for e in s.list_whitelist().await? {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    e.id,
-                    e.agent.as_deref().unwrap_or("*"),
-                    e.target.as_deref().unwrap_or("*"),
-                    e.tier,
-                    e.expires_at.map_or("never".to_owned(), rfc3339),
-                    e.command
-                );
-            }
-        }
-        WhitelistCmd::Revoke { id } => {
-            if !s.revoke_whitelist(&id).await? {
-                bail!("no whitelist entry {id}");
-            }
-            audit(
-                &s,
-                "whitelist.revoke",
-                serde_json::json!({ "id": id, "by": operator() }),
-            )
-            .await?;
-            eprintln!("whitelist entry {id} revoked");
-        }
+        WhitelistCmd::List { json } => cli::whitelist::list(&s, json).await,
+        WhitelistCmd::Revoke { id } => cli::whitelist::revoke(&s, &id).await,
+        WhitelistCmd::Export { out } => cli::whitelist::export(&s, out.as_deref()).await,
+        WhitelistCmd::Import { file } => cli::whitelist::import(&config, &s, &file).await,
     }
-    Ok(())
 }

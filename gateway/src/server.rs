@@ -152,6 +152,7 @@ pub async fn run(
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,
         gw.broker.clone(),
+        gw.config.whitelist.clone(),
         reviewer_stop,
     ));
     // Sign the ledger head regularly, not only every N entries, so a quiet gateway's last

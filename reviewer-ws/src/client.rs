@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
-use airlock_approvals::VoteDecision;
+use airlock_approvals::{Remember, VoteDecision};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -101,12 +101,14 @@ pub async fn run(url: &str, token: &str) -> Result<(), ClientError> {
                     KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => return Ok(()),
                     KeyCode::Char('j') | KeyCode::Down => { st.selected = (st.selected + 1).min(st.queue.len().saturating_sub(1)); None }
                     KeyCode::Char('k') | KeyCode::Up => { st.selected = st.selected.saturating_sub(1); None }
-                    KeyCode::Char('a') | KeyCode::Char('A') => Some(VoteDecision::Approve),
-                    KeyCode::Char('d') | KeyCode::Char('D') => Some(VoteDecision::Deny),
+                    KeyCode::Char('a') | KeyCode::Char('A') => Some((VoteDecision::Approve, None)),
+                    // Approve and remember for this agent on this target, default TTL.
+                    KeyCode::Char('r') | KeyCode::Char('R') => Some((VoteDecision::Approve, Some(Remember::default()))),
+                    KeyCode::Char('d') | KeyCode::Char('D') => Some((VoteDecision::Deny, None)),
                     _ => None,
                 };
-                if let (Some(decision), Some(r)) = (decision, st.queue.get(st.selected)) {
-                    let msg = ClientMsg::Decide { id: r.id.clone(), decision, comment: None };
+                if let (Some((decision, remember)), Some(r)) = (decision, st.queue.get(st.selected)) {
+                    let msg = ClientMsg::Decide { id: r.id.clone(), decision, comment: None, remember };
                     let json = serde_json::to_string(&msg).map_err(|e| ClientError::Lost(e.to_string()))?;
                     sink.send(Message::Text(json.into())).await.map_err(|e| ClientError::Lost(e.to_string()))?;
                     st.status = format!("sent {} for {}", decision.as_str(), r.id);
@@ -150,7 +152,7 @@ fn draw(st: &State) -> std::io::Result<()> {
     let mut s = String::new();
     s.push_str("\x1b[H\x1b[2J");
     s.push_str(&format!(
-        "Airlock review — {} — {} pending   [j/k] move  [A]pprove  [D]eny  [q]uit\r\n\r\n",
+        "Airlock review — {} — {} pending   [j/k] move  [A]pprove  [R]emember  [D]eny  [q]uit\r\n\r\n",
         st.me,
         st.queue.len()
     ));

@@ -7,10 +7,11 @@
 //! between; a reviewer that lags behind the event stream gets a fresh snapshot.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approvals::broker::DecideAck;
-use airlock_approvals::{Broker, BrokerEvent};
+use airlock_approvals::{Broker, BrokerEvent, Remember, WhitelistRules};
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -31,18 +32,24 @@ const AUTH_WAIT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 struct AppState {
     broker: Broker,
+    /// What an approve-and-remember may choose.
+    rules: Arc<WhitelistRules>,
 }
 
 /// Serve reviewers on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
     broker: Broker,
+    rules: WhitelistRules,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(AppState { broker });
+        .with_state(AppState {
+            broker,
+            rules: Arc::new(rules),
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -101,9 +108,7 @@ async fn ws_upgrade(
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
             let span = tracing::info_span!("reviewer", name = tracing::field::Empty);
-            serve_socket(socket, st.broker, reviewer)
-                .instrument(span)
-                .await;
+            serve_socket(socket, st, reviewer).instrument(span).await;
         })
 }
 
@@ -153,7 +158,8 @@ async fn snapshot(broker: &Broker) -> ServerMsg {
     }
 }
 
-async fn serve_socket(mut socket: WebSocket, broker: Broker, reviewer: Option<(String, String)>) {
+async fn serve_socket(mut socket: WebSocket, st: AppState, reviewer: Option<(String, String)>) {
+    let broker = st.broker.clone();
     let reviewer = match reviewer {
         Some(r) => Some(r),
         None => first_frame_auth(&mut socket, &broker).await,
@@ -182,7 +188,7 @@ async fn serve_socket(mut socket: WebSocket, broker: Broker, reviewer: Option<(S
             frame = socket.recv() => {
                 let Some(Ok(frame)) = frame else { break };
                 let reply = match frame {
-                    Message::Text(text) => handle(&broker, &name, &token, &text).await,
+                    Message::Text(text) => handle(&st, &name, &token, &text).await,
                     Message::Binary(_) => Some(ServerMsg::error("bad_message", "binary frames are not part of the protocol", None)),
                     Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => None,
@@ -214,7 +220,8 @@ async fn serve_socket(mut socket: WebSocket, broker: Broker, reviewer: Option<(S
     tracing::info!("reviewer disconnected");
 }
 
-async fn handle(broker: &Broker, name: &str, token: &str, text: &str) -> Option<ServerMsg> {
+async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<ServerMsg> {
+    let broker = &st.broker;
     let msg = match serde_json::from_str::<ClientMsg>(text) {
         Ok(m) => m,
         Err(e) => {
@@ -236,6 +243,7 @@ async fn handle(broker: &Broker, name: &str, token: &str, text: &str) -> Option<
             id,
             decision,
             comment,
+            remember,
         } => {
             // Removed reviewers lose their vote at once, even on an open socket.
             match broker.store().reviewer_for_token(token).await {
@@ -256,25 +264,91 @@ async fn handle(broker: &Broker, name: &str, token: &str, text: &str) -> Option<
                 }
             }
             let span = tracing::info_span!("decide", request = %id, decision = decision.as_str());
-            let res = broker
-                .decide(name, &id, decision, comment.as_deref())
-                .instrument(span)
-                .await;
-            Some(match res {
-                Ok(DecideAck::Counted { approvals, needed }) => ServerMsg::Ack {
-                    id,
-                    result: "counted".into(),
-                    approvals,
-                    approvals_needed: needed,
-                },
-                Ok(DecideAck::Resolved(outcome)) => ServerMsg::Ack {
-                    id,
-                    result: outcome.as_str().into(),
-                    approvals: vec![],
-                    approvals_needed: 0,
-                },
-                Err(e) => ServerMsg::error(e.code(), e.to_string(), Some(&id)),
-            })
+            async {
+                // Check a remember before voting, so a refused one leaves no vote behind.
+                let remember = match remember {
+                    Some(r) => match rememberable(st, &id, decision, r).await {
+                        Ok(v) => Some(v),
+                        Err(refusal) => return Some(refusal),
+                    },
+                    None => None,
+                };
+                let res = broker.decide(name, &id, decision, comment.as_deref()).await;
+                let mut ack = match res {
+                    Ok(DecideAck::Counted { approvals, needed }) => ServerMsg::Ack {
+                        id: id.clone(),
+                        result: "counted".into(),
+                        approvals,
+                        approvals_needed: needed,
+                        whitelisted: None,
+                    },
+                    Ok(DecideAck::Resolved(outcome)) => ServerMsg::Ack {
+                        id: id.clone(),
+                        result: outcome.as_str().into(),
+                        approvals: vec![],
+                        approvals_needed: 0,
+                        whitelisted: None,
+                    },
+                    Err(e) => return Some(ServerMsg::error(e.code(), e.to_string(), Some(&id))),
+                };
+                if let (Some((request, choice)), ServerMsg::Ack { whitelisted, .. }) =
+                    (remember, &mut ack)
+                {
+                    match broker.remember(name, &request, &choice, &st.rules).await {
+                        Ok(entry) => *whitelisted = Some(entry.id),
+                        // The vote stands; say plainly that nothing was remembered.
+                        Err(e) => {
+                            return Some(ServerMsg::error(
+                                e.code(),
+                                format!("vote counted, but not remembered: {e}"),
+                                Some(&id),
+                            ));
+                        }
+                    }
+                }
+                Some(ack)
+            }
+            .instrument(span)
+            .await
         }
+    }
+}
+
+/// An approve-and-remember is only for approvals of requests that may be whitelisted, with
+/// a TTL the rules allow; `Err` is the refusal to send (and no vote is cast).
+async fn rememberable(
+    st: &AppState,
+    id: &str,
+    decision: airlock_approvals::VoteDecision,
+    choice: Remember,
+) -> Result<(airlock_approvals::RequestView, Remember), ServerMsg> {
+    if decision != airlock_approvals::VoteDecision::Approve {
+        return Err(ServerMsg::error(
+            "bad_message",
+            "remember goes with approve only",
+            Some(id),
+        ));
+    }
+    let request = match st.broker.store().get_request(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Err(ServerMsg::error(
+                "unknown_request",
+                format!("unknown request {id}"),
+                Some(id),
+            ));
+        }
+        Err(e) => return Err(ServerMsg::error("internal", e.to_string(), Some(id))),
+    };
+    let refused = if request.tier == airlock_classifier::Tier::High {
+        Some(airlock_approvals::WhitelistError::HighTier)
+    } else {
+        st.rules
+            .expiry(choice.ttl.as_deref(), airlock_approvals::now_ms())
+            .err()
+    };
+    match refused {
+        Some(e) => Err(ServerMsg::error(e.code(), e.to_string(), Some(id))),
+        None => Ok((request, choice)),
     }
 }

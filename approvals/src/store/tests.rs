@@ -272,82 +272,153 @@ async fn settle_happens_once() {
     }
 }
 
+fn wl<'a>(
+    agent: Option<&'a str>,
+    target: Option<&'a str>,
+    pattern: &'a str,
+    words: Option<&'a [String]>,
+    tier: Tier,
+    expires_at: Option<i64>,
+) -> NewWhitelist<'a> {
+    NewWhitelist {
+        agent,
+        target,
+        pattern,
+        words,
+        tier,
+        created_by: "alice",
+        created_at: 0,
+        expires_at,
+    }
+}
+
 #[tokio::test]
 async fn whitelist_scope_expiry_and_high_never_match() {
     for db in backends().await {
         let s = &db.store;
         let n = db.name;
-        s.add_whitelist(
+        let m = Tier::Medium;
+        s.add_whitelist(&wl(
             Some("bot"),
             Some("local"),
             "systemctl restart nginx",
-            Tier::Medium,
-            "alice",
             None,
-            0,
-        )
+            m,
+            None,
+        ))
         .await
         .unwrap();
-        s.add_whitelist(
-            None,
-            None,
-            "touch /tmp/a",
-            Tier::Medium,
-            "alice",
-            Some(100),
-            0,
-        )
-        .await
-        .unwrap();
-        s.add_whitelist(None, None, "rm -rf /srv", Tier::High, "alice", None, 0)
+        s.add_whitelist(&wl(None, None, "touch /tmp/a", None, m, Some(100)))
             .await
             .unwrap();
-        assert!(
-            s.whitelist_match("bot", "local", "systemctl restart nginx", 1)
+        s.add_whitelist(&wl(None, None, "rm -rf /srv", None, Tier::High, None))
+            .await
+            .unwrap();
+        s.add_whitelist(&wl(None, None, "ls /srv", None, Tier::Low, None))
+            .await
+            .unwrap();
+        let hit = |agent: &'static str, target: &'static str, cmd: &'static str, tier, now| async move {
+            s.whitelist_match(agent, target, cmd, None, tier, now)
                 .await
                 .unwrap()
-                .is_some(),
+                .is_some()
+        };
+        assert!(
+            hit("bot", "local", "systemctl restart nginx", m, 1).await,
             "{n}"
         );
         assert!(
-            s.whitelist_match("other", "local", "systemctl restart nginx", 1)
-                .await
-                .unwrap()
-                .is_none(),
+            !hit("other", "local", "systemctl restart nginx", m, 1).await,
             "{n}"
         );
         assert!(
-            s.whitelist_match("bot", "web-1", "systemctl restart nginx", 1)
-                .await
-                .unwrap()
-                .is_none(),
+            !hit("bot", "web-1", "systemctl restart nginx", m, 1).await,
             "{n}"
         );
+        assert!(hit("x", "y", "touch /tmp/a", m, 99).await, "{n}");
         assert!(
-            s.whitelist_match("x", "y", "touch /tmp/a", 99)
-                .await
-                .unwrap()
-                .is_some(),
-            "{n}"
-        );
-        assert!(
-            s.whitelist_match("x", "y", "touch /tmp/a", 100)
-                .await
-                .unwrap()
-                .is_none(),
+            !hit("x", "y", "touch /tmp/a", m, 100).await,
             "expired at 100 ({n})"
         );
         assert!(
-            s.whitelist_match("x", "y", "rm -rf /srv", 1)
-                .await
-                .unwrap()
-                .is_none(),
+            !hit("x", "y", "rm -rf /srv", Tier::High, 1).await,
             "high never matches ({n})"
         );
+        assert!(
+            !hit("x", "y", "rm -rf /srv", m, 1).await,
+            "a high entry never matches ({n})"
+        );
+        assert!(hit("x", "y", "ls /srv", Tier::Low, 1).await, "{n}");
+        assert!(
+            !hit("x", "y", "ls /srv", m, 1).await,
+            "a low entry does not cover a command now judged medium ({n})"
+        );
         let all = s.list_whitelist().await.unwrap();
-        assert_eq!(all.len(), 3);
+        assert_eq!(all.len(), 4);
         assert!(s.revoke_whitelist(&all[0].id).await.unwrap());
         assert!(!s.revoke_whitelist(&all[0].id).await.unwrap());
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn whitelist_globs_match_argv_of_their_program() {
+    for db in backends().await {
+        let s = &db.store;
+        let n = db.name;
+        let words = airlock_classifier::glob_pattern("docker restart web-*").unwrap();
+        let e = s
+            .add_whitelist(&wl(
+                Some("bot"),
+                None,
+                "docker restart web-*",
+                Some(&words),
+                Tier::Medium,
+                None,
+            ))
+            .await
+            .unwrap();
+        assert!(e.glob);
+        let argv = |c: &str| airlock_classifier::plain_argv(c).unwrap();
+        let m = |c: &'static str, agent: &'static str| {
+            let a = argv(c);
+            async move {
+                s.whitelist_match(agent, "local", c, Some(&a), Tier::Medium, 1)
+                    .await
+                    .unwrap()
+                    .map(|e| e.id)
+            }
+        };
+        assert_eq!(
+            m("docker restart web-1", "bot").await,
+            Some(e.id.clone()),
+            "{n}"
+        );
+        assert_eq!(
+            m("docker   restart 'web-2'", "bot").await,
+            Some(e.id.clone()),
+            "{n}"
+        );
+        assert_eq!(m("docker restart db-1", "bot").await, None, "{n}");
+        assert_eq!(m("docker restart web-1 db-1", "bot").await, None, "{n}");
+        assert_eq!(m("docker restart web-1", "other").await, None, "{n}");
+        // A command with no plain argv is only ever compared by its text.
+        assert_eq!(
+            s.whitelist_match(
+                "bot",
+                "local",
+                "docker restart web-1; id",
+                None,
+                Tier::Medium,
+                1
+            )
+            .await
+            .unwrap(),
+            None,
+            "{n}"
+        );
+        let listed = s.list_whitelist().await.unwrap();
+        assert!(listed[0].glob, "{n}");
         db.drop_db().await;
     }
 }

@@ -6,3 +6,4 @@ pub mod classify;
 pub mod ledger;
 pub mod policy;
 pub mod sessions;
+pub mod whitelist;

@@ -1,0 +1,174 @@
+//! Teaching the whitelist: what may be remembered, for how long, and the entry it makes.
+//!
+//! The same rules hold for a reviewer pressing R, `airlock whitelist add` and `import`: high
+//! commands are never remembered, a TTL is `1h`/`1d`/`7d`/… or `never`, and an operator can
+//! cap it. Every entry made here is in the audit ledger with who made it.
+
+use std::time::Duration;
+
+use airlock_classifier::Tier;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::model::{RequestView, WhitelistEntry};
+use crate::store::{NewWhitelist, StoreError};
+use crate::{Broker, now_ms};
+
+/// A reviewer's "approve and remember" choice (protocol field `remember`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remember {
+    /// For every agent, not only the one that asked.
+    #[serde(default)]
+    pub any_agent: bool,
+    /// On every target, not only this one.
+    #[serde(default)]
+    pub any_target: bool,
+    /// `1h`, `1d`, `7d`, … or `never`; absent: the configured default.
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// Operator limits on remembering (config `[whitelist]`).
+#[derive(Debug, Clone)]
+pub struct WhitelistRules {
+    /// Lifetime of an entry when nobody chose one; `None` is never.
+    pub default_ttl: Option<Duration>,
+    /// Longest lifetime anyone may choose; `None`: no cap (and `never` is allowed).
+    pub max_ttl: Option<Duration>,
+}
+
+impl Default for WhitelistRules {
+    fn default() -> Self {
+        Self {
+            default_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
+            max_ttl: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WhitelistError {
+    #[error("high-risk commands can never be whitelisted; they always need reviewers")]
+    HighTier,
+    #[error("bad TTL {0:?}: use e.g. 1h, 1d, 7d or never")]
+    BadTtl(String),
+    #[error("TTL {asked} is longer than the configured maximum {max}")]
+    TooLong { asked: String, max: String },
+    #[error("the entry could not be put in the audit ledger ({0}), so it was not kept")]
+    Unaudited(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl WhitelistError {
+    /// Stable code for the reviewer protocol.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WhitelistError::HighTier => "not_rememberable",
+            WhitelistError::BadTtl(_) | WhitelistError::TooLong { .. } => "bad_ttl",
+            WhitelistError::Store(_) | WhitelistError::Unaudited(_) => "internal",
+        }
+    }
+}
+
+/// `never` → `None`; otherwise a positive duration.
+pub fn parse_ttl(s: &str) -> Result<Option<Duration>, WhitelistError> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(WhitelistError::BadTtl(s.to_owned())),
+    }
+}
+
+impl WhitelistRules {
+    /// The expiry time for a chosen TTL (or the default), checked against the cap.
+    pub fn expiry(&self, ttl: Option<&str>, now: i64) -> Result<Option<i64>, WhitelistError> {
+        let chosen = match ttl {
+            Some(t) => parse_ttl(t)?,
+            None => self.default_ttl,
+        };
+        if let Some(max) = self.max_ttl
+            && chosen.is_none_or(|c| c > max)
+        {
+            return Err(WhitelistError::TooLong {
+                asked: ttl.unwrap_or("default").to_owned(),
+                max: humantime::format_duration(max).to_string(),
+            });
+        }
+        Ok(chosen.map(|d| now + d.as_millis() as i64))
+    }
+}
+
+impl Broker {
+    /// Remember `request` (which `reviewer` approved) as an exact whitelist entry.
+    pub async fn remember(
+        &self,
+        reviewer: &str,
+        request: &RequestView,
+        choice: &Remember,
+        rules: &WhitelistRules,
+    ) -> Result<WhitelistEntry, WhitelistError> {
+        if request.tier == Tier::High {
+            return Err(WhitelistError::HighTier);
+        }
+        let now = now_ms();
+        let expires_at = rules.expiry(choice.ttl.as_deref(), now)?;
+        let entry = self
+            .store()
+            .add_whitelist(&NewWhitelist {
+                agent: (!choice.any_agent).then_some(request.agent.as_str()),
+                target: (!choice.any_target).then_some(request.target.as_str()),
+                pattern: &request.command,
+                words: None,
+                tier: request.tier,
+                created_by: reviewer,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        let logged = self
+            .ledger()
+            .append(
+                "whitelist.add",
+                json!({
+                    "id": entry.id, "agent": entry.agent, "target": entry.target,
+                    "command": entry.command, "glob": false, "tier": entry.tier.as_str(),
+                    "expires_at": entry.expires_at, "by": reviewer, "request": request.id,
+                }),
+            )
+            .await;
+        if let Err(e) = logged {
+            // An entry nobody can account for must not stay in force.
+            let _ = self.store().revoke_whitelist(&entry.id).await;
+            return Err(WhitelistError::Unaudited(e.to_string()));
+        }
+        Ok(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls() {
+        assert_eq!(parse_ttl("never").unwrap(), None);
+        assert_eq!(parse_ttl("1h").unwrap(), Some(Duration::from_secs(3600)));
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("soon").is_err());
+        let r = WhitelistRules::default();
+        assert_eq!(r.expiry(None, 0).unwrap(), Some(7 * 24 * 3600 * 1000));
+        assert_eq!(r.expiry(Some("never"), 0).unwrap(), None);
+        let capped = WhitelistRules {
+            default_ttl: Some(Duration::from_secs(3600)),
+            max_ttl: Some(Duration::from_secs(86400)),
+        };
+        assert!(capped.expiry(Some("7d"), 0).is_err());
+        assert!(capped.expiry(Some("never"), 0).is_err());
+        assert_eq!(capped.expiry(Some("1d"), 0).unwrap(), Some(86_400_000));
+    }
+}
