@@ -13,6 +13,10 @@ for tool in "${!package[@]}"; do
 done
 # A real OpenSSH server is the upstream target in tests/upstream.rs.
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+# Debian's Chromium and Node.js drive the reviewer web page in tests/web.rs.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "installing: ${missing[*]}"
@@ -30,5 +34,13 @@ if [ ! -x "$venv/bin/asciinema" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check asciinema==2.4.0
 fi
 export AIRLOCK_TEST_ASCIINEMA="$PWD/$venv/bin/asciinema"
+
+# playwright-core (pinned in tests/web/package-lock.json) drives that Chromium; it never
+# downloads a browser of its own.
+if [ ! -d tests/web/node_modules/playwright-core ]; then
+  echo "installing playwright-core into tests/web/node_modules"
+  npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+fi
+export AIRLOCK_TEST_CHROMIUM=/usr/bin/chromium
 
 cargo test --workspace --locked "$@"

@@ -682,8 +682,10 @@ impl Store {
     }
 }
 
+mod history;
 mod ledger;
 mod whitelist;
+pub use history::Resolved;
 pub use whitelist::NewWhitelist;
 #[cfg(test)]
 pub(crate) mod tests;

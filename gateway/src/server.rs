@@ -152,7 +152,10 @@ pub async fn run(
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,
         gw.broker.clone(),
-        gw.config.whitelist.clone(),
+        airlock_reviewer_ws::Options {
+            whitelist: gw.config.whitelist.clone(),
+            recordings: gw.config.recordings_dir(),
+        },
         reviewer_stop,
     ));
     // Sign the ledger head regularly, not only every N entries, so a quiet gateway's last

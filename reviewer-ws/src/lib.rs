@@ -6,6 +6,8 @@
 
 pub mod client;
 pub mod protocol;
+mod screen;
 pub mod server;
+mod web;
 
-pub use server::run;
+pub use server::{Options, run};

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestMsg {
     pub id: String,
+    /// The agent's session, for its recording and live screen (`/api/sessions/{id}/…`).
+    pub session_id: String,
     pub agent: String,
     pub target: String,
     /// The gateway node holding the waiting agent (cluster mode).
@@ -30,6 +32,7 @@ impl From<&RequestView> for RequestMsg {
     fn from(r: &RequestView) -> Self {
         Self {
             id: r.id.clone(),
+            session_id: r.session_id.clone(),
             agent: r.agent.clone(),
             target: r.target.clone(),
             node: r.node.clone(),

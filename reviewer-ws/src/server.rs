@@ -7,6 +7,7 @@
 //! between; a reviewer that lags behind the event stream gets a fresh snapshot.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,32 +31,42 @@ const MAX_FRAME: usize = 64 * 1024;
 const AUTH_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
-struct AppState {
-    broker: Broker,
+pub(crate) struct AppState {
+    pub(crate) broker: Broker,
     /// What an approve-and-remember may choose.
     rules: Arc<WhitelistRules>,
+    /// Where session recordings are (`<session id>.cast`), for playback and screens.
+    pub(crate) recordings: Arc<PathBuf>,
 }
 
-/// Serve reviewers on `listener` until `shutdown` resolves.
+/// What the listener needs besides the broker.
+pub struct Options {
+    pub whitelist: WhitelistRules,
+    pub recordings: PathBuf,
+}
+
+/// Serve reviewers (socket, web page, read API) on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
     broker: Broker,
-    rules: WhitelistRules,
+    options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::web::routes())
         .with_state(AppState {
             broker,
-            rules: Arc::new(rules),
+            rules: Arc::new(options.whitelist),
+            recordings: Arc::new(options.recordings),
         });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()

@@ -1,0 +1,223 @@
+//! The reviewer web page and the read-only API behind it.
+//!
+//! The page is compiled into the binary — plain HTML, CSS and JavaScript, no build step; the
+//! one third-party file (asciinema-player) is vendored, pinned, with its licence. The API takes
+//! the same reviewer token as the socket, in an `Authorization: Bearer` header (never in a
+//! URL), and only reads: history, sessions, recordings, and the last screen of a session.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::server::{AppState, bearer};
+
+/// Larger recordings are for `airlock replay`, not a browser tab.
+const MAX_BROWSER_RECORDING: u64 = 64 * 1024 * 1024;
+
+const INDEX: &str = include_str!("../web/index.html");
+const APP_JS: &str = include_str!("../web/app.js");
+const APP_CSS: &str = include_str!("../web/app.css");
+const PLAYER_JS: &str =
+    include_str!("../web/vendor/asciinema-player-3.17.0/asciinema-player.min.js");
+const PLAYER_CSS: &str = include_str!("../web/vendor/asciinema-player-3.17.0/asciinema-player.css");
+
+/// Scripts only from here (the player compiles WebAssembly), sockets only to here, and the
+/// page may not be framed (clickjacking an Approve button).
+const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+     connect-src 'self'; img-src 'self' data:; font-src 'self' data:; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page(INDEX, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/vendor/asciinema-player.min.js",
+            get(|| async { page(PLAYER_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/vendor/asciinema-player.css",
+            get(|| async { page(PLAYER_CSS, "text/css; charset=utf-8") }),
+        )
+        .route("/api/history", get(history))
+        .route("/api/sessions", get(sessions))
+        .route("/api/sessions/{id}/recording", get(recording))
+        .route("/api/sessions/{id}/screen", get(screen))
+}
+
+fn page(body: &'static str, kind: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+fn fail(code: StatusCode, msg: impl Into<String>) -> Response {
+    let mut r = (code, axum::Json(json!({ "error": msg.into() }))).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn ok_json(v: serde_json::Value) -> Response {
+    let mut r = axum::Json(v).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The reviewer behind the request's token, or the response refusing it.
+async fn reviewer(st: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+    let Some(token) = bearer(headers) else {
+        return Err(fail(StatusCode::UNAUTHORIZED, "missing bearer token"));
+    };
+    match st.broker.store().reviewer_for_token(token).await {
+        Ok(Some(name)) => Ok(name),
+        Ok(None) => Err(fail(StatusCode::UNAUTHORIZED, "bad token")),
+        Err(e) => {
+            tracing::error!(error = %e, "token check failed");
+            Err(fail(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))
+        }
+    }
+}
+
+fn limit(q: &HashMap<String, String>) -> i64 {
+    q.get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(50)
+        .clamp(1, 500)
+}
+
+async fn history(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = reviewer(&st, &headers).await {
+        return r;
+    }
+    match st.broker.store().resolved_requests(limit(&q)).await {
+        Ok(v) => ok_json(json!({ "requests": v })),
+        Err(e) => fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn sessions(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = reviewer(&st, &headers).await {
+        return r;
+    }
+    match st.broker.store().list_sessions(limit(&q)).await {
+        Ok(rows) => ok_json(json!({
+            "sessions": rows.iter().map(|s| json!({
+                "id": s.id, "agent": s.agent, "target": s.target, "kind": s.kind,
+                "command": s.command, "started_at": s.started_at, "ended_at": s.ended_at,
+                "outcome": s.outcome, "exit_status": s.exit_status,
+            })).collect::<Vec<_>>()
+        })),
+        Err(e) => fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// The recording file of session `id`: only session ids (hex) name files, and only inside the
+/// recordings directory.
+fn recording_path(dir: &Path, id: &str) -> Option<PathBuf> {
+    let plain = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    plain.then(|| dir.join(format!("{id}.cast")))
+}
+
+async fn recording(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = reviewer(&st, &headers).await {
+        return r;
+    }
+    let Some(path) = recording_path(&st.recordings, &id) else {
+        return fail(StatusCode::BAD_REQUEST, "not a session id");
+    };
+    match tokio::fs::metadata(&path).await {
+        Ok(m) if m.len() > MAX_BROWSER_RECORDING => {
+            return fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "recording is {} MiB; use `airlock replay {id}`",
+                    m.len() >> 20
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(_) => {
+            return fail(
+                StatusCode::NOT_FOUND,
+                "no recording of that session on this gateway node",
+            );
+        }
+    }
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => {
+            let mut r = bytes.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-asciicast"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The screen the agent sees now, rendered from the session's recording so far.
+async fn screen(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = reviewer(&st, &headers).await {
+        return r;
+    }
+    let Some(path) = recording_path(&st.recordings, &id) else {
+        return fail(StatusCode::BAD_REQUEST, "not a session id");
+    };
+    let rendered = tokio::task::spawn_blocking(move || crate::screen::last_screen(&path)).await;
+    match rendered {
+        Ok(Ok(s)) => ok_json(json!({ "cols": s.cols, "rows": s.rows, "text": s.text })),
+        Ok(Err(e)) => fail(StatusCode::NOT_FOUND, e),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
