@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod ids;
 pub mod ledger;
 pub mod model;
+pub mod notify;
 pub mod policy;
 pub mod store;
 pub mod whitelist;

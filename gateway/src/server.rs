@@ -149,6 +149,8 @@ pub async fn run(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    // Webhooks read the broker's events on their own; they never hold up a decision.
+    let notifier = airlock_approvals::notify::spawn(gw.broker.clone(), gw.config.webhooks.clone());
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,
         gw.broker.clone(),
@@ -238,6 +240,7 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     checkpoints.abort();
+    notifier.abort();
     if let Some((heartbeat, listener)) = cluster {
         heartbeat.abort();
         listener.abort();

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_approvals::notify::{Event as WebhookEvent, Format as WebhookFormat, Webhook};
 use airlock_approvals::whitelist::{WhitelistRules, parse_ttl};
 use airlock_classifier::{Classifier, RulePack, Tier};
 use russh::keys::PublicKey;
@@ -60,6 +61,8 @@ struct File {
     #[serde(default)]
     whitelist: WhitelistFile,
     #[serde(default)]
+    webhook: Vec<WebhookFile>,
+    #[serde(default)]
     agent: Vec<AgentFile>,
     #[serde(default)]
     target: Vec<TargetFile>,
@@ -96,6 +99,21 @@ struct ApprovalFile {
     high_quorum: Option<u32>,
     medium_quorum: Option<u32>,
     auto_allow_low: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    name: String,
+    url: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    attempts: Option<u32>,
+    #[serde(default)]
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -259,6 +277,8 @@ pub struct Config {
     pub auto_allow_low: bool,
     /// How long remembered commands stay whitelisted, and the longest anyone may choose.
     pub whitelist: WhitelistRules,
+    /// Where to announce pending requests and timeouts.
+    pub webhooks: Vec<Webhook>,
     pub agents: Vec<Agent>,
     pub targets: Vec<Target>,
     /// Extra classifier rule packs (TOML texts), in order.
@@ -382,6 +402,12 @@ impl Config {
         }
 
         let whitelist = whitelist_rules(&f.whitelist).map_err(invalid)?;
+        let webhooks = f
+            .webhook
+            .iter()
+            .map(webhook)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
 
         let mut targets = Vec::new();
         let file_targets = if f.target.is_empty() {
@@ -532,6 +558,7 @@ impl Config {
             medium_quorum,
             auto_allow_low: f.approval.auto_allow_low.unwrap_or(true),
             whitelist,
+            webhooks,
             agents,
             targets,
             rule_packs,
@@ -565,6 +592,55 @@ impl Config {
     pub fn recordings_dir(&self) -> PathBuf {
         self.data_dir.join("recordings")
     }
+}
+
+/// One `[[webhook]]`; `Err` is the message for [`ConfigError::Invalid`].
+fn webhook(f: &WebhookFile) -> Result<Webhook, String> {
+    let at = format!("[[webhook]] {:?}", f.name);
+    if !valid_name(&f.name) {
+        return Err(format!(
+            "{at}: name must be 1-64 letters, digits, '.', '_' or '-'"
+        ));
+    }
+    if !(f.url.starts_with("https://") || f.url.starts_with("http://")) {
+        return Err(format!("{at}: url must start with https:// (or http://)"));
+    }
+    let format = match f.format.as_deref().unwrap_or("slack") {
+        "slack" => WebhookFormat::Slack,
+        "json" => WebhookFormat::Json,
+        other => {
+            return Err(format!(
+                "{at}: format {other:?} (expected \"slack\" or \"json\")"
+            ));
+        }
+    };
+    let events = match &f.events {
+        None => vec![WebhookEvent::Pending, WebhookEvent::Timeout],
+        Some(list) => list
+            .iter()
+            .map(|e| {
+                WebhookEvent::parse(e).ok_or_else(|| {
+                    format!("{at}: event {e:?} (expected \"pending\" or \"timeout\")")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let attempts = f.attempts.unwrap_or(5);
+    if !(1..=20).contains(&attempts) {
+        return Err(format!("{at}: attempts must be 1 to 20"));
+    }
+    let timeout = match &f.timeout {
+        None => Duration::from_secs(5),
+        Some(t) => humantime::parse_duration(t).map_err(|e| format!("{at}: timeout {t:?}: {e}"))?,
+    };
+    Ok(Webhook {
+        name: f.name.clone(),
+        url: f.url.clone(),
+        format,
+        events,
+        attempts,
+        timeout,
+    })
 }
 
 /// `[whitelist]`; `Err` is the message for [`ConfigError::Invalid`].
@@ -721,71 +797,4 @@ pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KEY: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHj1o0d5P2rJk8s1yQ2qk4j4mA5l2Wb3kO3Xw2nX8C9b bot";
-
-    #[test]
-    fn defaults() {
-        let c = Config::parse("", Path::new("/etc/airlock/airlock.toml")).unwrap();
-        assert_eq!(c.ssh_listen.to_string(), "127.0.0.1:2222");
-        assert_eq!(c.reviewer_listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.approval_timeout, Duration::from_secs(300));
-        assert_eq!(c.high_quorum, 2);
-        assert_eq!(c.data_dir, PathBuf::from("/etc/airlock/airlock-data"));
-        assert!(c.database_url.starts_with("sqlite://"));
-        assert_eq!(c.targets.len(), 1);
-    }
-
-    #[test]
-    fn unknown_keys_name_the_line() {
-        let err = Config::parse(
-            "[ssh]\nlisten = \"127.0.0.1:1\"\nlisten_typo = 1\n",
-            Path::new("a.toml"),
-        )
-        .unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("a.toml:3:"), "{msg}");
-        assert!(msg.contains("listen_typo"), "{msg}");
-    }
-
-    #[test]
-    fn agents_and_targets_are_validated() {
-        let ok = format!(
-            "[[target]]\nname = \"local\"\nkind = \"local\"\n[[agent]]\nname = \"bot\"\nkeys = [\"{KEY}\"]\ntargets = [\"local\"]\n"
-        );
-        let c = Config::parse(&ok, Path::new("a.toml")).unwrap();
-        assert!(c.agents[0].may_use("local"));
-        assert!(!c.agents[0].may_use("prod"));
-        let bad_target = ok.replace("targets = [\"local\"]", "targets = [\"nope\"]");
-        assert!(
-            Config::parse(&bad_target, Path::new("a.toml"))
-                .unwrap_err()
-                .to_string()
-                .contains("unknown target")
-        );
-        let bad_key = ok.replace(KEY, "ssh-ed25519 garbage");
-        assert!(
-            Config::parse(&bad_key, Path::new("a.toml"))
-                .unwrap_err()
-                .to_string()
-                .contains("key #1")
-        );
-        let bad_q = "[approval]\nhigh_quorum = 1\n";
-        assert!(
-            Config::parse(bad_q, Path::new("a.toml"))
-                .unwrap_err()
-                .to_string()
-                .contains("at least 2")
-        );
-        let bad_t = "[approval]\ntimeout = \"soon\"\n";
-        assert!(
-            Config::parse(bad_t, Path::new("a.toml"))
-                .unwrap_err()
-                .to_string()
-                .contains("timeout")
-        );
-    }
-}
+mod tests;

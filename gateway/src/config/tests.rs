@@ -1,0 +1,94 @@
+use super::*;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHj1o0d5P2rJk8s1yQ2qk4j4mA5l2Wb3kO3Xw2nX8C9b bot";
+
+#[test]
+fn defaults() {
+    let c = Config::parse("", Path::new("/etc/airlock/airlock.toml")).unwrap();
+    assert_eq!(c.ssh_listen.to_string(), "127.0.0.1:2222");
+    assert_eq!(c.reviewer_listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.approval_timeout, Duration::from_secs(300));
+    assert_eq!(c.high_quorum, 2);
+    assert_eq!(c.data_dir, PathBuf::from("/etc/airlock/airlock-data"));
+    assert!(c.database_url.starts_with("sqlite://"));
+    assert_eq!(c.targets.len(), 1);
+}
+
+#[test]
+fn unknown_keys_name_the_line() {
+    let err = Config::parse(
+        "[ssh]\nlisten = \"127.0.0.1:1\"\nlisten_typo = 1\n",
+        Path::new("a.toml"),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("a.toml:3:"), "{msg}");
+    assert!(msg.contains("listen_typo"), "{msg}");
+}
+
+#[test]
+fn agents_and_targets_are_validated() {
+    let ok = format!(
+        "[[target]]\nname = \"local\"\nkind = \"local\"\n[[agent]]\nname = \"bot\"\nkeys = [\"{KEY}\"]\ntargets = [\"local\"]\n"
+    );
+    let c = Config::parse(&ok, Path::new("a.toml")).unwrap();
+    assert!(c.agents[0].may_use("local"));
+    assert!(!c.agents[0].may_use("prod"));
+    let bad_target = ok.replace("targets = [\"local\"]", "targets = [\"nope\"]");
+    assert!(
+        Config::parse(&bad_target, Path::new("a.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown target")
+    );
+    let bad_key = ok.replace(KEY, "ssh-ed25519 garbage");
+    assert!(
+        Config::parse(&bad_key, Path::new("a.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("key #1")
+    );
+    let bad_q = "[approval]\nhigh_quorum = 1\n";
+    assert!(
+        Config::parse(bad_q, Path::new("a.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("at least 2")
+    );
+    let bad_t = "[approval]\ntimeout = \"soon\"\n";
+    assert!(
+        Config::parse(bad_t, Path::new("a.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("timeout")
+    );
+}
+
+#[test]
+fn webhooks_and_whitelist_sections_are_checked() {
+    let err = |text: &str| {
+        Config::parse(text, Path::new("a.toml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let hook = |body: &str| format!("[[webhook]]\nname = \"ops\"\n{body}\n");
+    assert!(err(&hook("url = \"ftp://x\"")).contains("https://"));
+    assert!(err(&hook("url = \"https://x\"\nformat = \"xml\"")).contains("format"));
+    assert!(err(&hook("url = \"https://x\"\nevents = [\"vote\"]")).contains("vote"));
+    assert!(err(&hook("url = \"https://x\"\nattempts = 0")).contains("attempts"));
+    assert!(err(&hook("url = \"https://x\"\ncolour = 1")).contains("colour"));
+    let ok = Config::parse(&hook("url = \"https://x\""), Path::new("a.toml")).unwrap();
+    assert_eq!(ok.webhooks.len(), 1);
+    assert_eq!(ok.webhooks[0].attempts, 5);
+    assert!(err("[whitelist]\ndefault_ttl = \"soon\"\n").contains("default_ttl"));
+    assert!(err("[whitelist]\ndefault_ttl = \"never\"\nmax_ttl = \"30d\"\n").contains("longer"));
+    let w = Config::parse(
+        "[whitelist]\ndefault_ttl = \"1d\"\nmax_ttl = \"30d\"\n",
+        Path::new("a.toml"),
+    )
+    .unwrap()
+    .whitelist;
+    assert_eq!(w.default_ttl, Some(Duration::from_secs(86400)));
+}
