@@ -62,6 +62,8 @@ pub struct Opts {
     pub node: Option<&'static str>,
     /// Use this database (another gateway's) instead of a fresh one: a cluster.
     pub shared_db: Option<String>,
+    /// A fixed reviewer port, so clients can reconnect to a restarted gateway.
+    pub reviewer_port: Option<u16>,
 }
 
 impl Default for Opts {
@@ -74,6 +76,7 @@ impl Default for Opts {
             more_targets: Vec::new(),
             node: None,
             shared_db: None,
+            reviewer_port: None,
         }
     }
 }
@@ -128,7 +131,7 @@ node = "{node}"
 [ssh]
 listen = "127.0.0.1:0"
 [reviewer]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:{reviewer_port}"
 [database]
 url = "{db_url}"
 [approval]
@@ -148,6 +151,7 @@ targets = [{targets}]
 {extra}
 "#,
             timeout = opts.timeout,
+            reviewer_port = opts.reviewer_port.unwrap_or(0),
             node = opts.node.unwrap_or("airlock-1"),
             targets = std::iter::once("local".to_owned())
                 .chain(opts.more_targets.iter().cloned())
@@ -469,6 +473,13 @@ impl Reviewer {
 }
 
 /// Whether a private mount namespace with a tmpfs can be made here (`unshare -rm`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 pub fn can_mount_tmpfs() -> bool {
     Command::new("unshare")
         .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"])
@@ -618,7 +629,6 @@ impl Tmux {
     }
 
     pub fn open(gw: &Gateway, target: &str, cols: u16, rows: u16) -> Self {
-        let socket = format!("airlock-test-{}-{}", std::process::id(), rand_suffix());
         let key = gw.agent_key.display().to_string();
         let mut ssh = vec!["ssh".to_owned()];
         ssh.extend(CLIENT_OPTS.iter().map(|s| (*s).to_owned()));
@@ -639,7 +649,16 @@ impl Tmux {
             .map(|s| (*s).to_owned()),
         );
         // Keep the pane after ssh exits, with its status, so the end can be read.
-        let cmd = format!("{}; echo \"[ssh exited $?]\"; sleep 600", ssh.join(" "));
+        Self::run(
+            &format!("{}; echo \"[ssh exited $?]\"; sleep 600", ssh.join(" ")),
+            cols,
+            rows,
+        )
+    }
+
+    /// A terminal of `cols`×`rows` running the shell command `cmd`.
+    pub fn run(cmd: &str, cols: u16, rows: u16) -> Self {
+        let socket = format!("airlock-test-{}-{}", std::process::id(), rand_suffix());
         let ok = Command::new("tmux")
             .args([
                 "-L",
@@ -651,7 +670,7 @@ impl Tmux {
                 "-s",
                 "t",
             ])
-            .args(["-x", &cols.to_string(), "-y", &rows.to_string(), &cmd])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string(), cmd])
             .env_remove("TMUX")
             .status()
             .expect("tmux");
