@@ -64,11 +64,24 @@ async fn drive(gw: &Gateway, token: &str, action: &str, command: &str, shot: &st
 
 #[tokio::test]
 async fn approve_from_the_page_runs_the_command() {
-    let gw = Gateway::start(Opts::default()).await;
+    let gw = Gateway::start(Opts {
+        more_targets: vec!["prod".into()],
+        ..Opts::default()
+    })
+    .await;
     let token = gw.add_reviewer("alice");
     let file = gw.path("approved-in-browser");
     let cmd = format!("echo waiting-for-alice; touch {}", file.display());
-    let child = gw.spawn_exec(&cmd);
+    // On the prod target, with a stated reason (an env request the gateway accepts).
+    let mut ssh = gw.ssh_cmd(&gw.agent_key, "prod");
+    ssh.args([
+        "-o",
+        "SetEnv=AIRLOCK_REASON=\"rotating the nginx logs, ticket OPS-42\"",
+    ])
+    .arg("127.0.0.1")
+    .arg(&cmd);
+    let child = ssh.spawn().expect("ssh");
+
     let seen = drive(&gw, &token, "approve", &cmd, "web-queue.png").await;
 
     let (code, out, err) = finish(child).await;
@@ -78,6 +91,11 @@ async fn approve_from_the_page_runs_the_command() {
     assert_eq!(seen["signed_in_as"], "signed in as alice", "{seen:#}");
     assert_eq!(seen["token_in_url"], false);
     assert_eq!(seen["tier"], "medium", "{seen:#}");
+    assert_eq!(seen["labels"], "env=prod", "{seen:#}");
+    assert_eq!(
+        seen["stated"], "agent says: rotating the nginx logs, ticket OPS-42",
+        "{seen:#}"
+    );
     assert!(
         seen["marks"].as_u64().unwrap_or(0) >= 1,
         "risky span highlighted: {seen:#}"

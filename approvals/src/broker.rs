@@ -224,7 +224,7 @@ impl Broker {
                 json!({
                     "request": view.id, "session": req.session_id, "agent": req.agent,
                     "target": req.target, "command": req.command, "quorum": req.quorum,
-                    "expires_at": req.expires_at,
+                    "expires_at": req.expires_at, "reason": req.reason,
                 }),
             )
             .await;
@@ -477,6 +477,8 @@ mod tests {
             reasons: vec![],
             quorum,
             expires_at: now_ms() + 60_000,
+            reason: None,
+            labels: Default::default(),
         }
     }
 

@@ -78,6 +78,12 @@ pub struct RequestView {
     pub expires_at: i64,
     /// The gateway node that holds the waiting agent.
     pub node: String,
+    /// Why the agent says it runs this (`AIRLOCK_REASON`), if it said.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The target's labels (`env = "prod"`, …).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     pub votes: Vec<Vote>,
 }
 

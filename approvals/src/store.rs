@@ -5,6 +5,8 @@
 //! conditional update (`… WHERE status = 'pending'`), so a vote, a timeout and a restart can
 //! never both win: exactly one resolves the request, and the others see that it is resolved.
 
+use std::collections::BTreeMap;
+
 use airlock_classifier::{Reason, Tier};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -65,6 +67,10 @@ pub struct NewRequest {
     pub expires_at: i64,
     /// The gateway node that holds the waiting agent.
     pub node: String,
+    /// Why the agent says it runs this (`AIRLOCK_REASON`), if it said.
+    pub reason: Option<String>,
+    /// The target's labels (`env = "prod"`, …).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What `airlock sessions list` narrows by; `None` means any.
@@ -99,7 +105,7 @@ pub struct Store {
 /// Columns of `requests` that [`Store::request_from_row`] reads.
 macro_rules! request_cols {
     () => {
-        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node"
+        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels"
     };
 }
 
@@ -327,9 +333,10 @@ impl Store {
     ) -> Result<RequestView, StoreError> {
         let id = ids::new_id()?;
         let reasons = serde_json::to_string(&req.reasons).map_err(|e| corrupt("requests", e))?;
+        let labels = serde_json::to_string(&req.labels).map_err(|e| corrupt("requests", e))?;
         sqlx::query(
-            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)",
+            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(&req.session_id)
@@ -343,9 +350,13 @@ impl Store {
         .bind(now)
         .bind(req.expires_at)
         .bind(&req.node)
+        .bind(&req.reason)
+        .bind(labels)
         .execute(&self.pool)
         .await?;
         Ok(RequestView {
+            reason: req.reason.clone(),
+            labels: req.labels.clone(),
             node: req.node.clone(),
             id,
             session_id: req.session_id.clone(),
@@ -368,7 +379,13 @@ impl Store {
         let reasons: String = r.try_get("reasons")?;
         let score: i64 = r.try_get("score")?;
         let quorum: i64 = r.try_get("quorum")?;
+        let labels: Option<String> = r.try_get("labels")?;
         Ok(RequestView {
+            reason: r.try_get("reason")?,
+            labels: match labels {
+                Some(l) => serde_json::from_str(&l).map_err(|e| corrupt("requests", e))?,
+                None => BTreeMap::new(),
+            },
             id: r.try_get("id")?,
             session_id: r.try_get("session_id")?,
             agent: r.try_get("agent")?,

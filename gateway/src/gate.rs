@@ -117,13 +117,28 @@ pub async fn judge(
     })
 }
 
+/// Longest stated reason kept; the rest is cut.
+const MAX_REASON_CHARS: usize = 500;
+
+/// An agent's `AIRLOCK_REASON` as reviewers will see it: one line of printable text, bounded.
+pub fn stated_reason(raw: &str) -> Option<String> {
+    let clean: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_REASON_CHARS)
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
+}
+
 /// The approval request for a judged command that needs reviewers.
 #[allow(clippy::too_many_arguments)]
 pub fn new_request(
     node: &str,
     session_id: &str,
     agent: &str,
-    target: &str,
+    target: &Target,
+    reason: Option<&str>,
     command: &str,
     a: &Assessment,
     quorum: u32,
@@ -133,7 +148,9 @@ pub fn new_request(
         node: node.to_owned(),
         session_id: session_id.to_owned(),
         agent: agent.to_owned(),
-        target: target.to_owned(),
+        target: target.name.clone(),
+        reason: reason.map(str::to_owned),
+        labels: target.labels.clone(),
         command: command.to_owned(),
         tier: a.tier,
         score: a.score,

@@ -124,6 +124,7 @@ impl russh::server::Handler for AgentConnection {
             target: self.target.clone(),
             peer: self.peer,
             handle: session.handle(),
+            reason: None,
         };
         let span = tracing::info_span!("session", channel = %channel.id(), target = %self.target);
         tokio::spawn(session::run(ctx, channel).instrument(span));
@@ -183,8 +184,13 @@ impl russh::server::Handler for AgentConnection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         // Commands get a clean environment; client variables (LANG, LC_*) are not passed.
-        tracing::debug!(variable = name, "env request refused");
-        session.channel_failure(channel)?;
+        // The one variable taken is the agent's stated reason, which goes to reviewers only.
+        if name == crate::session::REASON_VAR {
+            session.channel_success(channel)?;
+        } else {
+            tracing::debug!(variable = name, "env request refused");
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 

@@ -38,11 +38,17 @@ pub struct SessionCtx {
     pub peer: SocketAddr,
     /// For exit-signal, which the channel half cannot send.
     pub handle: Handle,
+    /// What the agent says it is doing (`AIRLOCK_REASON`), shown to reviewers.
+    pub reason: Option<String>,
 }
+
+/// The environment variable an agent sets (`ssh -o SetEnv=AIRLOCK_REASON=…`) to tell
+/// reviewers why it runs a command.
+pub const REASON_VAR: &str = "AIRLOCK_REASON";
 
 pub(crate) type Tx = ChannelWriteHalf<Msg>;
 
-pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
+pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
     let (mut rx, tx) = channel.split();
     let mut pty: Option<PtyParams> = None;
     while let Some(msg) = rx.wait().await {
@@ -93,8 +99,14 @@ pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
                 return refuse(&tx, pty.is_some(), &why).await;
             }
             ChannelMsg::Eof | ChannelMsg::Close => return,
-            // Env requests are answered with failure by the handler; data before a request
-            // has nowhere to go.
+            // The handler accepts only this variable; it never reaches the command.
+            ChannelMsg::SetEnv {
+                variable_name,
+                variable_value,
+                ..
+            } if variable_name == REASON_VAR => ctx.reason = gate::stated_reason(&variable_value),
+            // Other env requests are refused by the handler; data before a request has
+            // nowhere to go.
             _ => {}
         }
     }
@@ -298,7 +310,8 @@ impl Exec {
                     &self.ctx.gw.config.node,
                     &self.id,
                     &self.ctx.agent.name,
-                    &self.ctx.target,
+                    &judged.target,
+                    self.ctx.reason.as_deref(),
                     &command,
                     a,
                     quorum,

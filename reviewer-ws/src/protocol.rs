@@ -12,6 +12,12 @@ pub struct RequestMsg {
     pub session_id: String,
     pub agent: String,
     pub target: String,
+    /// The target's labels, e.g. `{"env": "prod"}`.
+    #[serde(default)]
+    pub target_labels: std::collections::BTreeMap<String, String>,
+    /// Why the agent says it runs this (it sent `AIRLOCK_REASON`), if it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The gateway node holding the waiting agent (cluster mode).
     pub node: String,
     pub command: String,
@@ -35,6 +41,8 @@ impl From<&RequestView> for RequestMsg {
             session_id: r.session_id.clone(),
             agent: r.agent.clone(),
             target: r.target.clone(),
+            target_labels: r.labels.clone(),
+            reason: r.reason.clone(),
             node: r.node.clone(),
             command: r.command.clone(),
             tier: r.tier,

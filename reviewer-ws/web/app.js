@@ -163,6 +163,8 @@ function card(r, index) {
     el('span', { class: `tier tier-${r.tier}` }, r.tier),
     el('span', {}, `score ${r.score}`),
     el('strong', {}, `${r.agent} → ${r.target}`),
+    ...Object.entries(r.target_labels || {}).map(([k, v]) =>
+      el('span', { class: `label${/^(prod|production|live)$/i.test(v) ? ' label-prod' : ''}` }, `${k}=${v}`)),
     el('span', { class: 'muted' }, `${r.approvals.length}/${r.approvals_needed} approvals${r.approvals.length ? ': ' + r.approvals.join(', ') : ''}`),
     el('span', { class: 'countdown', 'data-expires': r.expires_at_ms }, `denies in ${left(r.expires_at_ms)}`));
   const reasons = el('ul', { class: 'reasons' }, ...r.reasons.map((x) => el('li', {}, `[${x.tier}] ${x.text}`)));
@@ -174,7 +176,9 @@ function card(r, index) {
     el('summary', {}, 'terminal context (what the agent sees)'),
     el('div', { class: 'screen', 'data-session': r.session_id || '' }, state.screens.get(r.id) ?? '…'));
   const c = el('article', { class: `card${selected ? ' selected' : ''}`, role: 'listitem', 'data-id': r.id, onclick: () => { state.selected = index; render(); } },
-    top, highlighted(r.command, r.reasons), reasons, screen, actions,
+    top, highlighted(r.command, r.reasons),
+    r.reason ? el('p', { class: 'stated' }, el('span', { class: 'muted' }, 'agent says: '), r.reason) : '',
+    reasons, screen, actions,
     el('div', { class: 'muted' }, `request ${r.id} · node ${r.node} · asked ${when(r.created_at_ms)}`));
   return c;
 }

@@ -37,6 +37,8 @@ try {
   seen.marks = await card.locator('pre.command mark').count();
   seen.countdown = await card.locator('.countdown').textContent();
   seen.approvals = await card.locator('.top .muted').textContent();
+  seen.labels = (await card.locator('.label').allTextContents()).join(' ');
+  seen.stated = (await card.locator('.stated').count()) ? await card.locator('.stated').textContent() : null;
   seen.reasons = await card.locator('.reasons li').allTextContents();
   // The terminal context refreshes every 2 s from the session's recording.
   await page.waitForFunction((id) => {

@@ -76,6 +76,8 @@ fn new_request(agent: &str, tier: Tier, quorum: u32, expires_at: i64) -> NewRequ
         reasons: vec![],
         quorum,
         expires_at,
+        reason: Some("rotate the logs".into()),
+        labels: [("env".to_owned(), "prod".to_owned())].into(),
     }
 }
 
@@ -180,6 +182,12 @@ async fn quorum_rules() {
         );
         let view = s.get_request(&r.id).await.unwrap().unwrap();
         assert_eq!(view.status, "approved");
+        assert_eq!(view.reason.as_deref(), Some("rotate the logs"), "{n}");
+        assert_eq!(
+            view.labels.get("env").map(String::as_str),
+            Some("prod"),
+            "{n}"
+        );
         assert_eq!(
             view.approvals(),
             vec!["alice".to_string(), "bob".to_string()]

@@ -415,6 +415,7 @@ impl Sh {
             Err(why) => return self.refused(&why).await,
         };
         let a = judged.assessment;
+        let target = judged.target;
         tracing::info!(session = %self.id, tier = %a.tier, score = a.score, "line classified");
         let quorum = match judged.decision {
             Decision::Allow { why } => {
@@ -429,7 +430,8 @@ impl Sh {
             &self.ctx.gw.config.node,
             &self.id,
             &self.ctx.agent.name,
-            &self.ctx.target,
+            &target,
+            self.ctx.reason.as_deref(),
             line,
             &a,
             quorum,

@@ -119,6 +119,23 @@ fn details(f: &mut Frame, st: &State, area: Rect) {
                 countdown(r.expires_at_ms)
             )),
         ]),
+        Line::from(
+            r.target_labels
+                .iter()
+                .map(|(k, v)| {
+                    let prod = matches!(
+                        v.to_ascii_lowercase().as_str(),
+                        "prod" | "production" | "live"
+                    );
+                    let style = if prod {
+                        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+                    } else {
+                        Style::new()
+                    };
+                    Span::styled(format!("{k}={v} "), style)
+                })
+                .collect::<Vec<_>>(),
+        ),
         Line::from(format!(
             "approvals {}/{}{}",
             r.approvals.len(),
@@ -133,6 +150,12 @@ fn details(f: &mut Frame, st: &State, area: Rect) {
         Line::styled(r.command.clone(), Style::new().add_modifier(Modifier::BOLD)),
         Line::from(""),
     ];
+    if let Some(reason) = &r.reason {
+        lines.push(Line::from(vec![
+            Span::styled("agent says: ", Style::new().fg(Color::DarkGray)),
+            Span::styled(reason.clone(), Style::new().add_modifier(Modifier::ITALIC)),
+        ]));
+    }
     for reason in &r.reasons {
         lines.push(Line::from(vec![
             Span::styled(
