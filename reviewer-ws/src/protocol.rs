@@ -68,7 +68,8 @@ pub enum ServerMsg {
     Snapshot {
         requests: Vec<RequestMsg>,
     },
-    Request(RequestMsg),
+    /// Boxed: a request is far larger than every other message.
+    Request(Box<RequestMsg>),
     Vote {
         id: String,
         reviewer: String,

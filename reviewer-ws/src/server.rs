@@ -213,7 +213,7 @@ async fn serve_socket(mut socket: WebSocket, st: AppState, reviewer: Option<(Str
             }
             ev = events.recv() => {
                 let msg = match ev {
-                    Ok(BrokerEvent::Requested(r)) => ServerMsg::Request(RequestMsg::from(&*r)),
+                    Ok(BrokerEvent::Requested(r)) => ServerMsg::Request(Box::new(RequestMsg::from(&*r))),
                     Ok(BrokerEvent::Voted { id, reviewer, decision, approvals }) => ServerMsg::Vote { id, reviewer, decision, approvals },
                     Ok(BrokerEvent::Resolved { id, outcome, by }) => ServerMsg::Resolved { id, outcome, by },
                     Err(RecvError::Lagged(n)) => {

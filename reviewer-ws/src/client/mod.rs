@@ -335,7 +335,7 @@ fn apply(st: &mut State, m: ServerMsg) {
         }
         ServerMsg::Request(r) => {
             st.status = format!("new request from {} on {}", r.agent, r.target);
-            st.queue.insert(0, r);
+            st.queue.insert(0, *r);
             st.selected = 0;
             // The bell: something new to decide, even if this window is not in front.
             let mut out = std::io::stdout();
