@@ -33,29 +33,29 @@ const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; sty
      connect-src 'self'; img-src 'self' data:; font-src 'self' data:; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
+/// The page's files: path, body, content type.
+const ASSETS: [(&str, &str, &str); 5] = [
+    ("/", INDEX, "text/html; charset=utf-8"),
+    ("/app.js", APP_JS, "text/javascript; charset=utf-8"),
+    ("/app.css", APP_CSS, "text/css; charset=utf-8"),
+    (
+        "/vendor/asciinema-player.min.js",
+        PLAYER_JS,
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "/vendor/asciinema-player.css",
+        PLAYER_CSS,
+        "text/css; charset=utf-8",
+    ),
+];
+
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { page(INDEX, "text/html; charset=utf-8") }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/app.css",
-            get(|| async { page(APP_CSS, "text/css; charset=utf-8") }),
-        )
-        .route(
-            "/vendor/asciinema-player.min.js",
-            get(|| async { page(PLAYER_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/vendor/asciinema-player.css",
-            get(|| async { page(PLAYER_CSS, "text/css; charset=utf-8") }),
-        )
-        .route("/api/history", get(history))
+    let mut r = Router::new();
+    for (path, body, kind) in ASSETS {
+        r = r.route(path, get(move || async move { page(body, kind) }));
+    }
+    r.route("/api/history", get(history))
         .route("/api/sessions", get(sessions))
         .route("/api/sessions/{id}/recording", get(recording))
         .route("/api/sessions/{id}/screen", get(screen))
