@@ -4,9 +4,15 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
-pub struct Samples(Vec<f64>);
+pub struct Samples(Vec<f64>, Option<(f64, f64)>);
 
 impl Samples {
+    /// The difference of two distributions at their p50 and at their p99 (`a` − `b`): "how
+    /// much does A add over B", robust to B being bimodal in a way a paired difference is not.
+    pub fn quantile_difference(a: &Samples, b: &Samples) -> Samples {
+        Samples(a.0.clone(), Some((a.p50() - b.p50(), a.p99() - b.p99())))
+    }
+
     pub fn push(&mut self, v: f64) {
         self.0.push(v);
     }
@@ -31,11 +37,11 @@ impl Samples {
     }
 
     pub fn p50(&self) -> f64 {
-        self.pct(50.0)
+        self.1.map_or_else(|| self.pct(50.0), |(p50, _)| p50)
     }
 
     pub fn p99(&self) -> f64 {
-        self.pct(99.0)
+        self.1.map_or_else(|| self.pct(99.0), |(_, p99)| p99)
     }
 }
 

@@ -150,6 +150,19 @@ pub async fn run(
         }
     };
     // Webhooks read the broker's events on their own; they never hold up a decision.
+    // SQLite's WAL is checkpointed here, off the request path (autocheckpoint is off).
+    let wal = {
+        let store = gw.broker.store().clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.checkpoint_wal().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
+    };
     let notifier = airlock_approvals::notify::spawn(gw.broker.clone(), gw.config.webhooks.clone());
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,
@@ -206,6 +219,11 @@ pub async fn run(
                 }
             },
         };
+        // russh only applies `nodelay` on sockets it accepts itself; without it, small
+        // packets wait on Nagle and the client's delayed ACK (40 ms per exchange).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection limit reached; refusing");
             drop(stream);
@@ -241,6 +259,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     checkpoints.abort();
     notifier.abort();
+    wal.abort();
     if let Some((heartbeat, listener)) = cluster {
         heartbeat.abort();
         listener.abort();

@@ -19,6 +19,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
@@ -61,6 +62,12 @@ pub async fn run(
             rules: Arc::new(options.whitelist),
             recordings: Arc::new(options.recordings),
         });
+    // Decisions and pushes are small frames: send them at once, not after Nagle's wait.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
