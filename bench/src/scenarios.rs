@@ -147,6 +147,9 @@ pub fn throughput(
         a.push(mib / exec(lab, Side::Airlock, extra, &cmd)?.as_secs_f64());
         lab.clear_recordings();
     }
+    // Gigabytes of recordings were just written and deleted: let the disk finish writing
+    // back, so the scenarios after this one (which fsync small files) do not measure that.
+    let _ = Command::new("sync").status();
     Ok(Row {
         scenario: format!(
             "3. throughput, {} of {}, {}",
