@@ -83,10 +83,18 @@ pub fn text(event: Event, r: &RequestView) -> String {
     }
 }
 
+/// Slack-style markup treats `<…>` as links and mentions (`<!channel>`) and `&` as an entity:
+/// an agent's command must not be able to ping a channel or forge a link.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn body(hook: &Webhook, event: Event, r: &RequestView) -> serde_json::Value {
     let text = text(event, r);
     match hook.format {
-        Format::Slack => json!({ "text": text }),
+        Format::Slack => json!({ "text": slack_escape(&text) }),
         Format::Json => json!({
             "event": match event { Event::Pending => "request.pending", Event::Timeout => "request.timeout" },
             "text": text,
@@ -199,5 +207,18 @@ async fn run(broker: Broker, hooks: Vec<Webhook>, mut events: broadcast::Receive
                 drop(permit);
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_text_cannot_mention_or_link() {
+        assert_eq!(
+            slack_escape("echo <!channel> && cat <http://x|y> > f"),
+            "echo &lt;!channel&gt; &amp;&amp; cat &lt;http://x|y&gt; &gt; f"
+        );
     }
 }

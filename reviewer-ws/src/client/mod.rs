@@ -32,6 +32,8 @@ pub enum ClientError {
 
 /// Reconnect delays grow to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait for the gateway to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the selected request's terminal context is fetched.
 const SCREEN_EVERY: Duration = Duration::from_secs(2);
 
@@ -80,7 +82,11 @@ async fn connect(url: &str, token: &str) -> Result<Ws, ClientError> {
         .parse()
         .map_err(|_| conn_err("token has invalid characters".into()))?;
     req.headers_mut().insert("Authorization", value);
-    match tokio_tungstenite::connect_async(req).await {
+    // Bounded: the client reconnects from its own loop and must stay responsive.
+    let attempt = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(req))
+        .await
+        .map_err(|_| conn_err(format!("no answer within {CONNECT_TIMEOUT:?}")))?;
+    match attempt {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) if resp.status() == 401 => {
             Err(ClientError::Token("401 Unauthorized".into()))
