@@ -158,16 +158,21 @@ fn recording_path(dir: &Path, id: &str) -> Option<PathBuf> {
     plain.then(|| dir.join(format!("{id}.cast")))
 }
 
+/// The recording of session `id` for an authenticated reviewer, or the refusal.
+async fn session_file(st: &AppState, headers: &HeaderMap, id: &str) -> Result<PathBuf, Response> {
+    reviewer(st, headers).await?;
+    recording_path(&st.recordings, id)
+        .ok_or_else(|| fail(StatusCode::BAD_REQUEST, "not a session id"))
+}
+
 async fn recording(
     State(st): State<AppState>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    if let Err(r) = reviewer(&st, &headers).await {
-        return r;
-    }
-    let Some(path) = recording_path(&st.recordings, &id) else {
-        return fail(StatusCode::BAD_REQUEST, "not a session id");
+    let path = match session_file(&st, &headers, &id).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     match tokio::fs::metadata(&path).await {
         Ok(m) if m.len() > MAX_BROWSER_RECORDING => {
@@ -208,11 +213,9 @@ async fn screen(
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    if let Err(r) = reviewer(&st, &headers).await {
-        return r;
-    }
-    let Some(path) = recording_path(&st.recordings, &id) else {
-        return fail(StatusCode::BAD_REQUEST, "not a session id");
+    let path = match session_file(&st, &headers, &id).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let rendered = tokio::task::spawn_blocking(move || crate::screen::last_screen(&path)).await;
     match rendered {
