@@ -91,6 +91,13 @@ async fn approve_from_the_page_runs_the_command() {
     assert_eq!(seen["signed_in_as"], "signed in as alice", "{seen:#}");
     assert_eq!(seen["token_in_url"], false);
     assert_eq!(seen["tier"], "medium", "{seen:#}");
+    assert!(
+        seen["screen"]
+            .as_str()
+            .unwrap_or("")
+            .contains("airlock: waiting for approval (medium"),
+        "terminal context shows what the agent sees: {seen:#}"
+    );
     assert_eq!(seen["labels"], "env=prod", "{seen:#}");
     assert_eq!(
         seen["stated"], "agent says: rotating the nginx logs, ticket OPS-42",

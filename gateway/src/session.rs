@@ -228,15 +228,24 @@ impl Exec {
         self.pty.is_some()
     }
 
+    /// Tell the agent something on stderr. What the gateway says is part of what the agent
+    /// saw, so it is recorded first (reviewers see it in the live screen, too).
     async fn say(&self, tx: &Tx, text: &str) {
-        let _ = tx.extended_data_bytes(1, line(self.is_pty(), text)).await;
+        let bytes = line(self.is_pty(), text);
+        let _ = self.recorder.output(Stream::Stderr, &bytes).await;
+        let _ = tx.extended_data_bytes(1, bytes).await;
     }
 
     /// Deny: tell the agent, record it, close everything.
     async fn deny(self, tx: &Tx, why: &str) {
         tracing::info!(reason = why, "command denied");
+        let message = format!("airlock: denied: {why}");
         let _ = self.recorder.marker(&format!("denied: {why}")).await;
-        end_refused(tx, self.is_pty(), &format!("airlock: denied: {why}")).await;
+        let _ = self
+            .recorder
+            .output(Stream::Stderr, &line(self.is_pty(), &message))
+            .await;
+        end_refused(tx, self.is_pty(), &message).await;
         self.finish("denied", None).await;
     }
 

@@ -40,10 +40,11 @@ try {
   seen.labels = (await card.locator('.label').allTextContents()).join(' ');
   seen.stated = (await card.locator('.stated').count()) ? await card.locator('.stated').textContent() : null;
   seen.reasons = await card.locator('.reasons li').allTextContents();
-  // The terminal context refreshes every 2 s from the session's recording.
+  // The terminal context refreshes every 2 s from the session's recording (flushed within a
+  // second): the agent is being told it waits.
   await page.waitForFunction((id) => {
     const box = document.querySelector(`.card[data-id="${id}"] .screen`);
-    return box && box.textContent !== '…';
+    return box && box.textContent.includes('airlock: waiting for approval');
   }, await card.getAttribute('data-id'), { timeout: WAIT });
   seen.screen = await card.locator('.screen').textContent();
   if (shot) await page.screenshot({ path: shot, fullPage: true });
