@@ -36,6 +36,8 @@ async fn review_in_a_terminal_approves_denies_and_reconnects() {
     tui.wait_for(&approve_me).await;
     tui.wait_for("denies in").await;
     tui.wait_for("touch: creates or modifies files").await;
+    // The agent's screen, from its recording so far: it is being told it waits.
+    tui.wait_for("airlock: waiting for approval (medium").await;
     tui.keys(&["a"]);
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 0, "{err}");

@@ -152,6 +152,8 @@ async fn session(
     let mut ws: Option<Ws> = Some(first);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_screen = Instant::now() - SCREEN_EVERY;
+    // Screens are fetched off the loop, so a slow gateway never freezes the keys.
+    let (screens_tx, mut screens) = tokio::sync::mpsc::channel::<(String, String)>(4);
     loop {
         terminal.draw(|f| ui::draw(f, &st))?;
         tokio::select! {
@@ -174,10 +176,15 @@ async fn session(
                     && let Some(r) = st.queue.get(st.selected)
                 {
                     last_screen = Instant::now();
-                    let text = fetch_screen(&http, &base, token, &r.session_id).await;
-                    st.screen = Some((r.id.clone(), text));
+                    let (http, base, token, tx) = (http.clone(), base.clone(), token.to_owned(), screens_tx.clone());
+                    let (id, session) = (r.id.clone(), r.session_id.clone());
+                    tokio::spawn(async move {
+                        let text = fetch_screen(&http, &base, &token, &session).await;
+                        let _ = tx.try_send((id, text));
+                    });
                 }
             }
+            Some(screen) = screens.recv() => st.screen = Some(screen),
             frame = next_frame(&mut ws) => match frame {
                 Ok(Some(m)) => {
                     if let ServerMsg::Error { code, message, .. } = &m
