@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airlock_approvals::notify::{Event as WebhookEvent, Format as WebhookFormat, Webhook};
-use airlock_approvals::whitelist::{WhitelistRules, parse_ttl};
+use airlock_approvals::notify::Webhook;
+use airlock_approvals::whitelist::WhitelistRules;
 use airlock_classifier::{Classifier, RulePack, Tier};
 use russh::keys::PublicKey;
+use sections::{webhook, whitelist_rules};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -594,74 +595,6 @@ impl Config {
     }
 }
 
-/// One `[[webhook]]`; `Err` is the message for [`ConfigError::Invalid`].
-fn webhook(f: &WebhookFile) -> Result<Webhook, String> {
-    let at = format!("[[webhook]] {:?}", f.name);
-    if !valid_name(&f.name) {
-        return Err(format!(
-            "{at}: name must be 1-64 letters, digits, '.', '_' or '-'"
-        ));
-    }
-    if !(f.url.starts_with("https://") || f.url.starts_with("http://")) {
-        return Err(format!("{at}: url must start with https:// (or http://)"));
-    }
-    let format = match f.format.as_deref().unwrap_or("slack") {
-        "slack" => WebhookFormat::Slack,
-        "json" => WebhookFormat::Json,
-        other => {
-            return Err(format!(
-                "{at}: format {other:?} (expected \"slack\" or \"json\")"
-            ));
-        }
-    };
-    let events = match &f.events {
-        None => vec![WebhookEvent::Pending, WebhookEvent::Timeout],
-        Some(list) => list
-            .iter()
-            .map(|e| {
-                WebhookEvent::parse(e).ok_or_else(|| {
-                    format!("{at}: event {e:?} (expected \"pending\" or \"timeout\")")
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let attempts = f.attempts.unwrap_or(5);
-    if !(1..=20).contains(&attempts) {
-        return Err(format!("{at}: attempts must be 1 to 20"));
-    }
-    let timeout = match &f.timeout {
-        None => Duration::from_secs(5),
-        Some(t) => humantime::parse_duration(t).map_err(|e| format!("{at}: timeout {t:?}: {e}"))?,
-    };
-    Ok(Webhook {
-        name: f.name.clone(),
-        url: f.url.clone(),
-        format,
-        events,
-        attempts,
-        timeout,
-    })
-}
-
-/// `[whitelist]`; `Err` is the message for [`ConfigError::Invalid`].
-fn whitelist_rules(f: &WhitelistFile) -> Result<WhitelistRules, String> {
-    let mut rules = WhitelistRules::default();
-    if let Some(t) = &f.default_ttl {
-        rules.default_ttl = parse_ttl(t).map_err(|e| format!("[whitelist] default_ttl: {e}"))?;
-    }
-    if let Some(t) = &f.max_ttl {
-        let max = humantime::parse_duration(t)
-            .map_err(|e| format!("[whitelist] max_ttl = {t:?}: {e}"))?;
-        if rules.default_ttl.is_none_or(|d| d > max) {
-            return Err(format!(
-                "[whitelist] default_ttl must not be longer than max_ttl ({t})"
-            ));
-        }
-        rules.max_ttl = Some(max);
-    }
-    Ok(rules)
-}
-
 pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -796,5 +729,6 @@ pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
     out
 }
 
+mod sections;
 #[cfg(test)]
 mod tests;
