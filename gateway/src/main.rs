@@ -35,7 +35,7 @@ enum Cmd {
     /// Manage the whitelist of commands that run without asking.
     #[command(subcommand)]
     Whitelist(WhitelistCmd),
-    /// Terminal client: see pending requests, A approves, D denies.
+    /// Terminal client: pending requests live; A approves, R approves and remembers, D denies.
     Review {
         /// Reviewer WebSocket URL (default: from the config's [reviewer] listen).
         #[arg(long)]
