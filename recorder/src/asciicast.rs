@@ -106,8 +106,10 @@ fn push_json_escaped(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     buf.reserve(bytes.len() + 2);
     let mut plain = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
@@ -116,22 +118,33 @@ fn push_json_escaped(buf: &mut Vec<u8>, s: &str) {
             0x08 => b"\\b",
             0x0c => b"\\f",
             0x00..=0x1f => b"",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         buf.extend_from_slice(&bytes[plain..i]);
-        plain = i + 1;
-        if esc.is_empty() {
-            buf.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-        } else {
-            buf.extend_from_slice(esc);
+        let long = [
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ];
+        let esc = if short.is_empty() { &long[..] } else { short };
+        // A run of the same byte (NUL padding, binary zeros) is written by doubling what is
+        // already in the buffer: a few large copies instead of one small append per byte.
+        let run = bytes[i..].iter().take_while(|&&c| c == b).count();
+        let start = buf.len();
+        buf.extend_from_slice(esc);
+        let total = esc.len() * run;
+        while buf.len() - start < total {
+            let have = buf.len() - start;
+            buf.extend_from_within(start..start + have.min(total - have));
         }
+        i += run;
+        plain = i;
     }
     buf.extend_from_slice(&bytes[plain..]);
 }
@@ -288,6 +301,21 @@ mod tests {
             data: "a\"b".into(),
         };
         assert_eq!(event_line(&e), r#"[0.250000, "m", "a\"b"]"#);
+    }
+
+    #[test]
+    fn runs_of_escaped_bytes_are_escaped_each() {
+        for n in [1usize, 2, 3, 7, 64, 1000, 4097] {
+            let s = format!("a{}b\n\n\"{}", "\0".repeat(n), "\u{1}".repeat(n % 5));
+            let mut buf = Vec::new();
+            push_json_escaped(&mut buf, &s);
+            let expected = serde_json::to_string(&s).unwrap();
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                expected[1..expected.len() - 1],
+                "n = {n}"
+            );
+        }
     }
 
     #[test]
