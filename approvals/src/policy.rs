@@ -40,6 +40,18 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Whether a whitelist entry could change the decision for `a`: only for a command that
+    /// would otherwise ask reviewers and may be whitelisted at all. The gate skips the lookup
+    /// otherwise (every low command would pay two queries for nothing).
+    pub fn consults_whitelist(&self, a: &Assessment, max_tier: Tier) -> bool {
+        a.tier <= max_tier
+            && match a.tier {
+                Tier::Low => !self.auto_allow_low,
+                Tier::Medium => true,
+                Tier::High => false,
+            }
+    }
+
     /// `max_tier` is the highest tier this agent may even ask for (from the agent's config).
     pub fn decide(
         &self,
@@ -137,6 +149,20 @@ mod tests {
             strict.decide(&assess("ls"), None, Tier::High),
             Decision::Ask { quorum: 1, .. }
         ));
+    }
+
+    #[test]
+    fn whitelist_is_consulted_only_where_it_can_matter() {
+        let p = Policy::default();
+        assert!(!p.consults_whitelist(&assess("ls"), Tier::High));
+        assert!(p.consults_whitelist(&assess("touch x"), Tier::High));
+        assert!(!p.consults_whitelist(&assess("touch x"), Tier::Low));
+        assert!(!p.consults_whitelist(&assess("rm -rf /"), Tier::High));
+        let strict = Policy {
+            auto_allow_low: false,
+            ..Policy::default()
+        };
+        assert!(strict.consults_whitelist(&assess("ls"), Tier::High));
     }
 
     #[test]

@@ -478,18 +478,25 @@ impl Store {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        let index: std::collections::HashMap<String, usize> = out
+        Self::attach_votes(&mut out, &votes)?;
+        Ok(out)
+    }
+
+    /// Give each request its votes, from rows of one query over all of them (with
+    /// `request_id`, in vote order) instead of one query per request.
+    fn attach_votes(requests: &mut [RequestView], votes: &[AnyRow]) -> Result<(), StoreError> {
+        let index: std::collections::HashMap<String, usize> = requests
             .iter()
             .enumerate()
             .map(|(i, r)| (r.id.clone(), i))
             .collect();
-        for v in &votes {
+        for v in votes {
             let rid: String = v.try_get("request_id")?;
             if let Some(&i) = index.get(&rid) {
-                out[i].votes.push(Self::vote_from_row(v)?);
+                requests[i].votes.push(Self::vote_from_row(v)?);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Settle a pending request without a vote (timeout, withdrawal). Returns the status the

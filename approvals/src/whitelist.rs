@@ -101,22 +101,48 @@ impl WhitelistRules {
         }
         Ok(chosen.map(|d| now + d.as_millis() as i64))
     }
+
+    /// Whether `request` may be remembered as `choice` asks; `Ok` is the entry's expiry.
+    /// Checked before the reviewer's vote is cast, so a refusal leaves no vote behind.
+    pub fn check_remember(
+        &self,
+        request: &RequestView,
+        choice: &Remember,
+        now: i64,
+    ) -> Result<Option<i64>, WhitelistError> {
+        if request.tier == Tier::High {
+            return Err(WhitelistError::HighTier);
+        }
+        self.expiry(choice.ttl.as_deref(), now)
+    }
+}
+
+/// The audit entry for a new whitelist entry; `request` when a reviewer's approval made it.
+pub fn added_event(e: &WhitelistEntry, by: &str, request: Option<&str>) -> serde_json::Value {
+    let mut v = json!({
+        "id": e.id, "agent": e.agent, "target": e.target, "command": e.command,
+        "glob": e.glob, "tier": e.tier.as_str(), "expires_at": e.expires_at, "by": by,
+    });
+    if let Some(r) = request {
+        v["request"] = json!(r);
+    }
+    v
 }
 
 impl Broker {
-    /// Remember `request` (which `reviewer` approved) as an exact whitelist entry.
+    /// Remember `request` (which `reviewer` approved) as an exact whitelist entry expiring at
+    /// `expires_at`, as [`WhitelistRules::check_remember`] allowed.
     pub async fn remember(
         &self,
         reviewer: &str,
         request: &RequestView,
         choice: &Remember,
-        rules: &WhitelistRules,
+        expires_at: Option<i64>,
     ) -> Result<WhitelistEntry, WhitelistError> {
         if request.tier == Tier::High {
             return Err(WhitelistError::HighTier);
         }
         let now = now_ms();
-        let expires_at = rules.expiry(choice.ttl.as_deref(), now)?;
         let entry = self
             .store()
             .add_whitelist(&NewWhitelist {
@@ -134,11 +160,7 @@ impl Broker {
             .ledger()
             .append(
                 "whitelist.add",
-                json!({
-                    "id": entry.id, "agent": entry.agent, "target": entry.target,
-                    "command": entry.command, "glob": false, "tier": entry.tier.as_str(),
-                    "expires_at": entry.expires_at, "by": reviewer, "request": request.id,
-                }),
+                added_event(&entry, reviewer, Some(&request.id)),
             )
             .await;
         if let Err(e) = logged {

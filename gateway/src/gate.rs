@@ -4,7 +4,7 @@
 //! the value returned.
 
 use airlock_approvals::{Decision, NewRequest, now_ms};
-use airlock_classifier::{Assessment, Classifier, Context, Tier};
+use airlock_classifier::{Assessment, Classifier, Context};
 use serde_json::json;
 
 use crate::config::{Agent, Config, Target};
@@ -75,7 +75,7 @@ pub async fn judge(
             return Err(why);
         }
     };
-    let whitelisted = if assessment.tier < Tier::High {
+    let whitelisted = if gw.policy.consults_whitelist(&assessment, agent.max_tier) {
         let argv = airlock_classifier::plain_argv(command);
         gw.broker
             .store()

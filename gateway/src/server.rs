@@ -151,7 +151,7 @@ pub async fn run(
     };
     // Webhooks read the broker's events on their own; they never hold up a decision.
     // SQLite's WAL is checkpointed here, off the request path (autocheckpoint is off).
-    let wal = {
+    let wal = (!gw.broker.store().is_postgres()).then(|| {
         let store = gw.broker.store().clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -162,7 +162,7 @@ pub async fn run(
                 }
             }
         })
-    };
+    });
     let notifier = airlock_approvals::notify::spawn(gw.broker.clone(), gw.config.webhooks.clone());
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,
@@ -259,7 +259,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     checkpoints.abort();
     notifier.abort();
-    wal.abort();
+    if let Some(wal) = wal {
+        wal.abort();
+    }
     if let Some((heartbeat, listener)) = cluster {
         heartbeat.abort();
         listener.abort();

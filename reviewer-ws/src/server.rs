@@ -309,10 +309,10 @@ async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<Se
                     },
                     Err(e) => return Some(ServerMsg::error(e.code(), e.to_string(), Some(&id))),
                 };
-                if let (Some((request, choice)), ServerMsg::Ack { whitelisted, .. }) =
+                if let (Some((request, choice, expires_at)), ServerMsg::Ack { whitelisted, .. }) =
                     (remember, &mut ack)
                 {
-                    match broker.remember(name, &request, &choice, &st.rules).await {
+                    match broker.remember(name, &request, &choice, expires_at).await {
                         Ok(entry) => *whitelisted = Some(entry.id),
                         // The vote stands; say plainly that nothing was remembered.
                         Err(e) => {
@@ -333,13 +333,14 @@ async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<Se
 }
 
 /// An approve-and-remember is only for approvals of requests that may be whitelisted, with
-/// a TTL the rules allow; `Err` is the refusal to send (and no vote is cast).
+/// a TTL the rules allow; `Ok` carries the entry's expiry, `Err` the refusal to send (and no
+/// vote is cast).
 async fn rememberable(
     st: &AppState,
     id: &str,
     decision: airlock_approvals::VoteDecision,
     choice: Remember,
-) -> Result<(airlock_approvals::RequestView, Remember), ServerMsg> {
+) -> Result<(airlock_approvals::RequestView, Remember, Option<i64>), ServerMsg> {
     if decision != airlock_approvals::VoteDecision::Approve {
         return Err(ServerMsg::error(
             "bad_message",
@@ -358,15 +359,11 @@ async fn rememberable(
         }
         Err(e) => return Err(ServerMsg::error("internal", e.to_string(), Some(id))),
     };
-    let refused = if request.tier == airlock_classifier::Tier::High {
-        Some(airlock_approvals::WhitelistError::HighTier)
-    } else {
-        st.rules
-            .expiry(choice.ttl.as_deref(), airlock_approvals::now_ms())
-            .err()
-    };
-    match refused {
-        Some(e) => Err(ServerMsg::error(e.code(), e.to_string(), Some(id))),
-        None => Ok((request, choice)),
+    match st
+        .rules
+        .check_remember(&request, &choice, airlock_approvals::now_ms())
+    {
+        Ok(expires_at) => Ok((request, choice, expires_at)),
+        Err(e) => Err(ServerMsg::error(e.code(), e.to_string(), Some(id))),
     }
 }

@@ -26,10 +26,22 @@ impl Store {
              ORDER BY created_at DESC, id LIMIT $1"
         );
         let rows = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;
+        let mut requests = rows
+            .iter()
+            .map(Self::request_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Every vote of those requests in one query.
+        let votes = sqlx::query(
+            "SELECT request_id, reviewer, decision, comment, at FROM votes WHERE request_id IN \
+             (SELECT id FROM requests WHERE status <> 'pending' ORDER BY created_at DESC, id LIMIT $1) \
+             ORDER BY at, reviewer",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Self::attach_votes(&mut requests, &votes)?;
         let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let mut request = Self::request_from_row(r)?;
-            request.votes = self.votes_for(&request.id).await?;
+        for (request, r) in requests.into_iter().zip(&rows) {
             out.push(Resolved {
                 request,
                 resolved_at: r.try_get("resolved_at")?,

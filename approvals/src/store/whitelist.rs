@@ -31,10 +31,10 @@ const COLUMNS: &str =
     "id, agent, target, command, kind, words, tier, created_by, created_at, expires_at";
 
 /// Scope, expiry and tier conditions shared by both lookups ($2 agent, $3 target, $4 now,
-/// $5 the command's tier: an entry approved at medium covers low and medium).
+/// $5 the command's tier, low or medium: an entry approved at medium covers low and medium,
+/// and an entry marked high can never match).
 const IN_FORCE: &str = "(agent IS NULL OR agent = $2) AND (target IS NULL OR target = $3) \
-     AND (expires_at IS NULL OR expires_at > $4) AND tier <> 'high' \
-     AND (tier = 'medium' OR tier = $5)";
+     AND (expires_at IS NULL OR expires_at > $4) AND (tier = 'medium' OR tier = $5)";
 
 impl Store {
     pub async fn add_whitelist(&self, e: &NewWhitelist<'_>) -> Result<WhitelistEntry, StoreError> {

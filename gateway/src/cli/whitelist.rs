@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use airlock_approvals::whitelist::added_event;
 use airlock_approvals::{NewWhitelist, Store, WhitelistEntry, now_ms, rfc3339};
 use airlock_classifier::{Context, Tier, glob_pattern};
 use airlock_gateway::config::Config;
@@ -83,15 +84,7 @@ async fn store_one(s: &Store, c: &Checked, by: &str) -> Result<WhitelistEntry> {
             expires_at: w.expires_at,
         })
         .await?;
-    crate::audit(
-        s,
-        "whitelist.add",
-        serde_json::json!({
-            "id": e.id, "agent": e.agent, "target": e.target, "command": e.command,
-            "glob": e.glob, "tier": e.tier.as_str(), "expires_at": e.expires_at, "by": by,
-        }),
-    )
-    .await?;
+    crate::audit(s, "whitelist.add", added_event(&e, by, None)).await?;
     Ok(e)
 }
 
