@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 
+use crate::ledger::Event;
 use crate::ledger::Ledger;
-use crate::model::{Outcome, RequestView, VoteDecision};
+use crate::model::{Outcome, RequestStatus, RequestView, VoteDecision};
 use crate::now_ms;
 use crate::store::{NewRequest, Store, StoreError, VoteResult};
-use serde_json::json;
 
 /// What reviewers are told.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ pub enum DecideError {
     #[error("unknown request {0}")]
     UnknownRequest(String),
     #[error("request {id} is already {status}")]
-    AlreadyResolved { id: String, status: String },
+    AlreadyResolved { id: String, status: RequestStatus },
     #[error("you have already voted on request {0}")]
     AlreadyVoted(String),
     #[error("you cannot vote on your own request {0}")]
@@ -132,7 +132,9 @@ impl Broker {
         }
     }
 
-    pub fn ledger(&self) -> &Ledger {
+    /// The ledger every request, vote and outcome goes to (this crate's own use; the
+    /// gateway holds its own handle).
+    pub(crate) fn ledger(&self) -> &Ledger {
         &self.inner.ledger
     }
 
@@ -181,8 +183,7 @@ impl Broker {
         let ids: Vec<String> = self.waiters().keys().cloned().collect();
         for id in ids {
             match self.inner.store.request_outcome(&id).await {
-                Ok(Some((status, by, note))) if status != "pending" => {
-                    let outcome = Outcome::parse(&status).unwrap_or(Outcome::Denied);
+                Ok(Some((RequestStatus::Settled(outcome), by, note))) => {
                     let by = by.unwrap_or_default();
                     let why = note
                         .filter(|n| !n.is_empty())
@@ -195,8 +196,13 @@ impl Broker {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// One request as stored, with its votes (`None` if unknown).
+    pub async fn request(&self, id: &str) -> Result<Option<RequestView>, StoreError> {
+        self.inner.store.get_request(id).await
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<BrokerEvent> {
@@ -219,14 +225,16 @@ impl Broker {
         let logged = self
             .inner
             .ledger
-            .append(
-                "request.opened",
-                json!({
-                    "request": view.id, "session": req.session_id, "agent": req.agent,
-                    "target": req.target, "command": req.command, "quorum": req.quorum,
-                    "expires_at": req.expires_at, "reason": req.reason,
-                }),
-            )
+            .append(&Event::RequestOpened {
+                request: view.id.clone(),
+                session: req.session_id.clone(),
+                agent: req.agent.clone(),
+                target: req.target.clone(),
+                command: req.command.clone(),
+                quorum: req.quorum,
+                expires_at: req.expires_at,
+                reason: req.reason.clone(),
+            })
             .await;
         if let Err(e) = logged {
             // Not in the audit trail, so it must never be approved: settle it now.
@@ -280,13 +288,12 @@ impl Broker {
             let logged = self
                 .inner
                 .ledger
-                .append(
-                    "request.vote",
-                    json!({
-                        "request": id, "reviewer": reviewer, "decision": decision.as_str(),
-                        "comment": comment.unwrap_or(""),
-                    }),
-                )
+                .append(&Event::RequestVote {
+                    request: id.to_owned(),
+                    reviewer: reviewer.to_owned(),
+                    decision,
+                    comment: comment.unwrap_or("").to_owned(),
+                })
                 .await;
             if let Err(e) = logged {
                 // The vote is stored; without its audit entry the command still cannot start
@@ -349,13 +356,12 @@ impl Broker {
         let logged = self
             .inner
             .ledger
-            .append(
-                "request.outcome",
-                json!({
-                    "request": id, "outcome": verdict.outcome.as_str(), "by": verdict.by,
-                    "why": verdict.why,
-                }),
-            )
+            .append(&Event::RequestOutcome {
+                request: id.to_owned(),
+                outcome: verdict.outcome,
+                by: verdict.by.clone(),
+                why: verdict.why.clone(),
+            })
             .await;
         if let Err(e) = logged {
             tracing::error!(request = id, error = %e, "outcome not in the audit ledger");
@@ -387,7 +393,7 @@ impl Broker {
             .settle(id, outcome, "airlock", why, now_ms())
             .await
         {
-            Ok(status) if status == outcome.as_str() => {
+            Ok(Some(status)) if status == RequestStatus::Settled(outcome) => {
                 let v = Verdict {
                     outcome,
                     by: "airlock".into(),
@@ -399,7 +405,10 @@ impl Broker {
             Ok(status) => {
                 // A vote settled it between our deadline and our update; honour the stored
                 // outcome only if it is an approval recorded before the deadline passed.
-                let outcome = Outcome::parse(&status).unwrap_or(Outcome::Denied);
+                // Anything but a settled outcome here (the row vanished) is a deny.
+                let outcome = status
+                    .and_then(RequestStatus::outcome)
+                    .unwrap_or(Outcome::Denied);
                 let by = match self.inner.store.get_request(id).await {
                     Ok(Some(r)) => r
                         .votes
@@ -552,7 +561,7 @@ mod tests {
         assert_eq!(err.code(), "already_resolved");
         assert_eq!(
             b.store().get_request(&id).await.unwrap().unwrap().status,
-            "expired"
+            RequestStatus::Settled(Outcome::Expired)
         );
     }
 

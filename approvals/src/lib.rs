@@ -17,7 +17,10 @@ pub mod whitelist;
 
 pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
 pub use ledger::Ledger;
-pub use model::{Outcome, RequestView, Vote, VoteDecision, WhitelistEntry};
+pub use model::{
+    Outcome, RequestStatus, RequestView, SessionKind, SessionOutcome, Vote, VoteDecision,
+    WhitelistEntry,
+};
 pub use policy::{Decision, Policy};
 pub use store::NewRequest;
 pub use store::{NewWhitelist, SessionFilter, SessionRow, Store, StoreError};

@@ -12,7 +12,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use crate::ids::{self, RandomError};
-use crate::model::{Outcome, RequestView, Vote, VoteDecision};
+use crate::model::{
+    Outcome, RequestStatus, RequestView, SessionKind, SessionOutcome, Vote, VoteDecision,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,7 +50,7 @@ pub enum VoteResult {
     Resolved(Outcome),
     NotFound,
     /// The request was already settled (status given).
-    NotPending(String),
+    NotPending(RequestStatus),
     AlreadyVoted,
     OwnRequest,
 }
@@ -110,6 +112,12 @@ macro_rules! request_cols {
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A request row's `status` column, typed; an unknown word is a corrupt row, never "pending".
+fn status_of(r: &AnyRow) -> Result<RequestStatus, StoreError> {
+    let s: String = r.try_get("status")?;
+    RequestStatus::parse(&s).map_err(|e| corrupt("requests", e))
+}
 
 fn corrupt(table: &'static str, msg: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -247,7 +255,7 @@ impl Store {
         id: &str,
         agent: &str,
         target: &str,
-        kind: &str,
+        kind: SessionKind,
         command: Option<&str>,
         peer: &str,
         now: i64,
@@ -256,7 +264,7 @@ impl Store {
             .bind(id)
             .bind(agent)
             .bind(target)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(command)
             .bind(peer)
             .bind(now)
@@ -269,7 +277,7 @@ impl Store {
     pub async fn close_session(
         &self,
         id: &str,
-        outcome: &str,
+        outcome: SessionOutcome,
         exit_status: Option<i64>,
         exit_signal: Option<&str>,
         recording: Option<(&str, u64, &str)>,
@@ -281,7 +289,7 @@ impl Store {
         )
         .bind(id)
         .bind(now)
-        .bind(outcome)
+        .bind(outcome.as_str())
         .bind(exit_status)
         .bind(exit_signal)
         .bind(recording.map(|r| r.0))
@@ -299,12 +307,12 @@ impl Store {
     /// Mark sessions a previous run left open as interrupted (at start-up: their tasks are
     /// gone). Returns how many there were.
     pub async fn interrupt_open_sessions(&self, now: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "UPDATE sessions SET ended_at = $1, outcome = 'interrupted' WHERE ended_at IS NULL",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let r =
+            sqlx::query("UPDATE sessions SET ended_at = $1, outcome = $2 WHERE ended_at IS NULL")
+                .bind(now)
+                .bind(SessionOutcome::Interrupted.as_str())
+                .execute(&self.pool)
+                .await?;
         Ok(r.rows_affected())
     }
 
@@ -384,7 +392,7 @@ impl Store {
             score: req.score,
             reasons: req.reasons.clone(),
             quorum: req.quorum,
-            status: "pending".into(),
+            status: RequestStatus::Pending,
             created_at: now,
             expires_at: req.expires_at,
             votes: Vec::new(),
@@ -412,7 +420,7 @@ impl Store {
             score: u8::try_from(score).map_err(|e| corrupt("requests", e))?,
             reasons: serde_json::from_str(&reasons).map_err(|e| corrupt("requests", e))?,
             quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
-            status: r.try_get("status")?,
+            status: status_of(r)?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
             node: r.try_get("node")?,
@@ -508,7 +516,7 @@ impl Store {
         by: &str,
         note: &str,
         now: i64,
-    ) -> Result<String, StoreError> {
+    ) -> Result<Option<RequestStatus>, StoreError> {
         let res = sqlx::query(
             "UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1 AND status = 'pending'",
         )
@@ -520,16 +528,13 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if res.rows_affected() == 1 {
-            return Ok(outcome.as_str().to_owned());
+            return Ok(Some(RequestStatus::Settled(outcome)));
         }
         let row = sqlx::query("SELECT status FROM requests WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row
-            .map(|r| r.try_get::<String, _>("status"))
-            .transpose()?
-            .unwrap_or_else(|| "missing".into()))
+        row.map(|r| status_of(&r)).transpose()
     }
 
     /// Expire what `node` held (and requests from before nodes were recorded): at start-up,
@@ -594,14 +599,14 @@ impl Store {
     pub async fn request_outcome(
         &self,
         id: &str,
-    ) -> Result<Option<(String, Option<String>, Option<String>)>, StoreError> {
+    ) -> Result<Option<(RequestStatus, Option<String>, Option<String>)>, StoreError> {
         let row = sqlx::query("SELECT status, resolved_by, note FROM requests WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
             Some(r) => Some((
-                r.try_get("status")?,
+                status_of(&r)?,
                 r.try_get("resolved_by")?,
                 r.try_get("note")?,
             )),
@@ -652,14 +657,16 @@ impl Store {
         let Some(row) = row else {
             return Ok(VoteResult::NotFound);
         };
-        let status: String = row.try_get("status")?;
+        let status = status_of(&row)?;
         let expires_at: i64 = row.try_get("expires_at")?;
-        if locked.rows_affected() == 0 || status != "pending" {
+        if locked.rows_affected() == 0 || status != RequestStatus::Pending {
             return Ok(VoteResult::NotPending(status));
         }
         if now >= expires_at {
             // Its waiter will expire it; a late approval must not count.
-            return Ok(VoteResult::NotPending("expired".into()));
+            return Ok(VoteResult::NotPending(RequestStatus::Settled(
+                Outcome::Expired,
+            )));
         }
         let agent: String = row.try_get("agent")?;
         if agent == reviewer {

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use crate::ledger::Event;
 use airlock_classifier::Tier;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::model::{RequestView, WhitelistEntry};
 use crate::store::{NewWhitelist, StoreError};
@@ -118,15 +118,18 @@ impl WhitelistRules {
 }
 
 /// The audit entry for a new whitelist entry; `request` when a reviewer's approval made it.
-pub fn added_event(e: &WhitelistEntry, by: &str, request: Option<&str>) -> serde_json::Value {
-    let mut v = json!({
-        "id": e.id, "agent": e.agent, "target": e.target, "command": e.command,
-        "glob": e.glob, "tier": e.tier.as_str(), "expires_at": e.expires_at, "by": by,
-    });
-    if let Some(r) = request {
-        v["request"] = json!(r);
+pub fn added_event(e: &WhitelistEntry, by: &str, request: Option<&str>) -> Event {
+    Event::WhitelistAdd {
+        id: e.id.clone(),
+        agent: e.agent.clone(),
+        target: e.target.clone(),
+        command: e.command.clone(),
+        glob: e.glob,
+        tier: e.tier,
+        expires_at: e.expires_at,
+        by: by.to_owned(),
+        request: request.map(str::to_owned),
     }
-    v
 }
 
 impl Broker {
@@ -158,10 +161,7 @@ impl Broker {
             .await?;
         let logged = self
             .ledger()
-            .append(
-                "whitelist.add",
-                added_event(&entry, reviewer, Some(&request.id)),
-            )
+            .append(&added_event(&entry, reviewer, Some(&request.id)))
             .await;
         if let Err(e) = logged {
             // An entry nobody can account for must not stay in force.

@@ -8,6 +8,7 @@
 
 mod argv;
 mod code;
+mod complete;
 mod judge;
 mod paths;
 mod rules;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use argv::{glob_matches, glob_pattern, plain_argv};
+pub use complete::{Completeness, completeness};
 pub use rules::{Example, RulePack, RulePackError};
 
 /// Largest command text the classifier will look at. Longer input is classified high without

@@ -1,47 +1,71 @@
-//! The gate: command text in, [`Decision`] out — classifier, whitelist, policy.
+//! The gate: command text in, [`Judged`] out — access, limits, classifier, whitelist, policy.
 //!
-//! Every failure here is a deny with a reason the agent can read; the session only acts on
-//! the value returned.
+//! Owns the decision and nothing else: it writes no audit entry and runs nothing (the session
+//! record writes what was judged; the session acts on the value). Touches: the config's agents
+//! and targets, the classifier, the policy, and the store's whitelist (read only).
 
-use airlock_approvals::{Decision, NewRequest, now_ms};
+use std::sync::Arc;
+
+use airlock_approvals::{Decision, Policy, Store, now_ms};
 use airlock_classifier::{Assessment, Classifier, Context};
-use serde_json::json;
 
 use crate::config::{Agent, Config, Target};
-use crate::server::Gateway;
+use crate::deny::Deny;
 
-/// A judged command: what the classifier saw and what policy made of it.
-pub struct Judged {
-    pub assessment: Assessment,
-    pub decision: Decision,
-    /// The target the command will run on, resolved once here.
-    pub target: Target,
+/// What the gate decided, as a value the session acts on.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Run at once.
+    Allow {
+        why: String,
+    },
+    /// Ask reviewers; `quorum` distinct approvals needed.
+    Ask {
+        quorum: u32,
+    },
+    Deny(Deny),
+}
+
+/// A judged command.
+#[derive(Debug, Clone)]
+pub enum Judged {
+    /// Refused before classification (access, size, empty).
+    Refused(Deny),
+    /// What the classifier saw and what policy made of it.
+    Classified {
+        assessment: Assessment,
+        /// The target the command will run on, resolved once here.
+        target: Target,
+        verdict: Verdict,
+    },
 }
 
 /// The part of judging that needs only the config: access, limits and classification. Pure, so
-/// `airlock policy check` gives exactly the gateway's answer. `Err` is a deny reason.
+/// `airlock policy check` gives exactly the gateway's answer.
 pub fn assess(
     config: &Config,
     classifier: &Classifier,
     agent: &Agent,
     target: &str,
     command: &str,
-) -> Result<(Assessment, Target), String> {
+) -> Result<(Assessment, Target), Deny> {
     let Some(t) = config.target(target) else {
-        return Err(format!("unknown target {target:?}"));
+        return Err(Deny::UnknownTarget(target.to_owned()));
     };
     if !agent.may_use(target) {
-        return Err(format!("agent {} may not use target {target}", agent.name));
+        return Err(Deny::TargetNotAllowed {
+            agent: agent.name.clone(),
+            target: target.to_owned(),
+        });
     }
     if command.len() > config.max_command_bytes {
-        return Err(format!(
-            "command is {} bytes, the limit is {} bytes",
-            command.len(),
-            config.max_command_bytes
-        ));
+        return Err(Deny::TooLong {
+            len: command.len(),
+            limit: config.max_command_bytes,
+        });
     }
     if command.trim().is_empty() {
-        return Err("empty command".into());
+        return Err(Deny::Empty);
     }
     let ctx = Context {
         agent: agent.name.clone(),
@@ -51,70 +75,88 @@ pub fn assess(
     Ok((classifier.classify(command, &ctx), t.clone()))
 }
 
-/// Judge `command` for `agent` on `target` in `session`, and put the command, its
-/// classification and the decision in the audit ledger. `Err` is a deny reason; a command that
-/// cannot be logged is denied.
-pub async fn judge(
-    gw: &Gateway,
-    session: &str,
-    agent: &Agent,
-    target: &str,
-    command: &str,
-) -> Result<Judged, String> {
-    let ledger = gw.broker.ledger();
-    let (assessment, t) = match assess(&gw.config, &gw.classifier, agent, target, command) {
-        Ok(v) => v,
-        Err(why) => {
-            let entry = json!({
-                "session": session, "agent": agent.name, "target": target, "command": command,
-                "decision": "deny", "why": why,
-            });
-            if let Err(e) = ledger.append("command.submitted", entry).await {
-                tracing::error!(error = %e, "refused command not in the audit ledger");
-            }
-            return Err(why);
+/// What the gate needs, and nothing more.
+#[derive(Clone)]
+pub struct Gate {
+    config: Arc<Config>,
+    classifier: Arc<Classifier>,
+    policy: Policy,
+    /// Read for whitelist entries only.
+    store: Store,
+}
+
+impl Gate {
+    pub fn new(config: Arc<Config>, store: Store) -> Self {
+        Self {
+            classifier: Arc::new(config.classifier()),
+            policy: config.policy(),
+            config,
+            store,
         }
-    };
-    let whitelisted = if gw.policy.consults_whitelist(&assessment, agent.max_tier) {
-        let argv = airlock_classifier::plain_argv(command);
-        gw.broker
-            .store()
-            .whitelist_match(
-                &agent.name,
-                target,
-                command,
-                argv.as_deref(),
-                assessment.tier,
-                now_ms(),
-            )
-            .await
-            .map_err(|e| format!("whitelist unavailable ({e})"))?
-    } else {
-        None
-    };
-    let decision = gw
-        .policy
-        .decide(&assessment, whitelisted.as_ref(), agent.max_tier);
-    let (kind, detail) = match &decision {
-        Decision::Allow { why } => ("allow", json!({ "why": why })),
-        Decision::Ask { quorum, .. } => ("ask", json!({ "quorum": quorum })),
-        Decision::Deny { reason } => ("deny", json!({ "why": reason })),
-    };
-    let rules: Vec<&str> = assessment.reasons.iter().map(|r| r.rule.as_str()).collect();
-    let entry = json!({
-        "session": session, "agent": agent.name, "target": target, "command": command,
-        "tier": assessment.tier.as_str(), "score": assessment.score, "rules": rules,
-        "decision": kind, "detail": detail,
-    });
-    if let Err(e) = ledger.append("command.submitted", entry).await {
-        tracing::error!(error = %e, "cannot append to the audit ledger; denying");
-        return Err("audit ledger unavailable".into());
     }
-    Ok(Judged {
-        assessment,
-        decision,
-        target: t,
-    })
+
+    /// Check access and that the target exists, before a session opens anything.
+    pub fn admit(&self, agent: &Agent, target: &str) -> Result<Target, Deny> {
+        let t = self
+            .config
+            .target(target)
+            .ok_or_else(|| Deny::UnknownTarget(target.to_owned()))?;
+        if !agent.may_use(target) {
+            return Err(Deny::TargetNotAllowed {
+                agent: agent.name.clone(),
+                target: target.to_owned(),
+            });
+        }
+        Ok(t.clone())
+    }
+
+    /// Judge `command` for `agent` on `target`. Never fails: every failure is a
+    /// [`Verdict::Deny`].
+    pub async fn judge(&self, agent: &Agent, target: &str, command: &str) -> Judged {
+        let (assessment, t) = match assess(&self.config, &self.classifier, agent, target, command) {
+            Ok(v) => v,
+            Err(deny) => return Judged::Refused(deny),
+        };
+        let whitelisted = if self.policy.consults_whitelist(&assessment, agent.max_tier) {
+            let argv = airlock_classifier::plain_argv(command);
+            match self
+                .store
+                .whitelist_match(
+                    &agent.name,
+                    target,
+                    command,
+                    argv.as_deref(),
+                    assessment.tier,
+                    now_ms(),
+                )
+                .await
+            {
+                Ok(w) => w,
+                Err(e) => {
+                    return Judged::Classified {
+                        assessment,
+                        target: t,
+                        verdict: Verdict::Deny(Deny::WhitelistUnavailable(e.to_string())),
+                    };
+                }
+            }
+        } else {
+            None
+        };
+        let verdict = match self
+            .policy
+            .decide(&assessment, whitelisted.as_ref(), agent.max_tier)
+        {
+            Decision::Allow { why } => Verdict::Allow { why },
+            Decision::Ask { quorum, .. } => Verdict::Ask { quorum },
+            Decision::Deny { reason } => Verdict::Deny(Deny::Policy(reason)),
+        };
+        Judged::Classified {
+            assessment,
+            target: t,
+            verdict,
+        }
+    }
 }
 
 /// Longest stated reason kept; the rest is cut.
@@ -129,38 +171,4 @@ pub fn stated_reason(raw: &str) -> Option<String> {
         .collect();
     let clean = clean.trim();
     (!clean.is_empty()).then(|| clean.to_owned())
-}
-
-/// The approval request for a judged command that needs reviewers.
-#[allow(clippy::too_many_arguments)]
-pub fn new_request(
-    node: &str,
-    session_id: &str,
-    agent: &str,
-    target: &Target,
-    reason: Option<&str>,
-    command: &str,
-    a: &Assessment,
-    quorum: u32,
-    timeout: std::time::Duration,
-) -> NewRequest {
-    NewRequest {
-        node: node.to_owned(),
-        session_id: session_id.to_owned(),
-        agent: agent.to_owned(),
-        target: target.name.clone(),
-        reason: reason.map(str::to_owned),
-        labels: target.labels.clone(),
-        command: command.to_owned(),
-        tier: a.tier,
-        score: a.score,
-        reasons: a.reasons.clone(),
-        quorum,
-        expires_at: now_ms() + timeout.as_millis() as i64,
-    }
-}
-
-/// "5m", "1h 30m": the countdown shown to a waiting agent.
-pub fn human_duration(d: std::time::Duration) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(d.as_secs().max(1))).to_string()
 }

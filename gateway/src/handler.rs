@@ -4,6 +4,9 @@
 //! [`crate::session`] task; channel requests are answered here (success for pty/exec/shell so
 //! the client proceeds, failure for everything Airlock refuses) and the task sees the same
 //! requests in order and acts on them. Forwarding of any kind is refused outright.
+//!
+//! Touches: the config (who owns a key), the audit handle (`auth`), and [`Shared`] only to
+//! hand it to sessions. Once the gateway drains, new channels are refused.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,12 +16,23 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tracing::Instrument;
 
-use crate::config::{Agent, read_authorized_keys};
-use crate::server::Gateway;
+use airlock_approvals::ledger::{AuthOutcome, Event};
+
+use crate::audit::Audit;
+use crate::config::{Agent, Config};
 use crate::session::{self, SessionCtx};
+use crate::state::Shared;
+
+/// What a connection needs.
+#[derive(Clone)]
+pub struct Edge {
+    pub config: Arc<Config>,
+    pub audit: Audit,
+    pub shared: Arc<Shared>,
+}
 
 pub struct AgentConnection {
-    gw: Arc<Gateway>,
+    edge: Edge,
     peer: SocketAddr,
     /// Set once publickey auth succeeds; channels are only opened after that.
     agent: Option<Agent>,
@@ -27,25 +41,17 @@ pub struct AgentConnection {
 }
 
 impl AgentConnection {
-    pub fn new(gw: Arc<Gateway>, peer: SocketAddr) -> Self {
+    pub fn new(edge: Edge, peer: SocketAddr) -> Self {
         Self {
-            gw,
+            edge,
             peer,
             agent: None,
             target: String::new(),
         }
     }
 
-    /// The agent owning `key`: config agents first, then the authorized_keys file (re-read
-    /// each time so enrolment needs no restart).
     fn agent_for(&self, key: &PublicKey) -> Option<Agent> {
-        let same = |a: &Agent| a.keys.iter().any(|k| k.key_data() == key.key_data());
-        if let Some(a) = self.gw.config.agents.iter().find(|a| same(a)) {
-            return Some(a.clone());
-        }
-        read_authorized_keys(&self.gw.config.authorized_keys)
-            .into_iter()
-            .find(same)
+        self.edge.config.agent_by_key(key)
     }
 }
 
@@ -77,14 +83,21 @@ impl russh::server::Handler for AgentConnection {
     ) -> Result<Auth, Self::Error> {
         let fingerprint = key.public_key.fingerprint(Default::default()).to_string();
         let found = self.agent_for(key.public_key);
-        let logged = crate::audit::auth(
-            &self.gw,
-            found.as_ref().map(|a| a.name.as_str()),
-            user,
-            &fingerprint,
-            &self.peer.to_string(),
-        )
-        .await;
+        let logged = self
+            .edge
+            .audit
+            .write(Event::Auth {
+                agent: found.as_ref().map(|a| a.name.clone()),
+                target: user.to_owned(),
+                key: fingerprint,
+                peer: self.peer.to_string(),
+                outcome: if found.is_some() {
+                    AuthOutcome::Accepted
+                } else {
+                    AuthOutcome::Refused
+                },
+            })
+            .await;
         if let Err(why) = logged {
             // A login that cannot be audited is refused.
             tracing::error!(reason = %why, "refusing login");
@@ -111,7 +124,12 @@ impl russh::server::Handler for AgentConnection {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Some(agent) = self.agent.clone() else {
+        let shared = &self.edge.shared;
+        // No new session once the gateway drains.
+        let alive = (!shared.shutdown.is_requested())
+            .then(|| shared.sessions.enter())
+            .flatten();
+        let (Some(agent), Some(alive)) = (self.agent.clone(), alive) else {
             reply
                 .reject(ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
@@ -119,12 +137,13 @@ impl russh::server::Handler for AgentConnection {
         };
         reply.accept().await;
         let ctx = SessionCtx {
-            gw: self.gw.clone(),
+            shared: shared.clone(),
             agent,
             target: self.target.clone(),
             peer: self.peer,
             handle: session.handle(),
             reason: None,
+            alive,
         };
         let span = tracing::info_span!("session", channel = %channel.id(), target = %self.target);
         tokio::spawn(session::run(ctx, channel).instrument(span));
@@ -185,7 +204,7 @@ impl russh::server::Handler for AgentConnection {
     ) -> Result<(), Self::Error> {
         // Commands get a clean environment; client variables (LANG, LC_*) are not passed.
         // The one variable taken is the agent's stated reason, which goes to reviewers only.
-        if name == crate::session::REASON_VAR {
+        if name == session::REASON_VAR {
             session.channel_success(channel)?;
         } else {
             tracing::debug!(variable = name, "env request refused");

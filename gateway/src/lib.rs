@@ -1,21 +1,41 @@
 //! The Airlock gateway: the SSH edge agents connect to.
 //!
-//! Layers, each knowing only the one below: [`server`] accepts TCP connections (bounded by a
-//! semaphore) and hands each to russh with a [`handler::AgentConnection`], which only
-//! authenticates and turns channels into [`session`] tasks. A session asks the [`gate`] for a
-//! decision (classifier → whitelist → policy → broker), runs the approved command on a
-//! [`target`], records it, and reports the exit status. Nothing runs without a decision, and
-//! every error on the way to one is a deny.
+//! Rooms, from the ground up (each imports only rooms below it; no import circles):
+//! - [`config`], [`hostkey`], [`deny`]: the validated config (and the one agent lookup), the
+//!   host key, and [`deny::Deny`], the typed reason anything does not run.
+//! - [`audit`]: the gateway's handle on the ledger; applies the fail-closed rule of
+//!   [`Event::gates_action`](airlock_approvals::ledger::Event::gates_action).
+//! - [`targets`]: where approved commands run (local, upstream), behind one interface.
+//! - [`gate`]: command text in, a typed verdict out (access, limits, classifier, whitelist,
+//!   policy). Writes nothing.
+//! - [`record`]: the session record (witness): recording, store row and ledger entries,
+//!   written together, one method per lifecycle step.
+//! - [`state`]: the narrow handles sessions share (gate, broker, records, targets, limits,
+//!   the shutdown signal) — the ground floor of the session rooms.
+//! - [`session`]: the front-ends (exec, gated shell, script) over one lifecycle and one
+//!   approval conversation.
+//! - [`handler`]: the russh handler — authentication and routing only.
+//! - [`startup`] and [`server`]: opening everything, the accept loop, background duties and
+//!   the shutdown drain.
+//! - [`policy`]: `policy check`/`lint` for the CLI, on the same [`gate::assess`].
+//!
+//! Data flows one way: agent → session → gate → broker → reviewers → decision → target →
+//! recorder + ledger. Nothing runs without a decision, and every error on the way to one is a
+//! deny.
 
 pub mod audit;
 pub mod config;
+pub mod deny;
 pub mod gate;
 pub mod handler;
 pub mod hostkey;
 pub mod policy;
+pub mod record;
 pub mod server;
 pub mod session;
-pub mod shell;
-pub mod target;
+pub mod startup;
+pub mod state;
+pub mod targets;
 
-pub use server::{Gateway, run};
+pub use server::run;
+pub use startup::Gateway;

@@ -10,7 +10,7 @@ use std::path::Path;
 use airlock_approvals::Decision;
 use airlock_classifier::Assessment;
 
-use crate::config::{Agent, Config, read_authorized_keys};
+use crate::config::{Config, read_authorized_keys};
 use crate::gate;
 
 /// A usage or config problem: `policy check` exits 2 on these.
@@ -40,14 +40,6 @@ impl Check {
     }
 }
 
-fn find_agent(config: &Config, name: &str) -> Option<Agent> {
-    config.agent(name).cloned().or_else(|| {
-        read_authorized_keys(&config.authorized_keys)
-            .into_iter()
-            .find(|a| a.name == name)
-    })
-}
-
 /// The decision the gateway would make for `agent` running `command` on `target`.
 pub fn check(
     config: &Config,
@@ -55,16 +47,19 @@ pub fn check(
     target: &str,
     command: &str,
 ) -> Result<Check, CheckError> {
-    let agent =
-        find_agent(config, agent).ok_or_else(|| CheckError::UnknownAgent(agent.to_owned()))?;
+    let agent = config
+        .agent_named(agent)
+        .ok_or_else(|| CheckError::UnknownAgent(agent.to_owned()))?;
     if config.target(target).is_none() {
         return Err(CheckError::UnknownTarget(target.to_owned()));
     }
     Ok(
         match gate::assess(config, &config.classifier(), &agent, target, command) {
-            Err(reason) => Check {
+            Err(deny) => Check {
                 assessment: None,
-                decision: Decision::Deny { reason },
+                decision: Decision::Deny {
+                    reason: deny.to_string(),
+                },
             },
             Ok((a, _)) => {
                 let decision = config.policy().decide(&a, None, agent.max_tier);

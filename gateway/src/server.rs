@@ -1,159 +1,62 @@
-//! Accepting connections and wiring the gateway's shared state.
+//! Accepting connections, the gateway's background duties, and the shutdown drain.
 //!
 //! `run(ssh, reviewers, gateway, shutdown)` is the one entry point: the binary passes listeners
-//! bound from config and ctrl-c; tests bind port 0 and pass their own shutdown future.
+//! bound from config and SIGTERM/ctrl-c; tests bind port 0 and pass their own future.
+//!
+//! Shutdown drains, in this order: stop accepting; tell every session (waiting requests are
+//! withdrawn and their agents told why; running commands get `[ssh] shutdown_grace`, then are
+//! killed and that is recorded); wait until every session has closed its recording and
+//! written `exec.exit`/`session.close`; disconnect the remaining connections; sign the final
+//! checkpoint; stop the reviewer listener.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_approvals::{Broker, Ledger, Policy, Store, now_ms};
-use airlock_classifier::Classifier;
-use russh::MethodKind;
-use russh::keys::PrivateKey;
+use airlock_approvals::ledger::Event;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::config::Config;
-use crate::handler::AgentConnection;
-use crate::hostkey;
+use crate::handler::{AgentConnection, Edge};
+use crate::startup::Gateway;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot create data directory {path}: {msg}")]
-    DataDir { path: String, msg: String },
-    #[error(transparent)]
-    HostKey(#[from] hostkey::HostKeyError),
-    #[error("database: {0}")]
-    Store(#[from] airlock_approvals::StoreError),
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("ledger key {path}: {msg}")]
-    LedgerKey { path: String, msg: String },
-}
+/// How long the drain waits beyond the grace period for sessions to write their last records.
+const DRAIN_MARGIN: Duration = Duration::from_secs(10);
 
-/// Everything sessions share. Built once at start-up.
-pub struct Gateway {
-    pub config: Config,
-    pub classifier: Classifier,
-    pub policy: Policy,
-    pub broker: Broker,
-    /// Connections to upstream SSH targets, one per target, reused across commands.
-    pub upstream: crate::target::upstream::Upstream,
-    /// russh server settings with our host key and publickey-only auth.
-    pub ssh: Arc<russh::server::Config>,
-    pub host_key_fingerprint: String,
-    pub host_key_line: String,
-    /// True when this start generated the host key (first run).
-    pub host_key_created: bool,
-    /// Requests that were pending at start-up and were expired (their waiters are gone).
-    pub expired_at_start: usize,
-    /// `ed25519:…` public key that verifies ledger checkpoints.
-    pub ledger_pubkey: String,
-    pub ledger_key_created: bool,
-}
-
-impl Gateway {
-    /// Open the data directory, database and host key; expire requests left pending by a
-    /// previous run (whoever waited for them is gone, so they must never be approved).
-    pub async fn open(config: Config) -> Result<Arc<Self>, StartError> {
-        std::fs::create_dir_all(config.recordings_dir()).map_err(|e| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            msg: e.to_string(),
-        })?;
-        let store = Store::connect(&config.database_url).await?;
-        // Only this node's requests: in a cluster, peers' waiting agents are alive.
-        let expired = store
-            .expire_pending_of(
-                &config.node,
-                "gateway restarted while the request was pending",
-                now_ms(),
-            )
-            .await?;
-        let interrupted = store.interrupt_open_sessions(now_ms()).await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                sessions = interrupted,
-                "sessions left open by the previous run marked interrupted"
-            );
-        }
-        let (key, created) = hostkey::load_or_create(&config.host_key)?;
-        let (ledger_key, ledger_key_created) =
-            airlock_approvals::ledger::load_or_create_key(&config.ledger_key).map_err(|e| {
-                StartError::LedgerKey {
-                    path: config.ledger_key.display().to_string(),
-                    msg: e.to_string(),
-                }
-            })?;
-        let ledger = Ledger::new(store.clone(), Some(ledger_key), config.checkpoint_every)
-            .with_node(&config.node);
-        let ledger_pubkey = ledger.pubkey().unwrap_or_default();
-        ledger
-            .append(
-                "config.loaded",
-                serde_json::json!({
-                    "node": config.node, "source": config.source,
-                    "config_sha256": config.config_sha256,
-                    "expired_requests": expired.len(), "interrupted_sessions": interrupted,
-                }),
-            )
-            .await?;
-        let classifier = config.classifier();
-        let policy = config.policy();
-        Ok(Arc::new(Self {
-            ssh: Arc::new(ssh_config(key.clone())),
-            host_key_fingerprint: hostkey::fingerprint(&key),
-            host_key_line: hostkey::public_line(&key),
-            host_key_created: created,
-            expired_at_start: expired.len(),
-            ledger_pubkey,
-            ledger_key_created,
-            classifier,
-            policy,
-            broker: Broker::for_node(store, ledger, config.node.clone()),
-            upstream: Default::default(),
-            config,
-        }))
-    }
-}
-
-fn ssh_config(key: PrivateKey) -> russh::server::Config {
-    russh::server::Config {
-        server_id: russh::SshId::Standard(
-            format!("SSH-2.0-Airlock_{}", env!("CARGO_PKG_VERSION")).into(),
-        ),
-        methods: (&[MethodKind::PublicKey][..]).into(),
-        keys: vec![key],
-        auth_rejection_time: Duration::from_millis(300),
-        auth_rejection_time_initial: Some(Duration::from_millis(0)),
-        inactivity_timeout: Some(Duration::from_secs(3600)),
-        keepalive_interval: Some(Duration::from_secs(30)),
-        keepalive_max: 4,
-        nodelay: true,
-        ..Default::default()
-    }
-}
-
-/// Serve agents on `ssh` and reviewers on `reviewers` until `shutdown` resolves.
+/// Serve agents on `ssh` and reviewers on `reviewers` until `shutdown` resolves, then drain.
 pub async fn run(
     ssh: TcpListener,
     reviewers: TcpListener,
-    gw: Arc<Gateway>,
+    gw: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let Gateway {
+        config,
+        store,
+        broker,
+        audit,
+        ssh: ssh_config,
+        shared,
+        stop,
+        alive,
+        mut drained,
+        ..
+    } = gw;
+    // The reviewer listener and the connections stop only after the drain.
+    let (disconnect_tx, disconnect_rx) = watch::channel(false);
     let reviewer_stop = {
-        let mut rx = stop_rx.clone();
+        let mut rx = disconnect_rx.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    // Webhooks read the broker's events on their own; they never hold up a decision.
+    let mut duties: Vec<JoinHandle<()>> = Vec::new();
     // SQLite's WAL is checkpointed here, off the request path (autocheckpoint is off).
-    let wal = (!gw.broker.store().is_postgres()).then(|| {
-        let store = gw.broker.store().clone();
-        tokio::spawn(async move {
+    if !store.is_postgres() {
+        let store = store.clone();
+        duties.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
@@ -161,50 +64,55 @@ pub async fn run(
                     tracing::warn!(error = %e, "WAL checkpoint failed");
                 }
             }
-        })
-    });
-    let notifier = airlock_approvals::notify::spawn(gw.broker.clone(), gw.config.webhooks.clone());
+        }));
+    }
+    // Webhooks read the broker's events on their own; they never hold up a decision.
+    duties.push(airlock_approvals::notify::spawn(
+        broker.clone(),
+        config.webhooks.clone(),
+    ));
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,
-        gw.broker.clone(),
+        broker.clone(),
         airlock_reviewer_ws::Options {
-            whitelist: gw.config.whitelist.clone(),
-            recordings: gw.config.recordings_dir(),
+            store: store.clone(),
+            whitelist: config.whitelist.clone(),
+            recordings: config.recordings_dir(),
         },
         reviewer_stop,
     ));
     // Sign the ledger head regularly, not only every N entries, so a quiet gateway's last
     // events are covered too.
-    let checkpoints = {
-        let ledger = gw.broker.ledger().clone();
-        let every = gw.config.checkpoint_interval;
-        tokio::spawn(async move {
+    {
+        let audit = audit.clone();
+        let every = config.checkpoint_interval;
+        duties.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                if let Err(e) = ledger.checkpoint().await {
-                    tracing::error!(error = %e, "ledger checkpoint failed");
-                }
+                audit.checkpoint().await;
             }
-        })
-    };
+        }));
+    }
     // Cluster duties on PostgreSQL: heartbeat, expiring dead peers' requests, the safety
-    // poll, and listening for peers' events.
-    // A single node on SQLite has no peers: nothing to beat, listen for or poll.
-    let cluster = gw.broker.store().is_postgres().then(|| {
-        (
-            tokio::spawn(airlock_approvals::cluster::heartbeat(
-                gw.broker.clone(),
-                gw.config.cluster_heartbeat,
-                gw.config.cluster_stale_after,
-            )),
-            tokio::spawn(airlock_approvals::cluster::listen(
-                gw.broker.clone(),
-                gw.config.database_url.clone(),
-            )),
-        )
-    });
-    let limit = Arc::new(Semaphore::new(gw.config.max_connections));
+    // poll, and listening for peers' events. A single node on SQLite has no peers.
+    if store.is_postgres() {
+        duties.push(tokio::spawn(airlock_approvals::cluster::heartbeat(
+            broker.clone(),
+            config.cluster_heartbeat,
+            config.cluster_stale_after,
+        )));
+        duties.push(tokio::spawn(airlock_approvals::cluster::listen(
+            broker.clone(),
+            config.database_url.clone(),
+        )));
+    }
+    let edge = Edge {
+        config: config.clone(),
+        audit: audit.clone(),
+        shared: shared.clone(),
+    };
+    let limit = Arc::new(Semaphore::new(config.max_connections));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -229,21 +137,21 @@ pub async fn run(
             drop(stream);
             continue;
         };
-        let gw = gw.clone();
-        let mut stop = stop_rx.clone();
+        let handler = AgentConnection::new(edge.clone(), peer);
+        let ssh_config = ssh_config.clone();
+        let mut disconnect = disconnect_rx.clone();
         let span = tracing::info_span!("conn", %peer, agent = tracing::field::Empty);
         tokio::spawn(
             async move {
                 let _permit = permit;
-                let handler = AgentConnection::new(gw.clone(), peer);
-                match russh::server::run_stream(gw.ssh.clone(), stream, handler).await {
+                match russh::server::run_stream(ssh_config, stream, handler).await {
                     Ok(session) => {
                         let handle = session.handle();
                         tokio::select! {
                             res = session => if let Err(e) = res {
                                 tracing::debug!(error = %e, "connection ended with error");
                             },
-                            () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                            () = async { let _ = disconnect.wait_for(|s| *s).await; } => {
                                 let _ = handle
                                     .disconnect(russh::Disconnect::ByApplication, "airlock gateway shutting down".into(), "en".into())
                                     .await;
@@ -256,19 +164,29 @@ pub async fn run(
             .instrument(span),
         );
     }
-    let _ = stop_tx.send(true);
-    checkpoints.abort();
-    notifier.abort();
-    if let Some(wal) = wal {
-        wal.abort();
+    drop(ssh);
+    let grace = config.shutdown_grace;
+    let open = alive.strong_count().saturating_sub(1);
+    tracing::info!(sessions = open, grace = ?grace, "shutting down: draining sessions");
+    let _ = audit
+        .write(Event::GatewayStop {
+            sessions: open as u64,
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+        })
+        .await;
+    let _ = stop.send(true);
+    drop(alive);
+    drop(edge);
+    drop(shared);
+    match tokio::time::timeout(grace + DRAIN_MARGIN, drained.recv()).await {
+        Ok(_) => tracing::info!("every session closed"),
+        Err(_) => tracing::error!("sessions still open after the drain deadline; stopping anyway"),
     }
-    if let Some((heartbeat, listener)) = cluster {
-        heartbeat.abort();
-        listener.abort();
+    let _ = disconnect_tx.send(true);
+    for d in duties {
+        d.abort();
     }
-    if let Err(e) = gw.broker.ledger().checkpoint().await {
-        tracing::error!(error = %e, "final ledger checkpoint failed");
-    }
+    audit.checkpoint().await;
     match reviewer_task.await {
         Ok(res) => res,
         Err(e) => Err(std::io::Error::other(e)),

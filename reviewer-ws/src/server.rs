@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approvals::broker::DecideAck;
-use airlock_approvals::{Broker, BrokerEvent, Remember, WhitelistRules};
+use airlock_approvals::{Broker, BrokerEvent, Remember, Store, WhitelistRules};
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -34,6 +34,8 @@ const AUTH_WAIT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) broker: Broker,
+    /// Reviewer tokens and history are read here; votes go through the broker.
+    pub(crate) store: Store,
     /// What an approve-and-remember may choose.
     rules: Arc<WhitelistRules>,
     /// Where session recordings are (`<session id>.cast`), for playback and screens.
@@ -42,6 +44,8 @@ pub(crate) struct AppState {
 
 /// What the listener needs besides the broker.
 pub struct Options {
+    /// Reviewer tokens, history and sessions (read only; every change goes through the broker).
+    pub store: Store,
     pub whitelist: WhitelistRules,
     pub recordings: PathBuf,
 }
@@ -59,6 +63,7 @@ pub async fn run(
         .merge(crate::web::routes())
         .with_state(AppState {
             broker,
+            store: options.store,
             rules: Arc::new(options.whitelist),
             recordings: Arc::new(options.recordings),
         });
@@ -108,7 +113,7 @@ async fn ws_upgrade(
             .into_response();
     }
     let reviewer = match bearer(&headers) {
-        Some(token) => match st.broker.store().reviewer_for_token(token).await {
+        Some(token) => match st.store.reviewer_for_token(token).await {
             Ok(Some(name)) => Some((name, token.to_owned())),
             Ok(None) => return (StatusCode::UNAUTHORIZED, "airlock: bad token\n").into_response(),
             Err(e) => {
@@ -135,7 +140,7 @@ async fn send(socket: &mut WebSocket, m: &ServerMsg) -> bool {
 }
 
 /// Wait for `{"type":"auth"}` as the first frame.
-async fn first_frame_auth(socket: &mut WebSocket, broker: &Broker) -> Option<(String, String)> {
+async fn first_frame_auth(socket: &mut WebSocket, store: &Store) -> Option<(String, String)> {
     let frame = tokio::time::timeout(AUTH_WAIT, socket.recv())
         .await
         .ok()??
@@ -153,7 +158,7 @@ async fn first_frame_auth(socket: &mut WebSocket, broker: &Broker) -> Option<(St
             "send {\"type\":\"auth\",\"token\":…} first",
             None,
         ),
-        Some(token) => match broker.store().reviewer_for_token(&token).await {
+        Some(token) => match store.reviewer_for_token(&token).await {
             Ok(Some(name)) => return Some((name, token)),
             Ok(None) => ServerMsg::error("bad_token", "bad token", None),
             Err(e) => ServerMsg::error("internal", format!("cannot check token: {e}"), None),
@@ -180,7 +185,7 @@ async fn serve_socket(mut socket: WebSocket, st: AppState, reviewer: Option<(Str
     let broker = st.broker.clone();
     let reviewer = match reviewer {
         Some(r) => Some(r),
-        None => first_frame_auth(&mut socket, &broker).await,
+        None => first_frame_auth(&mut socket, &st.store).await,
     };
     let Some((name, token)) = reviewer else {
         let _ = socket.send(Message::Close(None)).await;
@@ -264,7 +269,7 @@ async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<Se
             remember,
         } => {
             // Removed reviewers lose their vote at once, even on an open socket.
-            match broker.store().reviewer_for_token(token).await {
+            match st.store.reviewer_for_token(token).await {
                 Ok(Some(n)) if n == name => {}
                 Ok(_) => {
                     return Some(ServerMsg::error(
@@ -348,7 +353,7 @@ async fn rememberable(
             Some(id),
         ));
     }
-    let request = match st.broker.store().get_request(id).await {
+    let request = match st.store.get_request(id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return Err(ServerMsg::error(

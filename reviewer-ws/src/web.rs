@@ -100,7 +100,7 @@ async fn reviewer(st: &AppState, headers: &HeaderMap) -> Result<String, Response
     let Some(token) = bearer(headers) else {
         return Err(fail(StatusCode::UNAUTHORIZED, "missing bearer token"));
     };
-    match st.broker.store().reviewer_for_token(token).await {
+    match st.store.reviewer_for_token(token).await {
         Ok(Some(name)) => Ok(name),
         Ok(None) => Err(fail(StatusCode::UNAUTHORIZED, "bad token")),
         Err(e) => {
@@ -125,7 +125,7 @@ async fn history(
     if let Err(r) = reviewer(&st, &headers).await {
         return r;
     }
-    match st.broker.store().resolved_requests(limit(&q)).await {
+    match st.store.resolved_requests(limit(&q)).await {
         Ok(v) => ok_json(json!({ "requests": v })),
         Err(e) => fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
@@ -139,7 +139,7 @@ async fn sessions(
     if let Err(r) = reviewer(&st, &headers).await {
         return r;
     }
-    match st.broker.store().list_sessions(limit(&q)).await {
+    match st.store.list_sessions(limit(&q)).await {
         Ok(rows) => ok_json(json!({
             "sessions": rows.iter().map(|s| json!({
                 "id": s.id, "agent": s.agent, "target": s.target, "kind": s.kind,

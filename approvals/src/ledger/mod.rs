@@ -6,8 +6,11 @@
 //! `seq`: a writer that loses the race re-reads the head and appends on top, so the chain
 //! never forks. An append that fails returns the error; on the decision path the caller denies.
 
+pub mod event;
 pub mod format;
 pub mod verify;
+
+pub use event::{AuthOutcome, Event};
 
 use std::io::Write;
 use std::path::Path;
@@ -58,8 +61,18 @@ impl Ledger {
             .map(|k| format::key_string(&k.verifying_key()))
     }
 
-    /// Append one event. `Err` means it is not in the ledger.
-    pub async fn append(&self, kind: &str, mut payload: Value) -> Result<Entry, StoreError> {
+    /// Append one event. `Err` means it is not in the ledger; for an event that
+    /// [gates an action](Event::gates_action) the caller must then refuse the action.
+    pub async fn append(&self, event: &Event) -> Result<Entry, StoreError> {
+        self.append_raw(event.kind(), event.payload()).await
+    }
+
+    /// Append under any kind: only for the chain's own tests, never for real events.
+    pub(crate) async fn append_raw(
+        &self,
+        kind: &str,
+        mut payload: Value,
+    ) -> Result<Entry, StoreError> {
         if let (Some(node), Value::Object(map)) = (&self.node, &mut payload) {
             map.entry("node")
                 .or_insert_with(|| Value::String(node.clone()));

@@ -26,7 +26,7 @@ async fn concurrent_appends_keep_one_chain_that_verifies() {
             let l = Ledger::new(db.store.clone(), Some(key.clone()), 10);
             tasks.push(tokio::spawn(async move {
                 for i in 0..15 {
-                    l.append("test.event", json!({ "writer": w, "i": i }))
+                    l.append_raw("test.event", json!({ "writer": w, "i": i }))
                         .await
                         .expect("append");
                 }
@@ -62,7 +62,7 @@ async fn tampering_is_reported_precisely() {
     let key = SigningKey::from_bytes(&[1u8; 32]);
     let l = Ledger::new(db.store.clone(), Some(key.clone()), 3);
     for i in 0..7 {
-        l.append(
+        l.append_raw(
             "test.event",
             json!({ "i": i, "text": format!("event {i}") }),
         )

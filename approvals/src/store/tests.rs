@@ -140,7 +140,7 @@ async fn quorum_rules() {
             s.vote(&r.id, "bob", VoteDecision::Approve, None, 2)
                 .await
                 .unwrap(),
-            VoteResult::NotPending("approved".into()),
+            VoteResult::NotPending(RequestStatus::Settled(Outcome::Approved)),
             "{n}"
         );
 
@@ -181,7 +181,7 @@ async fn quorum_rules() {
             "{n}"
         );
         let view = s.get_request(&r.id).await.unwrap().unwrap();
-        assert_eq!(view.status, "approved");
+        assert_eq!(view.status, RequestStatus::Settled(Outcome::Approved));
         assert_eq!(view.reason.as_deref(), Some("rotate the logs"), "{n}");
         assert_eq!(
             view.labels.get("env").map(String::as_str),
@@ -224,7 +224,7 @@ async fn quorum_rules() {
             s.vote(&r.id, "alice", VoteDecision::Approve, None, 10)
                 .await
                 .unwrap(),
-            VoteResult::NotPending("expired".into()),
+            VoteResult::NotPending(RequestStatus::Settled(Outcome::Expired)),
             "{n}"
         );
         db.drop_db().await;
@@ -243,19 +243,19 @@ async fn settle_happens_once() {
             s.settle(&r.id, Outcome::Expired, "airlock", "timeout", 5)
                 .await
                 .unwrap(),
-            "expired"
+            Some(RequestStatus::Settled(Outcome::Expired))
         );
         assert_eq!(
             s.vote(&r.id, "alice", VoteDecision::Approve, None, 6)
                 .await
                 .unwrap(),
-            VoteResult::NotPending("expired".into())
+            VoteResult::NotPending(RequestStatus::Settled(Outcome::Expired))
         );
         assert_eq!(
             s.settle(&r.id, Outcome::Withdrawn, "bot", "gone", 7)
                 .await
                 .unwrap(),
-            "expired"
+            Some(RequestStatus::Settled(Outcome::Expired))
         );
 
         let a = s

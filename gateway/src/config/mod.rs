@@ -79,6 +79,7 @@ struct SshFile {
     authorized_keys: Option<PathBuf>,
     max_command_bytes: Option<usize>,
     max_connections: Option<usize>,
+    shutdown_grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -231,7 +232,7 @@ pub enum TargetKind {
         cwd: Option<PathBuf>,
     },
     /// Another host, reached over SSH with the gateway's own credential.
-    Ssh(crate::target::upstream::UpstreamTarget),
+    Ssh(crate::targets::upstream::UpstreamTarget),
 }
 
 #[derive(Debug, Clone)]
@@ -254,6 +255,8 @@ pub struct Config {
     pub authorized_keys: PathBuf,
     pub max_command_bytes: usize,
     pub max_connections: usize,
+    /// On SIGTERM, how long commands already running may go on before they are killed.
+    pub shutdown_grace: Duration,
     pub reviewer_listen: SocketAddr,
     pub database_url: String,
     pub approval_timeout: Duration,
@@ -364,6 +367,12 @@ impl Config {
             }
         };
         let idle_timeout = duration(f.shell.idle_timeout, "30m", "[shell] idle_timeout")?;
+        // Zero is allowed: commands still running at SIGTERM are then ended at once.
+        let shutdown_grace = match f.ssh.shutdown_grace {
+            None => Duration::from_secs(30),
+            Some(text) => humantime::parse_duration(&text)
+                .map_err(|e| invalid(format!("[ssh] shutdown_grace = {text:?}: {e}")))?,
+        };
         let max_session = duration(f.shell.max_session, "8h", "[shell] max_session")?;
         let checkpoint_interval = duration(
             f.ledger.checkpoint_interval,
@@ -446,7 +455,7 @@ impl Config {
                     cwd: t.cwd,
                 },
                 "ssh" => TargetKind::Ssh(
-                    upstream_target(&t, &rel)
+                    upstream::upstream_target(&t, &rel)
                         .map_err(|m| invalid(format!("target {:?}: {m}", t.name)))?,
                 ),
                 other => {
@@ -544,6 +553,7 @@ impl Config {
             ssh_listen,
             max_command_bytes: f.ssh.max_command_bytes.unwrap_or(DEFAULT_MAX_COMMAND_BYTES),
             max_connections: f.ssh.max_connections.unwrap_or(512),
+            shutdown_grace,
             reviewer_listen,
             database_url,
             approval_timeout,
@@ -609,126 +619,14 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Validate an `ssh` target: address, user, a private key nobody else can read, and at least
-/// one pinned host key.
-fn upstream_target(
-    t: &TargetFile,
-    rel: &dyn Fn(PathBuf) -> PathBuf,
-) -> Result<crate::target::upstream::UpstreamTarget, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut address = t
-        .address
-        .clone()
-        .ok_or("kind = \"ssh\" needs address = \"host:port\"")?;
-    if !address.contains(':') {
-        address.push_str(":22");
-    }
-    let user = t.user.clone().ok_or("kind = \"ssh\" needs user")?;
-    let key_path = rel(t
-        .key
-        .clone()
-        .ok_or("kind = \"ssh\" needs key = \"path/to/private_key\"")?);
-    let meta =
-        std::fs::metadata(&key_path).map_err(|e| format!("key {}: {e}", key_path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "key {} is readable by others (mode {mode:o}); chmod 600 it",
-            key_path.display()
-        ));
-    }
-    let key = russh::keys::load_secret_key(&key_path, None)
-        .map_err(|e| format!("key {}: {e}", key_path.display()))?;
-    let mut lines: Vec<String> = match &t.host_key {
-        None => Vec::new(),
-        Some(OneOrMany::One(s)) => vec![s.clone()],
-        Some(OneOrMany::Many(v)) => v.clone(),
-    };
-    if let Some(kh) = &t.known_hosts {
-        let kh = rel(kh.clone());
-        let text = std::fs::read_to_string(&kh)
-            .map_err(|e| format!("known_hosts {}: {e}", kh.display()))?;
-        for l in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            // `host[,host] keytype base64 [comment]`: keep `keytype base64`.
-            let parts: Vec<&str> = l.split_whitespace().collect();
-            if let Some(i) = parts
-                .iter()
-                .position(|p| p.starts_with("ssh-") || p.starts_with("ecdsa-"))
-                && let Some(b64) = parts.get(i + 1)
-            {
-                lines.push(format!("{} {b64}", parts[i]));
-            }
-        }
-    }
-    let host_keys = lines
-        .iter()
-        .map(|l| PublicKey::from_openssh(l.trim()).map_err(|e| format!("host key {l:?}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    if host_keys.is_empty() {
-        return Err("kind = \"ssh\" needs host_key = \"ssh-ed25519 …\" or known_hosts: the upstream's key is always checked".into());
-    }
-    let connect_timeout = match &t.connect_timeout {
-        Some(s) => {
-            humantime::parse_duration(s).map_err(|e| format!("connect_timeout = {s:?}: {e}"))?
-        }
-        None => Duration::from_secs(10),
-    };
-    Ok(crate::target::upstream::UpstreamTarget {
-        address,
-        user,
-        key: std::sync::Arc::new(key),
-        host_keys,
-        connect_timeout,
-    })
-}
-
 fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
-/// Agents enrolled through the authorized_keys file: `KEYTYPE BASE64 NAME` per line. Read on
-/// every authentication so enrolling or removing a key needs no restart. Such agents may use
-/// every target. Malformed lines are skipped with a warning (they grant nothing).
-pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let mut out: Vec<Agent> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let key = match PublicKey::from_openssh(line) {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(file = %path.display(), line = n + 1, error = %e, "skipping malformed key line");
-                continue;
-            }
-        };
-        let name = key.comment().as_str_lossy().trim().to_owned();
-        if !valid_name(&name) {
-            tracing::warn!(file = %path.display(), line = n + 1, "skipping key: its comment must be the agent's name");
-            continue;
-        }
-        match out.iter_mut().find(|a| a.name == name) {
-            Some(a) => a.keys.push(key),
-            None => out.push(Agent {
-                name,
-                keys: vec![key],
-                targets: None,
-                max_tier: Tier::High,
-            }),
-        }
-    }
-    out
-}
-
+mod agents;
+mod upstream;
+pub use agents::read_authorized_keys;
 mod sections;
 #[cfg(test)]
 mod tests;

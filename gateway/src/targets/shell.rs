@@ -18,33 +18,47 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use super::local::{SpawnError, spawn_pty_args};
+use super::local::{SpawnError, spawn_pipes_args, spawn_pty_args};
 use super::{Process, PtyParams};
 
 /// The loop bash runs. `trap : INT` keeps the shell alive when ctrl-c interrupts a command
 /// (a handler, unlike an ignored signal, is not inherited by the commands it runs);
-/// `__airlock_set` gives each line the previous line's `$?`.
+/// `__airlock_set` gives each line the previous line's `$?`. After each command,
+/// `__airlock_unread` takes back what the agent typed while it ran and it did not read (still
+/// in the terminal's input queue), so the gateway can judge it as the next lines — what bash
+/// itself would read next. It costs nothing when no whole line waits (`read -t 0`); a partial
+/// line alone (typed without Enter) stays in the queue for the next command. The record is
+/// `STATUS CWD\0UNREAD\0`.
 const LOOP: &str = r#"exec 3<"$1" 4>"$2" || exit 111
 trap : INT
 __airlock_status=0
 __airlock_set() { return "$1"; }
-printf '0 %s\0' "$PWD" >&4
+__airlock_unread() {
+  [ -t 0 ] && read -t 0 || return 0
+  IFS= read -r -d '' -t 0.05 __airlock_rest
+  return 0
+}
+printf '0 %s\0\0' "$PWD" >&4
 while IFS= read -r -d '' __airlock_line <&3; do
   __airlock_set "$__airlock_status"
   eval "$__airlock_line" 3<&- 4>&-
   __airlock_status=$?
-  printf '%s %s\0' "$__airlock_status" "$PWD" >&4
+  __airlock_rest=
+  __airlock_unread 3<&- 4>&-
+  printf '%s %s\0%s\0' "$__airlock_status" "$PWD" "$__airlock_rest" >&4
 done
 "#;
 
 /// How long bash may take to start and report ready.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A finished command: its exit status and the shell's working directory afterwards.
+/// A finished command: its exit status, the shell's working directory afterwards, and the
+/// keys typed while it ran that it never read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
     pub status: i32,
     pub cwd: String,
+    pub unread: Vec<u8>,
 }
 
 pub struct Shell {
@@ -83,12 +97,13 @@ impl Drop for FifoDir {
 }
 
 impl Shell {
-    /// Start `bash` (with no startup files) on a PTY in `cwd`, and wait until it is ready.
-    /// Returns the shell and its starting directory.
+    /// Start `bash` (with no startup files) in `cwd` — on a PTY, or with pipes when `pty` is
+    /// `None` (a script on stdin) — and wait until it is ready. Returns the shell and its
+    /// starting directory.
     pub async fn spawn(
         bash: &Path,
         cwd: Option<&Path>,
-        pty: &PtyParams,
+        pty: Option<&PtyParams>,
         unique: &str,
     ) -> Result<(Self, String), ShellError> {
         let dir = FifoDir(std::env::temp_dir().join(format!("airlock-shell-{unique}")));
@@ -105,20 +120,24 @@ impl Shell {
             .open_sender(&cmd_path)?;
         let cmd_s = cmd_path.to_string_lossy().into_owned();
         let done_s = done_path.to_string_lossy().into_owned();
-        let process = spawn_pty_args(
-            bash,
-            &[
-                "--noprofile",
-                "--norc",
-                "-c",
-                LOOP,
-                "airlock-shell",
-                &cmd_s,
-                &done_s,
-            ],
-            cwd,
-            pty,
-        )?;
+        let args = [
+            "--noprofile",
+            "--norc",
+            "-c",
+            LOOP,
+            "airlock-shell",
+            &cmd_s,
+            &done_s,
+        ];
+        let process = match pty {
+            Some(p) => spawn_pty_args(bash, &args, cwd, p)?,
+            None => {
+                let p = spawn_pipes_args(bash, &args, cwd)?;
+                // Commands of a script read an empty stdin, never the script itself.
+                let _ = p.control.send(super::Control::CloseStdin).await;
+                p
+            }
+        };
         // The first record says bash is ready; by then it has both FIFOs open.
         let mut pending = Vec::new();
         let first = tokio::time::timeout(START_TIMEOUT, read_record(&mut done_rx, &mut pending))
@@ -151,7 +170,7 @@ impl Shell {
         up: &super::upstream::Upstream,
         name: &str,
         t: &super::upstream::UpstreamTarget,
-        pty: &PtyParams,
+        pty: Option<&PtyParams>,
         unique: &str,
     ) -> Result<(Self, String), ShellError> {
         let start = |e: super::upstream::UpstreamError| ShellError::Start(e.to_string());
@@ -178,7 +197,10 @@ impl Shell {
             "exec bash --noprofile --norc -c {} airlock-shell {cmd_path} {done_path}",
             quote(LOOP)
         );
-        let process = up.spawn(name, t, &bash, Some(pty)).await.map_err(start)?;
+        let process = up.spawn(name, t, &bash, pty).await.map_err(start)?;
+        if pty.is_none() {
+            let _ = process.control.send(super::Control::CloseStdin).await;
+        }
         let writer = up
             .spawn(name, t, &format!("exec cat > {cmd_path}"), None)
             .await
@@ -196,9 +218,8 @@ impl Shell {
                 reader.output.recv().await
             {
                 pending.extend_from_slice(&b);
-                while let Some(end) = pending.iter().position(|&c| c == 0) {
-                    let rec: Vec<u8> = pending.drain(..=end).collect();
-                    if tx.send(parse_record(&rec[..rec.len() - 1])).await.is_err() {
+                while let Some(d) = take_record(&mut pending) {
+                    if tx.send(d).await.is_err() {
                         return;
                     }
                 }
@@ -266,21 +287,25 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn parse_record(rec: &[u8]) -> Done {
-    let text = String::from_utf8_lossy(rec).into_owned();
+/// Take one whole `STATUS CWD\0UNREAD\0` record off the front of `pending`, if there is one.
+fn take_record(pending: &mut Vec<u8>) -> Option<Done> {
+    let first = pending.iter().position(|&c| c == 0)?;
+    let second = first + 1 + pending[first + 1..].iter().position(|&c| c == 0)?;
+    let rec: Vec<u8> = pending.drain(..=second).collect();
+    let text = String::from_utf8_lossy(&rec[..first]).into_owned();
     let (status, cwd) = text.split_once(' ').unwrap_or((text.as_str(), ""));
-    Done {
+    Some(Done {
         status: status.trim().parse().unwrap_or(255),
         cwd: cwd.to_owned(),
-    }
+        unread: rec[first + 1..second].to_vec(),
+    })
 }
 
-/// Read one `STATUS CWD\0` record.
+/// Read one record.
 async fn read_record(rx: &mut pipe::Receiver, pending: &mut Vec<u8>) -> Option<Done> {
     loop {
-        if let Some(end) = pending.iter().position(|&b| b == 0) {
-            let rec: Vec<u8> = pending.drain(..=end).collect();
-            return Some(parse_record(&rec[..rec.len() - 1]));
+        if let Some(d) = take_record(pending) {
+            return Some(d);
         }
         let mut buf = [0u8; 4096];
         match rx.read(&mut buf).await {
@@ -293,7 +318,7 @@ async fn read_record(rx: &mut pipe::Receiver, pending: &mut Vec<u8>) -> Option<D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::Output;
+    use crate::targets::Output;
 
     fn pty() -> PtyParams {
         PtyParams {
@@ -320,16 +345,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn state_persists_and_status_comes_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut sh, cwd) = Shell::spawn(Path::new("/bin/bash"), Some(dir.path()), &pty(), "t1")
-            .await
-            .expect("spawn");
+        let (mut sh, cwd) =
+            Shell::spawn(Path::new("/bin/bash"), Some(dir.path()), Some(&pty()), "t1")
+                .await
+                .expect("spawn");
         assert_eq!(Path::new(&cwd), dir.path());
         sh.run("cd /tmp && X=42").await.expect("run");
         assert_eq!(
             sh.done().await,
             Some(Done {
                 status: 0,
-                cwd: "/tmp".into()
+                cwd: "/tmp".into(),
+                unread: Vec::new(),
             })
         );
         sh.run("echo value=$X; (exit 3)").await.expect("run");

@@ -74,11 +74,20 @@ fn deliver(pgid: Option<i32>, signal: Option<i32>) {
     }
 }
 
-/// Run `command` with pipes.
+/// Run `SHELL -c command` with pipes.
 pub fn spawn_pipes(shell: &Path, cwd: Option<&Path>, command: &str) -> Result<Process, SpawnError> {
+    spawn_pipes_args(shell, &["-c", command], cwd)
+}
+
+/// Run `program args…` with pipes and the clean environment, in its own process group.
+pub fn spawn_pipes_args(
+    program: &Path,
+    args: &[&str],
+    cwd: Option<&Path>,
+) -> Result<Process, SpawnError> {
+    let shell = program;
     let mut cmd = tokio::process::Command::new(shell);
-    cmd.arg("-c")
-        .arg(command)
+    cmd.args(args)
         .env_clear()
         .envs(base_env(None))
         .stdin(Stdio::piped())

@@ -6,12 +6,16 @@
 
 use std::path::Path;
 
+use airlock_approvals::ledger::Event;
 use airlock_approvals::whitelist::added_event;
 use airlock_approvals::{NewWhitelist, Store, WhitelistEntry, now_ms, rfc3339};
 use airlock_classifier::{Context, Tier, glob_pattern};
 use airlock_gateway::config::Config;
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
+
+use super::operator::{audit, operator, store};
+use crate::WhitelistCmd;
 
 /// What `add` and `import` are asked to add.
 pub struct Wanted {
@@ -84,7 +88,7 @@ async fn store_one(s: &Store, c: &Checked, by: &str) -> Result<WhitelistEntry> {
             expires_at: w.expires_at,
         })
         .await?;
-    crate::audit(s, "whitelist.add", added_event(&e, by, None)).await?;
+    audit(s, added_event(&e, by, None)).await?;
     Ok(e)
 }
 
@@ -105,7 +109,7 @@ fn describe(e: &WhitelistEntry) -> String {
 
 pub async fn add(config: &Config, s: &Store, w: Wanted) -> Result<()> {
     let checked = check(config, w)?;
-    let e = store_one(s, &checked, &crate::operator()).await?;
+    let e = store_one(s, &checked, &operator()).await?;
     println!("{}", e.id);
     eprintln!("whitelisted {}", describe(&e));
     Ok(())
@@ -142,10 +146,13 @@ pub async fn revoke(s: &Store, id: &str) -> Result<()> {
     if !s.revoke_whitelist(id).await? {
         bail!("no whitelist entry {id}");
     }
-    crate::audit(
+    let by = operator();
+    audit(
         s,
-        "whitelist.revoke",
-        serde_json::json!({ "id": id, "by": crate::operator() }),
+        Event::WhitelistRevoke {
+            id: id.to_owned(),
+            by,
+        },
     )
     .await?;
     eprintln!("whitelist entry {id} revoked");
@@ -275,7 +282,7 @@ pub async fn import(config: &Config, s: &Store, path: &Path) -> Result<()> {
             && e.target == c.wanted.target
             && e.expires_at == c.wanted.expires_at
     };
-    let by = format!("{} (import {})", crate::operator(), path.display());
+    let by = format!("{} (import {})", operator(), path.display());
     let (mut added, mut skipped) = (0, 0);
     for c in &checked {
         if existing.iter().any(|e| same(c, e)) {
@@ -287,4 +294,34 @@ pub async fn import(config: &Config, s: &Store, path: &Path) -> Result<()> {
     }
     eprintln!("imported {added} entries ({skipped} already present)");
     Ok(())
+}
+
+/// `airlock whitelist …`.
+pub async fn run(config: Config, cmd: WhitelistCmd) -> Result<()> {
+    let s = store(&config).await?;
+    match cmd {
+        WhitelistCmd::Add {
+            agent,
+            any_agent: _,
+            target,
+            any_target: _,
+            ttl,
+            glob,
+            command,
+        } => {
+            let expires_at = config.whitelist.expiry(ttl.as_deref(), now_ms())?;
+            let wanted = Wanted {
+                agent,
+                target,
+                pattern: command.join(" "),
+                glob,
+                expires_at,
+            };
+            add(&config, &s, wanted).await
+        }
+        WhitelistCmd::List { json } => list(&s, json).await,
+        WhitelistCmd::Revoke { id } => revoke(&s, &id).await,
+        WhitelistCmd::Export { out } => export(&s, out.as_deref()).await,
+        WhitelistCmd::Import { file } => import(&config, &s, &file).await,
+    }
 }

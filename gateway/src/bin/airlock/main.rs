@@ -1,11 +1,11 @@
 //! `airlock`: the gateway binary and its operator commands.
 
+mod banner;
 mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airlock_approvals::{Store, now_ms, rfc3339};
 use airlock_gateway::config::Config;
 use airlock_gateway::{Gateway, run};
 use anyhow::{Context as _, Result};
@@ -151,7 +151,7 @@ enum PolicyCmd {
 }
 
 #[derive(Subcommand)]
-enum ReviewerCmd {
+pub(crate) enum ReviewerCmd {
     /// Create a reviewer and print its token (shown once; only a hash is stored).
     Add {
         name: String,
@@ -163,7 +163,7 @@ enum ReviewerCmd {
 }
 
 #[derive(Subcommand)]
-enum WhitelistCmd {
+pub(crate) enum WhitelistCmd {
     /// Let a command (or, with --glob, any command matching a pattern) run without approval.
     /// Refused for high-risk commands.
     Add {
@@ -257,8 +257,8 @@ async fn async_main(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.cmd {
         Cmd::Serve => serve(config).await,
-        Cmd::Reviewer(c) => reviewer(config, c).await,
-        Cmd::Whitelist(c) => whitelist(config, c).await,
+        Cmd::Reviewer(c) => cli::reviewer::run(config, c).await,
+        Cmd::Whitelist(c) => cli::whitelist::run(config, c).await,
         Cmd::Review { url, token } => {
             let url = url.unwrap_or_else(|| format!("ws://{}/ws", config.reviewer_listen));
             airlock_reviewer_ws::client::run(&url, &token)
@@ -287,7 +287,7 @@ async fn async_main(cli: Cli) -> Result<()> {
             since,
             limit,
         }) => {
-            let s = store(&config).await?;
+            let s = cli::operator::store(&config).await?;
             cli::sessions::list(&s, agent, target, since, limit).await
         }
         Cmd::Replay {
@@ -302,7 +302,7 @@ async fn async_main(cli: Cli) -> Result<()> {
             let s = if session.ends_with(".cast") {
                 None
             } else {
-                Some(store(&config).await?)
+                Some(cli::operator::store(&config).await?)
             };
             let args = cli::sessions::ReplayArgs {
                 session,
@@ -316,20 +316,12 @@ async fn async_main(cli: Cli) -> Result<()> {
         }
         Cmd::Ledger(LedgerCmd::Pubkey) => cli::ledger::pubkey(&config),
         Cmd::Ledger(LedgerCmd::Export { since }) => {
-            let s = store(&config).await?;
+            let s = cli::operator::store(&config).await?;
             cli::ledger::export(&s, since).await
         }
         // Handled before the runtime starts: they have their own exit codes.
         Cmd::Policy(_) | Cmd::Ledger(LedgerCmd::Verify { .. }) => Ok(()),
     }
-}
-
-async fn store(config: &Config) -> Result<Store> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    Store::connect(&config.database_url)
-        .await
-        .with_context(|| format!("opening {}", config.database_url))
 }
 
 async fn serve(config: Config) -> Result<()> {
@@ -349,7 +341,7 @@ async fn serve(config: Config) -> Result<()> {
     let gw = Gateway::open(config).await?;
     let ssh_addr = ssh.local_addr()?;
     let rev_addr = reviewers.local_addr()?;
-    print_banner(&gw, ssh_addr, rev_addr);
+    banner::print(&gw, ssh_addr, rev_addr);
     let shutdown = async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -364,191 +356,4 @@ async fn serve(config: Config) -> Result<()> {
     };
     run(ssh, reviewers, gw, shutdown).await?;
     Ok(())
-}
-
-fn print_banner(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr) {
-    use std::fmt::Write as _;
-    use std::io::Write as _;
-    // Build the whole banner, then write it once. The banner is informational: if whoever
-    // reads stdout has gone away (`| head`, a restarted log shipper), the gateway must keep
-    // serving, so write errors are ignored instead of panicking like `println!` would.
-    let mut out = String::new();
-    macro_rules! put {
-        ($o:expr, $($arg:tt)*) => {{
-            let _ = writeln!($o, $($arg)*);
-        }};
-    }
-    let c = &gw.config;
-    let targets: Vec<&str> = c.targets.iter().map(|t| t.name.as_str()).collect();
-    put!(
-        out,
-        "airlock: gateway {} ready (config: {})",
-        c.node,
-        c.source
-    );
-    put!(out, "airlock: ssh listening on {ssh}");
-    put!(out, "airlock: reviewers listening on {rev}");
-    put!(out, "  data dir    {}", c.data_dir.display());
-    put!(out, "  database    {}", c.database_url);
-    put!(
-        out,
-        "  host key    {} ({})",
-        gw.host_key_fingerprint,
-        if gw.host_key_created {
-            "generated now"
-        } else {
-            "existing"
-        }
-    );
-    put!(
-        out,
-        "  ledger key  {} ({})",
-        gw.ledger_pubkey,
-        if gw.ledger_key_created {
-            "generated now"
-        } else {
-            "existing"
-        }
-    );
-    put!(out, "  targets     {}", targets.join(", "));
-    put!(
-        out,
-        "  approvals   timeout {}, high needs {} reviewers",
-        humantime::format_duration(c.approval_timeout),
-        c.high_quorum
-    );
-    if gw.expired_at_start > 0 {
-        put!(
-            out,
-            "  note        {} request(s) left pending by the previous run were marked expired",
-            gw.expired_at_start
-        );
-    }
-    let cfg = match c.source.as_str() {
-        "built-in default" => String::new(),
-        s => format!(" --config {s}"),
-    };
-    out.push('\n');
-    put!(out, "Next steps:");
-    put!(
-        out,
-        "  1. Enrol an agent: append its public key, named, to {}:",
-        c.authorized_keys.display()
-    );
-    put!(
-        out,
-        "       echo \"$(cut -d' ' -f1,2 ~/.ssh/id_ed25519.pub) my-agent\" >> {}",
-        c.authorized_keys.display()
-    );
-    put!(
-        out,
-        "     (or list it under [[agent]] in a config file; see config/airlock.example.toml)"
-    );
-    put!(
-        out,
-        "  2. Create a reviewer token (shown once):  airlock{cfg} reviewer add alice"
-    );
-    put!(
-        out,
-        "  3. Review requests:                       airlock{cfg} review --token <TOKEN>"
-    );
-    put!(
-        out,
-        "  4. As the agent:  ssh -p {} {}@{} 'uptime'",
-        ssh.port(),
-        targets.first().copied().unwrap_or("local"),
-        ssh.ip()
-    );
-    put!(
-        out,
-        "     pin the host key:  echo '[{}]:{} {}' >> ~/.ssh/known_hosts",
-        ssh.ip(),
-        ssh.port(),
-        gw.host_key_line
-    );
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.as_bytes());
-    let _ = stdout.flush();
-}
-
-/// Who ran an operator command, for the ledger.
-fn operator() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "operator".into())
-    )
-}
-
-/// Put an operator change in the audit ledger; the change is done, so a failure is an error
-/// the operator must see.
-async fn audit(s: &Store, kind: &str, payload: serde_json::Value) -> Result<()> {
-    cli::ledger::operator_ledger(s)
-        .append(kind, payload)
-        .await
-        .map(|_| ())
-        .with_context(|| format!("the change is made, but it is not in the audit ledger ({kind})"))
-}
-
-async fn reviewer(config: Config, cmd: ReviewerCmd) -> Result<()> {
-    let s = store(&config).await?;
-    match cmd {
-        ReviewerCmd::Add { name } => {
-            let token = s.add_reviewer(&name, now_ms()).await?;
-            audit(
-                &s,
-                "reviewer.add",
-                serde_json::json!({ "reviewer": name, "by": operator() }),
-            )
-            .await?;
-            eprintln!("reviewer {name} created; this token is shown once, store it now:");
-            println!("{token}");
-        }
-        ReviewerCmd::List => {
-            for (name, at) in s.list_reviewers().await? {
-                println!("{name}\tcreated {}", rfc3339(at));
-            }
-        }
-        ReviewerCmd::Remove { name } => {
-            s.remove_reviewer(&name).await?;
-            audit(
-                &s,
-                "reviewer.remove",
-                serde_json::json!({ "reviewer": name, "by": operator() }),
-            )
-            .await?;
-            eprintln!(
-                "reviewer {name} removed; its token no longer works, even on open connections"
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn whitelist(config: Config, cmd: WhitelistCmd) -> Result<()> {
-    let s = store(&config).await?;
-    match cmd {
-        WhitelistCmd::Add {
-            agent,
-            any_agent: _,
-            target,
-            any_target: _,
-            ttl,
-            glob,
-            command,
-        } => {
-            let expires_at = config.whitelist.expiry(ttl.as_deref(), now_ms())?;
-            let wanted = cli::whitelist::Wanted {
-                agent,
-                target,
-                pattern: command.join(" "),
-                glob,
-                expires_at,
-            };
-            cli::whitelist::add(&config, &s, wanted).await
-        }
-        WhitelistCmd::List { json } => cli::whitelist::list(&s, json).await,
-        WhitelistCmd::Revoke { id } => cli::whitelist::revoke(&s, &id).await,
-        WhitelistCmd::Export { out } => cli::whitelist::export(&s, out.as_deref()).await,
-        WhitelistCmd::Import { file } => cli::whitelist::import(&config, &s, &file).await,
-    }
 }

@@ -1,0 +1,12 @@
+//! The operator commands of the `airlock` binary, one module each. They print for humans by
+//! default and JSON for machines, and their exit codes are part of the interface (CI gates
+//! depend on them). `operator` holds what they share (the database, the operator's name,
+//! auditing a change).
+
+pub mod classify;
+pub mod ledger;
+pub mod operator;
+pub mod policy;
+pub mod reviewer;
+pub mod sessions;
+pub mod whitelist;

@@ -1,0 +1,70 @@
+//! Who an agent is: `[[agent]]` entries and the authorized_keys file, looked up in one place
+//! (by key at login, by name for `policy check`).
+
+use std::path::Path;
+
+use airlock_classifier::Tier;
+use russh::keys::PublicKey;
+
+use super::{Agent, Config, valid_name};
+
+impl Config {
+    /// The agent owning `key`: config agents first, then the authorized_keys file (re-read
+    /// each time, so enrolment needs no restart).
+    pub fn agent_by_key(&self, key: &PublicKey) -> Option<Agent> {
+        let same = |a: &Agent| a.keys.iter().any(|k| k.key_data() == key.key_data());
+        if let Some(a) = self.agents.iter().find(|a| same(a)) {
+            return Some(a.clone());
+        }
+        read_authorized_keys(&self.authorized_keys)
+            .into_iter()
+            .find(same)
+    }
+
+    /// The agent called `name`, from either source.
+    pub fn agent_named(&self, name: &str) -> Option<Agent> {
+        self.agent(name).cloned().or_else(|| {
+            read_authorized_keys(&self.authorized_keys)
+                .into_iter()
+                .find(|a| a.name == name)
+        })
+    }
+}
+
+/// Agents enrolled through the authorized_keys file: `KEYTYPE BASE64 NAME` per line. Read on
+/// every authentication so enrolling or removing a key needs no restart. Such agents may use
+/// every target. Malformed lines are skipped with a warning (they grant nothing).
+pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Agent> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = match PublicKey::from_openssh(line) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), line = n + 1, error = %e, "skipping malformed key line");
+                continue;
+            }
+        };
+        let name = key.comment().as_str_lossy().trim().to_owned();
+        if !valid_name(&name) {
+            tracing::warn!(file = %path.display(), line = n + 1, "skipping key: its comment must be the agent's name");
+            continue;
+        }
+        match out.iter_mut().find(|a| a.name == name) {
+            Some(a) => a.keys.push(key),
+            None => out.push(Agent {
+                name,
+                keys: vec![key],
+                targets: None,
+                max_tier: Tier::High,
+            }),
+        }
+    }
+    out
+}

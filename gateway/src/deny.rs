@@ -1,0 +1,121 @@
+//! Why something does not run: one typed value for every refusal on the way to a decision.
+//!
+//! The agent sees `airlock: denied: {Deny}`; operators and tests match on [`Deny::code`], which
+//! is stable. Every error on the path to running something becomes one of these (fail closed).
+
+use std::time::Duration;
+
+/// "5m", "1h 30m": durations as agents and reviewers read them.
+pub fn human_duration(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs().max(1))).to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Deny {
+    #[error("unknown target {0:?}")]
+    UnknownTarget(String),
+    #[error("agent {agent} may not use target {target}")]
+    TargetNotAllowed { agent: String, target: String },
+    #[error("command is {len} bytes, the limit is {limit} bytes")]
+    TooLong { len: usize, limit: usize },
+    #[error("empty command")]
+    Empty,
+    #[error("command is not valid UTF-8")]
+    NotUtf8,
+    #[error("a command may not contain a NUL byte")]
+    Nul,
+    /// Policy said no (the tier is above the agent's limit).
+    #[error("{0}")]
+    Policy(String),
+    /// A reviewer denied it (the text names who, and their comment).
+    #[error("{0}")]
+    Reviewer(String),
+    #[error("no reviewer decided within {} (request {request} expired)", human_duration(*.after))]
+    Expired { request: String, after: Duration },
+    /// Settled as withdrawn by someone else (a failure while it waited).
+    #[error("{0}")]
+    Withdrawn(String),
+    #[error("the gateway is shutting down (request {0} withdrawn)")]
+    ShuttingDownWhileWaiting(String),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    #[error("audit ledger unavailable")]
+    AuditUnavailable,
+    #[error("session store unavailable")]
+    StoreUnavailable,
+    #[error("approval store unavailable")]
+    ApprovalsUnavailable,
+    #[error("whitelist unavailable ({0})")]
+    WhitelistUnavailable(String),
+    #[error("recording unavailable; commands never run unrecorded")]
+    RecordingUnavailable,
+    #[error("recording failed")]
+    RecordingFailed,
+    #[error("no randomness available for a session id")]
+    NoRandomness,
+    /// The target could not start it (the text never names upstream addresses or users).
+    #[error("{0}")]
+    Target(String),
+    /// A channel request Airlock does not offer (forwarding, subsystems, …).
+    #[error("{0}")]
+    NotOffered(String),
+}
+
+impl Deny {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Deny::UnknownTarget(_) => "unknown_target",
+            Deny::TargetNotAllowed { .. } => "target_not_allowed",
+            Deny::TooLong { .. } => "too_long",
+            Deny::Empty => "empty",
+            Deny::NotUtf8 => "not_utf8",
+            Deny::Nul => "nul_byte",
+            Deny::Policy(_) => "policy",
+            Deny::Reviewer(_) => "reviewer_denied",
+            Deny::Expired { .. } => "expired",
+            Deny::Withdrawn(_) => "withdrawn",
+            Deny::ShuttingDownWhileWaiting(_) | Deny::ShuttingDown => "shutting_down",
+            Deny::AuditUnavailable => "audit_unavailable",
+            Deny::StoreUnavailable => "store_unavailable",
+            Deny::ApprovalsUnavailable => "approvals_unavailable",
+            Deny::WhitelistUnavailable(_) => "whitelist_unavailable",
+            Deny::RecordingUnavailable => "recording_unavailable",
+            Deny::RecordingFailed => "recording_failed",
+            Deny::NoRandomness => "no_randomness",
+            Deny::Target(_) => "target",
+            Deny::NotOffered(_) => "not_offered",
+        }
+    }
+
+    /// The one line the agent gets.
+    pub fn line(&self) -> String {
+        format!("airlock: denied: {self}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_as_before() {
+        let d = Deny::TargetNotAllowed {
+            agent: "bot".into(),
+            target: "prod".into(),
+        };
+        assert_eq!(
+            d.line(),
+            "airlock: denied: agent bot may not use target prod"
+        );
+        assert_eq!(d.code(), "target_not_allowed");
+        let e = Deny::Expired {
+            request: "r1".into(),
+            after: Duration::from_secs(2),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no reviewer decided within 2s (request r1 expired)"
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! The session record ("witness"): one value that owns a session's id, its recording, its store
+//! row and its ledger entries, with one method per lifecycle step. Each step writes the
+//! recording marker, the ledger entry and the store row that belong to it, together, so "what
+//! is written when" lives here and nowhere else.
+//!
+//! The fail-closed rule lives here too: [`Records::open`], [`Witness::judged`] and
+//! [`Witness::started`] return `Err(Deny)` when what must be written before anything runs
+//! (session row, `session.open`, recording, `command.submitted`, `exec.start`) was not; the
+//! front-end then refuses. Steps after the fact log their failures and go on.
+//!
+//! Touches: the store (sessions table), the audit handle, the recordings directory.
+
+use std::path::PathBuf;
+
+use airlock_approvals::broker::Verdict as BrokerVerdict;
+use airlock_approvals::ledger::Event;
+use airlock_approvals::ledger::event::Verdict as LedgerVerdict;
+use airlock_approvals::{SessionKind, SessionOutcome, Store, now_ms};
+use airlock_recorder::task::Stream;
+use airlock_recorder::{Header, Recorder, RecorderError};
+
+use crate::audit::Audit;
+use crate::deny::Deny;
+use crate::gate::{Judged, Verdict};
+use crate::targets::{Exit, PtyParams};
+
+/// Who a session is for.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub agent: String,
+    /// The target name the agent asked for (the SSH user).
+    pub target: String,
+    pub peer: String,
+}
+
+/// Opens session records. Shared by every front-end.
+#[derive(Clone)]
+pub struct Records {
+    store: Store,
+    audit: Audit,
+    dir: PathBuf,
+}
+
+impl Records {
+    pub fn new(store: Store, audit: Audit, recordings: PathBuf) -> Self {
+        Self {
+            store,
+            audit,
+            dir: recordings,
+        }
+    }
+
+    /// Open a session: store row, `session.open`, then the recording. Any failure refuses the
+    /// session (and closes what was opened).
+    pub async fn open(
+        &self,
+        who: &Who,
+        kind: SessionKind,
+        command: Option<&str>,
+        pty: Option<&PtyParams>,
+    ) -> Result<Witness, Deny> {
+        let id = airlock_approvals::ids::new_id().map_err(|_| Deny::NoRandomness)?;
+        if let Err(e) = self
+            .store
+            .open_session(
+                &id,
+                &who.agent,
+                &who.target,
+                kind,
+                command,
+                &who.peer,
+                now_ms(),
+            )
+            .await
+        {
+            tracing::error!(error = %e, "cannot record session; refusing");
+            return Err(Deny::StoreUnavailable);
+        }
+        let opened = self
+            .audit
+            .write(Event::SessionOpen {
+                session: id.clone(),
+                agent: who.agent.clone(),
+                target: who.target.clone(),
+                kind,
+                peer: who.peer.clone(),
+            })
+            .await;
+        if let Err(deny) = opened {
+            self.close_row(&id, SessionOutcome::Error, None).await;
+            return Err(deny);
+        }
+        let mut header = Header::new(
+            pty.map_or(80, |p| u32::from(p.cols)),
+            pty.map_or(24, |p| u32::from(p.rows)),
+        );
+        header.timestamp = Some((now_ms() / 1000) as u64);
+        header.command = command.map(str::to_owned);
+        header.title = Some(match kind {
+            SessionKind::Exec => format!("{}@{} (session {id})", who.agent, who.target),
+            other => format!(
+                "{}@{} {} (session {id})",
+                who.agent,
+                who.target,
+                other.as_str()
+            ),
+        });
+        if let Some(p) = pty {
+            header.env.insert("TERM".into(), p.term.clone());
+        }
+        if kind != SessionKind::Exec {
+            header.env.insert("SHELL".into(), "airlock".into());
+        }
+        let path = self.dir.join(format!("{id}.cast"));
+        let recorder = match Recorder::create(&path, header).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start recording; refusing");
+                self.close_row(&id, SessionOutcome::Error, None).await;
+                let _ = self
+                    .audit
+                    .write(Event::SessionClose {
+                        session: id.clone(),
+                        outcome: SessionOutcome::Error,
+                        exit_status: None,
+                    })
+                    .await;
+                return Err(Deny::RecordingUnavailable);
+            }
+        };
+        Ok(Witness {
+            id,
+            who: who.clone(),
+            records: self.clone(),
+            recorder,
+        })
+    }
+
+    async fn close_row(&self, id: &str, outcome: SessionOutcome, exit: Option<&Exit>) {
+        let _ = self.close_row_with(id, outcome, exit, None).await;
+    }
+
+    async fn close_row_with(
+        &self,
+        id: &str,
+        outcome: SessionOutcome,
+        exit: Option<&Exit>,
+        recording: Option<(&str, u64, &str)>,
+    ) -> Result<(), ()> {
+        let res = self
+            .store
+            .close_session(
+                id,
+                outcome,
+                exit.and_then(Exit::code).map(i64::from),
+                exit.and_then(Exit::signal),
+                recording,
+                now_ms(),
+            )
+            .await;
+        res.map_err(|e| tracing::error!(error = %e, session = id, "cannot close session row"))
+    }
+}
+
+/// One open session. Dropping it without [`Witness::close`] leaves the row open; the next
+/// start marks it interrupted.
+pub struct Witness {
+    id: String,
+    who: Who,
+    records: Records,
+    recorder: Recorder,
+}
+
+impl Witness {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn who(&self) -> &Who {
+        &self.who
+    }
+
+    /// A handle on the recording, for its `failed()` watch.
+    pub fn recorder(&self) -> Recorder {
+        self.recorder.clone()
+    }
+
+    /// Record what the agent is shown. What is not recorded must not be shown.
+    pub async fn output(&self, stream: Stream, bytes: &[u8]) -> Result<(), RecorderError> {
+        self.recorder.output(stream, bytes).await
+    }
+
+    /// Record keys the agent typed on a terminal.
+    pub async fn input(&self, bytes: &[u8]) -> Result<(), RecorderError> {
+        self.recorder.input(bytes).await
+    }
+
+    pub async fn resize(&self, cols: u16, rows: u16) {
+        let _ = self.recorder.resize(u32::from(cols), u32::from(rows)).await;
+    }
+
+    /// The gate judged `command`: marker, then `command.submitted`. `Err` when either could
+    /// not be written (the command is then refused); otherwise the gate's own verdict stands.
+    pub async fn judged(&self, command: &str, judged: &Judged) -> Result<(), Deny> {
+        self.recorder
+            .marker(&format!("command: {command}"))
+            .await
+            .map_err(|_| Deny::RecordingFailed)?;
+        let (a, verdict) = match judged {
+            Judged::Refused(d) => (None, &Verdict::Deny(d.clone())),
+            Judged::Classified {
+                assessment,
+                verdict,
+                ..
+            } => (Some(assessment), verdict),
+        };
+        let (decision, why, quorum) = match verdict {
+            Verdict::Allow { why } => (LedgerVerdict::Allow, Some(why.clone()), None),
+            Verdict::Ask { quorum } => (LedgerVerdict::Ask, None, Some(*quorum)),
+            Verdict::Deny(d) => (LedgerVerdict::Deny, Some(d.to_string()), None),
+        };
+        self.records
+            .audit
+            .write(Event::CommandSubmitted {
+                session: self.id.clone(),
+                agent: self.who.agent.clone(),
+                target: self.who.target.clone(),
+                command: command.to_owned(),
+                tier: a.map(|a| a.tier),
+                score: a.map(|a| a.score),
+                rules: a
+                    .map(|a| a.reasons.iter().map(|r| r.rule.clone()).collect())
+                    .unwrap_or_default(),
+                decision,
+                why,
+                quorum,
+            })
+            .await?;
+        if let Verdict::Allow { why } = verdict {
+            self.mark(&format!("decision: allowed ({why})")).await;
+        }
+        Ok(())
+    }
+
+    /// A request for reviewers was opened (the broker wrote `request.opened`).
+    pub async fn request_opened(&self, request: &str) {
+        self.mark(&format!("approval requested: {request}")).await;
+    }
+
+    /// The reviewers' (or the deadline's) verdict (the broker wrote `request.outcome`).
+    pub async fn decided(&self, v: &BrokerVerdict) {
+        self.mark(&format!("decision: {} ({})", v.outcome, v.why))
+            .await;
+    }
+
+    /// Refused: the marker the replay shows.
+    pub async fn denied(&self, deny: &Deny) {
+        self.mark(&format!("denied: {deny}")).await;
+    }
+
+    /// About to run `command`: `exec.start` must be in the ledger first.
+    pub async fn started(&self, command: &str) -> Result<(), Deny> {
+        self.records
+            .audit
+            .write(Event::ExecStart {
+                session: self.id.clone(),
+                command: command.to_owned(),
+            })
+            .await?;
+        self.mark("started").await;
+        Ok(())
+    }
+
+    /// The command ended; `killed` says why the gateway ended it, if it did.
+    pub async fn exited(&self, exit: &Exit, killed: Option<&str>) {
+        let _ = self
+            .records
+            .audit
+            .write(Event::ExecExit {
+                session: self.id.clone(),
+                status: exit.code(),
+                signal: exit.signal().map(str::to_owned),
+                killed: killed.map(str::to_owned),
+            })
+            .await;
+        match killed {
+            Some(why) => {
+                self.mark(&format!("{} (killed: {why})", exit.label()))
+                    .await
+            }
+            None => self.mark(&exit.label()).await,
+        }
+    }
+
+    /// A free-form marker (session ends, withdrawals).
+    pub async fn mark(&self, label: &str) {
+        if let Err(e) = self.recorder.marker(label).await {
+            tracing::warn!(error = %e, "marker not recorded");
+        }
+    }
+
+    /// Close the recording, then write `recording.closed`, `session.close` and the row.
+    pub async fn close(self, outcome: SessionOutcome, exit: Option<&Exit>) {
+        let closed = self.recorder.close().await;
+        if let Err(e) = &closed {
+            tracing::error!(error = %e, "recording did not close cleanly");
+        }
+        let closed = closed.ok();
+        let audit = &self.records.audit;
+        if let Some(c) = &closed {
+            let file = c
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let _ = audit
+                .write(Event::RecordingClosed {
+                    session: self.id.clone(),
+                    file,
+                    size: c.size,
+                    sha256: c.sha256.clone(),
+                })
+                .await;
+        }
+        let _ = audit
+            .write(Event::SessionClose {
+                session: self.id.clone(),
+                outcome,
+                exit_status: exit.and_then(Exit::code).map(i64::from),
+            })
+            .await;
+        let path = closed
+            .as_ref()
+            .map(|c| c.path.to_string_lossy().into_owned());
+        let rec = closed
+            .as_ref()
+            .zip(path.as_deref())
+            .map(|(c, p)| (p, c.size, c.sha256.as_str()));
+        let _ = self
+            .records
+            .close_row_with(&self.id, outcome, exit, rec)
+            .await;
+        tracing::info!(session = %self.id, %outcome, "session closed");
+    }
+}

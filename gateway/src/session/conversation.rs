@@ -1,0 +1,257 @@
+//! The one approval conversation: ask reviewers → wait (interruptible by the agent's ctrl-c,
+//! its going away, or the gateway stopping) → a typed [`Answer`]. Exec, the gated shell and
+//! scripts all use it; the texts the agent sees while it waits are written here, once.
+//!
+//! A front-end plugs in through [`Waiting`]: how to read the agent's side while the request
+//! waits, and how to show a line. Every way out that is not an approval is a deny, and a
+//! request whose waiter leaves is withdrawn, so it can never be approved later.
+
+use std::time::Duration;
+
+use airlock_approvals::{NewRequest, Outcome, now_ms};
+use airlock_classifier::{Assessment, Tier};
+use tokio::time::Instant;
+
+use crate::config::{Agent, Target};
+use crate::deny::{Deny, human_duration};
+use crate::gate::{Judged, Verdict};
+use crate::record::Witness;
+use crate::state::Shared;
+
+/// What matters while a request waits, as the front-end reads its channel.
+pub enum Interrupt {
+    /// A second passed: refresh the countdown.
+    Tick,
+    /// The agent withdrew the request (ctrl-c).
+    Withdraw,
+    /// The agent's connection is gone.
+    Gone,
+}
+
+/// The agent went away (its channel cannot be written).
+#[derive(Debug)]
+pub struct Gone;
+
+/// A front-end's side of the conversation.
+pub trait Waiting {
+    type Ev;
+    /// The next raw event from the agent's side. Must be cancel-safe: it races the verdict.
+    fn next(&mut self) -> impl Future<Output = Self::Ev> + Send;
+    /// Act on an event (buffer keys, apply a resize, show output); `Some` stops or refreshes
+    /// the wait.
+    fn handle(&mut self, ev: Self::Ev) -> impl Future<Output = Option<Interrupt>> + Send;
+    /// Show the agent one line (recorded first).
+    fn tell(&mut self, line: &str) -> impl Future<Output = Result<(), Gone>> + Send;
+    /// Redraw a live countdown in place (terminals; others ignore it).
+    fn countdown(&mut self, text: &str) -> impl Future<Output = Result<(), Gone>> + Send;
+    /// The session's record.
+    fn witness(&self) -> &Witness;
+}
+
+/// How the conversation ended.
+#[derive(Debug)]
+enum Answer {
+    /// Quorum reached: run it.
+    Approved,
+    /// Not run; tell the agent [`Deny::line`].
+    Denied(Deny),
+    /// The agent withdrew it with ctrl-c (it has been told).
+    Withdrawn,
+    /// The agent is gone; the request was withdrawn.
+    Gone,
+}
+
+/// What is asked.
+struct Ask<'a> {
+    pub command: &'a str,
+    pub assessment: &'a Assessment,
+    pub target: &'a Target,
+    pub quorum: u32,
+    /// The agent's stated reason (`AIRLOCK_REASON`).
+    pub reason: Option<&'a str>,
+}
+
+fn reviewers(quorum: u32) -> String {
+    if quorum == 1 {
+        "1 reviewer".to_owned()
+    } else {
+        format!("{quorum} reviewers")
+    }
+}
+
+/// The line an agent gets when its command starts waiting.
+pub fn waiting_text(tier: Tier, score: u8, quorum: u32, timeout: Duration, rid: &str) -> String {
+    format!(
+        "airlock: waiting for approval ({tier}, score {score}, needs {}, times out in {}) … request {rid}",
+        reviewers(quorum),
+        human_duration(timeout)
+    )
+}
+
+/// The countdown a terminal shows in place while the request waits.
+pub fn countdown_text(tier: Tier, score: u8, quorum: u32, left: Duration) -> String {
+    format!(
+        "airlock: waiting for approval ({tier}, score {score}, needs {}, {} left, ctrl-c withdraws)",
+        reviewers(quorum),
+        human_duration(left)
+    )
+}
+
+/// Where a command stands once judged and, if needed, asked about.
+#[derive(Debug)]
+pub enum Go {
+    /// Run it on this target.
+    Run(Target),
+    /// Not run; tell the agent [`Deny::line`].
+    Refused(Deny),
+    /// The agent withdrew it with ctrl-c (it has been told).
+    Withdrawn,
+    /// The agent is gone; nothing runs.
+    Gone,
+}
+
+/// The whole decision for one command, the same for every front-end: judge it at the gate,
+/// write what was judged, and ask reviewers if policy says so.
+pub async fn decide<W: Waiting>(
+    shared: &Shared,
+    agent: &Agent,
+    target: &str,
+    reason: Option<&str>,
+    command: &str,
+    ui: &mut W,
+) -> Go {
+    let judged = shared.gate.judge(agent, target, command).await;
+    if let Err(deny) = ui.witness().judged(command, &judged).await {
+        return Go::Refused(deny);
+    }
+    let (assessment, target, verdict) = match judged {
+        Judged::Refused(deny) => return Go::Refused(deny),
+        Judged::Classified {
+            assessment,
+            target,
+            verdict,
+        } => (assessment, target, verdict),
+    };
+    tracing::info!(tier = %assessment.tier, score = assessment.score, "command classified");
+    let quorum = match verdict {
+        Verdict::Deny(deny) => return Go::Refused(deny),
+        Verdict::Allow { .. } => return Go::Run(target),
+        Verdict::Ask { quorum } => quorum,
+    };
+    let question = Ask {
+        command,
+        assessment: &assessment,
+        target: &target,
+        quorum,
+        reason,
+    };
+    match ask(shared, question, ui).await {
+        Answer::Approved => Go::Run(target),
+        Answer::Denied(deny) => Go::Refused(deny),
+        Answer::Withdrawn => Go::Withdrawn,
+        Answer::Gone => Go::Gone,
+    }
+}
+
+/// Ask reviewers about `ask` and wait for their answer (or the deadline, or an interrupt).
+async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
+    let timeout = shared.limits.approval_timeout;
+    let a = ask.assessment;
+    let req = NewRequest {
+        node: shared.limits.node.clone(),
+        session_id: ui.witness().id().to_owned(),
+        agent: ui.witness().who().agent.clone(),
+        target: ask.target.name.clone(),
+        reason: ask.reason.map(str::to_owned),
+        labels: ask.target.labels.clone(),
+        command: ask.command.to_owned(),
+        tier: a.tier,
+        score: a.score,
+        reasons: a.reasons.clone(),
+        quorum: ask.quorum,
+        expires_at: now_ms() + timeout.as_millis() as i64,
+    };
+    let mut ticket = match shared.broker.submit(req).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot submit request; denying");
+            return Answer::Denied(Deny::ApprovalsUnavailable);
+        }
+    };
+    let rid = ticket.request.id.clone();
+    ui.witness().request_opened(&rid).await;
+    let started = Instant::now();
+    let told = ui
+        .tell(&waiting_text(a.tier, a.score, ask.quorum, timeout, &rid))
+        .await;
+    enum Stop {
+        Withdraw,
+        Gone,
+        Shutdown,
+    }
+    let stopped = if told.is_err() {
+        Err(Stop::Gone)
+    } else {
+        let _ = ui
+            .countdown(&countdown_text(a.tier, a.score, ask.quorum, timeout))
+            .await;
+        let wait = ticket.wait(timeout);
+        tokio::pin!(wait);
+        loop {
+            let ev = tokio::select! {
+                v = &mut wait => break Ok(v),
+                () = shared.shutdown.requested() => break Err(Stop::Shutdown),
+                ev = ui.next() => ev,
+            };
+            match ui.handle(ev).await {
+                None => {}
+                Some(Interrupt::Tick) => {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    let text = countdown_text(a.tier, a.score, ask.quorum, left);
+                    if ui.countdown(&text).await.is_err() {
+                        break Err(Stop::Gone);
+                    }
+                }
+                Some(Interrupt::Withdraw) => break Err(Stop::Withdraw),
+                Some(Interrupt::Gone) => break Err(Stop::Gone),
+            }
+        }
+    };
+    let verdict = match stopped {
+        Ok(v) => v,
+        Err(stop) => {
+            let why = match stop {
+                Stop::Withdraw => "withdrawn by the agent (ctrl-c)",
+                Stop::Gone => "agent disconnected while waiting",
+                Stop::Shutdown => "the gateway is shutting down",
+            };
+            let v = ticket.withdraw(why).await;
+            tracing::info!(request = %rid, outcome = %v.outcome, why, "request withdrawn");
+            ui.witness().decided(&v).await;
+            return match stop {
+                Stop::Withdraw => {
+                    let _ = ui.tell(&format!("airlock: request {rid} withdrawn")).await;
+                    Answer::Withdrawn
+                }
+                Stop::Gone => Answer::Gone,
+                Stop::Shutdown => Answer::Denied(Deny::ShuttingDownWhileWaiting(rid)),
+            };
+        }
+    };
+    ui.witness().decided(&verdict).await;
+    match verdict.outcome {
+        Outcome::Approved => {
+            tracing::info!(request = %rid, by = %verdict.by, "approved");
+            if ui.tell(&format!("airlock: {}", verdict.why)).await.is_err() {
+                return Answer::Gone;
+            }
+            Answer::Approved
+        }
+        Outcome::Expired => Answer::Denied(Deny::Expired {
+            request: rid,
+            after: timeout,
+        }),
+        Outcome::Denied => Answer::Denied(Deny::Reviewer(verdict.why)),
+        Outcome::Withdrawn => Answer::Denied(Deny::Withdrawn(verdict.why)),
+    }
+}

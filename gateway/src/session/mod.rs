@@ -1,0 +1,141 @@
+//! Sessions: one task per SSH session channel, from its first request to its exit status.
+//!
+//! [`run`] reads the channel's requests in order and picks the front-end: [`exec`] for one
+//! command, [`shell`] for the gated shell (with a terminal) or a script on stdin (without).
+//! Every front-end has the same life: open a [`Witness`](crate::record::Witness), judge each
+//! command at the [`Gate`](crate::gate::Gate), ask reviewers through the one
+//! [`conversation`], run on the [`Targets`](crate::targets::Targets), close the record. A new
+//! front-end (MCP, a control target) is one more module here using the same pieces.
+//!
+//! Touches: [`Shared`] only. Whatever fails before a command starts is a deny
+//! (`airlock: denied: …`, exit status 77).
+
+pub mod conversation;
+pub mod exec;
+pub mod shell;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::server::{Handle, Msg};
+use russh::{Channel, ChannelMsg, ChannelWriteHalf};
+
+use crate::config::Agent;
+use crate::deny::Deny;
+use crate::gate;
+use crate::record::Who;
+use crate::state::{Alive, Shared};
+use crate::targets::PtyParams;
+
+/// Exit status an agent gets when Airlock refuses to run its command (sysexits EX_NOPERM).
+pub const DENIED_EXIT: u32 = 77;
+
+/// The environment variable an agent sets (`ssh -o SetEnv=AIRLOCK_REASON=…`) to tell
+/// reviewers why it runs a command.
+pub const REASON_VAR: &str = "AIRLOCK_REASON";
+
+/// What a session task knows about its connection.
+pub struct SessionCtx {
+    pub shared: Arc<Shared>,
+    pub agent: Agent,
+    /// The SSH user name, i.e. the target the agent asked for.
+    pub target: String,
+    pub peer: SocketAddr,
+    /// For exit-signal, which the channel half cannot send.
+    pub handle: Handle,
+    /// What the agent says it is doing (`AIRLOCK_REASON`), shown to reviewers.
+    pub reason: Option<String>,
+    /// Keeps the shutdown drain waiting until this session has closed its record.
+    pub alive: Alive,
+}
+
+impl SessionCtx {
+    pub fn who(&self) -> Who {
+        Who {
+            agent: self.agent.name.clone(),
+            target: self.target.clone(),
+            peer: self.peer.to_string(),
+        }
+    }
+}
+
+pub(crate) type Tx = ChannelWriteHalf<Msg>;
+
+/// Drive one session channel.
+pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
+    let (mut rx, tx) = channel.split();
+    let mut pty: Option<PtyParams> = None;
+    while let Some(msg) = rx.wait().await {
+        let refused =
+            |what: &str| Deny::NotOffered(format!("{what} is not allowed through Airlock"));
+        match msg {
+            ChannelMsg::RequestPty {
+                term,
+                col_width,
+                row_height,
+                ..
+            } => {
+                // A client that is not itself on a terminal (`ssh -tt` from a script) sends
+                // 0×0; give programs the classic 80×24 rather than a one-column screen.
+                pty = Some(PtyParams {
+                    term,
+                    cols: or_default(clamp16(col_width), 80),
+                    rows: or_default(clamp16(row_height), 24),
+                });
+            }
+            ChannelMsg::Exec { command, .. } => {
+                return exec::run(ctx, rx, tx, pty, command).await;
+            }
+            ChannelMsg::RequestShell { .. } => return shell::run(ctx, rx, tx, pty).await,
+            ChannelMsg::AgentForward { .. } => {
+                return refuse(&tx, pty.is_some(), &refused("agent forwarding")).await;
+            }
+            ChannelMsg::RequestX11 { .. } => {
+                return refuse(&tx, pty.is_some(), &refused("X11 forwarding")).await;
+            }
+            ChannelMsg::RequestSubsystem { name, .. } => {
+                let why = Deny::NotOffered(format!(
+                    "the {name:?} subsystem is not available: file transfer would bypass the gate"
+                ));
+                return refuse(&tx, pty.is_some(), &why).await;
+            }
+            ChannelMsg::Eof | ChannelMsg::Close => return,
+            // The handler accepts only this variable; it never reaches the command.
+            ChannelMsg::SetEnv {
+                variable_name,
+                variable_value,
+                ..
+            } if variable_name == REASON_VAR => ctx.reason = gate::stated_reason(&variable_value),
+            // Other env requests are refused by the handler; data before a request has
+            // nowhere to go.
+            _ => {}
+        }
+    }
+}
+
+fn or_default(v: u16, default: u16) -> u16 {
+    if v == 0 { default } else { v }
+}
+
+pub(crate) fn clamp16(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+/// A line as the agent's terminal wants it.
+pub(crate) fn line(pty: bool, text: &str) -> Vec<u8> {
+    format!("{text}{}", if pty { "\r\n" } else { "\n" }).into_bytes()
+}
+
+/// Refuse the channel before any record exists: the deny line on stderr, 77, close.
+pub(crate) async fn refuse(tx: &Tx, pty: bool, deny: &Deny) {
+    tracing::info!(reason = %deny, code = deny.code(), "session refused");
+    end_with(tx, pty, &deny.line(), DENIED_EXIT).await;
+}
+
+/// End the channel with a last line on stderr and an exit status.
+pub(crate) async fn end_with(tx: &Tx, pty: bool, message: &str, status: u32) {
+    let _ = tx.extended_data_bytes(1, line(pty, message)).await;
+    let _ = tx.exit_status(status).await;
+    let _ = tx.eof().await;
+    let _ = tx.close().await;
+}

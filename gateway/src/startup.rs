@@ -1,0 +1,166 @@
+//! Start-up: open the data directory, database, keys and ledger; expire what a previous run
+//! left pending; build the narrow handles every layer gets. The result, [`Gateway`], is what
+//! [`crate::server::run`] serves and what the binary's banner describes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_approvals::ledger::Event;
+use airlock_approvals::{Broker, Ledger, Store, now_ms};
+use russh::MethodKind;
+use russh::keys::PrivateKey;
+use tokio::sync::{mpsc, watch};
+
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::gate::Gate;
+use crate::hostkey;
+use crate::record::Records;
+use crate::state::{Limits, Sessions, Shared, Shutdown};
+use crate::targets::Targets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {path}: {msg}")]
+    DataDir { path: String, msg: String },
+    #[error(transparent)]
+    HostKey(#[from] hostkey::HostKeyError),
+    #[error("database: {0}")]
+    Store(#[from] airlock_approvals::StoreError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("ledger key {path}: {msg}")]
+    LedgerKey { path: String, msg: String },
+}
+
+/// What start-up found, for the banner.
+pub struct StartInfo {
+    pub host_key_fingerprint: String,
+    pub host_key_line: String,
+    /// True when this start generated the host key (first run).
+    pub host_key_created: bool,
+    /// Requests that were pending at start-up and were expired (their waiters are gone).
+    pub expired_at_start: usize,
+    /// `ed25519:…` public key that verifies ledger checkpoints.
+    pub ledger_pubkey: String,
+    pub ledger_key_created: bool,
+}
+
+/// A gateway ready to serve.
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub info: StartInfo,
+    pub(crate) store: Store,
+    pub(crate) broker: Broker,
+    pub(crate) audit: Audit,
+    /// russh server settings with our host key and publickey-only auth.
+    pub(crate) ssh: Arc<russh::server::Config>,
+    pub(crate) shared: Arc<Shared>,
+    /// Tells sessions the gateway stops.
+    pub(crate) stop: watch::Sender<bool>,
+    /// The drain's strong handle on the sessions in flight (see [`Sessions`]).
+    pub(crate) alive: mpsc::Sender<()>,
+    pub(crate) drained: mpsc::Receiver<()>,
+}
+
+impl Gateway {
+    /// Open the data directory, database and keys; expire requests left pending by a
+    /// previous run (whoever waited for them is gone, so they must never be approved).
+    pub async fn open(config: Config) -> Result<Self, StartError> {
+        std::fs::create_dir_all(config.recordings_dir()).map_err(|e| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        let store = Store::connect(&config.database_url).await?;
+        // Only this node's requests: in a cluster, peers' waiting agents are alive.
+        let expired = store
+            .expire_pending_of(
+                &config.node,
+                "gateway restarted while the request was pending",
+                now_ms(),
+            )
+            .await?;
+        let interrupted = store.interrupt_open_sessions(now_ms()).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                sessions = interrupted,
+                "sessions left open by the previous run marked interrupted"
+            );
+        }
+        let (key, created) = hostkey::load_or_create(&config.host_key)?;
+        let (ledger_key, ledger_key_created) =
+            airlock_approvals::ledger::load_or_create_key(&config.ledger_key).map_err(|e| {
+                StartError::LedgerKey {
+                    path: config.ledger_key.display().to_string(),
+                    msg: e.to_string(),
+                }
+            })?;
+        let ledger = Ledger::new(store.clone(), Some(ledger_key), config.checkpoint_every)
+            .with_node(&config.node);
+        let ledger_pubkey = ledger.pubkey().unwrap_or_default();
+        ledger
+            .append(&Event::ConfigLoaded {
+                source: config.source.clone(),
+                config_sha256: config.config_sha256.clone(),
+                expired_requests: expired.len() as u64,
+                interrupted_sessions: interrupted,
+            })
+            .await?;
+        let config = Arc::new(config);
+        let audit = Audit::new(ledger.clone());
+        let broker = Broker::for_node(store.clone(), ledger, config.node.clone());
+        let (stop, stop_rx) = watch::channel(false);
+        let (alive, drained) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            gate: Gate::new(config.clone(), store.clone()),
+            broker: broker.clone(),
+            records: Records::new(store.clone(), audit.clone(), config.recordings_dir()),
+            targets: Targets::new(audit.clone()),
+            limits: Limits {
+                node: config.node.clone(),
+                approval_timeout: config.approval_timeout,
+                idle_timeout: config.idle_timeout,
+                max_session: config.max_session,
+                shutdown_grace: config.shutdown_grace,
+            },
+            shutdown: Shutdown::new(stop_rx),
+            sessions: Sessions::new(&alive),
+        });
+        Ok(Self {
+            info: StartInfo {
+                host_key_fingerprint: hostkey::fingerprint(&key),
+                host_key_line: hostkey::public_line(&key),
+                host_key_created: created,
+                expired_at_start: expired.len(),
+                ledger_pubkey,
+                ledger_key_created,
+            },
+            ssh: Arc::new(ssh_config(key)),
+            store,
+            broker,
+            audit,
+            shared,
+            stop,
+            alive,
+            drained,
+            config,
+        })
+    }
+}
+
+fn ssh_config(key: PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-Airlock_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        methods: (&[MethodKind::PublicKey][..]).into(),
+        keys: vec![key],
+        auth_rejection_time: Duration::from_millis(300),
+        auth_rejection_time_initial: Some(Duration::from_millis(0)),
+        inactivity_timeout: Some(Duration::from_secs(3600)),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 4,
+        nodelay: true,
+        ..Default::default()
+    }
+}
