@@ -24,6 +24,21 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+impl Limits {
+    /// Why a command still running when the grace period ran out was killed (recorded in
+    /// `exec.exit` and told to the agent).
+    pub fn shutdown_kill_reason(&self) -> String {
+        if self.shutdown_grace.is_zero() {
+            "the gateway shut down (no grace period)".to_owned()
+        } else {
+            format!(
+                "the gateway shut down ({} grace over)",
+                crate::deny::human_duration(self.shutdown_grace)
+            )
+        }
+    }
+}
+
 /// The gateway stopping, as sessions see it.
 #[derive(Clone)]
 pub struct Shutdown {

@@ -64,6 +64,8 @@ pub struct Opts {
     pub shared_db: Option<String>,
     /// A fixed reviewer port, so clients can reconnect to a restarted gateway.
     pub reviewer_port: Option<u16>,
+    /// More keys for the `[ssh]` table (e.g. `shutdown_grace = "5s"`).
+    pub ssh_extra: String,
 }
 
 impl Default for Opts {
@@ -77,6 +79,7 @@ impl Default for Opts {
             node: None,
             shared_db: None,
             reviewer_port: None,
+            ssh_extra: String::new(),
         }
     }
 }
@@ -130,6 +133,7 @@ impl Gateway {
 node = "{node}"
 [ssh]
 listen = "127.0.0.1:0"
+{ssh_extra}
 [reviewer]
 listen = "127.0.0.1:{reviewer_port}"
 [database]
@@ -151,6 +155,7 @@ targets = [{targets}]
 {extra}
 "#,
             timeout = opts.timeout,
+            ssh_extra = opts.ssh_extra,
             reviewer_port = opts.reviewer_port.unwrap_or(0),
             node = opts.node.unwrap_or("airlock-1"),
             targets = std::iter::once("local".to_owned())
@@ -249,6 +254,29 @@ targets = [{targets}]
         self.ssh_port = ssh.unwrap_or_default();
         self.ws_url = ws.unwrap_or_default();
         self.child = Some(child);
+    }
+
+    /// SIGTERM, as a service manager stops it; waits (bounded) for the process to exit and
+    /// returns its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!(
+                    "gateway did not stop within 60 s of SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kill -9: a crash, not a graceful stop.

@@ -193,7 +193,7 @@ impl Exec {
                     tracing::info!(grace = %human_duration(grace), "gateway stopping; the command may finish within the grace period");
                 }
                 () = &mut kill_at, if stopping && exit.is_none() && killed.is_none() => {
-                    let why = format!("the gateway shut down ({} grace over)", human_duration(grace));
+                    let why = shared.limits.shutdown_kill_reason();
                     let _ = self.say(&format!("airlock: {why}; command killed")).await;
                     killed = Some(why);
                     let _ = proc.control.send(Control::Kill).await;

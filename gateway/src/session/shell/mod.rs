@@ -22,6 +22,7 @@ mod units;
 use std::time::Duration;
 
 use airlock_approvals::{SessionKind, SessionOutcome};
+use airlock_recorder::task::Stream;
 use russh::ChannelReadHalf;
 use tokio::time::{Instant, Interval};
 
@@ -370,7 +371,7 @@ impl Sh {
             let ev = match kill_at {
                 Some(at) => match tokio::time::timeout_at(at, self.next()).await {
                     Ok(ev) => ev,
-                    Err(_) => return self.kill_for_shutdown(grace).await,
+                    Err(_) => return self.kill_for_shutdown().await,
                 },
                 None => self.next().await,
             };
@@ -408,11 +409,8 @@ impl Sh {
     }
 
     /// The grace period is over and the unit still runs: end it (and its shell).
-    async fn kill_for_shutdown(&mut self, grace: Duration) -> Result<(), End> {
-        let why = format!(
-            "the gateway shut down ({} grace over)",
-            human_duration(grace)
-        );
+    async fn kill_for_shutdown(&mut self) -> Result<(), End> {
+        let why = self.ctx.shared.limits.shutdown_kill_reason();
         let _ = self.shell.process.control.send(Control::Kill).await;
         let exit = tokio::time::timeout(Duration::from_secs(5), &mut self.shell.process.exit)
             .await
@@ -439,8 +437,7 @@ impl Sh {
                 }
                 Ok(Some(Output::Stderr(b))) => {
                     last = b.last().copied().or(last);
-                    self.show_on(airlock_recorder::task::Stream::Stderr, &b)
-                        .await?;
+                    self.show_on(Stream::Stderr, &b).await?;
                 }
                 Ok(None) => self.output_open = false,
                 Err(_) => break,
@@ -505,10 +502,15 @@ impl Sh {
         if let Some(m) = &message {
             // Recording may be what failed (then this is not recorded); the agent still
             // hears why.
-            let _ = if self.terminal {
-                self.show(format!("\r\n{m}\r\n").as_bytes()).await
+            let (stream, bytes) = if self.terminal {
+                (Stream::Stdout, format!("\r\n{m}\r\n"))
             } else {
-                self.say(m).await
+                (Stream::Stderr, format!("{m}\n"))
+            };
+            let _ = self.witness.output(stream, bytes.as_bytes()).await;
+            let _ = match stream {
+                Stream::Stderr => self.tx.extended_data_bytes(1, bytes.into_bytes()).await,
+                _ => self.tx.data_bytes(bytes.into_bytes()).await,
             };
         }
         if self.exit.is_none() {
