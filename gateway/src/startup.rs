@@ -1,6 +1,6 @@
 //! Start-up: open the data directory, database, keys and ledger; expire what a previous run
 //! left pending; build the narrow handles every layer gets. The result, [`Gateway`], is what
-//! [`crate::server::run`] serves and what the binary's banner describes.
+//! the server serves and what the binary's banner describes.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -232,7 +232,7 @@ pub enum TargetKind {
         cwd: Option<PathBuf>,
     },
     /// Another host, reached over SSH with the gateway's own credential.
-    Ssh(crate::targets::upstream::UpstreamTarget),
+    Ssh(UpstreamTarget),
 }
 
 #[derive(Debug, Clone)]
@@ -627,6 +627,7 @@ fn sha256_hex(text: &str) -> String {
 mod agents;
 mod upstream;
 pub use agents::read_authorized_keys;
+pub use upstream::UpstreamTarget;
 mod sections;
 #[cfg(test)]
 mod tests;

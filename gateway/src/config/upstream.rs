@@ -1,18 +1,32 @@
 //! `[[target]] kind = "ssh"`: checked here so `serve` refuses a bad one at start.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use russh::keys::PrivateKey;
 
 use russh::keys::PublicKey;
 
 use super::{OneOrMany, TargetFile};
+
+/// How to reach one upstream host (from `[[target]] kind = "ssh"`).
+#[derive(Debug, Clone)]
+pub struct UpstreamTarget {
+    pub address: String,
+    pub user: String,
+    pub key: Arc<PrivateKey>,
+    /// Host keys the upstream may present; nothing else is accepted.
+    pub host_keys: Vec<PublicKey>,
+    pub connect_timeout: Duration,
+}
 
 /// Validate an `ssh` target: address, user, a private key nobody else can read, and at least
 /// one pinned host key.
 pub(super) fn upstream_target(
     t: &TargetFile,
     rel: &dyn Fn(PathBuf) -> PathBuf,
-) -> Result<crate::targets::upstream::UpstreamTarget, String> {
+) -> Result<UpstreamTarget, String> {
     use std::os::unix::fs::PermissionsExt;
     let mut address = t
         .address
@@ -75,10 +89,10 @@ pub(super) fn upstream_target(
         }
         None => Duration::from_secs(10),
     };
-    Ok(crate::targets::upstream::UpstreamTarget {
+    Ok(UpstreamTarget {
         address,
         user,
-        key: std::sync::Arc::new(key),
+        key: Arc::new(key),
         host_keys,
         connect_timeout,
     })

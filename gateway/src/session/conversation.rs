@@ -12,7 +12,8 @@ use airlock_approvals::{NewRequest, Outcome, now_ms};
 use airlock_classifier::{Assessment, Tier};
 use tokio::time::Instant;
 
-use crate::config::{Agent, Target};
+use super::SessionCtx;
+use crate::config::Target;
 use crate::deny::{Deny, human_duration};
 use crate::gate::{Judged, Verdict};
 use crate::record::Witness;
@@ -46,6 +47,8 @@ pub trait Waiting {
     fn countdown(&mut self, text: &str) -> impl Future<Output = Result<(), Gone>> + Send;
     /// The session's record.
     fn witness(&self) -> &Witness;
+    /// Who asks, for what target, and why.
+    fn ctx(&self) -> &SessionCtx;
 }
 
 /// How the conversation ended.
@@ -112,15 +115,15 @@ pub enum Go {
 
 /// The whole decision for one command, the same for every front-end: judge it at the gate,
 /// write what was judged, and ask reviewers if policy says so.
-pub async fn decide<W: Waiting>(
-    shared: &Shared,
-    agent: &Agent,
-    target: &str,
-    reason: Option<&str>,
-    command: &str,
-    ui: &mut W,
-) -> Go {
-    let judged = shared.gate.judge(agent, target, command).await;
+pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
+    let ctx = ui.ctx();
+    let (shared, agent, target, reason) = (
+        ctx.shared.clone(),
+        ctx.agent.clone(),
+        ctx.target.clone(),
+        ctx.reason.clone(),
+    );
+    let judged = shared.gate.judge(&agent, &target, command).await;
     if let Err(deny) = ui.witness().judged(command, &judged).await {
         return Go::Refused(deny);
     }
@@ -143,9 +146,9 @@ pub async fn decide<W: Waiting>(
         assessment: &assessment,
         target: &target,
         quorum,
-        reason,
+        reason: reason.as_deref(),
     };
-    match ask(shared, question, ui).await {
+    match ask(&shared, question, ui).await {
         Answer::Approved => Go::Run(target),
         Answer::Denied(deny) => Go::Refused(deny),
         Answer::Withdrawn => Go::Withdrawn,

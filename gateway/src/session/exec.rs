@@ -97,19 +97,11 @@ impl Exec {
 
     async fn go(&mut self, command: &str) -> (SessionOutcome, Option<Exit>) {
         let shared = self.ctx.shared.clone();
-        let (agent, target, reason) = (
-            self.ctx.agent.clone(),
-            self.ctx.target.clone(),
-            self.ctx.reason.clone(),
-        );
-        let target =
-            match conversation::decide(&shared, &agent, &target, reason.as_deref(), command, self)
-                .await
-            {
-                Go::Run(t) => t,
-                Go::Refused(deny) => return self.deny(deny).await,
-                Go::Withdrawn | Go::Gone => return (SessionOutcome::Withdrawn, None),
-            };
+        let target = match conversation::decide(command, self).await {
+            Go::Run(t) => t,
+            Go::Refused(deny) => return self.deny(deny).await,
+            Go::Withdrawn | Go::Gone => return (SessionOutcome::Withdrawn, None),
+        };
         if shared.shutdown.is_requested() {
             return self.deny(Deny::ShuttingDown).await;
         }
@@ -318,5 +310,9 @@ impl Waiting for Exec {
 
     fn witness(&self) -> &Witness {
         &self.witness
+    }
+
+    fn ctx(&self) -> &SessionCtx {
+        &self.ctx
     }
 }

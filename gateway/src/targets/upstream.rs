@@ -13,21 +13,11 @@ use std::time::Duration;
 
 use russh::ChannelMsg;
 use russh::client::{self, Handle};
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Control, Exit, Output, Process, PtyParams, signals};
-
-/// How to reach one upstream host (from `[[target]] kind = "ssh"`).
-#[derive(Debug, Clone)]
-pub struct UpstreamTarget {
-    pub address: String,
-    pub user: String,
-    pub key: Arc<PrivateKey>,
-    /// Host keys the upstream may present; nothing else is accepted.
-    pub host_keys: Vec<PublicKey>,
-    pub connect_timeout: Duration,
-}
+pub use crate::config::UpstreamTarget;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {

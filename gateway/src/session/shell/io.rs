@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::{End, Sh};
 use crate::record::Witness;
-use crate::session::clamp16;
 use crate::session::conversation::{Gone, Interrupt, Waiting};
+use crate::session::{SessionCtx, clamp16};
 use crate::targets::shell::Done;
 use crate::targets::{self, Control, Exit, Output};
 
@@ -234,5 +234,9 @@ impl Waiting for Sh {
 
     fn witness(&self) -> &Witness {
         &self.witness
+    }
+
+    fn ctx(&self) -> &SessionCtx {
+        &self.ctx
     }
 }

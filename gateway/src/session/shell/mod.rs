@@ -197,15 +197,7 @@ impl Sh {
                     continue;
                 }
             };
-            let shared = self.ctx.shared.clone();
-            let (agent, target, reason) = (
-                self.ctx.agent.clone(),
-                self.ctx.target.clone(),
-                self.ctx.reason.clone(),
-            );
-            let go =
-                conversation::decide(&shared, &agent, &target, reason.as_deref(), &command, self)
-                    .await;
+            let go = conversation::decide(&command, self).await;
             if let Some(end) = self.pending_end.take() {
                 return end;
             }
