@@ -66,6 +66,32 @@ async fn piped_terminal_input_runs_every_line_after_eof() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_line_typed_while_a_command_runs_is_judged_as_the_next_line() {
+    let gw = Gateway::start(Opts::default()).await;
+    let mut c = gw.ssh_cmd(&gw.agent_key, "local");
+    c.arg("-tt")
+        .arg("127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("ssh");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"sleep 2\n").await.expect("write");
+    eventually("sleep started", || export(&gw).contains("\"kind\":\"exec.start\"")).await;
+    // Typed while `sleep` runs: it lands in the terminal, which `sleep` never reads.
+    stdin.write_all(b"echo $((6*7))-typed-ahead\n").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stdin);
+    let (code, out, _) = finish(child).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("42-typed-ahead"), "the typed line ran after sleep: {out}");
+    assert!(
+        export(&gw).contains("\"command\":\"echo $((6*7))-typed-ahead\""),
+        "and it was judged like any line"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_script_on_stdin_runs_unit_by_unit_like_bash_s() {
     let gw = Gateway::start(Opts::default()).await;
     let mut alice = gw.reviewer("alice").await;
