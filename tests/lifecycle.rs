@@ -77,14 +77,23 @@ async fn a_line_typed_while_a_command_runs_is_judged_as_the_next_line() {
     let mut child = c.spawn().expect("ssh");
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"sleep 2\n").await.expect("write");
-    eventually("sleep started", || export(&gw).contains("\"kind\":\"exec.start\"")).await;
+    eventually("sleep started", || {
+        export(&gw).contains("\"kind\":\"exec.start\"")
+    })
+    .await;
     // Typed while `sleep` runs: it lands in the terminal, which `sleep` never reads.
-    stdin.write_all(b"echo $((6*7))-typed-ahead\n").await.expect("write");
+    stdin
+        .write_all(b"echo $((6*7))-typed-ahead\n")
+        .await
+        .expect("write");
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(stdin);
     let (code, out, _) = finish(child).await;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("42-typed-ahead"), "the typed line ran after sleep: {out}");
+    assert!(
+        out.contains("42-typed-ahead"),
+        "the typed line ran after sleep: {out}"
+    );
     assert!(
         export(&gw).contains("\"command\":\"echo $((6*7))-typed-ahead\""),
         "and it was judged like any line"

@@ -442,34 +442,7 @@ impl Config {
             if targets.iter().any(|x: &Target| x.name == t.name) {
                 return Err(invalid(format!("target {:?} is defined twice", t.name)));
             }
-            if !valid_name(&t.name) {
-                return Err(invalid(format!(
-                    "target name {:?}: use letters, digits, '.', '_' or '-'",
-                    t.name
-                )));
-            }
-            let kind = match t.kind.as_str() {
-                "local" => TargetKind::Local {
-                    shell: t.shell.unwrap_or_else(|| PathBuf::from("/bin/sh")),
-                    bash: t.bash.unwrap_or_else(|| PathBuf::from("/bin/bash")),
-                    cwd: t.cwd,
-                },
-                "ssh" => TargetKind::Ssh(
-                    upstream::upstream_target(&t, &rel)
-                        .map_err(|m| invalid(format!("target {:?}: {m}", t.name)))?,
-                ),
-                other => {
-                    return Err(invalid(format!(
-                        "target {:?}: unknown kind {other:?} (supported: \"local\", \"ssh\")",
-                        t.name
-                    )));
-                }
-            };
-            targets.push(Target {
-                name: t.name,
-                kind,
-                labels: t.labels,
-            });
+            targets.push(targets::parse(t, &rel).map_err(invalid)?);
         }
 
         let mut agents: Vec<Agent> = Vec::new();
@@ -625,9 +598,9 @@ fn sha256_hex(text: &str) -> String {
 }
 
 mod agents;
-mod upstream;
+mod targets;
 pub use agents::read_authorized_keys;
-pub use upstream::UpstreamTarget;
+pub use targets::UpstreamTarget;
 mod sections;
 #[cfg(test)]
 mod tests;

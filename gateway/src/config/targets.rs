@@ -1,4 +1,4 @@
-//! `[[target]] kind = "ssh"`: checked here so `serve` refuses a bad one at start.
+//! `[[target]]`: each kind checked here, so `serve` refuses a bad one at start.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use russh::keys::PrivateKey;
 
 use russh::keys::PublicKey;
 
-use super::{OneOrMany, TargetFile};
+use super::{OneOrMany, Target, TargetFile, TargetKind, valid_name};
 
 /// How to reach one upstream host (from `[[target]] kind = "ssh"`).
 #[derive(Debug, Clone)]
@@ -23,7 +23,38 @@ pub struct UpstreamTarget {
 
 /// Validate an `ssh` target: address, user, a private key nobody else can read, and at least
 /// one pinned host key.
-pub(super) fn upstream_target(
+/// One `[[target]]` table; `Err` is the message for `ConfigError::Invalid`.
+pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<Target, String> {
+    if !valid_name(&t.name) {
+        return Err(format!(
+            "target name {:?}: use letters, digits, '.', '_' or '-'",
+            t.name
+        ));
+    }
+    let kind = match t.kind.as_str() {
+        "local" => TargetKind::Local {
+            shell: t.shell.clone().unwrap_or_else(|| PathBuf::from("/bin/sh")),
+            bash: t.bash.clone().unwrap_or_else(|| PathBuf::from("/bin/bash")),
+            cwd: t.cwd.clone(),
+        },
+        "ssh" => TargetKind::Ssh(
+            upstream_target(&t, rel).map_err(|m| format!("target {:?}: {m}", t.name))?,
+        ),
+        other => {
+            return Err(format!(
+                "target {:?}: unknown kind {other:?} (supported: \"local\", \"ssh\")",
+                t.name
+            ));
+        }
+    };
+    Ok(Target {
+        name: t.name,
+        kind,
+        labels: t.labels,
+    })
+}
+
+fn upstream_target(
     t: &TargetFile,
     rel: &dyn Fn(PathBuf) -> PathBuf,
 ) -> Result<UpstreamTarget, String> {
