@@ -65,7 +65,16 @@ pub(crate) type Tx = ChannelWriteHalf<Msg>;
 pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
     let (mut rx, tx) = channel.split();
     let mut pty: Option<PtyParams> = None;
-    while let Some(msg) = rx.wait().await {
+    let shutdown = ctx.shared.shutdown.clone();
+    loop {
+        let msg = tokio::select! {
+            m = rx.wait() => m,
+            // A channel still choosing what to run when the gateway stops gets nothing.
+            () = shutdown.requested() => {
+                return refuse(&tx, pty.is_some(), &Deny::ShuttingDown).await;
+            }
+        };
+        let Some(msg) = msg else { return };
         let refused =
             |what: &str| Deny::NotOffered(format!("{what} is not allowed through Airlock"));
         match msg {
