@@ -11,13 +11,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, oneshot, watch};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::asciicast::{self, EventKind, Header, Utf8Carry};
 
 /// How many events may wait for the writer before senders are slowed down.
 const QUEUE: usize = 1024;
+/// Output bytes handed to the recorder but not yet in its file buffer. A sender waits beyond
+/// this, so what the agent is shown runs at most this far ahead of what is recorded: when the
+/// disk fills, output stops within it. 1 MiB keeps the writer fed at full speed (it writes
+/// in 256 KiB blocks) while bounding that window.
+const MAX_BYTES_IN_FLIGHT: usize = 1024 * 1024;
 /// Longest time an event may sit in the write buffer before it reaches the file.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -52,6 +59,8 @@ enum Msg {
         kind: EventKind,
         stream: Stream,
         data: Vec<u8>,
+        /// Its share of [`MAX_BYTES_IN_FLIGHT`], given back once written.
+        budget: OwnedSemaphorePermit,
     },
     Text {
         time: f64,
@@ -70,6 +79,8 @@ pub struct Recorder {
     start: Instant,
     /// Set (once) by the writer task when it gives up; carries the reason.
     failed: watch::Receiver<Option<String>>,
+    /// Bytes in flight to the writer (see [`MAX_BYTES_IN_FLIGHT`]).
+    budget: Arc<Semaphore>,
 }
 
 impl Recorder {
@@ -120,6 +131,7 @@ impl Recorder {
             tx,
             start: Instant::now(),
             failed,
+            budget: Arc::new(Semaphore::new(MAX_BYTES_IN_FLIGHT)),
         })
     }
 
@@ -149,11 +161,25 @@ impl Recorder {
         } else {
             EventKind::Output
         };
+        if self.failed.borrow().is_some() {
+            return Err(self.error());
+        }
+        // When it was produced, not when the writer had room for it.
+        let time = self.now();
+        // A chunk larger than the whole budget takes all of it.
+        let share = data.len().clamp(1, MAX_BYTES_IN_FLIGHT) as u32;
+        let budget = self
+            .budget
+            .clone()
+            .acquire_many_owned(share)
+            .await
+            .map_err(|_| self.error())?;
         self.send(Msg::Bytes {
-            time: self.now(),
+            time,
             kind,
             stream,
             data: data.to_vec(),
+            budget,
         })
         .await
     }
@@ -235,9 +261,11 @@ impl Writer {
         loop {
             let step: std::io::Result<Option<oneshot::Sender<Result<Closed, RecorderError>>>> = tokio::select! {
                 m = rx.recv() => match m {
-                    Some(Msg::Bytes { time, kind, stream, data }) => {
+                    Some(Msg::Bytes { time, kind, stream, data, budget }) => {
                         let text = self.carries.entry(stream).or_default().decode_owned(data);
-                        self.event(time, kind, text).await.map(|()| None)
+                        let res = self.event(time, kind, text).await.map(|()| None);
+                        drop(budget);
+                        res
                     }
                     Some(Msg::Text { time, kind, data }) => self.event(time, kind, data).await.map(|()| None),
                     Some(Msg::Close(reply)) => Ok(Some(reply)),
