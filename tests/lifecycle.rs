@@ -269,3 +269,20 @@ async fn sigterm_withdraws_a_waiting_request_for_good() {
     );
     assert!(!marker.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_leaves_after_eof_still_ends_its_session() {
+    let gw = Gateway::start(Opts::default()).await;
+    // `cat` waits on the terminal; the client's input is over, then the client goes.
+    let mut child = ssh_with_input(&gw, &["-tt"], "cat\n").await;
+    eventually("cat started", || {
+        export(&gw).contains("\"kind\":\"exec.start\"")
+    })
+    .await;
+    child.kill().await.expect("kill ssh");
+    eventually("the session closed as disconnected", || {
+        String::from_utf8_lossy(&gw.cli(&["sessions", "list"]).stdout)
+            .contains("\tshell\tdisconnected")
+    })
+    .await;
+}

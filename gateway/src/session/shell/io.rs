@@ -89,8 +89,11 @@ impl Sh {
             let shutdown = ctx.shared.shutdown.clone();
             let (output, done, proc_exit) = shell.parts();
             let raw = tokio::select! {
-                m = rx.wait(), if *input_open => match m {
+                // Watched after EOF too: a client that closes must still end the session.
+                m = rx.wait() => match m {
+                    Some(ChannelMsg::Data { .. }) if !*input_open => Raw::Skip,
                     Some(ChannelMsg::Data { data }) => Raw::Ev(Ev::Keys(data.to_vec())),
+                    Some(ChannelMsg::Eof) if !*input_open => Raw::Skip,
                     Some(ChannelMsg::Eof) => {
                         *input_open = false;
                         Raw::Ev(Ev::InputEnded)

@@ -23,6 +23,9 @@ pub struct Units {
     open: String,
     /// Bytes after the last newline (script input).
     partial: Vec<u8>,
+    /// The current line overflowed and was refused: drop the rest of it, up to its newline
+    /// (its tail must not become a unit of its own).
+    discarding: bool,
     ready: VecDeque<Unit>,
 }
 
@@ -56,6 +59,9 @@ impl Units {
         self.partial.extend_from_slice(bytes);
         while let Some(nl) = self.partial.iter().position(|&b| b == b'\n') {
             let raw: Vec<u8> = self.partial.drain(..=nl).collect();
+            if std::mem::take(&mut self.discarding) {
+                continue;
+            }
             match String::from_utf8(raw[..raw.len() - 1].to_vec()) {
                 Ok(line) => self.push_line(line.trim_end_matches('\r')),
                 Err(_) => {
@@ -66,16 +72,24 @@ impl Units {
         }
         if self.partial.len() > MAX_UNIT_BYTES {
             self.partial.clear();
-            self.ready.push_back(Err(Deny::TooLong {
-                len: MAX_UNIT_BYTES + 1,
-                limit: MAX_UNIT_BYTES,
-            }));
+            if !self.discarding {
+                // The whole unit it belonged to goes with it.
+                self.open.clear();
+                self.discarding = true;
+                self.ready.push_back(Err(Deny::TooLong {
+                    len: MAX_UNIT_BYTES + 1,
+                    limit: MAX_UNIT_BYTES,
+                }));
+            }
         }
     }
 
     /// The input ended: what is left (an unterminated last line, an unclosed block) is one
     /// last unit, as bash would try it.
     pub fn finish(&mut self) {
+        if std::mem::take(&mut self.discarding) {
+            self.partial.clear();
+        }
         if !self.partial.is_empty() {
             let raw = std::mem::take(&mut self.partial);
             match String::from_utf8(raw) {
@@ -136,6 +150,17 @@ mod tests {
         );
         u.finish();
         assert_eq!(all(&mut u), ["echo la"]);
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_whole_and_its_tail_never_runs() {
+        let mut u = Units::default();
+        u.feed(b"echo x #");
+        u.feed(&vec![b' '; MAX_UNIT_BYTES + 10]);
+        u.feed(b"echo TAIL-RAN\necho next\n");
+        assert!(matches!(u.pop(), Some(Err(Deny::TooLong { .. }))));
+        assert_eq!(u.pop(), Some(Ok("echo next".into())));
+        assert_eq!(u.pop(), None);
     }
 
     #[test]
