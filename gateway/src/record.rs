@@ -87,7 +87,7 @@ impl Records {
             })
             .await;
         if let Err(deny) = opened {
-            self.close_row(&id, SessionOutcome::Error, None).await;
+            self.close_row(&id, SessionOutcome::Error, None, None).await;
             return Err(deny);
         }
         let mut header = Header::new(
@@ -116,7 +116,7 @@ impl Records {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start recording; refusing");
-                self.close_row(&id, SessionOutcome::Error, None).await;
+                self.close_row(&id, SessionOutcome::Error, None, None).await;
                 let _ = self
                     .audit
                     .write(Event::SessionClose {
@@ -136,17 +136,14 @@ impl Records {
         })
     }
 
-    async fn close_row(&self, id: &str, outcome: SessionOutcome, exit: Option<&Exit>) {
-        let _ = self.close_row_with(id, outcome, exit, None).await;
-    }
-
-    async fn close_row_with(
+    /// Close the session's row; a failure is logged (the session is over either way).
+    async fn close_row(
         &self,
         id: &str,
         outcome: SessionOutcome,
         exit: Option<&Exit>,
         recording: Option<(&str, u64, &str)>,
-    ) -> Result<(), ()> {
+    ) {
         let res = self
             .store
             .close_session(
@@ -158,7 +155,9 @@ impl Records {
                 now_ms(),
             )
             .await;
-        res.map_err(|e| tracing::error!(error = %e, session = id, "cannot close session row"))
+        if let Err(e) = res {
+            tracing::error!(error = %e, session = id, "cannot close session row");
+        }
     }
 }
 
@@ -336,10 +335,7 @@ impl Witness {
             .as_ref()
             .zip(path.as_deref())
             .map(|(c, p)| (p, c.size, c.sha256.as_str()));
-        let _ = self
-            .records
-            .close_row_with(&self.id, outcome, exit, rec)
-            .await;
+        self.records.close_row(&self.id, outcome, exit, rec).await;
         tracing::info!(session = %self.id, %outcome, "session closed");
     }
 }
