@@ -29,17 +29,22 @@ async fn every_line_is_gated_and_shell_state_persists() {
     // cd persists between lines; the prompt shows where we are.
     sh.line(&format!("cd {}", work.display())).await;
     sh.wait_for(&format!("bot@local:{}$", work.display())).await;
-    sh.line("X=from-an-earlier-line; echo low-ran-in-$(basename $PWD)")
+    // A line nobody reviewed runs in a read-only child: its variables do not outlive it.
+    sh.line("X=from-a-low-line; echo low-ran-in-$(basename $PWD)")
         .await;
     sh.wait_for("low-ran-in-work").await;
-    sh.line("echo $X").await;
-    sh.wait_for("from-an-earlier-line\r\n").await;
+    sh.line("echo \"[$X]\"").await;
+    sh.wait_for("[]\r\n").await;
 
-    // A medium line waits for a reviewer, then runs.
-    sh.line("touch approved-file").await;
+    // A medium line waits for a reviewer, then runs; what it sets persists.
+    sh.line("touch approved-file; Y=from-an-approved-line")
+        .await;
     sh.wait_for("waiting for approval").await;
     let req = alice.next_of("request").await;
-    assert_eq!(req["command"], "touch approved-file");
+    assert_eq!(
+        req["command"],
+        "touch approved-file; Y=from-an-approved-line"
+    );
     assert_eq!(req["tier"], "medium");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -52,6 +57,8 @@ async fn every_line_is_gated_and_shell_state_persists() {
     assert_eq!(ack["type"], "ack", "{ack}");
     eventually("approved line ran", || work.join("approved-file").exists()).await;
     sh.wait_for("approved by alice").await;
+    sh.line("echo \"[$Y]\"").await;
+    sh.wait_for("[from-an-approved-line]\r\n").await;
 
     // A denied line never runs, and the session goes on.
     sh.line("touch denied-file").await;

@@ -53,6 +53,11 @@ pub enum Deny {
     RecordingFailed,
     #[error("no randomness available for a session id")]
     NoRandomness,
+    /// A local target whose sandbox cannot be applied on this host refuses every command.
+    #[error(
+        "target {target} cannot run commands: the sandbox is unavailable on this host ({why}); the operator may set unconfined = true on the target"
+    )]
+    Unsandboxed { target: String, why: String },
     /// The target could not start it (the text never names upstream addresses or users).
     #[error("{0}")]
     Target(String),
@@ -84,6 +89,7 @@ impl Deny {
             Deny::RecordingFailed => "recording_failed",
             Deny::NoRandomness => "no_randomness",
             Deny::Target(_) => "target",
+            Deny::Unsandboxed { .. } => "sandbox_unavailable",
             Deny::NotOffered(_) => "not_offered",
         }
     }

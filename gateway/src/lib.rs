@@ -1,10 +1,13 @@
 //! The Airlock gateway: the SSH edge agents connect to.
 //!
 //! Rooms, from the ground up (each imports only rooms below it; no import circles):
-//! - [`config`], [`hostkey`], [`deny`]: the validated config (and the one agent lookup), the
-//!   host key, and [`deny::Deny`], the typed reason anything does not run.
+//! - [`config`], [`hostkey`], [`deny`], [`environment`]: the validated config (and the one
+//!   agent lookup), the host key, [`deny::Deny`] (the typed reason anything does not run),
+//!   and the environment every command gets.
 //! - [`audit`]: the gateway's handle on the ledger; applies the fail-closed rule of
 //!   [`Event::gates_action`](airlock_approvals::ledger::Event::gates_action).
+//! - [`sandbox`]: what a command can reach, enforced by the kernel (Landlock, the guard
+//!   process, capabilities); also the `airlock sandbox-exec` helper's own code.
 //! - [`targets`]: where approved commands run (local, upstream), behind one interface.
 //! - [`gate`]: command text in, a typed verdict out (access, limits, classifier, whitelist,
 //!   policy). Writes nothing.
@@ -26,11 +29,13 @@
 pub mod audit;
 pub mod config;
 pub mod deny;
+pub mod environment;
 pub mod gate;
 pub mod handler;
 pub mod hostkey;
 pub mod policy;
 pub mod record;
+pub mod sandbox;
 pub mod server;
 pub mod session;
 pub mod startup;

@@ -22,6 +22,7 @@ use airlock_recorder::{Header, Recorder, RecorderError};
 use crate::audit::Audit;
 use crate::deny::Deny;
 use crate::gate::{Judged, Verdict};
+use crate::targets::Mode;
 use crate::targets::{Exit, PtyParams};
 
 /// Who a session is for.
@@ -258,15 +259,16 @@ impl Witness {
     }
 
     /// About to run `command`: `exec.start` must be in the ledger first.
-    pub async fn started(&self, command: &str) -> Result<(), Deny> {
+    pub async fn started(&self, command: &str, mode: Mode) -> Result<(), Deny> {
         self.records
             .audit
             .write(Event::ExecStart {
                 session: self.id.clone(),
                 command: command.to_owned(),
+                sandbox: Some(mode.as_str().to_owned()),
             })
             .await?;
-        self.mark("started").await;
+        self.mark(&format!("started ({})", mode.as_str())).await;
         Ok(())
     }
 

@@ -46,6 +46,10 @@ pub struct Gateway {
     pg_admin: Option<(String, String)>,
     /// Command prefix the gateway runs under (e.g. `unshare` for a tmpfs).
     launcher: Vec<String>,
+    /// Extra environment for the gateway process ([`Opts::env`]).
+    env: Vec<(String, String)>,
+    /// See [`Opts::deny_landlock`].
+    deny_landlock: bool,
 }
 
 /// Options for a gateway under test.
@@ -66,6 +70,11 @@ pub struct Opts {
     pub reviewer_port: Option<u16>,
     /// More keys for the `[ssh]` table (e.g. `shutdown_grace = "5s"`).
     pub ssh_extra: String,
+    /// Extra environment variables for the gateway process itself (not for its commands).
+    pub env: Vec<(String, String)>,
+    /// Start the gateway under a seccomp filter that makes the Landlock system calls fail
+    /// with ENOSYS (x86_64 only), as on a kernel without Landlock.
+    pub deny_landlock: bool,
 }
 
 impl Default for Opts {
@@ -80,6 +89,8 @@ impl Default for Opts {
             shared_db: None,
             reviewer_port: None,
             ssh_extra: String::new(),
+            env: Vec::new(),
+            deny_landlock: false,
         }
     }
 }
@@ -143,7 +154,6 @@ timeout = "{timeout}"
 [[target]]
 name = "local"
 kind = "local"
-shell = "/bin/sh"
 [[target]]
 name = "prod"
 kind = "local"
@@ -190,6 +200,8 @@ targets = [{targets}]
             child: None,
             pg_admin,
             launcher,
+            env: opts.env,
+            deny_landlock: opts.deny_landlock,
         };
         gw.spawn();
         gw
@@ -210,6 +222,10 @@ targets = [{targets}]
             }
             None => Command::new(BIN),
         };
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if self.deny_landlock {
+            deny_landlock_on_exec(&mut cmd);
+        }
         let mut child = cmd
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -277,6 +293,11 @@ targets = [{targets}]
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The gateway's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kill -9: a crash, not a graceful stop.
@@ -405,6 +426,113 @@ impl Drop for Gateway {
             })
             .join();
         }
+    }
+}
+
+/// Make `cmd` start under a seccomp filter under which the Landlock system calls
+/// (`landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`: 444–446 on
+/// x86_64) fail with ENOSYS, as on a kernel built without Landlock; every other call is
+/// allowed. The filter is inherited by everything the process starts. x86_64 only (on other
+/// architectures the filter allows everything: callers skip).
+pub fn deny_landlock_on_exec(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    #[repr(C)]
+    struct SockFilter {
+        code: u16,
+        jt: u8,
+        jf: u8,
+        k: u32,
+    }
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const SockFilter,
+    }
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    const ENOSYS: u32 = 38;
+    // struct seccomp_data { int nr; __u32 arch; … }
+    static FILTER: [SockFilter; 8] = [
+        SockFilter {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 4,
+        },
+        SockFilter {
+            code: JEQ_K,
+            jt: 0,
+            jf: 4,
+            k: AUDIT_ARCH_X86_64,
+        },
+        SockFilter {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        SockFilter {
+            code: JEQ_K,
+            jt: 3,
+            jf: 0,
+            k: 444,
+        },
+        SockFilter {
+            code: JEQ_K,
+            jt: 2,
+            jf: 0,
+            k: 445,
+        },
+        SockFilter {
+            code: JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: 446,
+        },
+        SockFilter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_RET_ALLOW,
+        },
+        SockFilter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_RET_ERRNO | ENOSYS,
+        },
+    ];
+    const PR_SET_NO_NEW_PRIVS: nix::libc::c_int = 38;
+    const PR_SET_SECCOMP: nix::libc::c_int = 22;
+    const SECCOMP_MODE_FILTER: nix::libc::c_ulong = 2;
+    // SAFETY: only prctl(2) between fork and exec (async-signal-safe); the filter is static.
+    unsafe {
+        cmd.pre_exec(|| {
+            let prog = SockFprog {
+                len: FILTER.len() as u16,
+                filter: FILTER.as_ptr(),
+            };
+            let one: nix::libc::c_ulong = 1;
+            let zero: nix::libc::c_ulong = 0;
+            if nix::libc::prctl(PR_SET_NO_NEW_PRIVS, one, zero, zero, zero) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if nix::libc::prctl(
+                PR_SET_SECCOMP,
+                SECCOMP_MODE_FILTER,
+                &prog as *const SockFprog as nix::libc::c_ulong,
+                zero,
+                zero,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -112,7 +112,14 @@ pub enum Event {
         why: String,
     },
     #[serde(rename = "exec.start")]
-    ExecStart { session: String, command: String },
+    ExecStart {
+        session: String,
+        command: String,
+        /// `read-only` (ran without a human: the sandbox allowed no writes) or `read-write`.
+        /// Absent in entries written before the sandbox existed.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        sandbox: Option<String>,
+    },
     #[serde(rename = "exec.exit")]
     ExecExit {
         session: String,
@@ -298,6 +305,7 @@ mod docs {
             Event::ExecStart {
                 session: s(),
                 command: s(),
+                sandbox: Some(s()),
             },
             Event::ExecExit {
                 session: s(),

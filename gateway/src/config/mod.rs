@@ -157,44 +157,6 @@ struct AgentFile {
     max_tier: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetFile {
-    name: String,
-    kind: String,
-    #[serde(default)]
-    shell: Option<PathBuf>,
-    #[serde(default)]
-    bash: Option<PathBuf>,
-    #[serde(default)]
-    cwd: Option<PathBuf>,
-    /// kind = "ssh": `host:port` of the upstream.
-    #[serde(default)]
-    address: Option<String>,
-    #[serde(default)]
-    user: Option<String>,
-    /// The gateway's private key for the upstream (mode 0600 or stricter).
-    #[serde(default)]
-    key: Option<PathBuf>,
-    /// Pinned host key(s): one OpenSSH public key line, or a list of them.
-    #[serde(default)]
-    host_key: Option<OneOrMany>,
-    /// Or a known_hosts-style file with the upstream's keys.
-    #[serde(default)]
-    known_hosts: Option<PathBuf>,
-    #[serde(default)]
-    connect_timeout: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RulesFile {
@@ -223,14 +185,8 @@ impl Agent {
 
 #[derive(Debug, Clone)]
 pub enum TargetKind {
-    /// This host: commands run as the gateway's user.
-    Local {
-        /// Runs each exec command as `SHELL -c COMMAND`.
-        shell: PathBuf,
-        /// bash for interactive sessions: one persistent shell per session.
-        bash: PathBuf,
-        cwd: Option<PathBuf>,
-    },
+    /// This host: commands run in the sandbox, as `user` or the gateway's user.
+    Local(LocalTarget),
     /// Another host, reached over SSH with the gateway's own credential.
     Ssh(UpstreamTarget),
 }
@@ -240,6 +196,8 @@ pub struct Target {
     pub name: String,
     pub kind: TargetKind,
     pub labels: BTreeMap<String, String>,
+    /// Variables added to the pinned environment (`env = { … }`); never a pinned name.
+    pub env: BTreeMap<String, String>,
 }
 
 /// The validated configuration the gateway runs with.
@@ -247,6 +205,8 @@ pub struct Target {
 pub struct Config {
     /// Where the config came from (`built-in default` or a path), for messages.
     pub source: String,
+    /// The config file, when there is one (commands may never read it).
+    pub path: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub node: String,
     pub ssh_listen: SocketAddr,
@@ -329,6 +289,7 @@ impl Config {
             .unwrap_or(Path::new("."));
         let mut c = Self::from_file(file, path.display().to_string(), base)?;
         c.config_sha256 = sha256_hex(text);
+        c.path = Some(path.to_owned());
         Ok(c)
     }
 
@@ -421,20 +382,7 @@ impl Config {
 
         let mut targets = Vec::new();
         let file_targets = if f.target.is_empty() {
-            vec![TargetFile {
-                name: "local".into(),
-                kind: "local".into(),
-                shell: None,
-                bash: None,
-                cwd: None,
-                address: None,
-                user: None,
-                key: None,
-                host_key: None,
-                known_hosts: None,
-                connect_timeout: None,
-                labels: BTreeMap::new(),
-            }]
+            vec![TargetFile::local_default()]
         } else {
             f.target
         };
@@ -511,6 +459,7 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("airlock.db").display()));
         Ok(Config {
             source,
+            path: None,
             host_key: f
                 .ssh
                 .host_key
@@ -600,7 +549,8 @@ fn sha256_hex(text: &str) -> String {
 mod agents;
 mod targets;
 pub use agents::read_authorized_keys;
-pub use targets::UpstreamTarget;
+use targets::TargetFile;
+pub use targets::{LocalTarget, UpstreamTarget};
 mod sections;
 #[cfg(test)]
 mod tests;

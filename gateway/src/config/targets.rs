@@ -1,14 +1,101 @@
 //! `[[target]]`: each kind checked here, so `serve` refuses a bad one at start.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use russh::keys::PrivateKey;
+use russh::keys::{PrivateKey, PublicKey};
+use serde::Deserialize;
 
-use russh::keys::PublicKey;
+use super::{Target, TargetKind, valid_name};
+use crate::environment::is_pinned;
 
-use super::{OneOrMany, Target, TargetFile, TargetKind, valid_name};
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TargetFile {
+    pub(super) name: String,
+    kind: String,
+    /// Refused with a message: every command runs under bash now.
+    #[serde(default)]
+    shell: Option<PathBuf>,
+    #[serde(default)]
+    bash: Option<PathBuf>,
+    #[serde(default)]
+    cwd: Option<PathBuf>,
+    /// kind = "ssh": `host:port` of the upstream.
+    #[serde(default)]
+    address: Option<String>,
+    /// kind = "ssh": the login on the upstream. kind = "local": the user commands run as
+    /// (the gateway must run as root).
+    #[serde(default)]
+    user: Option<String>,
+    /// kind = "local": run without the Landlock sandbox (loudly logged).
+    #[serde(default)]
+    unconfined: Option<bool>,
+    /// kind = "ssh": path of `airlock` on the upstream; commands run through its
+    /// `sandbox-exec` there.
+    #[serde(default)]
+    runner: Option<String>,
+    /// Extra variables for commands (never a pinned name).
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// The gateway's private key for the upstream (mode 0600 or stricter).
+    #[serde(default)]
+    key: Option<PathBuf>,
+    /// Pinned host key(s): one OpenSSH public key line, or a list of them.
+    #[serde(default)]
+    host_key: Option<OneOrMany>,
+    /// Or a known_hosts-style file with the upstream's keys.
+    #[serde(default)]
+    known_hosts: Option<PathBuf>,
+    #[serde(default)]
+    connect_timeout: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl TargetFile {
+    /// The built-in default's one target.
+    pub(super) fn local_default() -> Self {
+        Self {
+            name: "local".into(),
+            kind: "local".into(),
+            shell: None,
+            bash: None,
+            cwd: None,
+            address: None,
+            user: None,
+            unconfined: None,
+            runner: None,
+            env: BTreeMap::new(),
+            key: None,
+            host_key: None,
+            known_hosts: None,
+            connect_timeout: None,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// This host as a target (from `[[target]] kind = "local"`).
+#[derive(Debug, Clone)]
+pub struct LocalTarget {
+    /// bash: every command runs as `bash --noprofile --norc -c`, the gated shell on it too.
+    pub bash: PathBuf,
+    pub cwd: Option<PathBuf>,
+    /// Run commands as this user (the gateway must be root).
+    pub user: Option<String>,
+    /// The operator chose to run without the Landlock sandbox.
+    pub unconfined: bool,
+}
 
 /// How to reach one upstream host (from `[[target]] kind = "ssh"`).
 #[derive(Debug, Clone)]
@@ -19,6 +106,10 @@ pub struct UpstreamTarget {
     /// Host keys the upstream may present; nothing else is accepted.
     pub host_keys: Vec<PublicKey>,
     pub connect_timeout: Duration,
+    /// Where `key` came from (commands may never read it).
+    pub key_path: PathBuf,
+    /// `airlock` on the upstream: commands run through its `sandbox-exec`.
+    pub runner: Option<String>,
 }
 
 /// Validate an `ssh` target: address, user, a private key nobody else can read, and at least
@@ -31,15 +122,37 @@ pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<T
             t.name
         ));
     }
+    let named = |m: String| format!("target {:?}: {m}", t.name);
+    if t.shell.is_some() {
+        return Err(named(
+            "`shell` is no longer supported: every command runs under `bash --noprofile --norc -c`, the dialect the classifier reads (set `bash = \"/path/to/bash\"` to choose the binary)".into(),
+        ));
+    }
+    if let Some(k) = t.env.keys().find(|k| is_pinned(k)) {
+        return Err(named(format!(
+            "env sets {k:?}, which Airlock pins for every command (pagers, editors, git, the loader, the shell's start-up)"
+        )));
+    }
     let kind = match t.kind.as_str() {
-        "local" => TargetKind::Local {
-            shell: t.shell.clone().unwrap_or_else(|| PathBuf::from("/bin/sh")),
-            bash: t.bash.clone().unwrap_or_else(|| PathBuf::from("/bin/bash")),
-            cwd: t.cwd.clone(),
-        },
-        "ssh" => TargetKind::Ssh(
-            upstream_target(&t, rel).map_err(|m| format!("target {:?}: {m}", t.name))?,
-        ),
+        "local" => {
+            if t.runner.is_some() {
+                return Err(named("`runner` is for kind = \"ssh\" targets".into()));
+            }
+            TargetKind::Local(LocalTarget {
+                bash: t.bash.clone().unwrap_or_else(|| PathBuf::from("/bin/bash")),
+                cwd: t.cwd.clone(),
+                user: t.user.clone(),
+                unconfined: t.unconfined.unwrap_or(false),
+            })
+        }
+        "ssh" => {
+            if t.unconfined.is_some() {
+                return Err(named(
+                    "`unconfined` is for kind = \"local\" targets (an upstream is sandboxed by its `runner`)".into(),
+                ));
+            }
+            TargetKind::Ssh(upstream_target(&t, rel).map_err(named)?)
+        }
         other => {
             return Err(format!(
                 "target {:?}: unknown kind {other:?} (supported: \"local\", \"ssh\")",
@@ -51,6 +164,7 @@ pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<T
         name: t.name,
         kind,
         labels: t.labels,
+        env: t.env,
     })
 }
 
@@ -120,7 +234,16 @@ fn upstream_target(
         }
         None => Duration::from_secs(10),
     };
+    if let Some(r) = &t.runner
+        && !r.starts_with('/')
+    {
+        return Err(format!(
+            "runner = {r:?}: give the absolute path of airlock on the upstream"
+        ));
+    }
     Ok(UpstreamTarget {
+        runner: t.runner.clone(),
+        key_path,
         address,
         user,
         key: Arc::new(key),

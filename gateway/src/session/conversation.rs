@@ -18,6 +18,7 @@ use crate::deny::{Deny, human_duration};
 use crate::gate::{Judged, Verdict};
 use crate::record::Witness;
 use crate::state::Shared;
+use crate::targets::Mode;
 
 /// What matters while a request waits, as the front-end reads its channel.
 pub enum Interrupt {
@@ -103,8 +104,9 @@ pub fn countdown_text(tier: Tier, score: u8, quorum: u32, left: Duration) -> Str
 /// Where a command stands once judged and, if needed, asked about.
 #[derive(Debug)]
 pub enum Go {
-    /// Run it on this target.
-    Run(Target),
+    /// Run it on this target: read-only when no human approved it and it was judged low (what
+    /// "low" claims is then enforced by the sandbox), read-write otherwise.
+    Run(Target, Mode),
     /// Not run; tell the agent [`Deny::line`].
     Refused(Deny),
     /// The agent withdrew it with ctrl-c (it has been told).
@@ -138,7 +140,14 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
     tracing::info!(tier = %assessment.tier, score = assessment.score, "command classified");
     let quorum = match verdict {
         Verdict::Deny(deny) => return Go::Refused(deny),
-        Verdict::Allow { .. } => return Go::Run(target),
+        // A whitelist entry at medium runs as medium: someone approved writing.
+        Verdict::Allow { .. } => {
+            let mode = match assessment.tier {
+                Tier::Low => Mode::ReadOnly,
+                Tier::Medium | Tier::High => Mode::ReadWrite,
+            };
+            return Go::Run(target, mode);
+        }
         Verdict::Ask { quorum } => quorum,
     };
     let question = Ask {
@@ -149,7 +158,7 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
         reason: reason.as_deref(),
     };
     match ask(&shared, question, ui).await {
-        Answer::Approved => Go::Run(target),
+        Answer::Approved => Go::Run(target, Mode::ReadWrite),
         Answer::Denied(deny) => Go::Refused(deny),
         Answer::Withdrawn => Go::Withdrawn,
         Answer::Gone => Go::Gone,

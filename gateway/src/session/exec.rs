@@ -97,20 +97,20 @@ impl Exec {
 
     async fn go(&mut self, command: &str) -> (SessionOutcome, Option<Exit>) {
         let shared = self.ctx.shared.clone();
-        let target = match conversation::decide(command, self).await {
-            Go::Run(t) => t,
+        let (target, mode) = match conversation::decide(command, self).await {
+            Go::Run(t, mode) => (t, mode),
             Go::Refused(deny) => return self.deny(deny).await,
             Go::Withdrawn | Go::Gone => return (SessionOutcome::Withdrawn, None),
         };
         if shared.shutdown.is_requested() {
             return self.deny(Deny::ShuttingDown).await;
         }
-        if let Err(deny) = self.witness.started(command).await {
+        if let Err(deny) = self.witness.started(command, mode).await {
             return self.deny(deny).await;
         }
         let proc = match shared
             .targets
-            .spawn(&target, command, self.pty.as_ref())
+            .spawn(&target, command, self.pty.as_ref(), mode)
             .await
         {
             Ok(p) => p,

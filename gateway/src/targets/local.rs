@@ -1,55 +1,92 @@
-//! The `local` target: commands run on the gateway host, as the gateway's user, through the
-//! configured shell — with pipes (stdout and stderr kept apart) or, when the client asked for
-//! one, a PTY.
+//! Starting programs on the gateway host — with pipes (stdout and stderr kept apart) or, when
+//! the client asked for one, a PTY. What runs is decided by the caller ([`super::Targets`]):
+//! normally `airlock sandbox-exec … -- bash --noprofile --norc -c COMMAND`, so the first
+//! process here is the sandbox's guard ([`crate::sandbox::guard`]).
 //!
-//! The child gets a clean environment (the gateway's own may hold secrets such as a database
-//! URL) and its own process group, so signals and the final kill reach every process the
-//! command started.
+//! The child gets exactly the environment it is given (the gateway's own may hold secrets
+//! such as a database URL) and its own process group, so signals reach every process the
+//! command started. Ending a process asks the guard first (SIGTERM: it kills every descendant,
+//! even those that left the group) and kills the whole group if it has not gone in
+//! [`KILL_GRACE`]. While a guard runs, its pid is kept in the pid dir for the orphan sweep.
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::signals;
 use super::{Control, Exit, Output, Process, PtyParams};
+use crate::sandbox::orphans;
+
+/// How long the guard has to end a command's processes before the whole group is killed.
+const KILL_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
-    #[error("cannot start {shell}: {msg}")]
-    Spawn { shell: String, msg: String },
+    #[error("cannot start {program}: {msg}")]
+    Spawn { program: String, msg: String },
 }
 
-/// Variables the command sees; everything else from the gateway's environment is dropped.
-fn base_env(term: Option<&str>) -> Vec<(String, String)> {
-    let mut env = vec![
-        (
-            "PATH".to_owned(),
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-        ),
-        (
-            "LANG".to_owned(),
-            std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
-        ),
-    ];
-    for k in ["HOME", "USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(k) {
-            env.push((k.to_owned(), v));
+/// One program to start: its argv (`argv[0]` is looked up on `PATH` unless absolute), where,
+/// with what environment.
+pub struct Start<'a> {
+    pub argv: Vec<OsString>,
+    pub cwd: Option<&'a Path>,
+    pub env: Vec<(String, String)>,
+    /// Keep the process's pid here while it runs (it is a guard whose group may need the
+    /// orphan sweep after a crash).
+    pub pids: Option<PathBuf>,
+}
+
+impl Start<'_> {
+    fn program(&self) -> String {
+        self.argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    fn dir(&self) -> Option<PathBuf> {
+        self.cwd.map(Path::to_owned).or_else(|| {
+            self.env
+                .iter()
+                .find(|(k, _)| k == "HOME")
+                .map(|(_, v)| v.into())
+        })
+    }
+}
+
+/// Removes the pid file when the process has been reaped.
+struct PidFile(Option<(PathBuf, u32)>);
+
+impl PidFile {
+    fn new(dir: Option<PathBuf>, pid: Option<u32>) -> Self {
+        match (dir, pid) {
+            (Some(d), Some(p)) => {
+                if let Err(e) = orphans::record(&d, p) {
+                    tracing::warn!(error = %e, dir = %d.display(), "cannot record a guard's pid for the orphan sweep");
+                }
+                Self(Some((d, p)))
+            }
+            _ => Self(None),
         }
     }
-    if let Some(t) = term {
-        env.push(("TERM".to_owned(), t.to_owned()));
-        // Pagers (less, and the ones man, git and systemctl start) offer `!cmd` shell escapes
-        // on a terminal; these turn them off, so reading a man page cannot open a shell.
-        env.push(("LESSSECURE".to_owned(), "1".to_owned()));
-        env.push(("SYSTEMD_PAGERSECURE".to_owned(), "1".to_owned()));
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some((d, p)) = &self.0 {
+            orphans::forget(d, *p);
+        }
     }
-    env
 }
 
 fn signal_group(pgid: Option<i32>, sig: Signal) {
@@ -59,56 +96,57 @@ fn signal_group(pgid: Option<i32>, sig: Signal) {
     }
 }
 
-/// A signal from the client (`Some`), or the end of the session (`None`: hang up, then kill).
-fn deliver(pgid: Option<i32>, signal: Option<i32>) {
+/// A signal from the client (`Some`), or the end of the session (`None`: hang up, and ask
+/// the guard to end everything). Returns when to kill the whole group if it is still there.
+fn deliver(pgid: Option<i32>, signal: Option<i32>) -> Option<Instant> {
     match signal {
         Some(n) => {
             if let Ok(s) = Signal::try_from(n) {
                 signal_group(pgid, s);
             }
+            None
         }
         None => {
             signal_group(pgid, Signal::SIGHUP);
-            signal_group(pgid, Signal::SIGKILL);
+            if let Some(pid) = pgid {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+            Some(Instant::now() + KILL_GRACE)
         }
     }
 }
 
-/// Run `SHELL -c command` with pipes.
-pub fn spawn_pipes(shell: &Path, cwd: Option<&Path>, command: &str) -> Result<Process, SpawnError> {
-    spawn_pipes_args(shell, &["-c", command], cwd)
+/// A deadline far enough away to mean "never".
+fn never() -> Instant {
+    Instant::now() + Duration::from_secs(3600 * 24 * 365)
 }
 
-/// Run `program args…` with pipes and the clean environment, in its own process group.
-pub fn spawn_pipes_args(
-    program: &Path,
-    args: &[&str],
-    cwd: Option<&Path>,
-) -> Result<Process, SpawnError> {
-    let shell = program;
-    let mut cmd = tokio::process::Command::new(shell);
+/// Start a program with pipes, in its own process group.
+pub fn spawn_pipes(start: Start<'_>) -> Result<Process, SpawnError> {
+    let program = start.program();
+    let Some((argv0, args)) = start.argv.split_first() else {
+        return Err(SpawnError::Spawn {
+            program,
+            msg: "empty command line".into(),
+        });
+    };
+    let mut cmd = tokio::process::Command::new(argv0);
     cmd.args(args)
         .env_clear()
-        .envs(base_env(None))
+        .envs(start.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    match cwd {
-        Some(d) => {
-            cmd.current_dir(d);
-        }
-        None => {
-            if let Ok(h) = std::env::var("HOME") {
-                cmd.current_dir(h);
-            }
-        }
+    if let Some(d) = start.dir() {
+        cmd.current_dir(d);
     }
     let mut child = cmd.spawn().map_err(|e| SpawnError::Spawn {
-        shell: shell.display().to_string(),
+        program: program.clone(),
         msg: e.to_string(),
     })?;
+    let pidfile = PidFile::new(start.pids.clone(), child.id());
     let pgid = child.id().map(|p| p as i32);
     let (out_tx, output) = mpsc::channel(64);
     let (control, mut ctl_rx) = mpsc::channel::<Control>(64);
@@ -124,10 +162,18 @@ pub fn spawn_pipes_args(
     drop(out_tx);
 
     tokio::spawn(async move {
+        let _pidfile = pidfile;
+        let kill_at = tokio::time::sleep_until(never());
+        tokio::pin!(kill_at);
+        let mut killing = false;
         let status = loop {
             tokio::select! {
                 st = child.wait() => break st,
-                ctl = ctl_rx.recv() => match ctl {
+                () = &mut kill_at, if killing => {
+                    signal_group(pgid, Signal::SIGKILL);
+                    killing = false;
+                }
+                ctl = ctl_rx.recv(), if !killing => match ctl {
                     Some(Control::Stdin(data)) => {
                         if let Some(w) = stdin.as_mut()
                             && w.write_all(&data).await.is_err()
@@ -137,8 +183,13 @@ pub fn spawn_pipes_args(
                     }
                     Some(Control::CloseStdin) => stdin = None,
                     Some(Control::Resize { .. }) => {}
-                    Some(Control::Signal(n)) => deliver(pgid, Some(n)),
-                    Some(Control::Kill) | None => deliver(pgid, None),
+                    Some(Control::Signal(n)) => { deliver(pgid, Some(n)); }
+                    Some(Control::Kill) | None => {
+                        if let Some(at) = deliver(pgid, None) {
+                            kill_at.as_mut().reset(at);
+                            killing = true;
+                        }
+                    }
                 },
             }
         };
@@ -183,28 +234,15 @@ async fn pump<R: AsyncRead + Unpin>(
     }
 }
 
-/// Run `command` (or, with `None`, a login shell) on a new PTY.
-pub fn spawn_pty(
-    shell: &Path,
-    cwd: Option<&Path>,
-    command: Option<&str>,
-    pty: &PtyParams,
-) -> Result<Process, SpawnError> {
-    let args: Vec<&str> = command.map(|c| vec!["-c", c]).unwrap_or_default();
-    spawn_pty_args(shell, &args, cwd, pty)
-}
-
-/// Run `program args…` on a new PTY with the clean environment, as its own session.
-pub fn spawn_pty_args(
-    program: &Path,
-    args: &[&str],
-    cwd: Option<&Path>,
-    pty: &PtyParams,
-) -> Result<Process, SpawnError> {
-    let shell = program;
+/// Start a program on a new PTY, as its own session.
+pub fn spawn_pty(start: Start<'_>, pty: &PtyParams) -> Result<Process, SpawnError> {
+    let program = start.program();
     let err = |e: String| SpawnError::Spawn {
-        shell: shell.display().to_string(),
+        program: program.clone(),
         msg: e,
+    };
+    let Some((argv0, args)) = start.argv.split_first() else {
+        return Err(err("empty command line".into()));
     };
     let pair = native_pty_system()
         .openpty(PtySize {
@@ -214,21 +252,16 @@ pub fn spawn_pty_args(
             pixel_height: 0,
         })
         .map_err(|e| err(e.to_string()))?;
-    let mut cmd = CommandBuilder::new(shell);
+    let mut cmd = CommandBuilder::new(argv0);
     for a in args {
         cmd.arg(a);
     }
     cmd.env_clear();
-    for (k, v) in base_env(Some(&pty.term)) {
+    for (k, v) in &start.env {
         cmd.env(k, v);
     }
-    match cwd {
-        Some(d) => cmd.cwd(d),
-        None => {
-            if let Ok(h) = std::env::var("HOME") {
-                cmd.cwd(h);
-            }
-        }
+    if let Some(d) = start.dir() {
+        cmd.cwd(d);
     }
     let mut child = pair
         .slave
@@ -237,6 +270,7 @@ pub fn spawn_pty_args(
     // Our copy of the slave must go, or the master never sees EOF when the command exits.
     drop(pair.slave);
     let pgid = child.process_id().map(|p| p as i32);
+    let pidfile = PidFile::new(start.pids.clone(), child.process_id());
     let mut reader = pair
         .master
         .try_clone_reader()
@@ -272,11 +306,19 @@ pub fn spawn_pty_args(
     });
 
     tokio::spawn(async move {
+        let _pidfile = pidfile;
         let mut wait_rx = wait_rx;
+        let kill_at = tokio::time::sleep_until(never());
+        tokio::pin!(kill_at);
+        let mut killing = false;
         let status = loop {
             tokio::select! {
                 st = &mut wait_rx => break st,
-                ctl = ctl_rx.recv() => match ctl {
+                () = &mut kill_at, if killing => {
+                    signal_group(pgid, Signal::SIGKILL);
+                    killing = false;
+                }
+                ctl = ctl_rx.recv(), if !killing => match ctl {
                     Some(Control::Stdin(data)) => {
                         // Terminal input is small; a blocking write to the PTY is brief.
                         let _ = tokio::task::block_in_place(|| writer.write_all(&data).and_then(|()| writer.flush()));
@@ -287,8 +329,13 @@ pub fn spawn_pty_args(
                     Some(Control::Resize { cols, rows }) => {
                         let _ = master.resize(PtySize { rows: rows.max(1), cols: cols.max(1), pixel_width: 0, pixel_height: 0 });
                     }
-                    Some(Control::Signal(n)) => deliver(pgid, Some(n)),
-                    Some(Control::Kill) | None => deliver(pgid, None),
+                    Some(Control::Signal(n)) => { deliver(pgid, Some(n)); }
+                    Some(Control::Kill) | None => {
+                        if let Some(at) = deliver(pgid, None) {
+                            kill_at.as_mut().reset(at);
+                            killing = true;
+                        }
+                    }
                 },
             }
         };

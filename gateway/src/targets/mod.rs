@@ -4,52 +4,170 @@
 //! the persistent shell behind the gated shell and scripts — and the only place that looks at
 //! a target's kind, so a new kind of target is added here and nowhere else.
 //!
-//! Owns: the local spawners, the upstream connection pool, signal names. Touches: the audit
-//! handle (an upstream's wrong host key is an event). Knows nothing of gating or recording.
+//! Every command runs as `bash --noprofile --norc -c` (the dialect the classifier reads) with
+//! the pinned environment ([`crate::environment`]); on local targets through the sandbox helper
+//! ([`crate::sandbox`]), on upstream hosts through their `runner` when one is configured. The
+//! [`Mode`] says whether it may write: the session decides it from who let the command run.
+//!
+//! Owns: the local spawners, the upstream connection pool, signal names, the environment.
+//! Touches: the audit handle (an upstream's wrong host key is an event). Knows nothing of
+//! gating or recording.
 
 pub mod local;
 pub mod shell;
 pub mod signals;
 pub mod upstream;
 
+use std::ffi::OsString;
+use std::path::PathBuf;
+
 use airlock_approvals::ledger::Event;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::Audit;
-use crate::config::{Target, TargetKind};
+use crate::config::{LocalTarget, Target, TargetKind, UpstreamTarget};
 use crate::deny::Deny;
+use crate::environment as env;
+pub use crate::sandbox::Mode;
+use crate::sandbox::{Sandbox, Scratch, Unavailable};
 use shell::Shell;
 use upstream::{Upstream, UpstreamError};
 
-/// The targets' shared state: upstream connections (one per target, reused).
-pub struct Targets {
-    upstream: Upstream,
-    audit: Audit,
+/// The bash invocation every command runs under: no profile, no rc file.
+pub const BASH_FLAGS: &[&str] = &["--noprofile", "--norc"];
+
+/// What local targets need: the sandbox helper and whether this kernel can sandbox at all.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub sandbox: Sandbox,
+    /// The Landlock ABI, or why there is none: then only `unconfined` targets run commands.
+    pub kernel: Result<i32, Unavailable>,
+    /// Where running guards' pid files go (the orphan sweep reads them at start-up).
+    pub pids: PathBuf,
 }
 
-impl Targets {
-    pub fn new(audit: Audit) -> Self {
-        Self {
-            upstream: Upstream::default(),
-            audit,
+impl Local {
+    /// May `target` run commands here?
+    fn ready(&self, name: &str, t: &LocalTarget) -> Result<(), Deny> {
+        match &self.kernel {
+            Err(why) if !t.unconfined => Err(Deny::Unsandboxed {
+                target: name.to_owned(),
+                why: why.to_string(),
+            }),
+            _ => Ok(()),
         }
     }
 
-    /// Start `command` on `target`, on a PTY when `pty` is given.
+    /// The editor stub: this binary's `no-editor`.
+    fn editor(&self) -> String {
+        format!("{} {}", self.sandbox.exe.display(), env::NO_EDITOR)
+    }
+
+    /// HOME and USER for commands on `t`.
+    fn identity(t: &LocalTarget) -> Result<env::Identity, Deny> {
+        match &t.user {
+            None => Ok(env::Identity::gateway()),
+            Some(name) => crate::sandbox::privs::lookup(name)
+                .map(|u| env::Identity {
+                    home: Some(u.home),
+                    user: Some(u.name),
+                })
+                .map_err(|e| Deny::Target(e.to_string())),
+        }
+    }
+
+    /// The helper's argv (up to `--`) for a command on `t` in `mode`.
+    fn helper(&self, t: &LocalTarget, mode: Mode, scratch: Scratch) -> Vec<OsString> {
+        let mut argv = vec![OsString::from(&self.sandbox.exe)];
+        argv.extend(
+            self.sandbox
+                .policy(mode, Some(scratch), t.user.as_deref(), t.unconfined)
+                .to_args(),
+        );
+        argv
+    }
+}
+
+/// What an upstream's runner is given (its `sandbox-exec` argv up to `--`), if it has one.
+fn runner_args(up: &UpstreamTarget, mode: Mode) -> Vec<String> {
+    let Some(r) = &up.runner else {
+        return Vec::new();
+    };
+    let mut a = vec![r.clone(), crate::sandbox::SUBCOMMAND.to_owned()];
+    if mode == Mode::ReadOnly {
+        a.push("--read-only".into());
+    }
+    // Sessions' scratch dirs and shell FIFOs there are private to their session.
+    a.extend(["--hide-prefix", "/tmp/airlock-", "--scratch-in", "/tmp"].map(String::from));
+    a.push("--".into());
+    a
+}
+
+fn upstream_editor(up: &UpstreamTarget) -> String {
+    match &up.runner {
+        Some(r) => format!("{r} {}", env::NO_EDITOR),
+        None => "false".to_owned(),
+    }
+}
+
+/// The targets' shared state: upstream connections (one per target, reused), the sandbox.
+pub struct Targets {
+    upstream: Upstream,
+    audit: Audit,
+    local: Local,
+}
+
+impl Targets {
+    pub fn new(audit: Audit, local: Local) -> Self {
+        Self {
+            upstream: Upstream::default(),
+            audit,
+            local,
+        }
+    }
+
+    /// Start `command` on `target`, on a PTY when `pty` is given, writing only if `mode`
+    /// allows.
     pub async fn spawn(
         &self,
         target: &Target,
         command: &str,
         pty: Option<&PtyParams>,
+        mode: Mode,
     ) -> Result<Process, Deny> {
+        let term = pty.map(|p| p.term.as_str());
         match &target.kind {
-            TargetKind::Local { shell, cwd, .. } => match pty {
-                Some(p) => local::spawn_pty(shell, cwd.as_deref(), Some(command), p),
-                None => local::spawn_pipes(shell, cwd.as_deref(), command),
+            TargetKind::Local(l) => {
+                self.local.ready(&target.name, l)?;
+                let mut argv =
+                    self.local
+                        .helper(l, mode, Scratch::MakeIn(self.local.sandbox.run_dir.clone()));
+                argv.push(l.bash.clone().into());
+                argv.extend(BASH_FLAGS.iter().map(OsString::from));
+                argv.push("-c".into());
+                argv.push(command.into());
+                let who = Local::identity(l)?;
+                let start = local::Start {
+                    argv,
+                    cwd: l.cwd.as_deref(),
+                    env: env::local(&who, &self.local.editor(), &target.env, term),
+                    pids: Some(self.local.pids.clone()),
+                };
+                match pty {
+                    Some(p) => local::spawn_pty(start, p),
+                    None => local::spawn_pipes(start),
+                }
+                .map_err(|e| Deny::Target(e.to_string()))
             }
-            .map_err(|e| Deny::Target(e.to_string())),
             TargetKind::Ssh(up) => {
-                match self.upstream.spawn(&target.name, up, command, pty).await {
+                let line = env::upstream_command(
+                    command,
+                    &runner_args(up, mode),
+                    &upstream_editor(up),
+                    &target.env,
+                    term,
+                );
+                match self.upstream.spawn(&target.name, up, &line, pty).await {
                     Ok(p) => Ok(p),
                     Err(e) => Err(self.upstream_failed(&target.name, e).await),
                 }
@@ -65,12 +183,47 @@ impl Targets {
         pty: Option<&PtyParams>,
         unique: &str,
     ) -> Result<(Shell, String), Deny> {
+        let term = pty.map(|p| p.term.as_str());
         let started = match &target.kind {
-            TargetKind::Local { bash, cwd, .. } => {
-                Shell::spawn(bash, cwd.as_deref(), pty, unique).await
+            TargetKind::Local(l) => {
+                self.local.ready(&target.name, l)?;
+                let who = Local::identity(l)?;
+                let dir = self.local.sandbox.run_dir.join(format!("shell-{unique}"));
+                let rw = self
+                    .local
+                    .helper(l, Mode::ReadWrite, Scratch::Use(dir.clone()));
+                let mut ro = vec![OsString::from(&self.local.sandbox.exe)];
+                // Lines that run without a human: read-only, in the session's scratch dir,
+                // as the user the shell already is.
+                ro.extend(
+                    self.local
+                        .sandbox
+                        .policy(
+                            Mode::ReadOnly,
+                            Some(Scratch::Use(dir.clone())),
+                            None,
+                            l.unconfined,
+                        )
+                        .to_args(),
+                );
+                let spec = shell::LocalShell {
+                    bash: &l.bash,
+                    cwd: l.cwd.as_deref(),
+                    env: env::local(&who, &self.local.editor(), &target.env, term),
+                    helper: rw,
+                    read_only: ro,
+                    dir,
+                    user: l.user.as_deref(),
+                    pids: self.local.pids.clone(),
+                };
+                Shell::spawn(spec, pty).await
             }
             TargetKind::Ssh(up) => {
-                Shell::spawn_upstream(&self.upstream, &target.name, up, pty, unique).await
+                let spec = shell::UpstreamShell {
+                    env: env::fixed(&upstream_editor(up), &target.env),
+                    read_only: runner_args(up, Mode::ReadOnly),
+                };
+                Shell::spawn_upstream(&self.upstream, &target.name, up, pty, unique, spec).await
             }
         };
         started.map_err(|e| {

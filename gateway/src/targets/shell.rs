@@ -1,35 +1,61 @@
-//! The persistent shell behind a gated interactive session (`local` target).
+//! The persistent shell behind a gated interactive session or a script.
 //!
 //! bash runs on a PTY so programs get a real terminal (ctrl-c, resizes, `tput cols`), but it
 //! never reads commands from that terminal. Approved lines arrive NUL-terminated on a pipe of
-//! their own (fd 3); after each one bash writes `STATUS CWD` NUL-terminated to another pipe
-//! (fd 4). So nothing the agent types while a command runs can ever be executed by the shell,
-//! the terminal never echoes the command, no canonical-mode line limit applies, and the end of
-//! a command cannot be forged by its output. Commands run with fds 3 and 4 closed.
+//! their own (fd 3), each with a mode byte; after each one bash writes `STATUS CWD` and what
+//! the agent typed that the line did not read, NUL-terminated, to another pipe (fd 4). So
+//! nothing the agent types while a command runs can ever be executed by the shell, the
+//! terminal never echoes the command, and the end of a command cannot be forged by its output.
+//! Commands run with fds 3 and 4 closed. The pipes are FIFOs in the session's private dir,
+//! removed as soon as both ends are open.
 //!
-//! The pipes are FIFOs in a private directory that is removed as soon as both ends are open.
+//! What a line can leave behind for the lines after it is limited (issue: state that changes
+//! how later lines run):
+//! - the pinned variables ([`super::env`]) are readonly, and `BASH_ENV`, `PS4`, `LD_PRELOAD`…
+//!   readonly and empty;
+//! - before every line the shell is reset: the command hash is cleared (`hash -p` cannot
+//!   redirect a name), aliases never expand, history is off and empty (`fc` has nothing to
+//!   replay), traps are reset, `command_not_found_handle` and every function named like a
+//!   builtin or a program are removed (with a line saying so);
+//! - a line that runs without a human (mode `r`) runs in a child under the read-only sandbox,
+//!   given a copy of the shell's state and `$?`: nothing it does persists except its working
+//!   directory, and an `exit` at its top level ends the shell as it would have.
+//!   Without a sandbox helper (an upstream with no runner) it runs in the shell itself.
 
+use std::ffi::OsString;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::stat::Mode;
+use nix::sys::stat::Mode as FileMode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use super::local::{SpawnError, spawn_pipes_args, spawn_pty_args};
-use super::{Process, PtyParams};
+use super::local::{SpawnError, Start, spawn_pipes, spawn_pty};
+use super::{BASH_FLAGS, Mode, Process, PtyParams};
+use crate::environment::{EDITORS, EMPTY_READONLY, PINNED, quote};
 
-/// The loop bash runs. `trap : INT` keeps the shell alive when ctrl-c interrupts a command
-/// (a handler, unlike an ignored signal, is not inherited by the commands it runs);
-/// `__airlock_set` gives each line the previous line's `$?`. After each command,
-/// `__airlock_unread` takes back what the agent typed while it ran and it did not read (still
-/// in the terminal's input queue), so the gateway can judge it as the next lines — what bash
-/// itself would read next. It costs nothing when no whole line waits (`read -t 0`); a partial
-/// line alone (typed without Enter) stays in the queue for the next command. The record is
-/// `STATUS CWD\0UNREAD\0`.
+/// The loop bash runs: `$1` the commands FIFO, `$2` the done FIFO, the rest the sandbox
+/// helper's argv for read-only lines (empty: no helper). `trap : INT` keeps the shell alive
+/// when ctrl-c interrupts a command (a handler, unlike an ignored signal, is not inherited by
+/// the commands it runs); `__airlock_set` gives each line the previous line's `$?`.
+/// `__airlock_unread` takes back what the agent typed while a line ran and it did not read
+/// (still in the terminal's input queue), so the gateway can judge it as the next lines. The
+/// record is `STATUS CWD\0UNREAD\0`.
 const LOOP: &str = r#"exec 3<"$1" 4>"$2" || exit 111
+__airlock_ro_cmd=("${@:3}")
+__airlock_child='builtin source "$1" 2>/dev/null
+builtin set +o history
+__airlock_top=$BASHPID
+builtin trap '"'"'builtin printf %s "$PWD" >"$1.cwd"'"'"' EXIT
+exit() { [ "$BASHPID" = "$__airlock_top" ] && : >"$__airlock_st.exit"; builtin exit "$@"; }
+__airlock_st=$1
+__airlock_set "$3"
+eval "$2"'
+
+__airlock_builtins=" $(compgen -b | tr '\n' ' ') $(compgen -k | tr '\n' ' ') "
+readonly __airlock_ro_cmd __airlock_child __airlock_builtins
 trap : INT
 __airlock_status=0
 __airlock_set() { return "$1"; }
@@ -38,16 +64,93 @@ __airlock_unread() {
   IFS= read -r -d '' -t 0.05 __airlock_rest
   return 0
 }
+__airlock_reset() {
+  builtin hash -r
+  builtin shopt -u expand_aliases
+  builtin set +o history
+  builtin history -c
+  builtin trap - DEBUG ERR RETURN EXIT
+  builtin trap : INT
+  builtin unset -f command_not_found_handle command_not_found_handler 2>/dev/null
+  local __f
+  for __f in $(builtin compgen -A function); do
+    case $__f in __airlock_*) continue ;; esac
+    case $__airlock_builtins in *" $__f "*) ;; *) [ -n "$(builtin type -P -- "$__f")" ] || continue ;; esac
+    builtin unset -f -- "$__f"
+    builtin printf 'airlock: function %s removed: it was named like a command\n' "$__f" >&2
+  done
+}
+__airlock_ro() {
+  local __prev=$?
+  if [ ${#__airlock_ro_cmd[@]} -eq 0 ]; then __airlock_set "$__prev"; eval "$1"; return; fi
+  local __st="$TMPDIR/.airlock-state"
+  builtin command rm -f -- "$__st" "$__st.cwd" "$__st.exit"
+  { builtin declare -p; builtin declare -f; builtin shopt -p; builtin set +o; } >"$__st" 2>/dev/null
+  "${__airlock_ro_cmd[@]}" "$BASH" --noprofile --norc -c "$__airlock_child" airlock-line "$__st" "$1" "$__prev"
+  local __s=$?
+  if [ -f "$__st.cwd" ]; then builtin cd -- "$(< "$__st.cwd")" 2>/dev/null; fi
+  if [ -f "$__st.exit" ]; then builtin exit "$__s"; fi
+  builtin command rm -f -- "$__st" "$__st.cwd" "$__st.exit"
+  return $__s
+}
+readonly -f __airlock_set __airlock_unread __airlock_reset __airlock_ro
 printf '0 %s\0\0' "$PWD" >&4
 while IFS= read -r -d '' __airlock_line <&3; do
+  __airlock_reset 3<&- 4>&-
   __airlock_set "$__airlock_status"
-  eval "$__airlock_line" 3<&- 4>&-
+  case $__airlock_line in
+    r*) __airlock_ro "${__airlock_line:1}" 3<&- 4>&- ;;
+    *) eval "${__airlock_line:1}" 3<&- 4>&- ;;
+  esac
   __airlock_status=$?
   __airlock_rest=
   __airlock_unread 3<&- 4>&-
   printf '%s %s\0%s\0' "$__airlock_status" "$PWD" "$__airlock_rest" >&4
 done
 "#;
+
+/// Lines run before the loop: the pinned variables made readonly (their values come from the
+/// environment), the dangerous ones readonly and empty.
+fn preamble() -> String {
+    let mut p = String::new();
+    for (k, _) in PINNED {
+        p.push_str(&format!("readonly {k}\n"));
+    }
+    for k in EDITORS {
+        p.push_str(&format!("readonly {k}\n"));
+    }
+    for k in EMPTY_READONLY {
+        p.push_str(&format!("unset {k} 2>/dev/null; readonly {k}=\n"));
+    }
+    p
+}
+
+/// The whole script bash is given.
+fn script() -> String {
+    format!("{}{LOOP}", preamble())
+}
+
+/// A local shell: what to start and where its private dir is.
+pub struct LocalShell<'a> {
+    pub bash: &'a Path,
+    pub cwd: Option<&'a Path>,
+    pub env: Vec<(String, String)>,
+    /// The sandbox helper's argv up to `--` for the shell itself (read-write).
+    pub helper: Vec<OsString>,
+    /// The helper's argv up to `--` for read-only lines.
+    pub read_only: Vec<OsString>,
+    /// The session's private dir: FIFOs, then scratch (`$TMPDIR`). Removed with the shell.
+    pub dir: PathBuf,
+    /// The user the shell runs as (the dir and FIFOs are given to it).
+    pub user: Option<&'a str>,
+    pub pids: PathBuf,
+}
+
+/// An upstream shell: the pinned variables to set and the runner's argv for read-only lines.
+pub struct UpstreamShell {
+    pub env: Vec<(String, String)>,
+    pub read_only: Vec<String>,
+}
 
 /// How long bash may take to start and report ready.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +169,8 @@ pub struct Shell {
     pub process: Process,
     commands: Commands,
     done: mpsc::Receiver<Done>,
+    /// The session's private dir on this host, removed when the shell is dropped.
+    _dir: Option<PrivateDir>,
 }
 
 /// Where approved lines are written: a local FIFO, or the stdin of `cat > FIFO` running on an
@@ -87,30 +192,36 @@ pub enum ShellError {
     Nul,
 }
 
-/// Removes the FIFO directory however `spawn` returns.
-struct FifoDir(PathBuf);
+/// Removes the session's private directory however the session ends.
+struct PrivateDir(PathBuf);
 
-impl Drop for FifoDir {
+impl Drop for PrivateDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 impl Shell {
-    /// Start `bash` (with no startup files) in `cwd` — on a PTY, or with pipes when `pty` is
-    /// `None` (a script on stdin) — and wait until it is ready. Returns the shell and its
-    /// starting directory.
+    /// Start the shell in its sandbox — on a PTY, or with pipes when `pty` is `None` (a
+    /// script on stdin) — and wait until it is ready. Returns the shell and its starting
+    /// directory.
     pub async fn spawn(
-        bash: &Path,
-        cwd: Option<&Path>,
+        spec: LocalShell<'_>,
         pty: Option<&PtyParams>,
-        unique: &str,
     ) -> Result<(Self, String), ShellError> {
-        let dir = FifoDir(std::env::temp_dir().join(format!("airlock-shell-{unique}")));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir.0)?;
+        std::fs::DirBuilder::new().mode(0o700).create(&spec.dir)?;
+        let dir = PrivateDir(spec.dir.clone());
         let (cmd_path, done_path) = (dir.0.join("commands"), dir.0.join("done"));
         for p in [&cmd_path, &done_path] {
-            nix::unistd::mkfifo(p, Mode::S_IRUSR | Mode::S_IWUSR).map_err(std::io::Error::from)?;
+            nix::unistd::mkfifo(p, FileMode::S_IRUSR | FileMode::S_IWUSR)
+                .map_err(std::io::Error::from)?;
+        }
+        if let Some(name) = spec.user {
+            let u = crate::sandbox::privs::lookup(name)
+                .map_err(|e| ShellError::Start(e.to_string()))?;
+            for p in [&dir.0, &cmd_path, &done_path] {
+                std::os::unix::fs::chown(p, Some(u.uid), Some(u.gid))?;
+            }
         }
         // Open our ends without blocking: the reader of `done` opens at once; `commands` is
         // opened read-write (Linux allows it on a FIFO), so it never waits for bash.
@@ -118,21 +229,27 @@ impl Shell {
         let commands = pipe::OpenOptions::new()
             .read_write(true)
             .open_sender(&cmd_path)?;
-        let cmd_s = cmd_path.to_string_lossy().into_owned();
-        let done_s = done_path.to_string_lossy().into_owned();
-        let args = [
-            "--noprofile",
-            "--norc",
-            "-c",
-            LOOP,
-            "airlock-shell",
-            &cmd_s,
-            &done_s,
-        ];
+        let mut argv = spec.helper;
+        argv.push(spec.bash.into());
+        argv.extend(BASH_FLAGS.iter().map(OsString::from));
+        argv.push("-c".into());
+        argv.push(script().into());
+        argv.push("airlock-shell".into());
+        argv.push(cmd_path.into());
+        argv.push(done_path.into());
+        argv.extend(spec.read_only);
+        let mut env = spec.env;
+        env.push(("TMPDIR".into(), dir.0.display().to_string()));
+        let start = Start {
+            argv,
+            cwd: spec.cwd,
+            env,
+            pids: Some(spec.pids),
+        };
         let process = match pty {
-            Some(p) => spawn_pty_args(bash, &args, cwd, p)?,
+            Some(p) => spawn_pty(start, p)?,
             None => {
-                let p = spawn_pipes_args(bash, &args, cwd)?;
+                let p = spawn_pipes(start)?;
                 // Commands of a script read an empty stdin, never the script itself.
                 let _ = p.control.send(super::Control::CloseStdin).await;
                 p
@@ -144,7 +261,9 @@ impl Shell {
             .await
             .map_err(|_| ShellError::Start("no ready signal".into()))?
             .ok_or_else(|| ShellError::Start("bash exited".into()))?;
-        drop(dir); // both ends are open; the names are no longer needed
+        // Both ends are open: the names go, so nothing else can ever open them.
+        let _ = std::fs::remove_file(dir.0.join("commands"));
+        let _ = std::fs::remove_file(dir.0.join("done"));
         let (tx, done) = mpsc::channel(8);
         tokio::spawn(async move {
             while let Some(d) = read_record(&mut done_rx, &mut pending).await {
@@ -158,6 +277,7 @@ impl Shell {
                 process,
                 commands: Commands::Fifo(commands),
                 done,
+                _dir: Some(dir),
             },
             first.cwd,
         ))
@@ -172,6 +292,7 @@ impl Shell {
         t: &super::upstream::UpstreamTarget,
         pty: Option<&PtyParams>,
         unique: &str,
+        spec: UpstreamShell,
     ) -> Result<(Self, String), ShellError> {
         let start = |e: super::upstream::UpstreamError| ShellError::Start(e.to_string());
         let dir = format!("/tmp/airlock-shell-{unique}");
@@ -193,10 +314,25 @@ impl Shell {
                 ));
             }
         }
-        let bash = format!(
-            "exec bash --noprofile --norc -c {} airlock-shell {cmd_path} {done_path}",
-            quote(LOOP)
+        let mut bash = String::from(
+            "exec env -i HOME=\"$HOME\" USER=\"$USER\" LOGNAME=\"$LOGNAME\" PATH=\"$PATH\" LANG=C.UTF-8 TMPDIR=/tmp",
         );
+        if let Some(p) = pty {
+            bash.push(' ');
+            bash.push_str(&quote(&format!("TERM={}", p.term)));
+        }
+        for (k, v) in &spec.env {
+            bash.push(' ');
+            bash.push_str(&quote(&format!("{k}={v}")));
+        }
+        bash.push_str(&format!(
+            " bash --noprofile --norc -c {} airlock-shell {cmd_path} {done_path}",
+            quote(&script())
+        ));
+        for a in &spec.read_only {
+            bash.push(' ');
+            bash.push_str(&quote(a));
+        }
         let process = up.spawn(name, t, &bash, pty).await.map_err(start)?;
         if pty.is_none() {
             let _ = process.control.send(super::Control::CloseStdin).await;
@@ -238,17 +374,22 @@ impl Shell {
                 process,
                 commands: Commands::Channel(writer.control),
                 done,
+                _dir: None,
             },
             first.cwd,
         ))
     }
 
-    /// Hand an approved line to the shell.
-    pub async fn run(&mut self, line: &str) -> Result<(), ShellError> {
+    /// Hand a line to the shell: read-only lines run in the sandboxed child.
+    pub async fn run(&mut self, line: &str, mode: Mode) -> Result<(), ShellError> {
         if line.contains('\0') {
             return Err(ShellError::Nul);
         }
-        let mut buf = Vec::with_capacity(line.len() + 1);
+        let mut buf = Vec::with_capacity(line.len() + 2);
+        buf.push(match mode {
+            Mode::ReadOnly => b'r',
+            Mode::ReadWrite => b'w',
+        });
         buf.extend_from_slice(line.as_bytes());
         buf.push(0);
         match &mut self.commands {
@@ -280,11 +421,6 @@ impl Shell {
             &mut self.process.exit,
         )
     }
-}
-
-/// Quote text as one shell word.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Take one whole `STATUS CWD\0UNREAD\0` record off the front of `pending`, if there is one.
@@ -345,12 +481,22 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn state_persists_and_status_comes_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut sh, cwd) =
-            Shell::spawn(Path::new("/bin/bash"), Some(dir.path()), Some(&pty()), "t1")
-                .await
-                .expect("spawn");
+        let private = tempfile::tempdir().expect("tempdir");
+        let spec = LocalShell {
+            bash: Path::new("/bin/bash"),
+            cwd: Some(dir.path()),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            helper: Vec::new(),
+            read_only: Vec::new(),
+            dir: private.path().join("s"),
+            user: None,
+            pids: private.path().join("pids"),
+        };
+        let (mut sh, cwd) = Shell::spawn(spec, Some(&pty())).await.expect("spawn");
         assert_eq!(Path::new(&cwd), dir.path());
-        sh.run("cd /tmp && X=42").await.expect("run");
+        sh.run("cd /tmp && X=42", Mode::ReadWrite)
+            .await
+            .expect("run");
         assert_eq!(
             sh.done().await,
             Some(Done {
@@ -359,7 +505,9 @@ mod tests {
                 unread: Vec::new(),
             })
         );
-        sh.run("echo value=$X; (exit 3)").await.expect("run");
+        sh.run("echo value=$X; (exit 3)", Mode::ReadWrite)
+            .await
+            .expect("run");
         // (checked below: the next line sees that 3 as its `$?`)
         let out = output_until(&mut sh.process, "value=42").await;
         assert!(out.contains("value=42"), "{out:?}");
@@ -368,13 +516,35 @@ mod tests {
             "the command is never echoed: {out:?}"
         );
         assert_eq!(sh.done().await.map(|d| d.status), Some(3));
-        sh.run("echo previous=$?").await.expect("run");
+        sh.run("echo previous=$?", Mode::ReadWrite)
+            .await
+            .expect("run");
         let out = output_until(&mut sh.process, "previous=3").await;
         assert!(out.contains("previous=3"), "{out:?}");
         assert_eq!(sh.done().await.map(|d| d.status), Some(0));
         // Printing something that looks like our record does nothing.
-        sh.run("printf '0 /fake\\0'; false").await.expect("run");
+        sh.run("printf '0 /fake\\0'; false", Mode::ReadWrite)
+            .await
+            .expect("run");
         assert_eq!(sh.done().await.map(|d| d.status), Some(1));
-        assert!(!dir.path().join("..").join("airlock-shell-t1").exists());
+        // The FIFOs' names are gone once both ends are open.
+        assert!(!private.path().join("s/commands").exists());
+        // Pinned names are readonly; a function named like a program is gone before the
+        // next line.
+        sh.run("PAGER=evil", Mode::ReadWrite).await.expect("run");
+        assert_ne!(sh.done().await.map(|d| d.status), Some(0));
+        sh.run("ls() { echo hijacked; }", Mode::ReadWrite)
+            .await
+            .expect("run");
+        assert_eq!(sh.done().await.map(|d| d.status), Some(0));
+        sh.run("ls -d /", Mode::ReadWrite).await.expect("run");
+        let out = output_until(&mut sh.process, "function ls removed").await;
+        assert!(out.contains("function ls removed"), "{out:?}");
+        assert_eq!(sh.done().await.map(|d| d.status), Some(0));
+        drop(sh);
+        assert!(
+            !private.path().join("s").exists(),
+            "the private dir is removed with the shell"
+        );
     }
 }

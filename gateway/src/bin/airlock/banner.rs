@@ -55,6 +55,9 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
         humantime::format_duration(c.approval_timeout),
         c.high_quorum
     );
+    for line in &gw.info.containment {
+        put!(out, "  sandbox     {line}");
+    }
     if gw.info.expired_at_start > 0 {
         put!(
             out,

@@ -207,6 +207,19 @@ pub(crate) enum WhitelistCmd {
 }
 
 fn main() -> ExitCode {
+    // The sandbox helper and the editor stub run inside commands' process trees: before any
+    // thread, runtime or config exists (the helper forks), and with nothing else parsed.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some(airlock_gateway::sandbox::SUBCOMMAND) => {
+            airlock_gateway::sandbox::guard::main(&args[2..])
+        }
+        Some(airlock_gateway::environment::NO_EDITOR) => {
+            eprintln!("{}", airlock_gateway::environment::NO_EDITOR_TEXT);
+            return ExitCode::from(1);
+        }
+        _ => {}
+    }
     let cli = Cli::parse();
     if let Cmd::Ledger(LedgerCmd::Verify {
         file,

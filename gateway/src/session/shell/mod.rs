@@ -31,7 +31,7 @@ use super::{DENIED_EXIT, SessionCtx, Tx, refuse};
 use crate::deny::{Deny, human_duration};
 use crate::record::Witness;
 use crate::targets::shell::Shell;
-use crate::targets::{Control, Exit, Output, PtyParams};
+use crate::targets::{Control, Exit, Mode, Output, PtyParams};
 use editor::{Editor, Event};
 use io::Ev;
 use units::Units;
@@ -202,7 +202,7 @@ impl Sh {
                 return end;
             }
             let step = match go {
-                Go::Run(_) => self.run_unit(&command).await,
+                Go::Run(_, mode) => self.run_unit(&command, mode).await,
                 Go::Refused(deny) => self.refused(deny).await,
                 Go::Withdrawn => {
                     self.last_status = 130;
@@ -339,8 +339,8 @@ impl Sh {
     }
 
     /// Hand an approved unit to the shell and relay until it finishes.
-    async fn run_unit(&mut self, command: &str) -> Result<(), End> {
-        if let Err(deny) = self.witness.started(command).await {
+    async fn run_unit(&mut self, command: &str, mode: Mode) -> Result<(), End> {
+        if let Err(deny) = self.witness.started(command, mode).await {
             // Not in the audit trail, so it does not run; the session itself goes on.
             return self.refused(deny).await;
         }
@@ -348,7 +348,7 @@ impl Sh {
             self.show(editor::PASTE_OFF).await?;
         }
         self.shell
-            .run(command)
+            .run(command, mode)
             .await
             .map_err(|e| End::Error(format!("cannot reach the shell: {e}")))?;
         let grace = self.ctx.shared.limits.shutdown_grace;

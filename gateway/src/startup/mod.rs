@@ -31,7 +31,11 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("ledger key {path}: {msg}")]
     LedgerKey { path: String, msg: String },
+    #[error("sandbox: {0}")]
+    Sandbox(String),
 }
+
+mod containment;
 
 /// What start-up found, for the banner.
 pub struct StartInfo {
@@ -44,6 +48,8 @@ pub struct StartInfo {
     /// `ed25519:…` public key that verifies ledger checkpoints.
     pub ledger_pubkey: String,
     pub ledger_key_created: bool,
+    /// Per target: how its commands are contained (or that they are refused).
+    pub containment: Vec<String>,
 }
 
 /// A gateway ready to serve.
@@ -106,6 +112,8 @@ impl Gateway {
                 interrupted_sessions: interrupted,
             })
             .await?;
+        let local = containment::open(&config)?;
+        let containment = containment::status_lines(&config, &local);
         let config = Arc::new(config);
         let audit = Audit::new(ledger.clone());
         let broker = Broker::for_node(store.clone(), ledger, config.node.clone());
@@ -115,7 +123,7 @@ impl Gateway {
             gate: Gate::new(config.clone(), store.clone()),
             broker: broker.clone(),
             records: Records::new(store.clone(), audit.clone(), config.recordings_dir()),
-            targets: Targets::new(audit.clone()),
+            targets: Targets::new(audit.clone(), local),
             limits: Limits {
                 node: config.node.clone(),
                 approval_timeout: config.approval_timeout,
@@ -134,6 +142,7 @@ impl Gateway {
                 expired_at_start: expired.len(),
                 ledger_pubkey,
                 ledger_key_created,
+                containment,
             },
             ssh: Arc::new(ssh_config(key)),
             store,

@@ -1,0 +1,240 @@
+//! Hiding the gateway's files by covering them, in the command's own mount namespace.
+//!
+//! Landlock can only grant, never carve a path out of a grant, so hiding `/var/lib/airlock`
+//! with Landlock alone would also take away writing anywhere in `/var/lib` (and listing `/`).
+//! Instead the command gets a private mount namespace in which every hidden directory is
+//! covered by an empty read-only tmpfs and every hidden file by `/dev/null`; the scratch dir,
+//! when it lies under a covered directory, is bound back in place. Landlock then forbids the
+//! command to change mounts, so it cannot uncover them.
+//!
+//! Root makes the namespace directly; another user makes it inside a user namespace of its
+//! own (its uid mapped to itself). If neither is possible, [`mask`] fails and the caller falls
+//! back to hiding with Landlock alone ([`super::rules`]).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::Policy;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}: {source}")]
+pub struct MaskError {
+    what: &'static str,
+    path: String,
+    source: std::io::Error,
+}
+
+/// How masking went.
+#[derive(Debug)]
+pub enum Masked {
+    /// Every hidden path is covered.
+    Covered,
+    /// No mount namespace could be made here; nothing was changed.
+    Unavailable(MaskError),
+}
+
+fn err(what: &'static str, path: &Path) -> MaskError {
+    MaskError {
+        what,
+        path: path.display().to_string(),
+        source: std::io::Error::last_os_error(),
+    }
+}
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+/// What to cover: the hidden paths that exist, and the entries matching a hidden prefix.
+pub fn targets(policy: &Policy) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = policy
+        .hide
+        .iter()
+        .filter(|p| p.symlink_metadata().is_ok())
+        .cloned()
+        .collect();
+    for prefix in &policy.hide_prefix {
+        let Some(parent) = prefix.parent() else {
+            continue;
+        };
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.as_os_str()
+                .as_bytes()
+                .starts_with(prefix.as_os_str().as_bytes())
+            {
+                out.push(p);
+            }
+        }
+    }
+    // A path under another covered one needs no cover of its own (and could not get one
+    // once its parent is covered).
+    out.sort();
+    let mut kept: Vec<PathBuf> = Vec::new();
+    for p in out {
+        if !kept.iter().any(|k| p.starts_with(k)) {
+            kept.push(p);
+        }
+    }
+    kept
+}
+
+fn write_file(path: &str, text: &str) -> Result<(), MaskError> {
+    std::fs::write(path, text).map_err(|source| MaskError {
+        what: "cannot write",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Enter a private mount namespace (through a user namespace when not root).
+fn unshare() -> Result<(), MaskError> {
+    // SAFETY: plain syscalls; this process is single-threaded.
+    unsafe {
+        let (uid, gid) = (libc::geteuid(), libc::getegid());
+        if uid == 0 {
+            if libc::unshare(libc::CLONE_NEWNS) < 0 {
+                return Err(err("unshare(CLONE_NEWNS)", Path::new("/")));
+            }
+        } else {
+            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) < 0 {
+                return Err(err("unshare(CLONE_NEWUSER|CLONE_NEWNS)", Path::new("/")));
+            }
+            write_file("/proc/self/setgroups", "deny")?;
+            write_file("/proc/self/uid_map", &format!("{uid} {uid} 1"))?;
+            write_file("/proc/self/gid_map", &format!("{gid} {gid} 1"))?;
+        }
+        let root = cstr(Path::new("/"));
+        if libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) < 0
+        {
+            return Err(err("cannot make mounts private under", Path::new("/")));
+        }
+    }
+    Ok(())
+}
+
+fn mount_tmpfs(at: &Path, mode: &str) -> Result<(), MaskError> {
+    let (src, fstype) = (cstr(Path::new("tmpfs")), cstr(Path::new("tmpfs")));
+    let data = CString::new(format!("size=64k,mode={mode}")).unwrap_or_default();
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            cstr(at).as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            data.as_ptr().cast(),
+        )
+    };
+    if rc < 0 {
+        return Err(err("cannot cover", at));
+    }
+    Ok(())
+}
+
+fn bind(from: &Path, to: &Path) -> Result<(), MaskError> {
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            cstr(from).as_ptr(),
+            cstr(to).as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if rc < 0 {
+        return Err(err("cannot bind over", to));
+    }
+    Ok(())
+}
+
+fn read_only(at: &Path, bind: bool) -> Result<(), MaskError> {
+    let flags = libc::MS_REMOUNT
+        | libc::MS_RDONLY
+        | libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC
+        | if bind { libc::MS_BIND } else { 0 };
+    // SAFETY: NUL-terminated string that outlives the call.
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            cstr(at).as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if rc < 0 {
+        return Err(err("cannot make read-only", at));
+    }
+    Ok(())
+}
+
+/// Cover every hidden path for this process and what it execs; keep `scratch` reachable.
+/// `Err` means the namespace was made but a cover failed: the command must not run.
+pub fn mask(policy: &Policy, scratch: Option<&Path>) -> Result<Masked, MaskError> {
+    let covers = targets(policy);
+    if covers.is_empty() {
+        return Ok(Masked::Covered);
+    }
+    if let Err(e) = unshare() {
+        return Ok(Masked::Unavailable(e));
+    }
+    // Opened in the new namespace (a bind's source must be in it), before its parent is
+    // covered, so it can be bound back.
+    let kept: Option<OwnedFd> = match scratch {
+        Some(s) => Some(
+            std::fs::File::open(s)
+                .map(OwnedFd::from)
+                .map_err(|source| MaskError {
+                    what: "cannot open the scratch dir",
+                    path: s.display().to_string(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    for c in &covers {
+        let is_dir = c.symlink_metadata().map(|m| m.is_dir()).unwrap_or(false);
+        if !is_dir {
+            bind(Path::new("/dev/null"), c)?;
+            read_only(c, true)?;
+            continue;
+        }
+        match (scratch, &kept) {
+            (Some(s), Some(fd)) if s.starts_with(c) => {
+                mount_tmpfs(c, "0711")?;
+                let inside = s.strip_prefix(c).unwrap_or(Path::new(""));
+                let target = c.join(inside);
+                std::fs::create_dir_all(&target).map_err(|source| MaskError {
+                    what: "cannot make",
+                    path: target.display().to_string(),
+                    source,
+                })?;
+                bind(
+                    Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())),
+                    &target,
+                )?;
+                read_only(c, false)?;
+            }
+            _ => {
+                mount_tmpfs(c, "0000")?;
+                read_only(c, false)?;
+            }
+        }
+    }
+    Ok(Masked::Covered)
+}
