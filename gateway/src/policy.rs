@@ -10,7 +10,7 @@ use std::path::Path;
 use airlock_approvals::Decision;
 use airlock_classifier::Assessment;
 
-use crate::config::{Config, read_authorized_keys};
+use crate::config::{Config, TargetKind, read_authorized_keys};
 use crate::gate;
 
 /// A usage or config problem: `policy check` exits 2 on these.
@@ -113,6 +113,29 @@ pub fn lint(path: &Path) -> (Option<Config>, Vec<Finding>) {
                 format!("{later}: rule {id} overrides the rule of the same id in {earlier}")
             },
         });
+    }
+    for t in &config.targets {
+        let warning = match &t.kind {
+            TargetKind::Ssh(up) if up.runner.is_none() => Some(format!(
+                "target {}: no runner: low commands there are classified but not enforced (they run with write access); install airlock on the upstream and set runner = \"/path/to/airlock\"",
+                t.name
+            )),
+            TargetKind::Local(l) if l.unconfined => Some(format!(
+                "target {}: unconfined = true: commands run without the sandbox and can read and change the gateway's own files",
+                t.name
+            )),
+            TargetKind::Local(l) if l.user.is_none() => Some(format!(
+                "target {}: no user: commands run as the gateway's own user (in the sandbox); a production local target should name a user",
+                t.name
+            )),
+            _ => None,
+        };
+        if let Some(message) = warning {
+            findings.push(Finding {
+                error: false,
+                message,
+            });
+        }
     }
     if config.agents.is_empty() && read_authorized_keys(&config.authorized_keys).is_empty() {
         findings.push(Finding {
