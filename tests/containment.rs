@@ -62,11 +62,13 @@ impl Ran {
 }
 
 /// A kernel refusal as a program reports it (Landlock answers EACCES; a read-only mount
-/// would answer EROFS; a signal across domains EPERM).
+/// would answer EROFS; a signal across domains EPERM; removing or renaming over a file the
+/// sandbox mounted over, EBUSY).
 fn kernel_refused(s: &str) -> bool {
     s.contains("Permission denied")
         || s.contains("Read-only file system")
         || s.contains("Operation not permitted")
+        || s.contains("Device or resource busy")
 }
 
 /// Approve `req` with as many distinct reviewers as it needs.
@@ -549,21 +551,39 @@ async fn a_low_command_cannot_change_file_modes_or_times() {
         (mode, mtime)
     };
     let mut ran = Vec::new();
+    let mut problems = Vec::new();
     for cmd in attempts {
         if !runs_unasked(&gw, "local", &cmd) {
             continue;
         }
+        let before = intact();
         let r = run_on(&gw, "local", &cmd, false, &mut []).await;
         assert!(!r.asked, "{cmd}: {}", r.show());
-        assert_eq!(
-            intact(),
-            (0o644, 1_000_000_000),
-            "{cmd}: a low command changed a file's mode or times (the filesystem is not \
-             read-only)\n{}",
-            r.show()
-        );
+        let after = intact();
+        if after != before || after != (0o644, 1_000_000_000) {
+            problems.push(format!(
+                "{cmd}: mode {:o} -> {:o}, mtime {} -> {}\n{}",
+                before.0,
+                after.0,
+                before.1,
+                after.1,
+                r.show()
+            ));
+            // Put things back for the next attempt.
+            std::fs::set_permissions(&mode_file, std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
+            let _ = std::process::Command::new("touch")
+                .args(["-d", "@1000000000"])
+                .arg(&time_file)
+                .status();
+        }
         ran.push(cmd);
     }
+    assert!(
+        problems.is_empty(),
+        "low commands changed file metadata (the filesystem is not read-only):\n{}",
+        problems.join("\n\n")
+    );
     if ran.is_empty() {
         eprintln!("skipped: no mode/time change attempt is low here");
     }
@@ -859,6 +879,28 @@ async fn approved_commands_cannot_modify_remove_or_replace_the_gateways_files() 
     );
     assert_refused(&r);
 
+    // Metadata is data too: a world-readable key or config is a leaked one.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .ok()
+    };
+    let (key_mode, config_mode) = (mode(&ledger_key), mode(&gw.config));
+    let r = attempt(
+        &gw,
+        &mut reviewers,
+        format!("chmod 666 {} {}", ledger_key.display(), gw.config.display()),
+    )
+    .await;
+    assert_eq!(
+        (mode(&ledger_key), mode(&gw.config)),
+        (key_mode, config_mode),
+        "an approved command changed the modes of the gateway's files: {}",
+        r.show()
+    );
+    assert_refused(&r);
+
     let r = attempt(
         &gw,
         &mut reviewers,
@@ -1132,7 +1174,9 @@ async fn commands_get_the_pinned_environment_and_nothing_of_the_gateways() {
     })
     .await;
     let w = work(&gw);
-    let r = run_on(&gw, "local", "env", false, &mut []).await;
+    // (`env` alone is medium: approve it; what it prints is the same at every tier.)
+    let mut reviewers = [gw.reviewer("alice").await];
+    let r = run_on(&gw, "local", "env", false, &mut reviewers).await;
     assert_eq!(r.code, 0, "{}", r.show());
     assert!(
         !r.out.contains(&secret),
@@ -1230,7 +1274,15 @@ async fn the_gated_shell_forgets_hashes_aliases_functions_traps_and_history() {
         ),
     ];
     for (canary, plant, trigger, after) in &pairs {
-        shell_line(&mut sh, &mut reviewers, plant).await;
+        // `; touch …` makes the planting line medium: approved, it runs with write access in
+        // the session's shell (a low line would run in a throw-away read-only child).
+        let plant = format!("{plant}; touch {d}/planted-{canary}");
+        shell_line(&mut sh, &mut reviewers, &plant).await;
+        assert!(
+            w.join(format!("planted-{canary}")).exists(),
+            "`{plant}` did not run with write access; transcript:\n{}",
+            sh.transcript()
+        );
         shell_line(&mut sh, &mut reviewers, trigger).await;
         assert!(
             !w.join(canary).exists(),
@@ -1248,9 +1300,10 @@ async fn the_gated_shell_forgets_hashes_aliases_functions_traps_and_history() {
     shell_line(
         &mut sh,
         &mut reviewers,
-        &format!("trap 'touch {d}/trap-canary' EXIT"),
+        &format!("trap 'touch {d}/trap-canary' EXIT; touch {d}/planted-trap"),
     )
     .await;
+    assert!(w.join("planted-trap").exists(), "{}", sh.transcript());
     shell_line(&mut sh, &mut reviewers, &format!("touch {d}/trap-after")).await;
     assert!(w.join("trap-after").exists(), "{}", sh.transcript());
     sh.send(b"\x04").await;
@@ -1275,7 +1328,10 @@ async fn pinned_variables_are_readonly_in_the_gated_shell() {
     shell_line(
         &mut sh,
         &mut reviewers,
-        &format!("export GIT_PAGER='touch {d}/git-pager-canary' PAGER='touch {d}/pager-canary'"),
+        &format!(
+            "export GIT_PAGER='touch {d}/git-pager-canary' PAGER='touch {d}/pager-canary'; \
+             touch {d}/planted-pager"
+        ),
     )
     .await;
     let from = sh.bytes().len();

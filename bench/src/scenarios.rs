@@ -347,3 +347,76 @@ pub async fn fan_out(
         },
     ])
 }
+
+/// 8: what the sandbox adds to starting a command: `bash -c true` started directly, and
+/// through `airlock sandbox-exec` with the policy a local command gets (the gateway's files
+/// covered, the run dir hidden, a scratch dir made and removed), read-only and read-write.
+/// Process start to exit, no SSH: the difference is the helper alone.
+pub fn sandbox_cost(lab: &Lab, bin: &Path, runs: usize) -> anyhow::Result<Vec<Row>> {
+    let run_dir = std::env::temp_dir().join("airlock-bench-run");
+    std::fs::create_dir_all(&run_dir)?;
+    let hide = [lab.path("data"), lab.path("airlock.toml")];
+    let bash = ["bash", "--noprofile", "--norc", "-c", "true"];
+    let sandboxed = |read_only: bool| {
+        let mut c = Command::new(bin);
+        c.arg("sandbox-exec");
+        if read_only {
+            c.arg("--read-only");
+        }
+        for h in &hide {
+            c.arg("--hide").arg(h);
+        }
+        c.arg("--hide-prefix")
+            .arg(&run_dir)
+            .arg("--scratch-in")
+            .arg(&run_dir)
+            .arg("--")
+            .args(bash);
+        c
+    };
+    let time = |mut c: Command| -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        let st = c.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        anyhow::ensure!(st.success(), "{c:?} failed: {st}");
+        Ok(t.elapsed())
+    };
+    let plain = || {
+        let mut c = Command::new(bash[0]);
+        c.args(&bash[1..]);
+        c
+    };
+    let mut rows = Vec::new();
+    for read_only in [true, false] {
+        let (mut p, mut s) = (Samples::default(), Samples::default());
+        time(plain())?;
+        time(sandboxed(read_only))?;
+        for _ in 0..runs {
+            p.push_dur(time(plain())?);
+            s.push_dur(time(sandboxed(read_only))?);
+        }
+        rows.push(Row {
+            scenario: format!(
+                "8. start `bash -c true` through the sandbox ({}) vs directly; the OpenSSH column is the direct start",
+                if read_only { "read-only" } else { "read-write" }
+            ),
+            unit: "ms",
+            better: Better::Lower,
+            openssh: Some(p.clone()),
+            airlock: s.clone(),
+            target: Target::None,
+        });
+        rows.push(Row {
+            scenario: format!(
+                "8. sandbox cost added ({}), p50 / p99",
+                if read_only { "read-only" } else { "read-write" }
+            ),
+            unit: "ms",
+            better: Better::Lower,
+            openssh: None,
+            airlock: Samples::quantile_difference(&s, &p),
+            target: Target::P99AtMost(5.0),
+        });
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+    Ok(rows)
+}

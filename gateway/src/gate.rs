@@ -34,8 +34,9 @@ pub enum Judged {
     /// What the classifier saw and what policy made of it.
     Classified {
         assessment: Assessment,
-        /// The target the command will run on, resolved once here.
-        target: Target,
+        /// The target the command will run on, resolved once here (boxed: a target carries its
+        /// environment, labels and credentials).
+        target: Box<Target>,
         verdict: Verdict,
     },
 }
@@ -135,7 +136,7 @@ impl Gate {
                 Err(e) => {
                     return Judged::Classified {
                         assessment,
-                        target: t,
+                        target: Box::new(t),
                         verdict: Verdict::Deny(Deny::WhitelistUnavailable(e.to_string())),
                     };
                 }
@@ -153,7 +154,7 @@ impl Gate {
         };
         Judged::Classified {
             assessment,
-            target: t,
+            target: Box::new(t),
             verdict,
         }
     }

@@ -187,8 +187,9 @@ impl Agent {
 pub enum TargetKind {
     /// This host: commands run in the sandbox, as `user` or the gateway's user.
     Local(LocalTarget),
-    /// Another host, reached over SSH with the gateway's own credential.
-    Ssh(UpstreamTarget),
+    /// Another host, reached over SSH with the gateway's own credential (boxed: it is the
+    /// larger kind, and every judged command carries its target).
+    Ssh(Box<UpstreamTarget>),
 }
 
 #[derive(Debug, Clone)]

@@ -151,7 +151,7 @@ pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<T
                     "`unconfined` is for kind = \"local\" targets (an upstream is sandboxed by its `runner`)".into(),
                 ));
             }
-            TargetKind::Ssh(upstream_target(&t, rel).map_err(named)?)
+            TargetKind::Ssh(Box::new(upstream_target(&t, rel).map_err(named)?))
         }
         other => {
             return Err(format!(

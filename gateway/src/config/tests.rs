@@ -92,3 +92,56 @@ fn webhooks_and_whitelist_sections_are_checked() {
     .whitelist;
     assert_eq!(w.default_ttl, Some(Duration::from_secs(86400)));
 }
+
+#[test]
+fn the_example_config_parses() {
+    let text = include_str!("../../../config/airlock.example.toml");
+    let c = Config::parse(text, Path::new("/etc/airlock/airlock.toml")).expect("example parses");
+    assert_eq!(
+        c.path.as_deref(),
+        Some(Path::new("/etc/airlock/airlock.toml"))
+    );
+}
+
+#[test]
+fn target_containment_keys_are_checked() {
+    let err = |body: &str| {
+        Config::parse(
+            &format!("[[target]]\nname = \"t\"\n{body}\n"),
+            Path::new("a.toml"),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+    };
+    // One dialect: the old `shell` key says why it went.
+    assert!(err("kind = \"local\"\nshell = \"/bin/sh\"").contains("bash --noprofile --norc"));
+    // Pinned names cannot be overridden by the operator either.
+    for pinned in [
+        "PAGER",
+        "GIT_SSH_COMMAND",
+        "LD_PRELOAD",
+        "BASH_ENV",
+        "TMPDIR",
+    ] {
+        let e = err(&format!("kind = \"local\"\nenv = {{ {pinned} = \"x\" }}"));
+        assert!(e.contains(pinned) && e.contains("pins"), "{pinned}: {e}");
+    }
+    assert!(err("kind = \"local\"\nrunner = \"/usr/bin/airlock\"").contains("runner"));
+    let ok = Config::parse(
+        "[[target]]\nname = \"t\"\nkind = \"local\"\nuser = \"nobody\"\nunconfined = true\nenv = { KUBECONFIG = \"/k\" }\n",
+        Path::new("a.toml"),
+    )
+    .expect("valid");
+    match &ok.targets[0].kind {
+        TargetKind::Local(l) => {
+            assert_eq!(l.user.as_deref(), Some("nobody"));
+            assert!(l.unconfined);
+        }
+        TargetKind::Ssh(_) => panic!("local expected"),
+    }
+    assert_eq!(
+        ok.targets[0].env.get("KUBECONFIG").map(String::as_str),
+        Some("/k")
+    );
+}

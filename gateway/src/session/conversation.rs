@@ -135,7 +135,7 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
             assessment,
             target,
             verdict,
-        } => (assessment, target, verdict),
+        } => (assessment, *target, verdict),
     };
     tracing::info!(tier = %assessment.tier, score = assessment.score, "command classified");
     let quorum = match verdict {

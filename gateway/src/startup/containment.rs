@@ -18,8 +18,8 @@ pub fn status_lines(config: &Config, local: &Local) -> Vec<String> {
     config
         .targets
         .iter()
-        .filter_map(|t| match &t.kind {
-            TargetKind::Local(l) => Some(match (&local.kernel, l.unconfined) {
+        .map(|t| match &t.kind {
+            TargetKind::Local(l) => match (&local.kernel, l.unconfined) {
                 (_, true) => format!(
                     "{}: UNCONFINED (unconfined = true): commands can read the gateway's files",
                     t.name
@@ -33,14 +33,14 @@ pub fn status_lines(config: &Config, local: &Local) -> Vec<String> {
                         .unwrap_or_default()
                 ),
                 (Err(why), false) => format!("{}: REFUSES COMMANDS: {why}", t.name),
-            }),
-            TargetKind::Ssh(up) => Some(match &up.runner {
+            },
+            TargetKind::Ssh(up) => match &up.runner {
                 Some(r) => format!("{}: upstream, sandboxed by its runner {r}", t.name),
                 None => format!(
                     "{}: upstream without a runner: low commands are classified but not enforced",
                     t.name
                 ),
-            }),
+            },
         })
         .collect()
 }
