@@ -13,7 +13,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use super::Policy;
@@ -183,11 +183,96 @@ fn read_only(at: &Path, bind: bool) -> Result<(), MaskError> {
     Ok(())
 }
 
-/// Cover every hidden path for this process and what it execs; keep `scratch` reachable.
-/// `Err` means the namespace was made but a cover failed: the command must not run.
+/// Mount flags a remount must keep (in a user namespace they are locked: dropping one fails).
+fn kept_flags(options: &str) -> libc::c_ulong {
+    options.split(',').fold(0, |f, o| {
+        f | match o {
+            "nosuid" => libc::MS_NOSUID,
+            "nodev" => libc::MS_NODEV,
+            "noexec" => libc::MS_NOEXEC,
+            "noatime" => libc::MS_NOATIME,
+            "nodiratime" => libc::MS_NODIRATIME,
+            "relatime" => libc::MS_RELATIME,
+            "strictatime" => libc::MS_STRICTATIME,
+            _ => 0,
+        }
+    })
+}
+
+/// Undo the octal escapes of a mountinfo path (`\040` for a space).
+fn unescape(p: &str) -> PathBuf {
+    let b = p.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && let Ok(v) = u8::from_str_radix(&p[i + 1..i + 4], 8)
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// Read-only mode: make every mount in this namespace read-only except `scratch` (and
+/// what is under it). Landlock stops writes to files; this also stops what Landlock does not
+/// cover — changing modes, owners and times (`chmod`, `chown`, `touch -d`) of files the
+/// command's user owns. Device nodes stay usable (`/dev/null`, the terminal).
+fn all_read_only(scratch: Option<&Path>) -> Result<(), MaskError> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| MaskError {
+        what: "cannot read",
+        path: "/proc/self/mountinfo".into(),
+        source,
+    })?;
+    for line in info.lines() {
+        // id parent major:minor root mount-point options …
+        let f: Vec<&str> = line.split(' ').collect();
+        let (Some(point), Some(options)) = (f.get(4), f.get(5)) else {
+            continue;
+        };
+        let point = unescape(point);
+        if scratch.is_some_and(|s| point.starts_with(s)) {
+            continue;
+        }
+        let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | kept_flags(options);
+        // SAFETY: NUL-terminated string that outlives the call.
+        let rc = unsafe {
+            libc::mount(
+                std::ptr::null(),
+                cstr(&point).as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            )
+        };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            // A mount point the command cannot reach anyway (covered, gone) is no way out.
+            if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EACCES)) {
+                continue;
+            }
+            return Err(MaskError {
+                what: "cannot make read-only",
+                path: point.display().to_string(),
+                source: e,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Cover every hidden path for this process and what it execs; keep `scratch` reachable; in
+/// read-only mode make every other mount read-only.
+/// `Err` means the namespace was made but a step failed: the command must not run.
 pub fn mask(policy: &Policy, scratch: Option<&Path>) -> Result<Masked, MaskError> {
     let covers = targets(policy);
-    if covers.is_empty() {
+    let whole_ro = policy.mode == super::Mode::ReadOnly;
+    if covers.is_empty() && !whole_ro {
         return Ok(Masked::Covered);
     }
     if let Err(e) = unshare() {
@@ -235,6 +320,9 @@ pub fn mask(policy: &Policy, scratch: Option<&Path>) -> Result<Masked, MaskError
                 read_only(c, false)?;
             }
         }
+    }
+    if whole_ro {
+        all_read_only(scratch)?;
     }
     Ok(Masked::Covered)
 }

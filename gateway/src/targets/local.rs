@@ -54,13 +54,18 @@ impl Start<'_> {
             .unwrap_or_default()
     }
 
-    fn dir(&self) -> Option<PathBuf> {
-        self.cwd.map(Path::to_owned).or_else(|| {
-            self.env
-                .iter()
-                .find(|(k, _)| k == "HOME")
-                .map(|(_, v)| v.into())
-        })
+    /// The configured `cwd`, else the user's home if it exists, else `/` (as sshd does for a
+    /// user whose home is `/nonexistent`).
+    fn dir(&self) -> PathBuf {
+        if let Some(c) = self.cwd {
+            return c.to_owned();
+        }
+        self.env
+            .iter()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| PathBuf::from(v))
+            .filter(|h| h.is_dir())
+            .unwrap_or_else(|| PathBuf::from("/"))
     }
 }
 
@@ -139,9 +144,7 @@ pub fn spawn_pipes(start: Start<'_>) -> Result<Process, SpawnError> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    if let Some(d) = start.dir() {
-        cmd.current_dir(d);
-    }
+    cmd.current_dir(start.dir());
     let mut child = cmd.spawn().map_err(|e| SpawnError::Spawn {
         program: program.clone(),
         msg: e.to_string(),
@@ -260,9 +263,7 @@ pub fn spawn_pty(start: Start<'_>, pty: &PtyParams) -> Result<Process, SpawnErro
     for (k, v) in &start.env {
         cmd.env(k, v);
     }
-    if let Some(d) = start.dir() {
-        cmd.cwd(d);
-    }
+    cmd.cwd(start.dir());
     let mut child = pair
         .slave
         .spawn_command(cmd)

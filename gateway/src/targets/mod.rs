@@ -88,8 +88,13 @@ impl Local {
     }
 }
 
+/// Where sessions' private dirs live on an upstream (scratch dirs, shell pipes and state),
+/// each covered from every other session.
+pub const UPSTREAM_PRIVATE: &str = "/tmp/airlock-";
+
 /// What an upstream's runner is given (its `sandbox-exec` argv up to `--`), if it has one.
-fn runner_args(up: &UpstreamTarget, mode: Mode) -> Vec<String> {
+/// `scratch`: the session's own dir, or `None` for a fresh one per command.
+fn runner_args(up: &UpstreamTarget, mode: Mode, scratch: Option<&str>) -> Vec<String> {
     let Some(r) = &up.runner else {
         return Vec::new();
     };
@@ -97,8 +102,11 @@ fn runner_args(up: &UpstreamTarget, mode: Mode) -> Vec<String> {
     if mode == Mode::ReadOnly {
         a.push("--read-only".into());
     }
-    // Sessions' scratch dirs and shell FIFOs there are private to their session.
-    a.extend(["--hide-prefix", "/tmp/airlock-", "--scratch-in", "/tmp"].map(String::from));
+    a.extend(["--hide-prefix".to_owned(), UPSTREAM_PRIVATE.to_owned()]);
+    match scratch {
+        Some(dir) => a.extend(["--scratch".to_owned(), dir.to_owned()]),
+        None => a.extend(["--scratch-in".to_owned(), "/tmp".to_owned()]),
+    }
     a.push("--".into());
     a
 }
@@ -162,7 +170,7 @@ impl Targets {
             TargetKind::Ssh(up) => {
                 let line = env::upstream_command(
                     command,
-                    &runner_args(up, mode),
+                    &runner_args(up, mode, None),
                     &upstream_editor(up),
                     &target.env,
                     term,
@@ -219,11 +227,13 @@ impl Targets {
                 Shell::spawn(spec, pty).await
             }
             TargetKind::Ssh(up) => {
+                let dir = format!("{UPSTREAM_PRIVATE}shell-{unique}");
                 let spec = shell::UpstreamShell {
                     env: env::fixed(&upstream_editor(up), &target.env),
-                    read_only: runner_args(up, Mode::ReadOnly),
+                    read_only: runner_args(up, Mode::ReadOnly, Some(&dir)),
+                    dir,
                 };
-                Shell::spawn_upstream(&self.upstream, &target.name, up, pty, unique, spec).await
+                Shell::spawn_upstream(&self.upstream, &target.name, up, pty, spec).await
             }
         };
         started.map_err(|e| {

@@ -41,8 +41,9 @@ use crate::environment::{EDITORS, EMPTY_READONLY, PINNED, quote};
 /// when ctrl-c interrupts a command (a handler, unlike an ignored signal, is not inherited by
 /// the commands it runs); `__airlock_set` gives each line the previous line's `$?`.
 /// `__airlock_unread` takes back what the agent typed while a line ran and it did not read
-/// (still in the terminal's input queue), so the gateway can judge it as the next lines. The
-/// record is `STATUS CWD\0UNREAD\0`.
+/// (still in the terminal's input queue), so the gateway can judge it as the next lines; a
+/// ctrl-d typed then comes back as ctrl-d (it ends the session at the next prompt, as in bash).
+/// The record is `STATUS CWD\0UNREAD\0`.
 const LOOP: &str = r#"exec 3<"$1" 4>"$2" || exit 111
 __airlock_ro_cmd=("${@:3}")
 __airlock_child='builtin source "$1" 2>/dev/null
@@ -62,6 +63,8 @@ __airlock_set() { return "$1"; }
 __airlock_unread() {
   [ -t 0 ] && read -t 0 || return 0
   IFS= read -r -d '' -t 0.05 __airlock_rest
+  # 1 is end of input: a ctrl-d typed at the start of a line. Hand it back as ctrl-d.
+  [ $? -eq 1 ] && __airlock_rest+=$'\x04'
   return 0
 }
 __airlock_reset() {
@@ -146,10 +149,12 @@ pub struct LocalShell<'a> {
     pub pids: PathBuf,
 }
 
-/// An upstream shell: the pinned variables to set and the runner's argv for read-only lines.
+/// An upstream shell: the pinned variables to set, the runner's argv for read-only lines, and
+/// the session's private dir there (pipes, then `$TMPDIR`).
 pub struct UpstreamShell {
     pub env: Vec<(String, String)>,
     pub read_only: Vec<String>,
+    pub dir: String,
 }
 
 /// How long bash may take to start and report ready.
@@ -291,11 +296,10 @@ impl Shell {
         name: &str,
         t: &super::upstream::UpstreamTarget,
         pty: Option<&PtyParams>,
-        unique: &str,
         spec: UpstreamShell,
     ) -> Result<(Self, String), ShellError> {
         let start = |e: super::upstream::UpstreamError| ShellError::Start(e.to_string());
-        let dir = format!("/tmp/airlock-shell-{unique}");
+        let dir = spec.dir.clone();
         let (cmd_path, done_path) = (format!("{dir}/commands"), format!("{dir}/done"));
         let mut setup = up
             .spawn(
@@ -315,8 +319,10 @@ impl Shell {
             }
         }
         let mut bash = String::from(
-            "exec env -i HOME=\"$HOME\" USER=\"$USER\" LOGNAME=\"$LOGNAME\" PATH=\"$PATH\" LANG=C.UTF-8 TMPDIR=/tmp",
+            "exec env -i HOME=\"$HOME\" USER=\"$USER\" LOGNAME=\"$LOGNAME\" PATH=\"$PATH\" LANG=C.UTF-8",
         );
+        bash.push(' ');
+        bash.push_str(&quote(&format!("TMPDIR={dir}")));
         if let Some(p) = pty {
             bash.push(' ');
             bash.push_str(&quote(&format!("TERM={}", p.term)));
@@ -365,8 +371,11 @@ impl Shell {
             .await
             .map_err(|_| ShellError::Start("no ready signal from the upstream shell".into()))?
             .ok_or_else(|| ShellError::Start("the upstream shell exited".into()))?;
-        // Both ends are open: the names can go.
-        if let Ok(mut rm) = up.spawn(name, t, &format!("rm -rf {dir}"), None).await {
+        // Both ends are open: the names can go (the dir stays: it is the shell's `$TMPDIR`).
+        if let Ok(mut rm) = up
+            .spawn(name, t, &format!("rm -f {cmd_path} {done_path}"), None)
+            .await
+        {
             let _ = tokio::time::timeout(START_TIMEOUT, &mut rm.exit).await;
         }
         Ok((
