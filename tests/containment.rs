@@ -1200,24 +1200,30 @@ async fn commands_get_the_pinned_environment_and_nothing_of_the_gateways() {
     assert_editors_refuse(&editors, &w);
 }
 
+/// `git log` on a terminal with the client's stdin open finishes: a pager like less would wait
+/// for keys (and offer `!cmd`); the pinned pager is cat.
+async fn git_log_never_waits(gw: &Gateway, target: &str, w: &Path, reviewers: &mut [Reviewer]) {
+    let subject = format!("{target}-log-subject");
+    let repo = w.join(format!("repo-{target}"));
+    git_repo(&repo, &subject);
+    let r = run_on(
+        gw,
+        target,
+        &format!("git -C {} log", repo.display()),
+        true,
+        reviewers,
+    )
+    .await;
+    assert!(r.out.contains(&subject), "{}", r.show());
+    assert_eq!(r.code, 0, "{}", r.show());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pagers_never_wait_for_keys_on_a_terminal() {
     let gw = Gateway::start(Opts::default()).await;
     let w = work(&gw);
     let mut reviewers = [gw.reviewer("alice").await, gw.reviewer("bob").await];
-    let repo = w.join("repo");
-    git_repo(&repo, "containment-log-subject");
-    // On a terminal, with the client's stdin open: a pager like less would wait for keys.
-    let r = run_on(
-        &gw,
-        "local",
-        &format!("git -C {} log", repo.display()),
-        true,
-        &mut reviewers,
-    )
-    .await;
-    assert!(r.out.contains("containment-log-subject"), "{}", r.show());
-    assert_eq!(r.code, 0, "{}", r.show());
+    git_log_never_waits(&gw, "local", &w, &mut reviewers).await;
     if Path::new("/usr/share/man/man1/ls.1.gz").exists() {
         let r = run_on(&gw, "local", "man ls", true, &mut reviewers).await;
         assert!(r.out.contains("list directory contents"), "{}", r.show());
@@ -1707,19 +1713,7 @@ async fn upstream_commands_get_bash_and_the_pinned_environment() {
     let r = run_on(&gw, "web-1", "echo $[6*7] $'\\x41'", false, &mut reviewers).await;
     assert_eq!(r.out, "42 A\n", "{}", r.show());
 
-    // git log on a terminal there: the pager is cat, it never waits for keys.
-    let repo = w.join("repo");
-    git_repo(&repo, "upstream-log-subject");
-    let r = run_on(
-        &gw,
-        "web-1",
-        &format!("git -C {} log", repo.display()),
-        true,
-        &mut reviewers,
-    )
-    .await;
-    assert!(r.out.contains("upstream-log-subject"), "{}", r.show());
-    assert_eq!(r.code, 0, "{}", r.show());
+    git_log_never_waits(&gw, "web-1", &w, &mut reviewers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

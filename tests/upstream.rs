@@ -236,3 +236,50 @@ async fn the_gated_shell_works_on_an_upstream_target() {
 fn sh_user(sshd: &Sshd) -> &str {
     &sshd.user
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gated_shell_on_an_upstream_with_a_runner_runs_unreviewed_lines_read_only() {
+    if skip() {
+        return;
+    }
+    let sshd = Sshd::start().await;
+    let gw = Gateway::start(Opts {
+        extra: format!(
+            "{}runner = \"{BIN}\"\n",
+            sshd.target("web-1", &sshd.host_key)
+        ),
+        more_targets: vec!["web-1".into()],
+        ..Opts::default()
+    })
+    .await;
+    let work = gw.path("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let canary = work.join("written-by-a-low-line");
+    let mut sh = ShellClient::open(&gw, "web-1").await;
+    // cd (low) still carries over to later lines.
+    sh.line(&format!("cd {}", work.display())).await;
+    sh.wait_for(&format!("bot@web-1:{}$", work.display())).await;
+    // A low line that writes (sort -o) runs there under the read-only sandbox.
+    let writer = format!("sort -o {} /etc/hostname", canary.display());
+    let check = gw.cli(&[
+        "policy", "check", "--agent", "bot", "--target", "web-1", "--", &writer,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&check.stdout).starts_with("allow"),
+        "this test needs a writer the classifier lets run without a human; pick another: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    sh.line(&writer).await;
+    sh.wait_for("Read-only file system").await;
+    assert!(!canary.exists(), "a low line wrote on the upstream");
+    // Its variables do not outlive it; the pinned ones are there and readonly.
+    sh.line("X=set-by-a-low-line; echo \"[$PAGER $LESSSECURE]\"")
+        .await;
+    sh.wait_for("[cat 1]\r\n").await;
+    sh.line("echo \"[$X]\"").await;
+    sh.wait_for("[]\r\n").await;
+    sh.send(b"\x04").await;
+    let (code, transcript) = sh.exit().await;
+    assert_eq!(code, 0, "{transcript}");
+    assert!(!canary.exists());
+}

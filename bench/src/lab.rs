@@ -131,7 +131,7 @@ timeout = "60s"
 [[target]]
 name = "local"
 kind = "local"
-shell = "/bin/bash"
+bash = "/bin/bash"
 [[target]]
 name = "up"
 kind = "ssh"

@@ -50,6 +50,10 @@ pub struct Gateway {
     env: Vec<(String, String)>,
     /// See [`Opts::deny_landlock`].
     deny_landlock: bool,
+    /// See [`Opts::binary`].
+    binary: Option<PathBuf>,
+    /// See [`Opts::leak_fd`].
+    leak_fd: Option<PathBuf>,
 }
 
 /// Options for a gateway under test.
@@ -75,6 +79,11 @@ pub struct Opts {
     /// Start the gateway under a seccomp filter that makes the Landlock system calls fail
     /// with ENOSYS (x86_64 only), as on a kernel without Landlock.
     pub deny_landlock: bool,
+    /// Run this copy of the binary instead of the build's (a test may then replace it).
+    pub binary: Option<PathBuf>,
+    /// Hand the gateway this file open on descriptor 7, without close-on-exec, the way a
+    /// careless launcher would (`airlock serve 7>>file`).
+    pub leak_fd: Option<PathBuf>,
 }
 
 impl Default for Opts {
@@ -91,6 +100,8 @@ impl Default for Opts {
             ssh_extra: String::new(),
             env: Vec::new(),
             deny_landlock: false,
+            binary: None,
+            leak_fd: None,
         }
     }
 }
@@ -202,6 +213,8 @@ targets = [{targets}]
             launcher,
             env: opts.env,
             deny_landlock: opts.deny_landlock,
+            binary: opts.binary,
+            leak_fd: opts.leak_fd,
         };
         gw.spawn();
         gw
@@ -214,14 +227,35 @@ targets = [{targets}]
             .append(true)
             .open(self.dir.path().join("gateway.log"))
             .expect("log");
+        let bin = self.binary.clone().unwrap_or_else(|| PathBuf::from(BIN));
         let mut cmd = match self.launcher.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
-                c.args(rest).arg(BIN);
+                c.args(rest).arg(&bin);
                 c
             }
-            None => Command::new(BIN),
+            None => Command::new(&bin),
         };
+        if let Some(path) = &self.leak_fd {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("file to leak");
+            let fd = f.as_raw_fd();
+            // SAFETY: dup2 is async-signal-safe; the new descriptor has no close-on-exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if nix::libc::dup2(fd, 7) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            std::mem::forget(f); // open until the gateway has started
+        }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.deny_landlock {
             deny_landlock_on_exec(&mut cmd);

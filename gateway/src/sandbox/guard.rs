@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use std::path::PathBuf;
 
-use super::{Mode, Policy, SANDBOX_FAILED_EXIT, Scratch, mask, privs, rules};
+use super::{Mode, Policy, SANDBOX_FAILED_EXIT, Scratch, mask, privs, rules, seccomp};
 
 /// Signals the guard does not die of: the terminal's (ctrl-c, ctrl-\, ctrl-z, hang-up) and
 /// the ones a client may send to the command's process group.
@@ -55,10 +55,6 @@ pub fn main(args: &[OsString]) -> ! {
         Ok(v) => v,
         Err(e) => die(&e.to_string()),
     };
-    if argv.first().is_some_and(|a| a == "--help") {
-        eprintln!("{}", super::PolicyError::Usage("help".into()));
-        std::process::exit(2);
-    }
     // SAFETY: getppid has no preconditions.
     let parent = unsafe { libc::getppid() };
     let parent_fd = pidfd_open(parent);
@@ -195,6 +191,12 @@ fn exec_child(
     {
         die(&format!("the sandbox could not be applied: {e}"));
     }
+    if !policy.unconfined
+        && policy.mode == Mode::ReadOnly
+        && let Err(e) = seccomp::deny_sockets()
+    {
+        die(&format!("the sandbox could not be applied: {e}"));
+    }
     let cargs: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
@@ -264,8 +266,9 @@ fn watch(
                     revents: 0,
                 },
             ];
-            // Without a pidfd (old kernel) the parent is checked once a second.
-            libc::poll(fds.as_mut_ptr(), 2, 1000);
+            // The parent is also checked every quarter second: a pidfd may say nothing until
+            // the dead gateway is reaped (or exist at all, on an old kernel).
+            libc::poll(fds.as_mut_ptr(), 2, 250);
             if fds[1].revents != 0 {
                 return KILLED;
             }

@@ -92,16 +92,14 @@ fn write_file(path: &str, text: &str) -> Result<(), MaskError> {
     })
 }
 
-/// Enter a private mount namespace (through a user namespace when not root).
+/// Enter a private mount namespace: directly when this process may (root with
+/// CAP_SYS_ADMIN), else through a user namespace of its own with its ids mapped to themselves
+/// (which needs no capability: a non-root gateway, or a root shell that already dropped it).
 fn unshare() -> Result<(), MaskError> {
     // SAFETY: plain syscalls; this process is single-threaded.
     unsafe {
         let (uid, gid) = (libc::geteuid(), libc::getegid());
-        if uid == 0 {
-            if libc::unshare(libc::CLONE_NEWNS) < 0 {
-                return Err(err("unshare(CLONE_NEWNS)", Path::new("/")));
-            }
-        } else {
+        if libc::unshare(libc::CLONE_NEWNS) < 0 {
             if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) < 0 {
                 return Err(err("unshare(CLONE_NEWUSER|CLONE_NEWNS)", Path::new("/")));
             }
@@ -150,7 +148,7 @@ fn bind(from: &Path, to: &Path) -> Result<(), MaskError> {
             cstr(from).as_ptr(),
             cstr(to).as_ptr(),
             std::ptr::null(),
-            libc::MS_BIND,
+            libc::MS_BIND | libc::MS_REC,
             std::ptr::null(),
         )
     };
@@ -266,15 +264,48 @@ fn all_read_only(scratch: Option<&Path>) -> Result<(), MaskError> {
     Ok(())
 }
 
-/// Cover every hidden path for this process and what it execs; keep `scratch` reachable; in
-/// read-only mode make every other mount read-only.
+/// The kernel's knobs, read-only for every command: `core_pattern` (a `|program` there runs as
+/// root outside every namespace), `sysrq-trigger`, modprobe's path, `/sys`.
+const KERNEL_RO: &[&str] = &[
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+    "/sys",
+];
+
+/// Is this process in the first user namespace (where root can write the kernel's knobs)?
+fn initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
+fn protect_kernel() -> Result<(), MaskError> {
+    for k in KERNEL_RO {
+        let p = Path::new(k);
+        if p.symlink_metadata().is_err() {
+            continue;
+        }
+        // In a user namespace of its own the kernel refuses to re-bind these (they hold
+        // mounts locked by the parent namespace) — and nothing there can write them anyway.
+        let done = bind(p, p).and_then(|()| read_only(p, true));
+        if let Err(e) = done
+            && initial_user_namespace()
+        {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Cover every hidden path for this process and what it execs; keep `scratch` reachable; make
+/// the kernel's knobs read-only; in read-only mode make every other mount read-only.
 /// `Err` means the namespace was made but a step failed: the command must not run.
 pub fn mask(policy: &Policy, scratch: Option<&Path>) -> Result<Masked, MaskError> {
     let covers = targets(policy);
     let whole_ro = policy.mode == super::Mode::ReadOnly;
-    if covers.is_empty() && !whole_ro {
-        return Ok(Masked::Covered);
-    }
     if let Err(e) = unshare() {
         return Ok(Masked::Unavailable(e));
     }
@@ -323,6 +354,8 @@ pub fn mask(policy: &Policy, scratch: Option<&Path>) -> Result<Masked, MaskError
     }
     if whole_ro {
         all_read_only(scratch)?;
+    } else {
+        protect_kernel()?;
     }
     Ok(Masked::Covered)
 }

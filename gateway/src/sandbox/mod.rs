@@ -14,8 +14,8 @@
 //!   gateway's files itself;
 //! - in [`Mode::ReadOnly`] (what runs without a human) makes the whole filesystem read-only
 //!   except `/dev/null`, the command's terminal and its scratch dir, and drops every
-//!   capability; in [`Mode::ReadWrite`] root keeps only the capabilities that cannot undo the
-//!   sandbox;
+//!   capability, and it can make no socket but netlink ([`seccomp`]); in [`Mode::ReadWrite`]
+//!   root keeps only the capabilities that cannot undo the sandbox;
 //! - sets `no_new_privs`, and drops to the target's `user` when one is configured ([`privs`]).
 //!
 //! The gateway side ([`Sandbox`]) only builds the helper's argument list; the helper itself
@@ -29,6 +29,7 @@ pub mod mask;
 pub mod orphans;
 pub mod privs;
 pub mod rules;
+pub mod seccomp;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -241,8 +242,15 @@ pub fn probe() -> Result<i32, Unavailable> {
 /// The gateway's side: where the helper is, what it hides, where sessions' scratch dirs go.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
-    /// The `airlock` binary that runs `sandbox-exec`.
+    /// The `airlock` binary's path: what commands inside a sandbox run (`no-editor`, the
+    /// gated shell's read-only lines).
     pub exe: PathBuf,
+    /// What the gateway itself starts: `/proc/<gateway>/fd/<n>`, the binary opened at
+    /// start-up. An approved command that replaces the file at [`Sandbox::exe`] cannot make the
+    /// gateway run its program outside the sandbox.
+    pub launch: PathBuf,
+    /// Keeps [`Sandbox::launch`] valid.
+    pub exe_file: std::sync::Arc<std::fs::File>,
     /// The gateway's own files (data dir, config, keys, database files).
     pub hide: Vec<PathBuf>,
     /// Every gateway's run dir on this host: `<tmp>/airlock-run-` (one per uid).

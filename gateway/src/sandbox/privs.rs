@@ -107,23 +107,27 @@ const ESCAPE_CAPS: &[libc::c_int] = &[
     39, // CAP_BPF
 ];
 
+/// Drop `cap` from the bounding set; `Ok(false)` if this kernel does not know it.
+fn drop_bounding(cap: libc::c_int) -> Result<bool, PrivError> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        return Ok(false);
+    }
+    Err(PrivError::Sys {
+        what: "prctl(PR_CAPBSET_DROP)",
+        source: e,
+    })
+}
+
 /// Drop [`ESCAPE_CAPS`] from the bounding set and from this process (an approved root command
 /// keeps what administration needs: owners, modes, setuid, binding low ports).
 pub fn drop_escape_capabilities() -> Result<(), PrivError> {
-    // SAFETY: prctl with integer arguments.
-    unsafe {
-        for &cap in ESCAPE_CAPS {
-            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINVAL) {
-                    continue; // a capability this kernel does not know
-                }
-                return Err(PrivError::Sys {
-                    what: "prctl(PR_CAPBSET_DROP)",
-                    source: e,
-                });
-            }
-        }
+    for &cap in ESCAPE_CAPS {
+        drop_bounding(cap)?;
     }
     // Execve recomputes the sets from the bounding set for root, so the command starts
     // without them; clear them here too for the moments before exec.
@@ -179,20 +183,13 @@ fn caps_set(data: &[CapData; 2]) -> Result<(), PrivError> {
 /// Drop every capability: the bounding set (so exec cannot give them back, even to uid 0),
 /// then the process's own sets.
 pub fn drop_all_capabilities() -> Result<(), PrivError> {
-    // SAFETY: prctl/capset with integer arguments and structs we own.
-    unsafe {
-        for cap in 0..64 {
-            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINVAL) {
-                    break; // past the last capability this kernel knows
-                }
-                return Err(PrivError::Sys {
-                    what: "prctl(PR_CAPBSET_DROP)",
-                    source: e,
-                });
-            }
+    for cap in 0..64 {
+        if !drop_bounding(cap)? {
+            break; // past the last capability this kernel knows
         }
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe {
         // Ambient capabilities would survive exec: clear them.
         let _ = libc::prctl(
             libc::PR_CAP_AMBIENT,

@@ -65,15 +65,12 @@ pub enum Right {
     Read,
     /// Everything the handled rights cover.
     Write,
-    /// Read plus device ioctls (the terminal).
-    ReadIoctl,
 }
 
 fn rights(a: Right) -> BitFlags<AccessFs> {
     match a {
         Right::List => AccessFs::ReadDir.into(),
         Right::Read => AccessFs::from_read(ABI_USED),
-        Right::ReadIoctl => AccessFs::from_read(ABI_USED) | AccessFs::IoctlDev,
         // Never device nodes: a root command could make one for the raw disk.
         Right::Write => AccessFs::from_all(ABI_USED) & !(AccessFs::MakeBlock | AccessFs::MakeChar),
     }
@@ -92,10 +89,10 @@ fn hidden(p: &Path, policy: &Policy) -> bool {
 /// Does a hidden path lie strictly below `dir`?
 fn hides_below(dir: &Path, policy: &Policy) -> bool {
     policy.hide.iter().any(|h| h != dir && h.starts_with(dir))
-        || policy.hide_prefix.iter().any(|h| {
-            h.parent()
-                .is_some_and(|parent| parent.starts_with(dir) || parent == dir)
-        })
+        || policy
+            .hide_prefix
+            .iter()
+            .any(|h| h.parent().is_some_and(|parent| parent.starts_with(dir)))
 }
 
 /// The grants for `policy`, walking the real filesystem. `tty` is the command's terminal.
@@ -112,10 +109,15 @@ pub fn grants(policy: &Policy, tty: Option<&Path>, scratch: Option<&Path>) -> Ve
             access: Right::Write,
         });
     }
-    for d in ["/dev/pts", "/dev/fd", "/dev/shm"] {
+    // New terminals (`script`, `tmux`) and shared memory only where writing is allowed.
+    for (d, access) in [
+        ("/dev/pts", base),
+        ("/dev/shm", base),
+        ("/dev/fd", Right::Read),
+    ] {
         out.push(Grant {
             path: PathBuf::from(d),
-            access: if d == "/dev/shm" { base } else { Right::Read },
+            access,
         });
     }
     if let Some(t) = tty {

@@ -73,6 +73,7 @@ impl Gateway {
     /// Open the data directory, database and keys; expire requests left pending by a
     /// previous run (whoever waited for them is gone, so they must never be approved).
     pub async fn open(config: Config) -> Result<Self, StartError> {
+        containment::private_data_dir(&config.data_dir)?;
         std::fs::create_dir_all(config.recordings_dir()).map_err(|e| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             msg: e.to_string(),

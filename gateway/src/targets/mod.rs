@@ -76,9 +76,9 @@ impl Local {
         }
     }
 
-    /// The helper's argv (up to `--`) for a command on `t` in `mode`.
+    /// The helper's argv (up to `--`) for a command the gateway starts on `t` in `mode`.
     fn helper(&self, t: &LocalTarget, mode: Mode, scratch: Scratch) -> Vec<OsString> {
-        let mut argv = vec![OsString::from(&self.sandbox.exe)];
+        let mut argv = vec![OsString::from(&self.sandbox.launch)];
         argv.extend(
             self.sandbox
                 .policy(mode, Some(scratch), t.user.as_deref(), t.unconfined)
@@ -92,9 +92,9 @@ impl Local {
 /// each covered from every other session.
 pub const UPSTREAM_PRIVATE: &str = "/tmp/airlock-";
 
-/// What an upstream's runner is given (its `sandbox-exec` argv up to `--`), if it has one.
-/// `scratch`: the session's own dir, or `None` for a fresh one per command.
-fn runner_args(up: &UpstreamTarget, mode: Mode, scratch: Option<&str>) -> Vec<String> {
+/// What an upstream's runner is given (its `sandbox-exec` argv up to `--`), if it has one;
+/// each command gets a fresh scratch dir inside `scratch_in`.
+fn runner_args(up: &UpstreamTarget, mode: Mode, scratch_in: &str) -> Vec<String> {
     let Some(r) = &up.runner else {
         return Vec::new();
     };
@@ -102,11 +102,12 @@ fn runner_args(up: &UpstreamTarget, mode: Mode, scratch: Option<&str>) -> Vec<St
     if mode == Mode::ReadOnly {
         a.push("--read-only".into());
     }
-    a.extend(["--hide-prefix".to_owned(), UPSTREAM_PRIVATE.to_owned()]);
-    match scratch {
-        Some(dir) => a.extend(["--scratch".to_owned(), dir.to_owned()]),
-        None => a.extend(["--scratch-in".to_owned(), "/tmp".to_owned()]),
-    }
+    a.extend([
+        "--hide-prefix".to_owned(),
+        UPSTREAM_PRIVATE.to_owned(),
+        "--scratch-in".to_owned(),
+        scratch_in.to_owned(),
+    ]);
     a.push("--".into());
     a
 }
@@ -170,7 +171,7 @@ impl Targets {
             TargetKind::Ssh(up) => {
                 let line = env::upstream_command(
                     command,
-                    &runner_args(up, mode, None),
+                    &runner_args(up, mode, "/tmp"),
                     &upstream_editor(up),
                     &target.env,
                     term,
@@ -201,14 +202,14 @@ impl Targets {
                     .local
                     .helper(l, Mode::ReadWrite, Scratch::Use(dir.clone()));
                 let mut ro = vec![OsString::from(&self.local.sandbox.exe)];
-                // Lines that run without a human: read-only, in the session's scratch dir,
-                // as the user the shell already is.
+                // Lines that run without a human: read-only, each with a fresh scratch dir in
+                // the session's (which it cannot write itself), as the shell's user.
                 ro.extend(
                     self.local
                         .sandbox
                         .policy(
                             Mode::ReadOnly,
-                            Some(Scratch::Use(dir.clone())),
+                            Some(Scratch::MakeIn(dir.clone())),
                             None,
                             l.unconfined,
                         )
@@ -230,7 +231,7 @@ impl Targets {
                 let dir = format!("{UPSTREAM_PRIVATE}shell-{unique}");
                 let spec = shell::UpstreamShell {
                     env: env::fixed(&upstream_editor(up), &target.env),
-                    read_only: runner_args(up, Mode::ReadOnly, Some(&dir)),
+                    read_only: runner_args(up, Mode::ReadOnly, &dir),
                     dir,
                 };
                 Shell::spawn_upstream(&self.upstream, &target.name, up, pty, spec).await

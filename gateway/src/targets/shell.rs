@@ -46,16 +46,17 @@ use crate::environment::{EDITORS, EMPTY_READONLY, PINNED, quote};
 /// The record is `STATUS CWD\0UNREAD\0`.
 const LOOP: &str = r#"exec 3<"$1" 4>"$2" || exit 111
 __airlock_ro_cmd=("${@:3}")
-__airlock_child='builtin source "$1" 2>/dev/null
+__airlock_child='IFS= builtin read -r -d "" __airlock_state <&6
+eval "$__airlock_state" 2>/dev/null
+builtin unset -v __airlock_state
 builtin set +o history
 __airlock_top=$BASHPID
-builtin trap '"'"'builtin printf %s "$PWD" >"$1.cwd"'"'"' EXIT
-exit() { [ "$BASHPID" = "$__airlock_top" ] && : >"$__airlock_st.exit"; builtin exit "$@"; }
-__airlock_st=$1
-__airlock_set "$3"
-eval "$2"'
-
-__airlock_builtins=" $(compgen -b | tr '\n' ' ') $(compgen -k | tr '\n' ' ') "
+__airlock_exiting=
+builtin trap '"'"'builtin printf "%s\0%s\0" "$PWD" "$__airlock_exiting" >&5'"'"' EXIT
+exit() { local __s=$?; [ "$BASHPID" = "$__airlock_top" ] && __airlock_exiting=exit; builtin exit "${@:-$__s}"; }
+__airlock_set "$2"
+eval "$1"'
+__airlock_builtins="$(compgen -b | tr '\n' ' ') $(compgen -k | tr '\n' ' ')"
 readonly __airlock_ro_cmd __airlock_child __airlock_builtins
 trap : INT
 __airlock_status=0
@@ -68,44 +69,56 @@ __airlock_unread() {
   return 0
 }
 __airlock_reset() {
-  builtin hash -r
-  builtin shopt -u expand_aliases
-  builtin set +o history
-  builtin history -c
-  builtin trap - DEBUG ERR RETURN EXIT
-  builtin trap : INT
-  builtin unset -f command_not_found_handle command_not_found_handler 2>/dev/null
+  # POSIX mode first (an assignment: no function can intercept it), where special builtins
+  # cannot be shadowed: then no function named like a builtin survives to run in our place.
+  POSIXLY_CORRECT=y
+  [[ -o posix ]] || : "${__airlock_cannot_reset:?the shell cannot be reset}"
+  IFS=$' \t\n'
+  unset -f $__airlock_builtins 2>/dev/null
+  unset POSIXLY_CORRECT
+  hash -r
+  shopt -u expand_aliases
+  set +o history
+  history -c
+  trap - DEBUG ERR RETURN EXIT
+  trap : INT
+  unset -f command_not_found_handle command_not_found_handler 2>/dev/null
   local __f
-  for __f in $(builtin compgen -A function); do
+  for __f in $(compgen -A function); do
     case $__f in __airlock_*) continue ;; esac
-    case $__airlock_builtins in *" $__f "*) ;; *) [ -n "$(builtin type -P -- "$__f")" ] || continue ;; esac
-    builtin unset -f -- "$__f"
-    builtin printf 'airlock: function %s removed: it was named like a command\n' "$__f" >&2
+    [ -n "$(type -P -- "$__f")" ] || continue
+    unset -f -- "$__f"
+    printf 'airlock: function %s removed: it was named like a command\n' "$__f" >&2
   done
 }
 __airlock_ro() {
   local __prev=$?
   if [ ${#__airlock_ro_cmd[@]} -eq 0 ]; then __airlock_set "$__prev"; eval "$1"; return; fi
-  local __st="$TMPDIR/.airlock-state"
-  builtin command rm -f -- "$__st" "$__st.cwd" "$__st.exit"
-  { builtin declare -p; builtin declare -f; builtin shopt -p; builtin set +o; } >"$__st" 2>/dev/null
-  "${__airlock_ro_cmd[@]}" "$BASH" --noprofile --norc -c "$__airlock_child" airlock-line "$__st" "$1" "$__prev"
-  local __s=$?
-  if [ -f "$__st.cwd" ]; then builtin cd -- "$(< "$__st.cwd")" 2>/dev/null; fi
-  if [ -f "$__st.exit" ]; then builtin exit "$__s"; fi
-  builtin command rm -f -- "$__st" "$__st.cwd" "$__st.exit"
+  # The child gets a copy of the shell's state on fd 6 and reports its directory (and an
+  # `exit`) on fd 5, into a file in our private dir that it cannot open itself. Nothing it
+  # writes is ever run here.
+  local __out="$TMPDIR/.airlock-out" __s __o=()
+  "${__airlock_ro_cmd[@]}" "$BASH" --noprofile --norc -c "$__airlock_child" airlock-line "$1" "$__prev" \
+    6< <({ declare -p; declare -f; shopt -p; set +o; } 2>/dev/null; printf '\0') 5>|"$__out"
+  __s=$?
+  mapfile -t -d '' -n 2 __o < "$__out"
+  : >|"$__out"
+  [ -n "${__o[0]}" ] && cd -- "${__o[0]}" 2>/dev/null
+  [ "${__o[1]}" = exit ] && exit "$__s"
   return $__s
 }
 readonly -f __airlock_set __airlock_unread __airlock_reset __airlock_ro
+__airlock_reset
 printf '0 %s\0\0' "$PWD" >&4
-while IFS= read -r -d '' __airlock_line <&3; do
-  __airlock_reset 3<&- 4>&-
+while unset -n __airlock_line; unset -v __airlock_line; IFS= read -r -d '' __airlock_line <&3; do
   __airlock_set "$__airlock_status"
-  case $__airlock_line in
-    r*) __airlock_ro "${__airlock_line:1}" 3<&- 4>&- ;;
-    *) eval "${__airlock_line:1}" 3<&- 4>&- ;;
+  case ${__airlock_line:0:1} in
+    r) __airlock_ro "${__airlock_line:1}" 3<&- 4>&- ;;
+    w) eval "${__airlock_line:1}" 3<&- 4>&- ;;
+    *) exit 111 ;;
   esac
   __airlock_status=$?
+  __airlock_reset 3<&- 4>&-
   __airlock_rest=
   __airlock_unread 3<&- 4>&-
   printf '%s %s\0%s\0' "$__airlock_status" "$PWD" "$__airlock_rest" >&4

@@ -220,6 +220,17 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    // Whatever descriptors we inherited (a launching shell's `7>>file`) must not reach the
+    // commands we start: mark them all close-on-exec before anything else opens.
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
     let cli = Cli::parse();
     if let Cmd::Ledger(LedgerCmd::Verify {
         file,

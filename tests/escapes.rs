@@ -1,0 +1,221 @@
+//! Regressions for what a red-team session found against the first sandbox (it had not read
+//! the code): each test is one of its escapes, and asserts the effect never happens — a canary
+//! under the test's temp dir stays absent, a listener the test owns is never connected to.
+//! Reviewers approve everything they are asked (two of them, so high commands run too): the
+//! point is what even an approved command cannot do to later ones.
+
+mod harness;
+
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use harness::*;
+
+/// Approve every request (alice and bob) until the test ends.
+async fn approve_everything(gw: &Gateway) -> tokio::task::JoinHandle<()> {
+    let mut alice = gw.reviewer("alice").await;
+    let mut bob = gw.reviewer("bob").await;
+    tokio::spawn(async move {
+        loop {
+            let req = alice.next_of("request").await;
+            let id = req["id"].as_str().unwrap_or_default().to_owned();
+            alice.decide(&id, "approve").await;
+            if req["tier"] == "high" {
+                bob.decide(&id, "approve").await;
+            }
+        }
+    })
+}
+
+/// Run `cmd` as the agent (approved if asked): exit status, stdout, stderr.
+async fn run(gw: &Gateway, cmd: &str) -> (i32, String, String) {
+    finish(gw.spawn_exec(cmd)).await
+}
+
+/// Whether the gateway would run `cmd` at once, without a human (so read-only).
+fn unreviewed(gw: &Gateway, cmd: &str) -> bool {
+    let out = gw.cli(&[
+        "policy", "check", "--agent", "bot", "--target", "local", "--", cmd,
+    ]);
+    String::from_utf8_lossy(&out.stdout).starts_with("allow")
+}
+
+fn work(gw: &Gateway) -> std::path::PathBuf {
+    let w = gw.path("work");
+    std::fs::create_dir_all(&w).expect("work dir");
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replacing_the_airlock_binary_does_not_change_what_the_gateway_runs() {
+    // The gateway runs from a copy the agent's approved command can overwrite.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("airlock");
+    std::fs::copy(BIN, &copy).expect("copy the binary");
+    let gw = Gateway::start(Opts {
+        binary: Some(copy.clone()),
+        ..Opts::default()
+    })
+    .await;
+    let _reviewers = approve_everything(&gw).await;
+    let canary = work(&gw).join("ran-as-the-helper");
+    let evil = format!(
+        "printf '#!/bin/sh\\ntouch {}\\nexec /bin/false\\n' > {p}.new && chmod 755 {p}.new && mv {p}.new {p}",
+        canary.display(),
+        p = copy.display()
+    );
+    let (code, _, err) = run(&gw, &evil).await;
+    assert_eq!(code, 0, "the approved replacement itself runs: {err}");
+    // The next command still starts through the binary the gateway opened at start-up.
+    let (code, out, err) = run(&gw, "id -u").await;
+    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    assert!(
+        !canary.exists(),
+        "the replaced file ran outside the sandbox"
+    );
+}
+
+/// A TCP listener the test owns; counts connections for `window`.
+fn tcp_listener() -> (u16, std::thread::JoinHandle<usize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    l.set_nonblocking(true).expect("nonblocking");
+    let counter = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(12);
+        let mut n = 0;
+        while Instant::now() < until {
+            if let Ok((mut s, _)) = l.accept() {
+                n += 1;
+                let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = s.read(&mut [0u8; 64]);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n
+    });
+    (port, counter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreviewed_command_reaches_no_socket_but_an_approved_one_does() {
+    let gw = Gateway::start(Opts::default()).await;
+    let _reviewers = approve_everything(&gw).await;
+    let (port, connections) = tcp_listener();
+    let low = format!("curl -s -m 3 http://127.0.0.1:{port}/");
+    assert!(
+        unreviewed(&gw, &low),
+        "this test needs a network reader that runs without a human; pick another"
+    );
+    let (code, _, _) = run(&gw, &low).await;
+    assert_ne!(code, 0, "the unreviewed curl reached the listener");
+    // A UNIX socket (a local database's, Docker's) is refused the same way.
+    let sock = gw.path("work-socket");
+    let unix = std::os::unix::net::UnixListener::bind(&sock).expect("unix bind");
+    unix.set_nonblocking(true).expect("nonblocking");
+    let low_unix = format!("curl -s -m 3 --unix-socket {} http://x/", sock.display());
+    if unreviewed(&gw, &low_unix) {
+        let (code, _, _) = run(&gw, &low_unix).await;
+        assert_ne!(code, 0);
+        assert!(
+            unix.accept().is_err(),
+            "the unreviewed curl reached the UNIX socket"
+        );
+    }
+    // The control: approved, the same kind of connection goes through.
+    let (code, _, err) = run(&gw, &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        connections.join().expect("counter"),
+        1,
+        "exactly the approved connection arrived"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approved_line_cannot_make_later_unreviewed_lines_writable() {
+    let gw = Gateway::start(Opts::default()).await;
+    let _reviewers = approve_everything(&gw).await;
+    let w = work(&gw);
+    let shim_ran = w.join("rm-shim-ran");
+    let bin = w.join("bin");
+    let mut sh = ShellClient::open(&gw, "local").await;
+    // 1. Attributes on the loop's own variable (capitalises the mode letter).
+    sh.line(&format!(
+        "declare -c __airlock_line; touch {}",
+        w.join("a").display()
+    ))
+    .await;
+    eventually("the approved line ran", || w.join("a").exists()).await;
+    // 2. A PATH entry in front with an `rm` that runs a payload.
+    sh.line(&format!(
+        "mkdir -p {b} && printf '#!/bin/sh\\ntouch {c}\\nexec /bin/rm \"$@\"\\n' > {b}/rm && chmod 755 {b}/rm && export PATH={b}:$PATH",
+        b = bin.display(),
+        c = shim_ran.display()
+    ))
+    .await;
+    eventually("the shim is in place", || bin.join("rm").exists()).await;
+    // 3. Functions named like the builtins the loop uses.
+    sh.line(&format!(
+        "builtin() {{ touch {c}; }}; printf() {{ touch {c}; }}; touch {d}",
+        c = shim_ran.display(),
+        d = w.join("b").display()
+    ))
+    .await;
+    eventually("the approved line ran", || w.join("b").exists()).await;
+    // Then unreviewed lines: still read-only, and nothing above ran on their behalf.
+    let written = w.join("written-by-a-low-line");
+    let low = format!("sort -o {} /etc/hostname", written.display());
+    assert!(unreviewed(&gw, &low));
+    sh.line(&low).await;
+    sh.wait_for("sort: open failed").await;
+    sh.line("echo after-$((6*7))").await;
+    sh.wait_for("after-42\r\n").await;
+    assert!(!written.exists(), "an unreviewed line wrote");
+    assert!(
+        !shim_ran.exists(),
+        "the shell's own machinery ran a planted program"
+    );
+    sh.send(b"\x04").await;
+    let (code, transcript) = sh.exit().await;
+    assert_eq!(code, 0, "{transcript}");
+    assert!(
+        !shim_ran.exists(),
+        "the session's end ran a planted program"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn descriptors_the_gateway_inherited_never_reach_a_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let victim = dir.path().join("victim");
+    let gw = Gateway::start(Opts {
+        leak_fd: Some(victim.clone()),
+        ..Opts::default()
+    })
+    .await;
+    let cmd = "echo leaked >&7";
+    let (code, _, err) = run(&gw, cmd).await;
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("Bad file descriptor"), "{err}");
+    let content = std::fs::read_to_string(&victim).unwrap_or_default();
+    assert!(!content.contains("leaked"), "{content}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approved_root_command_cannot_rewrite_the_kernels_knobs() {
+    if !Path::new("/proc/sys/kernel/core_pattern").exists() {
+        eprintln!("skipped: no /proc/sys/kernel/core_pattern");
+        return;
+    }
+    let gw = Gateway::start(Opts::default()).await;
+    let _reviewers = approve_everything(&gw).await;
+    // Writes back the value it reads: even if it got through, nothing would change.
+    let (code, _, err) = run(
+        &gw,
+        "v=$(cat /proc/sys/kernel/core_pattern) && printf '%s\\n' \"$v\" > /proc/sys/kernel/core_pattern",
+    )
+    .await;
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+}
