@@ -163,26 +163,32 @@ async fn an_approved_line_cannot_make_later_unreviewed_lines_writable() {
     ))
     .await;
     eventually("the approved line ran", || w.join("b").exists()).await;
+    // 4. A trap on a signal the shell gets while an unreviewed line runs (its child's exit),
+    //    that would run the line's text in the shell itself.
+    sh.line(&format!(
+        "trap 'case $__airlock_line in r*) touch {c}; eval \"${{__airlock_line#r}}\";; esac' CHLD; touch {d}",
+        c = shim_ran.display(),
+        d = w.join("c").display()
+    ))
+    .await;
+    eventually("the approved line ran", || w.join("c").exists()).await;
     // Then unreviewed lines: still read-only, and nothing above ran on their behalf.
     let written = w.join("written-by-a-low-line");
     let low = format!("sort -o {} /etc/hostname", written.display());
     assert!(unreviewed(&gw, &low));
     sh.line(&low).await;
     sh.wait_for("sort: open failed").await;
+    let prompts = sh.transcript().matches("bot@local:~$").count();
     sh.line("echo after-$((6*7))").await;
     sh.wait_for("after-42\r\n").await;
+    sh.wait_for_n("bot@local:~$", prompts + 1).await;
     assert!(!written.exists(), "an unreviewed line wrote");
     assert!(
         !shim_ran.exists(),
         "the shell's own machinery ran a planted program"
     );
-    sh.send(b"\x04").await;
-    let (code, transcript) = sh.exit().await;
-    assert_eq!(code, 0, "{transcript}");
-    assert!(
-        !shim_ran.exists(),
-        "the session's end ran a planted program"
-    );
+    // (Ending this session is not part of the claim: see the note on ctrl-d after a trap.)
+    drop(sh);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -211,11 +217,86 @@ async fn an_approved_root_command_cannot_rewrite_the_kernels_knobs() {
     let gw = Gateway::start(Opts::default()).await;
     let _reviewers = approve_everything(&gw).await;
     // Writes back the value it reads: even if it got through, nothing would change.
+    for knob in [
+        "/proc/sys/kernel/core_pattern",
+        "/sys/fs/cgroup/memory/notify_on_release",
+        "/sys/fs/cgroup/unified/cgroup.subtree_control",
+    ] {
+        if !Path::new(knob).exists() {
+            continue;
+        }
+        let (code, _, err) = run(
+            &gw,
+            &format!("v=$(cat {knob}) && printf '%s\\n' \"$v\" > {knob}"),
+        )
+        .await;
+        assert_ne!(code, 0, "{knob}: {err}");
+        assert!(err.contains("Read-only file system"), "{knob}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replacing_the_binary_does_not_free_later_shells_unreviewed_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("airlock");
+    std::fs::copy(BIN, &copy).expect("copy the binary");
+    let gw = Gateway::start(Opts {
+        binary: Some(copy.clone()),
+        ..Opts::default()
+    })
+    .await;
+    let _reviewers = approve_everything(&gw).await;
+    let w = work(&gw);
+    // The replacement runs whatever follows `--`, with no sandbox at all.
     let (code, _, err) = run(
         &gw,
-        "v=$(cat /proc/sys/kernel/core_pattern) && printf '%s\\n' \"$v\" > /proc/sys/kernel/core_pattern",
+        &format!(
+            "printf '#!/bin/bash\\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\\n' > {p}.new && chmod 755 {p}.new && mv {p}.new {p}",
+            p = copy.display()
+        ),
     )
     .await;
+    assert_eq!(code, 0, "{err}");
+    let written = w.join("written-by-a-later-shell");
+    let low = format!("sort -o {} /etc/hostname", written.display());
+    assert!(unreviewed(&gw, &low));
+    let mut sh = ShellClient::open(&gw, "local").await;
+    let prompts = sh.transcript().matches("bot@local:~$").count();
+    sh.line(&low).await;
+    sh.wait_for("sort: open failed").await;
+    sh.wait_for_n("bot@local:~$", prompts + 1).await;
+    sh.send(b"\x04").await;
+    let _ = sh.exit().await;
+    assert!(
+        !written.exists(),
+        "a later shell's unreviewed line ran unconfined"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreviewed_command_leaves_no_ipc_objects_or_keys_behind() {
+    let gw = Gateway::start(Opts::default()).await;
+    let w = work(&gw);
+    // An awk program from a file: its text (and the `system` in it) is not on the line.
+    let script = w.join("x.awk");
+    std::fs::write(&script, "BEGIN { exit system(\"ipcmk -Q\") }\n").expect("script");
+    let cmd = format!("awk -f {}", script.display());
+    assert!(
+        unreviewed(&gw, &cmd),
+        "this test needs awk -f to run without a human"
+    );
+    let before = std::process::Command::new("ipcs")
+        .arg("-q")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0);
+    let (code, _, err) = run(&gw, &cmd).await;
     assert_ne!(code, 0, "{err}");
-    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    let after = std::process::Command::new("ipcs")
+        .arg("-q")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0);
+    assert_eq!(before, after, "a message queue was created");
 }

@@ -145,6 +145,19 @@ fn exec_child(
     if let Err(e) = privs::no_new_privs() {
         die(&format!("sandbox: {e}"));
     }
+    if let Some(n) = policy.exe_fd {
+        // This process runs the binary the gateway opened at start-up: hand that file on.
+        // SAFETY: open/dup2/close on descriptors we own; the new one has no close-on-exec.
+        unsafe {
+            let fd = libc::open(c"/proc/self/exe".as_ptr(), libc::O_RDONLY);
+            if fd < 0 || libc::dup2(fd, n) < 0 {
+                die("sandbox: cannot hand on the helper binary");
+            }
+            if fd != n {
+                libc::close(fd);
+            }
+        }
+    }
     if let Some(s) = scratch {
         // SAFETY: single-threaded child; nothing else reads the environment concurrently.
         unsafe { std::env::set_var("TMPDIR", s) };

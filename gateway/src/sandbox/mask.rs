@@ -217,11 +217,8 @@ fn unescape(p: &str) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
-/// Read-only mode: make every mount in this namespace read-only except `scratch` (and
-/// what is under it). Landlock stops writes to files; this also stops what Landlock does not
-/// cover — changing modes, owners and times (`chmod`, `chown`, `touch -d`) of files the
-/// command's user owns. Device nodes stay usable (`/dev/null`, the terminal).
-fn all_read_only(scratch: Option<&Path>) -> Result<(), MaskError> {
+/// Make every mount in this namespace for which `keep_writable` says no read-only.
+fn remount_read_only(keep_writable: impl Fn(&Path) -> bool) -> Result<(), MaskError> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|source| MaskError {
         what: "cannot read",
         path: "/proc/self/mountinfo".into(),
@@ -234,7 +231,7 @@ fn all_read_only(scratch: Option<&Path>) -> Result<(), MaskError> {
             continue;
         };
         let point = unescape(point);
-        if scratch.is_some_and(|s| point.starts_with(s)) {
+        if keep_writable(&point) {
             continue;
         }
         let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | kept_flags(options);
@@ -290,7 +287,10 @@ fn protect_kernel() -> Result<(), MaskError> {
         }
         // In a user namespace of its own the kernel refuses to re-bind these (they hold
         // mounts locked by the parent namespace) — and nothing there can write them anyway.
-        let done = bind(p, p).and_then(|()| read_only(p, true));
+        // The mounts beneath (cgroup hierarchies under /sys/fs/cgroup) go read-only too.
+        let done = bind(p, p)
+            .and_then(|()| read_only(p, true))
+            .and_then(|()| remount_read_only(|m| !m.starts_with(p)));
         if let Err(e) = done
             && initial_user_namespace()
         {
@@ -298,6 +298,14 @@ fn protect_kernel() -> Result<(), MaskError> {
         }
     }
     Ok(())
+}
+
+/// Read-only mode: make every mount in this namespace read-only except `scratch` (and
+/// what is under it). Landlock stops writes to files; this also stops what Landlock does not
+/// cover — changing modes, owners and times (`chmod`, `chown`, `touch -d`) of files the
+/// command's user owns. Device nodes stay usable (`/dev/null`, the terminal).
+fn all_read_only(scratch: Option<&Path>) -> Result<(), MaskError> {
+    remount_read_only(|p| scratch.is_some_and(|s| p.starts_with(s)))
 }
 
 /// Cover every hidden path for this process and what it execs; keep `scratch` reachable; make

@@ -80,12 +80,15 @@ pub struct Policy {
     /// No Landlock (the operator's explicit `unconfined = true`); the guard, the user drop
     /// and `no_new_privs` still apply.
     pub unconfined: bool,
+    /// Hand the command this binary open on this descriptor (the gated shell starts its
+    /// read-only lines from it: `/proc/self/fd/N` cannot be replaced on disk).
+    pub exe_fd: Option<i32>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error(
-        "usage: airlock sandbox-exec [--read-only] [--hide PATH]… [--hide-prefix PATH]… [--scratch DIR | --scratch-in DIR] [--user NAME] [--unconfined] -- PROGRAM [ARG…] ({0})"
+        "usage: airlock sandbox-exec [--read-only] [--hide PATH]… [--hide-prefix PATH]… [--scratch DIR | --scratch-in DIR] [--user NAME] [--unconfined] [--exe-fd N] -- PROGRAM [ARG…] ({0})"
     )]
     Usage(String),
 }
@@ -123,6 +126,10 @@ impl Policy {
         if self.unconfined {
             a.push("--unconfined".into());
         }
+        if let Some(fd) = self.exe_fd {
+            a.push("--exe-fd".into());
+            a.push(fd.to_string().into());
+        }
         a.push("--".into());
         a
     }
@@ -136,6 +143,7 @@ impl Policy {
             scratch: None,
             user: None,
             unconfined: false,
+            exe_fd: None,
         };
         let mut it = args.iter();
         let value = |it: &mut std::slice::Iter<'_, OsString>, flag: &str| {
@@ -154,6 +162,19 @@ impl Policy {
                 }
                 Some("--read-only") => p.mode = Mode::ReadOnly,
                 Some("--unconfined") => p.unconfined = true,
+                Some("--exe-fd") => {
+                    let v = value(&mut it, "--exe-fd")?;
+                    p.exe_fd = Some(
+                        v.to_str()
+                            .and_then(|s| s.parse().ok())
+                            .filter(|n| (3..1024).contains(n))
+                            .ok_or_else(|| {
+                                PolicyError::Usage(
+                                    "--exe-fd needs a descriptor number from 3 to 1023".into(),
+                                )
+                            })?,
+                    );
+                }
                 Some("--hide") => p.hide.push(absolute(value(&mut it, "--hide")?)?),
                 Some("--hide-prefix") => p
                     .hide_prefix
@@ -275,6 +296,7 @@ impl Sandbox {
             scratch,
             user: user.map(str::to_owned),
             unconfined,
+            exe_fd: None,
         }
     }
 }
@@ -304,6 +326,7 @@ mod tests {
             scratch: Some(Scratch::MakeIn("/tmp/airlock-run-0".into())),
             user: Some("deploy".into()),
             unconfined: false,
+            exe_fd: Some(9),
         };
         let mut args = p.to_args();
         args.remove(0);

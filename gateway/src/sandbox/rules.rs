@@ -224,6 +224,7 @@ mod tests {
             scratch: None,
             user: None,
             unconfined: false,
+            exe_fd: None,
         }
     }
 

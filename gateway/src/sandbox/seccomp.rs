@@ -14,6 +14,9 @@
 //! calls fail with EACCES too — also where no read-only mount namespace can be made (inside
 //! an already sandboxed shell).
 //!
+//! System V IPC, POSIX message queues and kernel keyrings outlive the command and are shared
+//! by the whole host: creating or using them is refused as well.
+//!
 //! The filter knows x86_64 and aarch64; a 32-bit or x32 system call from such a process is
 //! refused outright, so the old `socketcall` path cannot go around it.
 
@@ -35,6 +38,11 @@ const X86_64_DENY: &[u32] = &[
     132, 235, 261, 280, // utime utimes futimesat utimensat
     188, 189, 190, 463, // setxattr lsetxattr fsetxattr setxattrat
     197, 198, 199, 466, // removexattr lremovexattr fremovexattr removexattrat
+    29, 30, 31, // shmget shmat shmctl
+    64, 65, 66, 220, // semget semop semctl semtimedop
+    68, 69, 70, 71, // msgget msgsnd msgrcv msgctl
+    240, 242, // mq_open mq_timedsend
+    248, 249, 250, // add_key request_key keyctl
 ];
 /// aarch64 (no legacy chmod/chown/utime calls there).
 const AARCH64_SOCKET: u32 = 198;
@@ -45,6 +53,11 @@ const AARCH64_DENY: &[u32] = &[
     88, // utimensat
     5, 6, 7, 463, // setxattr lsetxattr fsetxattr setxattrat
     14, 15, 16, 466, // removexattr lremovexattr fremovexattr removexattrat
+    180, 182, // mq_open mq_timedsend
+    186, 187, 188, 189, // msgget msgctl msgrcv msgsnd
+    190, 191, 192, 193, // semget semctl semtimedop semop
+    194, 195, 196, // shmget shmctl shmat
+    217, 218, 219, // add_key request_key keyctl
 ];
 
 const RET_ALLOW: u32 = 0x7fff_0000;

@@ -33,6 +33,10 @@ use crate::sandbox::{Sandbox, Scratch, Unavailable};
 use shell::Shell;
 use upstream::{Upstream, UpstreamError};
 
+/// The descriptor on which a local gated shell holds the helper binary for its read-only
+/// lines (see `targets::shell`).
+const SHELL_EXE_FD: i32 = 9;
+
 /// The bash invocation every command runs under: no profile, no rc file.
 pub const BASH_FLAGS: &[&str] = &["--noprofile", "--norc"];
 
@@ -76,14 +80,21 @@ impl Local {
         }
     }
 
-    /// The helper's argv (up to `--`) for a command the gateway starts on `t` in `mode`.
-    fn helper(&self, t: &LocalTarget, mode: Mode, scratch: Scratch) -> Vec<OsString> {
+    /// The helper's argv (up to `--`) for a command the gateway starts on `t` in `mode`;
+    /// `exe_fd`: hand the command the helper binary on that descriptor.
+    fn helper(
+        &self,
+        t: &LocalTarget,
+        mode: Mode,
+        scratch: Scratch,
+        exe_fd: Option<i32>,
+    ) -> Vec<OsString> {
         let mut argv = vec![OsString::from(&self.sandbox.launch)];
-        argv.extend(
-            self.sandbox
-                .policy(mode, Some(scratch), t.user.as_deref(), t.unconfined)
-                .to_args(),
-        );
+        let mut policy = self
+            .sandbox
+            .policy(mode, Some(scratch), t.user.as_deref(), t.unconfined);
+        policy.exe_fd = exe_fd;
+        argv.extend(policy.to_args());
         argv
     }
 }
@@ -148,9 +159,12 @@ impl Targets {
         match &target.kind {
             TargetKind::Local(l) => {
                 self.local.ready(&target.name, l)?;
-                let mut argv =
-                    self.local
-                        .helper(l, mode, Scratch::MakeIn(self.local.sandbox.run_dir.clone()));
+                let mut argv = self.local.helper(
+                    l,
+                    mode,
+                    Scratch::MakeIn(self.local.sandbox.run_dir.clone()),
+                    None,
+                );
                 argv.push(l.bash.clone().into());
                 argv.extend(BASH_FLAGS.iter().map(OsString::from));
                 argv.push("-c".into());
@@ -198,10 +212,13 @@ impl Targets {
                 self.local.ready(&target.name, l)?;
                 let who = Local::identity(l)?;
                 let dir = self.local.sandbox.run_dir.join(format!("shell-{unique}"));
-                let rw = self
-                    .local
-                    .helper(l, Mode::ReadWrite, Scratch::Use(dir.clone()));
-                let mut ro = vec![OsString::from(&self.local.sandbox.exe)];
+                let rw = self.local.helper(
+                    l,
+                    Mode::ReadWrite,
+                    Scratch::Use(dir.clone()),
+                    Some(SHELL_EXE_FD),
+                );
+                let mut ro = vec![OsString::from(format!("/proc/self/fd/{SHELL_EXE_FD}"))];
                 // Lines that run without a human: read-only, each with a fresh scratch dir in
                 // the session's (which it cannot write itself), as the shell's user.
                 ro.extend(

@@ -37,7 +37,9 @@ use super::{BASH_FLAGS, Mode, Process, PtyParams};
 use crate::environment::{EDITORS, EMPTY_READONLY, PINNED, quote};
 
 /// The loop bash runs: `$1` the commands FIFO, `$2` the done FIFO, the rest the sandbox
-/// helper's argv for read-only lines (empty: no helper). `trap : INT` keeps the shell alive
+/// helper's argv for read-only lines (empty: no helper). Locally that argv starts with
+/// `/proc/self/fd/9`: the binary the guard opened, not a path an approved line could replace
+/// (approved lines run with fd 9 closed). `trap : INT` keeps the shell alive
 /// when ctrl-c interrupts a command (a handler, unlike an ignored signal, is not inherited by
 /// the commands it runs); `__airlock_set` gives each line the previous line's `$?`.
 /// `__airlock_unread` takes back what the agent typed while a line ran and it did not read
@@ -80,7 +82,10 @@ __airlock_reset() {
   shopt -u expand_aliases
   set +o history
   history -c
-  trap - DEBUG ERR RETURN EXIT
+  # Every trap that is set (CHLD, WINCH… would run between lines with the line in hand).
+  local __t __sigs=()
+  while IFS= read -r __t; do __sigs+=("${__t##* }"); done <<< "$(trap -p)"
+  [ ${#__sigs[@]} -eq 0 ] || trap - "${__sigs[@]}" 2>/dev/null
   trap : INT
   unset -f command_not_found_handle command_not_found_handler 2>/dev/null
   local __f
@@ -114,7 +119,7 @@ while unset -n __airlock_line; unset -v __airlock_line; IFS= read -r -d '' __air
   __airlock_set "$__airlock_status"
   case ${__airlock_line:0:1} in
     r) __airlock_ro "${__airlock_line:1}" 3<&- 4>&- ;;
-    w) eval "${__airlock_line:1}" 3<&- 4>&- ;;
+    w) eval "${__airlock_line:1}" 3<&- 4>&- 9<&- ;;
     *) exit 111 ;;
   esac
   __airlock_status=$?
