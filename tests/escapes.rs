@@ -47,9 +47,9 @@ fn work(gw: &Gateway) -> std::path::PathBuf {
     w
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replacing_the_airlock_binary_does_not_change_what_the_gateway_runs() {
-    // The gateway runs from a copy the agent's approved command can overwrite.
+/// A gateway running from a copy of the binary that an approved command can overwrite (the
+/// copy, and the temp dir that holds it).
+async fn gateway_from_a_copy() -> (Gateway, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("airlock");
     std::fs::copy(BIN, &copy).expect("copy the binary");
@@ -58,6 +58,12 @@ async fn replacing_the_airlock_binary_does_not_change_what_the_gateway_runs() {
         ..Opts::default()
     })
     .await;
+    (gw, copy, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replacing_the_airlock_binary_does_not_change_what_the_gateway_runs() {
+    let (gw, copy, _dir) = gateway_from_a_copy().await;
     let _reviewers = approve_everything(&gw).await;
     let canary = work(&gw).join("ran-as-the-helper");
     let evil = format!(
@@ -237,14 +243,7 @@ async fn an_approved_root_command_cannot_rewrite_the_kernels_knobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replacing_the_binary_does_not_free_later_shells_unreviewed_lines() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let copy = dir.path().join("airlock");
-    std::fs::copy(BIN, &copy).expect("copy the binary");
-    let gw = Gateway::start(Opts {
-        binary: Some(copy.clone()),
-        ..Opts::default()
-    })
-    .await;
+    let (gw, copy, _dir) = gateway_from_a_copy().await;
     let _reviewers = approve_everything(&gw).await;
     let w = work(&gw);
     // The replacement runs whatever follows `--`, with no sandbox at all.
