@@ -123,10 +123,43 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The command line an upstream runs for `command`: a clean environment (`env -i`, keeping the
-/// login's `HOME`, `USER`, `LOGNAME`, `PATH`), the pinned set, then `bash` with no start-up
-/// files — through `runner` (helper argv) when there is one. Parsed by the upstream login
+/// The bash invocation every command runs under: no profile, no rc file.
+pub const BASH_FLAGS: &[&str] = &["--noprofile", "--norc"];
+
+/// The line an upstream runs: a clean environment (`env -i`, keeping the login's `HOME`,
+/// `USER`, `LOGNAME`, `PATH`) plus `vars`, then `prefix` (a runner's helper argv, if any), then
+/// `bash` with no start-up files running `script` with `args`. Parsed by the upstream login
 /// shell, so only plain words and `"$VAR"` appear outside quotes.
+pub fn upstream_line(
+    vars: &[(String, String)],
+    prefix: &[String],
+    script: &str,
+    args: &[String],
+) -> String {
+    let mut parts: Vec<String> = [
+        "exec",
+        "env",
+        "-i",
+        "HOME=\"$HOME\"",
+        "USER=\"$USER\"",
+        "LOGNAME=\"$LOGNAME\"",
+        "PATH=\"$PATH\"",
+        "LANG=C.UTF-8",
+    ]
+    .map(str::to_owned)
+    .into();
+    parts.extend(vars.iter().map(|(k, v)| quote(&format!("{k}={v}"))));
+    parts.extend(prefix.iter().map(|r| quote(r)));
+    parts.push("bash".to_owned());
+    parts.extend(BASH_FLAGS.iter().map(|f| (*f).to_owned()));
+    parts.push("-c".to_owned());
+    parts.push(quote(script));
+    parts.extend(args.iter().map(|a| quote(a)));
+    parts.join(" ")
+}
+
+/// The line an upstream runs for one command: the pinned set (and `TERM` on a terminal),
+/// through `runner` when there is one.
 pub fn upstream_command(
     command: &str,
     runner: &[String],
@@ -134,30 +167,12 @@ pub fn upstream_command(
     extra: &BTreeMap<String, String>,
     term: Option<&str>,
 ) -> String {
-    let mut parts = vec![
-        "exec".to_owned(),
-        "env".to_owned(),
-        "-i".to_owned(),
-        "HOME=\"$HOME\"".to_owned(),
-        "USER=\"$USER\"".to_owned(),
-        "LOGNAME=\"$LOGNAME\"".to_owned(),
-        "PATH=\"$PATH\"".to_owned(),
-        "LANG=C.UTF-8".to_owned(),
-    ];
-    if let Some(t) = term {
-        parts.push(quote(&format!("TERM={t}")));
-    }
-    for (k, v) in fixed(editor, extra) {
-        parts.push(quote(&format!("{k}={v}")));
-    }
-    parts.extend(runner.iter().map(|r| quote(r)));
-    parts.extend(
-        ["bash", "--noprofile", "--norc", "-c"]
-            .iter()
-            .map(|s| (*s).to_owned()),
-    );
-    parts.push(quote(command));
-    parts.join(" ")
+    let mut vars: Vec<(String, String)> = term
+        .map(|t| ("TERM".to_owned(), t.to_owned()))
+        .into_iter()
+        .collect();
+    vars.extend(fixed(editor, extra));
+    upstream_line(&vars, runner, command, &[])
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use crate::config::{LocalTarget, Target, TargetKind, UpstreamTarget};
 use crate::deny::Deny;
 use crate::environment as env;
 pub use crate::sandbox::Mode;
+use crate::sandbox::privs::{self, User};
 use crate::sandbox::{Sandbox, Scratch, Unavailable};
 use shell::Shell;
 use upstream::{Upstream, UpstreamError};
@@ -36,9 +37,6 @@ use upstream::{Upstream, UpstreamError};
 /// The descriptor on which a local gated shell holds the helper binary for its read-only
 /// lines (see `targets::shell`).
 const SHELL_EXE_FD: i32 = 9;
-
-/// The bash invocation every command runs under: no profile, no rc file.
-pub const BASH_FLAGS: &[&str] = &["--noprofile", "--norc"];
 
 /// What local targets need: the sandbox helper and whether this kernel can sandbox at all.
 #[derive(Debug, Clone)]
@@ -67,17 +65,33 @@ impl Local {
         format!("{} {}", self.sandbox.exe.display(), env::NO_EDITOR)
     }
 
-    /// HOME and USER for commands on `t`.
-    fn identity(t: &LocalTarget) -> Result<env::Identity, Deny> {
-        match &t.user {
-            None => Ok(env::Identity::gateway()),
-            Some(name) => crate::sandbox::privs::lookup(name)
-                .map(|u| env::Identity {
-                    home: Some(u.home),
-                    user: Some(u.name),
-                })
-                .map_err(|e| Deny::Target(e.to_string())),
+    /// The user commands on `t` run as, if it names one (looked up once per spawn).
+    fn user(t: &LocalTarget) -> Result<Option<User>, Deny> {
+        t.user
+            .as_deref()
+            .map(privs::lookup)
+            .transpose()
+            .map_err(|e| Deny::Target(e.to_string()))
+    }
+
+    /// HOME and USER for commands run as `user` (or as the gateway's own user).
+    fn identity(user: Option<&User>) -> env::Identity {
+        match user {
+            None => env::Identity::gateway(),
+            Some(u) => env::Identity {
+                home: Some(u.home.clone()),
+                user: Some(u.name.clone()),
+            },
         }
+    }
+
+    /// `bash --noprofile --norc -c SCRIPT` after the helper's argv.
+    fn bash(t: &LocalTarget, mut argv: Vec<OsString>, script: &str) -> Vec<OsString> {
+        argv.push(t.bash.clone().into());
+        argv.extend(env::BASH_FLAGS.iter().map(OsString::from));
+        argv.push("-c".into());
+        argv.push(script.into());
+        argv
     }
 
     /// The helper's argv (up to `--`) for a command the gateway starts on `t` in `mode`;
@@ -159,19 +173,15 @@ impl Targets {
         match &target.kind {
             TargetKind::Local(l) => {
                 self.local.ready(&target.name, l)?;
-                let mut argv = self.local.helper(
+                let argv = self.local.helper(
                     l,
                     mode,
                     Scratch::MakeIn(self.local.sandbox.run_dir.clone()),
                     None,
                 );
-                argv.push(l.bash.clone().into());
-                argv.extend(BASH_FLAGS.iter().map(OsString::from));
-                argv.push("-c".into());
-                argv.push(command.into());
-                let who = Local::identity(l)?;
+                let who = Local::identity(Local::user(l)?.as_ref());
                 let start = local::Start {
-                    argv,
+                    argv: Local::bash(l, argv, command),
                     cwd: l.cwd.as_deref(),
                     env: env::local(&who, &self.local.editor(), &target.env, term),
                     pids: Some(self.local.pids.clone()),
@@ -210,7 +220,8 @@ impl Targets {
         let started = match &target.kind {
             TargetKind::Local(l) => {
                 self.local.ready(&target.name, l)?;
-                let who = Local::identity(l)?;
+                let user = Local::user(l)?;
+                let who = Local::identity(user.as_ref());
                 let dir = self.local.sandbox.run_dir.join(format!("shell-{unique}"));
                 let rw = self.local.helper(
                     l,
@@ -239,7 +250,7 @@ impl Targets {
                     helper: rw,
                     read_only: ro,
                     dir,
-                    user: l.user.as_deref(),
+                    owner: user.as_ref().map(|u| (u.uid, u.gid)),
                     pids: self.local.pids.clone(),
                 };
                 Shell::spawn(spec, pty).await

@@ -33,8 +33,8 @@ use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
 use super::local::{SpawnError, Start, spawn_pipes, spawn_pty};
-use super::{BASH_FLAGS, Mode, Process, PtyParams};
-use crate::environment::{EDITORS, EMPTY_READONLY, PINNED, quote};
+use super::{Mode, Process, PtyParams};
+use crate::environment::{BASH_FLAGS, EDITORS, EMPTY_READONLY, PINNED, upstream_line};
 
 /// The loop bash runs: `$1` the commands FIFO, `$2` the done FIFO, the rest the sandbox
 /// helper's argv for read-only lines (empty: no helper). Locally that argv starts with
@@ -162,8 +162,8 @@ pub struct LocalShell<'a> {
     pub read_only: Vec<OsString>,
     /// The session's private dir: FIFOs, then scratch (`$TMPDIR`). Removed with the shell.
     pub dir: PathBuf,
-    /// The user the shell runs as (the dir and FIFOs are given to it).
-    pub user: Option<&'a str>,
+    /// The uid and gid of the user the shell runs as (the dir and FIFOs are given to it).
+    pub owner: Option<(u32, u32)>,
     pub pids: PathBuf,
 }
 
@@ -239,11 +239,9 @@ impl Shell {
             nix::unistd::mkfifo(p, FileMode::S_IRUSR | FileMode::S_IWUSR)
                 .map_err(std::io::Error::from)?;
         }
-        if let Some(name) = spec.user {
-            let u = crate::sandbox::privs::lookup(name)
-                .map_err(|e| ShellError::Start(e.to_string()))?;
+        if let Some((uid, gid)) = spec.owner {
             for p in [&dir.0, &cmd_path, &done_path] {
-                std::os::unix::fs::chown(p, Some(u.uid), Some(u.gid))?;
+                std::os::unix::fs::chown(p, Some(uid), Some(gid))?;
             }
         }
         // Open our ends without blocking: the reader of `done` opens at once; `commands` is
@@ -336,27 +334,16 @@ impl Shell {
                 ));
             }
         }
-        let mut bash = String::from(
-            "exec env -i HOME=\"$HOME\" USER=\"$USER\" LOGNAME=\"$LOGNAME\" PATH=\"$PATH\" LANG=C.UTF-8",
-        );
-        bash.push(' ');
-        bash.push_str(&quote(&format!("TMPDIR={dir}")));
-        if let Some(p) = pty {
-            bash.push(' ');
-            bash.push_str(&quote(&format!("TERM={}", p.term)));
-        }
-        for (k, v) in &spec.env {
-            bash.push(' ');
-            bash.push_str(&quote(&format!("{k}={v}")));
-        }
-        bash.push_str(&format!(
-            " bash --noprofile --norc -c {} airlock-shell {cmd_path} {done_path}",
-            quote(&script())
-        ));
-        for a in &spec.read_only {
-            bash.push(' ');
-            bash.push_str(&quote(a));
-        }
+        let mut vars = vec![("TMPDIR".to_owned(), dir.clone())];
+        vars.extend(pty.map(|p| ("TERM".to_owned(), p.term.clone())));
+        vars.extend(spec.env);
+        let mut args = vec![
+            "airlock-shell".to_owned(),
+            cmd_path.clone(),
+            done_path.clone(),
+        ];
+        args.extend(spec.read_only);
+        let bash = upstream_line(&vars, &[], &script(), &args);
         let process = up.spawn(name, t, &bash, pty).await.map_err(start)?;
         if pty.is_none() {
             let _ = process.control.send(super::Control::CloseStdin).await;
@@ -516,7 +503,7 @@ mod tests {
             helper: Vec::new(),
             read_only: Vec::new(),
             dir: private.path().join("s"),
-            user: None,
+            owner: None,
             pids: private.path().join("pids"),
         };
         let (mut sh, cwd) = Shell::spawn(spec, Some(&pty())).await.expect("spawn");
