@@ -172,7 +172,7 @@ async fn an_approved_line_cannot_make_later_unreviewed_lines_writable() {
     // 4. A trap on a signal the shell gets while an unreviewed line runs (its child's exit),
     //    that would run the line's text in the shell itself.
     sh.line(&format!(
-        "trap 'case $__airlock_line in r*) touch {c}; eval \"${{__airlock_line#r}}\";; esac' CHLD; touch {d}",
+        "trap 'case $__airlock_line in r*) touch {c}; eval \"${{__airlock_line#r}}\";; esac' CHLD WINCH; touch {d}",
         c = shim_ran.display(),
         d = w.join("c").display()
     ))
@@ -184,17 +184,19 @@ async fn an_approved_line_cannot_make_later_unreviewed_lines_writable() {
     assert!(unreviewed(&gw, &low));
     sh.line(&low).await;
     sh.wait_for("sort: open failed").await;
-    let prompts = sh.transcript().matches("bot@local:~$").count();
     sh.line("echo after-$((6*7))").await;
-    sh.wait_for("after-42\r\n").await;
-    sh.wait_for_n("bot@local:~$", prompts + 1).await;
+    sh.wait_for_after("after-42\r\n", "bot@local:~$").await;
     assert!(!written.exists(), "an unreviewed line wrote");
     assert!(
         !shim_ran.exists(),
         "the shell's own machinery ran a planted program"
     );
-    // (Ending this session is not part of the claim: see the note on ctrl-d after a trap.)
-    drop(sh);
+    sh.send(b"\x04").await;
+    sh.wait_for("session ended (ctrl-d)").await;
+    assert!(
+        !shim_ran.exists(),
+        "the session's end ran a planted program"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -260,10 +262,8 @@ async fn replacing_the_binary_does_not_free_later_shells_unreviewed_lines() {
     let low = format!("sort -o {} /etc/hostname", written.display());
     assert!(unreviewed(&gw, &low));
     let mut sh = ShellClient::open(&gw, "local").await;
-    let prompts = sh.transcript().matches("bot@local:~$").count();
     sh.line(&low).await;
-    sh.wait_for("sort: open failed").await;
-    sh.wait_for_n("bot@local:~$", prompts + 1).await;
+    sh.wait_for_after("sort: open failed", "bot@local:~$").await;
     sh.send(b"\x04").await;
     let _ = sh.exit().await;
     assert!(

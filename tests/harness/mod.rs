@@ -784,6 +784,25 @@ impl ShellClient {
         );
     }
 
+    /// Wait until `needle` appears after the last `after` (a prompt after a unit's output: the
+    /// editor redraws the prompt while a line is typed, so counting prompts is not enough).
+    pub async fn wait_for_after(&self, after: &str, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let t = self.transcript();
+            if let Some(i) = t.rfind(after)
+                && t[i + after.len()..].contains(needle)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "no {needle:?} after {after:?} in the session; transcript:\n{}",
+            self.transcript()
+        );
+    }
+
     pub async fn wait_for(&self, needle: &str) {
         self.wait_for_n(needle, 1).await;
     }
