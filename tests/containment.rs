@@ -1312,8 +1312,7 @@ async fn the_gated_shell_forgets_hashes_aliases_functions_traps_and_history() {
     assert!(w.join("planted-trap").exists(), "{}", sh.transcript());
     shell_line(&mut sh, &mut reviewers, &format!("touch {d}/trap-after")).await;
     assert!(w.join("trap-after").exists(), "{}", sh.transcript());
-    sh.send(b"\x04").await;
-    let (_, transcript) = sh.exit().await;
+    let (_, transcript) = sh.quit().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !w.join("trap-canary").exists(),
@@ -1372,8 +1371,7 @@ async fn pinned_variables_are_readonly_in_the_gated_shell() {
         "GIT_PAGER is cat: {out}"
     );
     assert!(out.contains("ls=<1>"), "LESSSECURE is 1: {out}");
-    sh.send(b"\x04").await;
-    let _ = sh.exit().await;
+    let _ = sh.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1440,8 +1438,7 @@ async fn a_low_line_in_the_gated_shell_is_read_only_and_only_cd_carries_over() {
         tried,
         "no smuggled write is low here; nothing shows low lines are read-only"
     );
-    sh.send(b"\x04").await;
-    let _ = sh.exit().await;
+    let _ = sh.quit().await;
 }
 
 // ---------------------------------------------------------------------------------------------

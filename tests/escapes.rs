@@ -191,8 +191,11 @@ async fn an_approved_line_cannot_make_later_unreviewed_lines_writable() {
         !shim_ran.exists(),
         "the shell's own machinery ran a planted program"
     );
-    sh.send(b"\x04").await;
-    sh.wait_for("session ended (ctrl-d)").await;
+    let (_, transcript) = sh.quit().await;
+    assert!(
+        transcript.contains("session ended (ctrl-d)"),
+        "{transcript}"
+    );
     assert!(
         !shim_ran.exists(),
         "the session's end ran a planted program"
@@ -264,8 +267,7 @@ async fn replacing_the_binary_does_not_free_later_shells_unreviewed_lines() {
     let mut sh = ShellClient::open(&gw, "local").await;
     sh.line(&low).await;
     sh.wait_for_after("sort: open failed", "bot@local:~$").await;
-    sh.send(b"\x04").await;
-    let _ = sh.exit().await;
+    let _ = sh.quit().await;
     assert!(
         !written.exists(),
         "a later shell's unreviewed line ran unconfined"

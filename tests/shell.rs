@@ -88,8 +88,7 @@ async fn every_line_is_gated_and_shell_state_persists() {
     assert_eq!(late["code"], "already_resolved", "{late}");
     assert!(!work.join("withdrawn-file").exists());
 
-    sh.send(b"\x04").await;
-    let (code, transcript) = sh.exit().await;
+    let (code, transcript) = sh.quit().await;
     assert_eq!(code, 0, "{transcript}");
 
     // The recording has every command, decision and exit, in order.
@@ -143,8 +142,7 @@ async fn ctrl_c_interrupts_a_running_command_and_exit_status_carries_over() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     sh.send(b"typed-into-read\r").await;
     sh.wait_for("got-typed-into-read").await;
-    sh.send(b"\x04").await;
-    assert_eq!(sh.exit().await.0, 0);
+    assert_eq!(sh.quit().await.0, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -271,9 +269,8 @@ async fn recordings_replay_and_asciinema_reads_them_byte_for_byte() {
     sh.line("printf 'h\\303\\251llo \\342\\206\\222 \\033[1mbold\\033[0m\\n'; seq 1 50")
         .await;
     sh.wait_for("\n50").await;
-    sh.send(b"\x04").await;
     // What the agent's terminal received, exactly.
-    let (code, seen) = sh.exit().await;
+    let (code, seen) = sh.quit().await;
     assert_eq!(code, 0);
     eventually("session closed", || {
         String::from_utf8_lossy(&gw.cli(&["sessions", "list"]).stdout).contains("\tended")

@@ -219,8 +219,7 @@ async fn the_gated_shell_works_on_an_upstream_target() {
     sh.line("(exit 4)").await;
     sh.line("echo last=$?").await;
     sh.wait_for("last=4\r\n").await;
-    sh.send(b"\x04").await;
-    let (code, transcript) = sh.exit().await;
+    let (code, transcript) = sh.quit().await;
     assert_eq!(code, 0, "{transcript}");
     assert!(
         !transcript.contains(&sshd.port.to_string()),
@@ -280,8 +279,7 @@ async fn the_gated_shell_on_an_upstream_with_a_runner_runs_unreviewed_lines_read
     // The unit is over once a prompt follows its output: ctrl-d goes to the shell, not the unit.
     sh.wait_for_after("[]\r\n", &format!("bot@web-1:{}$", work.display()))
         .await;
-    sh.send(b"\x04").await;
-    let (code, transcript) = sh.exit().await;
+    let (code, transcript) = sh.quit().await;
     assert_eq!(code, 0, "{transcript}");
     assert!(!canary.exists());
 }

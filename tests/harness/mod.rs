@@ -749,6 +749,20 @@ impl ShellClient {
     /// Type a line and press Enter, once the prompt is showing (keys typed while a command
     /// runs go to that command, as on any terminal).
     pub async fn line(&mut self, text: &str) {
+        self.wait_prompt().await;
+        self.send(format!("{text}\r").as_bytes()).await;
+    }
+
+    /// Once the next fresh prompt shows, press ctrl-d and wait for the client to exit (a
+    /// ctrl-d sent while the last command still runs would go to that command instead).
+    pub async fn quit(mut self) -> (i32, String) {
+        self.wait_prompt().await;
+        self.send(b"\x04").await;
+        self.exit().await
+    }
+
+    /// Wait for a fresh prompt, newer than the one the last line was typed at.
+    async fn wait_prompt(&mut self) {
         let deadline = Instant::now() + WAIT;
         loop {
             let t = self.bytes();
@@ -766,7 +780,6 @@ impl ShellClient {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.send(format!("{text}\r").as_bytes()).await;
     }
 
     /// Wait until the transcript contains `needle` `times` times in all (bounded).
