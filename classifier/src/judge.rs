@@ -8,7 +8,8 @@ use crate::walk::{Redirect, SimpleCmd};
 use crate::{Reason, Tier, paths, sql};
 
 pub const SHELLS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh",
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "hush", "yash",
+    "posh", "rbash", "ksh93",
 ];
 
 /// Interpreters that run a program given on stdin or on the command line.
@@ -20,6 +21,64 @@ const INTERACTIVE: &[&str] = &[
     "nano", "ed", "less", "more", "ssh", "telnet", "nc", "ncat", "socat", "screen", "tmux", "gdb",
     "ftp", "sftp", "mc",
 ];
+
+/// Programs that talk to other hosts.
+const NETWORK: &[&str] = &[
+    "curl",
+    "wget",
+    "dig",
+    "nslookup",
+    "host",
+    "ping",
+    "ping6",
+    "nc",
+    "ncat",
+    "netcat",
+    "socat",
+    "telnet",
+    "http",
+    "https",
+    "xh",
+    "xhs",
+    "whois",
+    "traceroute",
+    "tracepath",
+    "mtr",
+    "openssl",
+    "ssh",
+    "scp",
+    "sftp",
+    "rsync",
+    "ftp",
+    "tftp",
+    "nmap",
+    "arping",
+    "drill",
+    "kdig",
+    "grpcurl",
+];
+
+/// Programs that stop, kill or delete whatever list they are given.
+const BULK_TARGETS: &[&str] = &[
+    "kill",
+    "pkill",
+    "killall",
+    "docker",
+    "podman",
+    "kubectl",
+    "oc",
+    "rm",
+    "systemctl",
+    "virsh",
+    "aws",
+    "gcloud",
+    "az",
+    "nerdctl",
+    "crictl",
+];
+
+/// Partition editors that read their commands from standard input.
+const PARTITIONERS: &[&str] = &["fdisk", "sfdisk", "gdisk", "cfdisk", "parted", "sgdisk"];
 
 /// Programs that write to (or delete) the files named by their operands, and which operands.
 enum Targets {
@@ -52,21 +111,32 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
     let args = rule_args(program, &cmd.argv);
 
     if cmd.dynamic_name {
-        let destructive = looks_destructive(&cmd.argv[1.min(cmd.argv.len())..]);
+        // What the reviewer cannot read is high: `$X`, `$(…)`, `${IFS}` splicing and brace
+        // expansion all decide the program only when the line runs.
         out.push(reason(
             "shell.dynamic-command",
-            if destructive {
-                Tier::High
-            } else {
-                Tier::Medium
-            },
-            if destructive {
-                "command name is only known at run time and the arguments look destructive".into()
-            } else {
-                "command name is only known at run time".into()
-            },
+            Tier::High,
+            "the program name is only known at run time ($VAR, $(…), ${IFS} splicing or brace \
+             expansion): the reviewer cannot read what will run"
+                .into(),
         ));
         // Nothing below can be trusted to know what the program is.
+        out.extend(cmd.redirects.iter().map(|r| redirect_reason(r, span)));
+        return out;
+    }
+    if cmd.argv.len() > 1
+        && cmd.argv.last().is_some_and(|a| a == "--help")
+        && !cmd.argv.iter().any(|a| a == "--")
+        && !SHELLS.contains(&program)
+        && !INTERPRETERS.contains(&program)
+        && !cmd.dynamic_words.iter().any(|d| *d)
+    {
+        // `kubectl delete --help`: option parsers print help and exit before acting.
+        out.push(reason(
+            "program.help",
+            Tier::Low,
+            format!("{program} only prints its help"),
+        ));
         out.extend(cmd.redirects.iter().map(|r| redirect_reason(r, span)));
         return out;
     }
@@ -138,6 +208,41 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             "sources code produced by another command at run time".into(),
         ));
     }
+    if NETWORK.contains(&program) {
+        if cmd.substituted_args {
+            matched = true;
+            out.push(reason(
+                "net.runtime-data",
+                Tier::High,
+                format!(
+                    "{program} sends data produced at run time ($(…) in its arguments) to \
+                     another host: a channel for exfiltration"
+                ),
+            ));
+        }
+        if let Some(path) = cmd
+            .stdin_path
+            .as_ref()
+            .filter(|p| !paths::is_harmless_sink(p))
+        {
+            matched = true;
+            out.push(reason(
+                "net.sends-file",
+                Tier::High,
+                format!("{program} sends the local file {path} to another host"),
+            ));
+        }
+    }
+    if PARTITIONERS.contains(&program)
+        && (cmd.stdin_piped || cmd.stdin_file || cmd.stdin_text.is_some())
+    {
+        matched = true;
+        out.push(reason(
+            "disk.scripted-partition",
+            Tier::High,
+            format!("{program} takes partitioning commands from its input and writes the table"),
+        ));
+    }
     if let Some(r) = sensitive_write(program, &cmd.argv) {
         matched = true;
         out.push(reason("fs.sensitive-write", Tier::High, r));
@@ -174,13 +279,56 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("feeds data to {program}, which runs it as code"),
         ));
     }
-    if !matched {
-        if inner.low_programs.contains(program) {
+    if matched
+        && let Some(model) = inner.readers.get(program).filter(|m| m.has_language())
+        && let Err(np) = model.check(&cmd.argv)
+    {
+        out.push(reason(np.rule, np.tier, np.text));
+    }
+    if INTERPRETERS.contains(&program)
+        && let Some((_, code)) = crate::code::inline_code(&cmd.argv)
+    {
+        if cmd.substituted_args {
+            matched = true;
             out.push(reason(
-                "program.read-only",
-                Tier::Low,
-                format!("{program} only reads or prints"),
+                "exec.runtime-code",
+                Tier::High,
+                format!(
+                    "{program} runs code produced at run time ($(…)): the reviewer cannot read it"
+                ),
             ));
+        }
+        if cmd.stdin_piped && cmd.stdin_text.is_none() && code.contains("stdin") {
+            matched = true;
+            out.push(reason(
+                "exec.piped-into-interpreter",
+                Tier::High,
+                format!("{program} code reads its input, which is piped data it may run"),
+            ));
+        }
+    }
+    if cmd.substituted_args
+        && BULK_TARGETS.contains(&program)
+        && out.iter().any(|r| r.tier == Tier::Medium)
+    {
+        out.push(reason(
+            "shell.runtime-targets",
+            Tier::High,
+            format!(
+                "{program} acts on targets chosen only at run time ($(…)): possibly all of them"
+            ),
+        ));
+    }
+    if !matched {
+        if let Some(model) = inner.readers.get(program) {
+            out.push(match model.check(&cmd.argv) {
+                Ok(()) => reason(
+                    "program.read-only",
+                    Tier::Low,
+                    format!("{program} only reads or prints, in the modes given"),
+                ),
+                Err(np) => reason(np.rule, np.tier, np.text),
+            });
         } else if program == ":" && !cmd.redirects.is_empty() {
             // Already explained by the redirect reason.
         } else {
@@ -296,11 +444,39 @@ fn git_config_override(argv: &[String]) -> Option<String> {
         "uploadpack.packobjectshook",
         "sequence.editor",
         "gpg.program",
+        "pager.",
+        "core.askpass",
+        "include.path",
+        "includeif.",
+        "sendemail.",
+        "web.browser",
+        "browser.",
+        "man.",
+        "difftool.",
+        "mergetool.",
+        "interactive.difffilter",
+        "url.",
+        "remote.",
+        "diff.",
+        "merge.",
+        "core.worktree",
+        "safe.directory",
     ];
-    argv.windows(2).find_map(|w| {
-        let key = w[1].to_ascii_lowercase();
-        (w[0] == "-c" && RISKY.iter().any(|r| key.starts_with(r))).then(|| w[1].clone())
-    })
+    let mut it = argv.iter().peekable();
+    while let Some(a) = it.next() {
+        let setting = if a == "-c" || a == "--config-env" {
+            it.peek().map(|s| s.as_str())
+        } else {
+            a.strip_prefix("--config-env=")
+        };
+        if let Some(kv) = setting {
+            let key = kv.to_ascii_lowercase();
+            if RISKY.iter().any(|r| key.starts_with(r)) {
+                return Some(kv.to_owned());
+            }
+        }
+    }
+    None
 }
 
 fn has_script_operand(argv: &[String]) -> bool {
@@ -338,7 +514,16 @@ fn shell_reason(cmd: &SimpleCmd, program: &str, span: Option<(usize, usize)>) ->
         .iter()
         .skip(1)
         .find(|a| !a.starts_with('-') && !a.starts_with('+'));
-    let (tier, rule, text) = if cmd.stdin_piped && cmd.stdin_text.is_none() {
+    let (tier, rule, text) = if cmd.stdin_runtime && script.is_none() {
+        (
+            Tier::High,
+            "exec.runtime-input-to-shell",
+            format!(
+                "{program} runs text produced at run time (a substitution in its here-string \
+                 or heredoc): the reviewer cannot read the commands"
+            ),
+        )
+    } else if cmd.stdin_piped && cmd.stdin_text.is_none() {
         (
             Tier::High,
             "exec.piped-into-shell",
@@ -384,23 +569,16 @@ fn shell_reason(cmd: &SimpleCmd, program: &str, span: Option<(usize, usize)>) ->
     }
 }
 
-/// Arguments that make an unknown command look like a wrecking ball.
-fn looks_destructive(args: &[String]) -> bool {
-    args.iter().flat_map(|a| a.split_whitespace()).any(|a| {
-        matches!(
-            a,
-            "/" | "/*" | "~" | "*" | "--force" | "--recursive" | "--no-preserve-root"
-        ) || (a.starts_with('-')
-            && !a.starts_with("--")
-            && (a.contains('r') || a.contains('R'))
-            && a.contains('f'))
-            || a.starts_with("of=/dev/")
-            || paths::sensitive(a).is_some()
-    })
-}
-
 /// A write to a sensitive path through a program that writes its operands.
 fn sensitive_write(program: &str, argv: &[String]) -> Option<String> {
+    if program == "find" {
+        return argv.windows(2).find_map(|w| {
+            matches!(w[0].as_str(), "-fprint" | "-fprint0" | "-fprintf" | "-fls")
+                .then(|| paths::sensitive(&w[1]))
+                .flatten()
+                .map(|why| format!("find {} writes to {} ({why})", w[0], w[1]))
+        });
+    }
     if program == "dd" {
         let of = argv.iter().find_map(|a| a.strip_prefix("of="))?;
         return paths::sensitive(of).map(|why| format!("dd writes to {of} ({why})"));

@@ -9,13 +9,19 @@
 mod argv;
 mod code;
 mod complete;
+mod envvars;
+mod hidden;
 mod judge;
 mod paths;
+mod progopts;
+mod readers;
 mod rules;
+mod scripts;
 mod sql;
 mod unwrap;
 mod walk;
 mod words;
+mod wrappers;
 
 use std::collections::BTreeMap;
 
@@ -221,6 +227,7 @@ impl Classifier {
                 tier: Tier::High,
             });
         } else {
+            reasons.extend(hidden::scan(command));
             let found = walk::collect(command, 0);
             reasons.extend(found.problems);
             for cmd in &found.commands {

@@ -16,9 +16,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::Tier;
+use crate::readers::{ReaderFile, Readers};
 
 /// The packs compiled into the binary, by category. Order matters only for overrides.
 const BUILTIN: &[(&str, &str)] = &[
+    ("builtin:readers", include_str!("../rules/readers.toml")),
     ("builtin:core", include_str!("../rules/core.toml")),
     (
         "builtin:filesystem",
@@ -47,6 +49,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("builtin:forensics", include_str!("../rules/forensics.toml")),
     ("builtin:secrets", include_str!("../rules/secrets.toml")),
+    ("builtin:posture", include_str!("../rules/posture.toml")),
     (
         "builtin:interpreters",
         include_str!("../rules/interpreters.toml"),
@@ -81,6 +84,9 @@ struct PackFile {
     rule: Vec<RuleFile>,
     #[serde(default)]
     sql: Option<SqlFile>,
+    /// Models of read-only programs: the only way a command becomes low.
+    #[serde(default)]
+    reader: Vec<ReaderFile>,
     /// Commands with their expected tier; `policy lint` and the tests check them, so a pack
     /// documents and tests itself.
     #[serde(default)]
@@ -106,7 +112,8 @@ pub struct Example {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ProgramLists {
-    /// Programs that only read or print; they are low when no rule says otherwise.
+    /// Programs every one of whose flags only reads or prints (a reader model that accepts any
+    /// flag); prefer a `[[reader]]` that lists the flags.
     #[serde(default)]
     low: Vec<String>,
 }
@@ -168,7 +175,7 @@ pub(crate) struct Inner {
     keywords: Option<AhoCorasick>,
     /// Pattern index in `keywords` → rule index.
     keyword_rule: Vec<usize>,
-    pub low_programs: HashSet<String>,
+    pub readers: Readers,
     pub sql_programs: HashSet<String>,
     examples: Vec<Example>,
     /// Rules a later pack replaced: (id, replaced in pack, by pack).
@@ -208,7 +215,8 @@ impl RulePack {
     /// Compile packs given as (name, TOML text), in order.
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<Self, RulePackError> {
         let mut pending: Vec<Pending> = Vec::new();
-        let mut low_programs = HashSet::new();
+        let mut low_programs: Vec<String> = Vec::new();
+        let mut readers = Readers::new();
         let mut sql_programs = HashSet::new();
         let mut examples = Vec::new();
         let mut overrides = Vec::new();
@@ -219,6 +227,17 @@ impl RulePack {
                 msg: e.message().to_owned(),
             })?;
             low_programs.extend(file.programs.low);
+            for r in file.reader {
+                let (programs, reader) = r.compile().map_err(|msg| RulePackError {
+                    pack: (*name).to_owned(),
+                    line: None,
+                    msg: format!("reader: {msg}"),
+                })?;
+                let reader = Arc::new(reader);
+                for p in programs {
+                    readers.insert(p, reader.clone());
+                }
+            }
             if let Some(sql) = file.sql {
                 sql_programs.extend(sql.programs);
             }
@@ -353,7 +372,14 @@ impl RulePack {
                 any_program,
                 keywords,
                 keyword_rule,
-                low_programs,
+                readers: {
+                    for p in low_programs {
+                        readers
+                            .entry(p)
+                            .or_insert_with(|| Arc::new(crate::readers::any_flags()));
+                    }
+                    readers
+                },
                 sql_programs,
                 examples,
                 overrides,

@@ -67,6 +67,28 @@ const KEYWORDS: &[&str] = &[
     "outfile",
     "dumpfile",
     "pg_terminate_backend",
+    "program",
+    "lo_export",
+    "lo_import",
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_dir",
+    "pg_stat_file",
+    "pg_file_write",
+    "load_file",
+    "dblink",
+    "dblink_exec",
+    "xp_cmdshell",
+    "sys_exec",
+    "sys_eval",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "set_config",
+    "pg_promote",
+    "pg_rotate_logfile",
+    "pg_switch_wal",
+    "superuser",
+    "bypassrls",
 ];
 
 static SQL_AC: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
@@ -124,6 +146,50 @@ fn option_values(argv: &[String], flags: &[&str]) -> Vec<String> {
 }
 
 fn sql_client(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
+    let (tier, why) = sql_texts(program, cmd);
+    match client_side_effects(program, &cmd.argv) {
+        Some(side) if side.0 > tier => side,
+        _ => (tier, why),
+    }
+}
+
+/// Client options that write files or run programs whatever the statements are.
+fn client_side_effects(program: &str, argv: &[String]) -> Option<(Tier, String)> {
+    if let Some(p) = option_values(argv, &["--pager"]).first() {
+        return Some((
+            Tier::Medium,
+            format!("{program} pipes its output through {p}"),
+        ));
+    }
+    let files = option_values(argv, &["-o", "--output", "-L", "--log-file", "--tee"]);
+    let file = files.iter().find(|f| !crate::paths::is_harmless_sink(f))?;
+    let tier = if crate::paths::sensitive(file).is_some() {
+        Tier::High
+    } else {
+        Tier::Medium
+    };
+    Some((
+        tier,
+        format!("{program} writes its output or session to {file}"),
+    ))
+}
+
+/// Server-side file writes whose path is a string literal (`lo_export(…, '/root/.ssh/…')`).
+fn sensitive_literal(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if !["lo_export", "pg_file_write", "outfile", "dumpfile", "copy"]
+        .iter()
+        .any(|k| lower.contains(k))
+    {
+        return None;
+    }
+    text.split('\'')
+        .skip(1)
+        .step_by(2)
+        .find_map(|lit| crate::paths::sensitive(lit).map(|why| format!("{lit} ({why})")))
+}
+
+fn sql_texts(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
     let argv = &cmd.argv;
     let mut texts = option_values(argv, INLINE_FLAGS);
     if matches!(program, "sqlite3" | "duckdb") {
@@ -172,6 +238,12 @@ fn sql_client(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
     }
     let mut worst = (Tier::Low, String::from("read-only query"));
     for t in &texts {
+        if let Some(path) = sensitive_literal(t) {
+            return (
+                Tier::High,
+                format!("SQL writes a server file at a sensitive path: {path}"),
+            );
+        }
         for stmt in statements(t) {
             let (tier, why) = statement(&stmt);
             if tier > worst.0 {
@@ -261,6 +333,9 @@ fn statement(stmt: &str) -> (Tier, String) {
         };
     }
     let lower = trimmed.to_ascii_lowercase();
+    if lower.starts_with("system ") || lower.starts_with("system\t") {
+        return (Tier::High, "mysql system runs a shell command".into());
+    }
     let mut found: Vec<&str> = Vec::new();
     if let Some(ac) = &*SQL_AC {
         for m in ac.find_iter(&lower) {
@@ -300,7 +375,60 @@ fn statement(stmt: &str) -> (Tier, String) {
             ),
         };
     }
-    if has("outfile") || has("dumpfile") || has("pg_terminate_backend") {
+    if has("copy") && has("program") {
+        return (
+            Tier::High,
+            "COPY … PROGRAM runs a shell command on the database server".into(),
+        );
+    }
+    if has("xp_cmdshell") || has("sys_exec") || has("sys_eval") {
+        return (
+            Tier::High,
+            "runs an operating-system command from SQL".into(),
+        );
+    }
+    if has("superuser") || has("bypassrls") || lower.contains("with grant option") {
+        return (
+            Tier::High,
+            "grants superuser-level or re-grantable privileges".into(),
+        );
+    }
+    if has("lo_export") || has("pg_file_write") {
+        return (Tier::Medium, "writes a file on the database server".into());
+    }
+    if has("lo_import")
+        || has("pg_read_file")
+        || has("pg_read_binary_file")
+        || has("pg_ls_dir")
+        || has("pg_stat_file")
+        || has("load_file")
+        || has("dblink")
+        || has("dblink_exec")
+    {
+        return (
+            Tier::Medium,
+            "reads server files or reaches another database".into(),
+        );
+    }
+    if has("pg_cancel_backend")
+        || has("pg_reload_conf")
+        || has("set_config")
+        || has("pg_promote")
+        || has("pg_rotate_logfile")
+        || has("pg_switch_wal")
+    {
+        return (
+            Tier::Medium,
+            "changes server state (settings, sessions, WAL or promotion)".into(),
+        );
+    }
+    if has("outfile") || has("dumpfile") {
+        return (
+            Tier::High,
+            "writes an arbitrary file on the database server (INTO OUTFILE/DUMPFILE)".into(),
+        );
+    }
+    if has("pg_terminate_backend") {
         return (
             Tier::Medium,
             "writes files or terminates sessions from SQL".into(),

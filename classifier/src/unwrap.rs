@@ -7,6 +7,7 @@
 //! the gate, so they are never low.
 
 use crate::walk::SimpleCmd;
+use crate::wrappers::Wrapped;
 use crate::{MAX_DEPTH, Reason, Tier};
 
 pub enum Unwrapped {
@@ -27,7 +28,8 @@ pub fn program_name(word: &str) -> &str {
 }
 
 const SHELLS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox",
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox", "hush", "yash", "posh",
+    "rbash", "ksh93", "csh", "tcsh",
 ];
 
 pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
@@ -48,6 +50,14 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
             let name = crate::code::canonical(name).unwrap_or(name).to_owned();
             *first = name;
         }
+        assignments(&cmd, &mut out);
+        for (reason, text) in crate::progopts::commands(&cmd) {
+            out.push(Unwrapped::Problem(reason));
+            out.push(Unwrapped::Script {
+                text,
+                span: cmd.span,
+            });
+        }
         match step(&cmd) {
             Step::Done => {
                 out.push(Unwrapped::Command(cmd));
@@ -56,25 +66,28 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
             Step::Inner { skip, wrapper } => {
                 cmd.wrappers.push(wrapper);
                 cmd.argv.drain(..skip);
-                cmd.dynamic_name = false;
+                let words = cmd.dynamic_words.len();
+                cmd.dynamic_words.drain(..skip.min(words));
+                cmd.dynamic_name = cmd.dynamic_words.first().copied().unwrap_or(false);
                 if cmd.argv.is_empty() {
                     return out;
                 }
             }
             Step::Argv {
-                argv,
+                range,
                 wrapper,
                 also,
             } => {
                 if let Some(c) = also {
                     out.push(Unwrapped::Command(c));
                 }
-                if argv.is_empty() {
+                if range.is_empty() {
                     return out;
                 }
-                cmd.argv = argv;
+                cmd.argv = cmd.argv[range.clone()].to_vec();
+                cmd.dynamic_words = cmd.dynamic_words.get(range).unwrap_or_default().to_vec();
                 cmd.wrappers.push(wrapper);
-                cmd.dynamic_name = false;
+                cmd.dynamic_name = cmd.dynamic_words.first().copied().unwrap_or(false);
             }
             Step::Script { texts, also } => {
                 if cmd.wrappers.iter().any(|w| w == "xargs" || w == "parallel") {
@@ -94,7 +107,11 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                             "runs a command string produced by another command at run time",
                         )
                     } else {
-                        (Tier::Medium, "runs a command string only known at run time")
+                        (
+                            Tier::High,
+                            "runs a command string only known at run time ($VAR): the \
+                             reviewer cannot read it",
+                        )
                     };
                     out.push(Unwrapped::Problem(Reason {
                         rule: "shell.dynamic-script".into(),
@@ -117,6 +134,30 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
     out
 }
 
+/// `env NAME=value …`, `export NAME=value`: the variables set are judged like assignments.
+fn assignments(cmd: &SimpleCmd, out: &mut Vec<Unwrapped>) {
+    let Some(name) = cmd.argv.first() else {
+        return;
+    };
+    if !matches!(
+        name.as_str(),
+        "env" | "export" | "declare" | "typeset" | "readonly" | "local"
+    ) {
+        return;
+    }
+    for word in &cmd.argv[1..] {
+        let Some((var, value)) = crate::envvars::split(word) else {
+            continue;
+        };
+        let (reasons, scripts) = crate::envvars::judge(var, value, cmd.span);
+        out.extend(reasons.into_iter().map(Unwrapped::Problem));
+        out.extend(scripts.into_iter().map(|text| Unwrapped::Script {
+            text,
+            span: cmd.span,
+        }));
+    }
+}
+
 enum Step {
     /// Nothing left to peel.
     Done,
@@ -124,7 +165,8 @@ enum Step {
     Inner { skip: usize, wrapper: String },
     /// Another argv runs (no shell); `also` is judged alongside (the `find` itself).
     Argv {
-        argv: Vec<String>,
+        /// Where the argv that runs sits in the wrapper's argv.
+        range: std::ops::Range<usize>,
         wrapper: String,
         also: Option<SimpleCmd>,
     },
@@ -170,6 +212,26 @@ fn step(cmd: &SimpleCmd) -> Step {
             }
         }
     };
+    if let Some(w) = crate::wrappers::find(name) {
+        // The wrapper is judged with its own options; what it runs is judged as a command.
+        let outer = |end: usize| {
+            let mut o = cmd.clone();
+            o.argv.truncate(end);
+            Some(o)
+        };
+        return match w.wrapped(argv) {
+            Wrapped::Nothing => Step::Done,
+            Wrapped::Argv(i) => Step::Argv {
+                range: i..argv.len(),
+                wrapper: name.to_owned(),
+                also: outer(i),
+            },
+            Wrapped::Script(i, text) => Step::Script {
+                texts: vec![text],
+                also: outer(i),
+            },
+        };
+    }
     match name {
         "sudo" | "doas" => {
             let i = after_options(
@@ -184,13 +246,24 @@ fn step(cmd: &SimpleCmd) -> Step {
         }
         "env" => {
             let mut i = after_options(argv, 1, &["-u", "-C", "--unset", "--chdir"]);
-            if let Some(pos) = argv.iter().position(|a| a == "-S" || a == "--split-string")
-                && let Some(s) = argv.get(pos + 1)
-            {
-                return Step::Script {
-                    texts: vec![s.clone()],
-                    also: None,
+            // `-S STRING`, `-SSTRING`, `--split-string STRING`, `--split-string=STRING`.
+            for (pos, a) in argv.iter().enumerate().skip(1) {
+                let text = if a == "-S" || a == "--split-string" {
+                    argv.get(pos + 1).cloned()
+                } else {
+                    a.strip_prefix("--split-string=")
+                        .or_else(|| a.strip_prefix("-S").filter(|t| !t.is_empty()))
+                        .map(str::to_owned)
                 };
+                if let Some(text) = text {
+                    return Step::Script {
+                        texts: vec![text],
+                        also: None,
+                    };
+                }
+                if !a.starts_with('-') {
+                    break;
+                }
             }
             while i < argv.len() && argv[i].contains('=') && !argv[i].starts_with('=') {
                 i += 1;
@@ -200,7 +273,7 @@ fn step(cmd: &SimpleCmd) -> Step {
         "nice" => inner(after_options(argv, 1, &["-n", "--adjustment"])),
         "ionice" => inner(after_options(argv, 1, &["-c", "-n", "-p"])),
         "stdbuf" => inner(after_options(argv, 1, &["-i", "-o", "-e"])),
-        "nohup" | "builtin" | "setsid" | "unbuffer" => inner(1),
+        "nohup" | "builtin" | "unbuffer" => inner(1),
         "time" => inner(after_options(argv, 1, &["-f", "-o"])),
         "command" => {
             if argv.iter().skip(1).any(|a| a == "-v" || a == "-V") {
@@ -245,6 +318,14 @@ fn step(cmd: &SimpleCmd) -> Step {
             (Some("/dev/stdin" | "/proc/self/fd/0" | "/dev/fd/0"), Some(text)) => Step::Script {
                 texts: vec![text.clone()],
                 also: None,
+            },
+            _ => Step::Done,
+        },
+        // `history -s TEXT` adds TEXT for `fc -s`/`!!` to run later: judged as if it ran now.
+        "history" => match argv.iter().position(|a| a == "-s") {
+            Some(p) if p + 1 < argv.len() => Step::Script {
+                texts: vec![argv[p + 1..].join(" ")],
+                also: Some(cmd.clone()),
             },
             _ => Step::Done,
         },
@@ -308,7 +389,7 @@ fn step(cmd: &SimpleCmd) -> Step {
                         .extend(argv[end.min(argv.len())..].iter().skip(1).cloned());
                     // find runs the argv itself (no shell); the find is judged too (-delete).
                     Step::Argv {
-                        argv: argv[p + 1..end].to_vec(),
+                        range: p + 1..end,
                         wrapper: "find -exec".into(),
                         also: Some(outer),
                     }
@@ -337,6 +418,17 @@ fn step(cmd: &SimpleCmd) -> Step {
             }
         }
         "docker" | "podman" | "kubectl" | "oc" => container_exec(cmd),
+        "git" => {
+            let texts = git_programs(cmd);
+            if texts.is_empty() {
+                Step::Done
+            } else {
+                Step::Script {
+                    texts,
+                    also: Some(cmd.clone()),
+                }
+            }
+        }
         "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "awk" => {
             interpreter_step(cmd)
         }
@@ -349,6 +441,81 @@ fn step(cmd: &SimpleCmd) -> Step {
         },
         _ => Step::Done,
     }
+}
+
+/// Programs git is told to run on its command line: `--upload-pack=CMD`, `grep -O CMD`,
+/// `rebase -x CMD`, `-c core.pager=CMD`, `--config-env=core.pager=VAR` (with `VAR=CMD` set
+/// before the command). Each is judged as a command line.
+fn git_programs(cmd: &SimpleCmd) -> Vec<String> {
+    const OPTIONS: &[&str] = &[
+        "--upload-pack",
+        "--receive-pack",
+        "--exec",
+        "--open-files-in-pager",
+        "--extcmd",
+        "-O",
+        "-x",
+    ];
+    let argv = &cmd.argv;
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        i += 1;
+        if let Some((flag, value)) = a.split_once('=')
+            && OPTIONS.contains(&flag)
+        {
+            out.push(value.to_owned());
+        } else if (a == "foreach" && argv.iter().any(|w| w == "submodule"))
+            || (a == "run" && argv.iter().any(|w| w == "bisect"))
+        {
+            // `git submodule foreach CMD`, `git bisect run CMD…`: the rest is a command line.
+            let rest: Vec<&String> = argv[i..]
+                .iter()
+                .skip_while(|w| w.starts_with('-'))
+                .collect();
+            if !rest.is_empty() {
+                out.push(
+                    rest.iter()
+                        .map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            break;
+        } else if a == "-x"
+            && !argv
+                .iter()
+                .any(|w| matches!(w.as_str(), "rebase" | "difftool" | "mergetool"))
+        {
+            // `-x` runs a command only for rebase (`cherry-pick -x`, `clean -x` differ).
+        } else if OPTIONS.contains(&a) {
+            if let Some(v) = argv.get(i) {
+                out.push(v.clone());
+                i += 1;
+            }
+        } else if let Some(v) = a.strip_prefix("-O").filter(|v| !v.is_empty()) {
+            out.push(v.to_owned());
+        } else if a == "-c" || a == "--config-env" || a.starts_with("--config-env=") {
+            let setting = match a.strip_prefix("--config-env=") {
+                Some(s) => Some(s.to_owned()),
+                None => {
+                    i += 1;
+                    argv.get(i - 1).cloned()
+                }
+            };
+            let Some((_, value)) = setting.as_deref().and_then(|s| s.split_once('=')) else {
+                continue;
+            };
+            if a == "-c" {
+                out.push(value.trim_start_matches('!').to_owned());
+            } else if let Some((_, v)) = cmd.env.iter().find(|(n, _)| n == value) {
+                out.push(v.trim_start_matches('!').to_owned());
+            }
+        }
+    }
+    out.retain(|t| !t.trim().is_empty());
+    out
 }
 
 /// Inline code that hands commands to a shell: those commands are classified too, and the

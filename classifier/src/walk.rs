@@ -32,6 +32,9 @@ pub struct SimpleCmd {
     pub argv: Vec<String>,
     /// The program name is only known at run time (`$X`, `$(…)`).
     pub dynamic_name: bool,
+    /// For each word of `argv`, whether it is only known at run time (kept in step with
+    /// `argv` through unwrapping, so `sudo $X` still has a run-time program name).
+    pub dynamic_words: Vec<bool>,
     /// Some argument is only known at run time.
     pub dynamic_args: bool,
     /// Some argument is the output of a command substitution (`sh -c "$(curl …)"`).
@@ -45,10 +48,26 @@ pub struct SimpleCmd {
     pub stdin_text: Option<String>,
     /// Standard input is redirected from a file (`< dump.sql`), whose contents are unseen.
     pub stdin_file: bool,
+    /// Standard input is a here-string or heredoc whose text is only known at run time
+    /// (`bash <<< "$(… | base64 -d)"`): nobody can read what the program will be fed.
+    pub stdin_runtime: bool,
+    /// The file standard input is redirected from, as written.
+    pub stdin_path: Option<String>,
     /// Files written via `>`, `>>`, `&>`, `<>`.
     pub redirects: Vec<Redirect>,
     /// Wrappers peeled off to reach `argv` (`sudo`, `env`, `timeout`, …).
     pub wrappers: Vec<String>,
+    /// Variables set for this command only (`X=1 cmd`), as written.
+    pub env: Vec<(String, String)>,
+}
+
+impl SimpleCmd {
+    /// Standard input is text only known at run time: judged like data piped in.
+    fn runtime_stdin(&mut self) {
+        self.stdin_text = None;
+        self.stdin_piped = true;
+        self.stdin_runtime = true;
+    }
 }
 
 /// Everything found in one command text.
@@ -91,6 +110,8 @@ pub fn collect_into(
                 depth,
                 span_override,
                 found,
+                functions: Vec::new(),
+                loops: 0,
             };
             for list in &program.complete_commands {
                 w.compound_list(list);
@@ -111,6 +132,10 @@ struct Walker<'a> {
     depth: usize,
     span_override: Option<(usize, usize)>,
     found: &'a mut Found,
+    /// Names of the functions whose bodies are being walked (a call to one is recursion).
+    functions: Vec<String>,
+    /// How many loops enclose the list being walked.
+    loops: usize,
 }
 
 impl Walker<'_> {
@@ -125,6 +150,17 @@ impl Walker<'_> {
 
     fn compound_list(&mut self, list: &ast::CompoundList) {
         for item in &list.0 {
+            if self.loops > 0 && matches!(item.1, ast::SeparatorOperator::Async) {
+                let span = self.span(item.0.first.location());
+                self.found.problems.push(Reason {
+                    rule: "resource.loop-spawn".into(),
+                    span,
+                    text: "starts a background job on every pass of a loop: processes pile up \
+                           until the host runs out (a fork bomb in all but name)"
+                        .into(),
+                    tier: Tier::High,
+                });
+            }
             self.and_or(&item.0);
         }
     }
@@ -140,9 +176,24 @@ impl Walker<'_> {
 
     fn pipeline(&mut self, p: &ast::Pipeline) {
         let mut feed: Option<String> = None;
+        let mut endless = false;
         for (i, cmd) in p.seq.iter().enumerate() {
+            let before = self.found.commands.len();
             self.command(cmd, i > 0, feed.take());
             feed = literal_output(cmd);
+            let added = &self.found.commands[before.min(self.found.commands.len())..];
+            endless |= added.iter().any(endless_source);
+            if endless && added.iter().any(writes_file) {
+                self.found.problems.push(Reason {
+                    rule: "resource.fill-disk".into(),
+                    span: self.span(p.location()),
+                    text: "writes an endless stream (yes, /dev/zero, /dev/urandom) to a file: \
+                           fills the disk"
+                        .into(),
+                    tier: Tier::High,
+                });
+                endless = false;
+            }
         }
     }
 
@@ -163,11 +214,16 @@ impl Walker<'_> {
                     }
                     if !pseudo.redirects.is_empty() {
                         pseudo.argv = vec![":".into()];
+                        pseudo.dynamic_words = vec![false];
                         self.found.commands.push(pseudo);
                     }
                 }
             }
-            ast::Command::Function(f) => self.compound(&f.body.0, piped),
+            ast::Command::Function(f) => {
+                self.functions.push(words::expand(&f.fname.value).text);
+                self.compound(&f.body.0, piped);
+                self.functions.pop();
+            }
             ast::Command::ExtendedTest(t, _) => self.extended_test(&t.expr),
         }
     }
@@ -198,7 +254,7 @@ impl Walker<'_> {
                 {
                     self.arithmetic(&e.value);
                 }
-                self.compound_list(&f.body.list);
+                self.in_loop(&f.body.list);
             }
             C::BraceGroup(b) => self.compound_list(&b.list),
             C::Subshell(s) => self.compound_list(&s.list),
@@ -206,7 +262,7 @@ impl Walker<'_> {
                 for w in f.values.iter().flatten() {
                     self.word_substitutions(&words::expand(&w.value), w.loc.clone());
                 }
-                self.compound_list(&f.body.list);
+                self.in_loop(&f.body.list);
             }
             C::CaseClause(c) => {
                 self.word_substitutions(&words::expand(&c.value.value), c.value.loc.clone());
@@ -227,11 +283,17 @@ impl Walker<'_> {
                 }
             }
             C::WhileClause(w) | C::UntilClause(w) => {
-                self.compound_list(&w.0);
-                self.compound_list(&w.1.list);
+                self.in_loop(&w.0);
+                self.in_loop(&w.1.list);
             }
             C::Coprocess(c) => self.command(&c.body, piped, None),
         }
+    }
+
+    fn in_loop(&mut self, list: &ast::CompoundList) {
+        self.loops += 1;
+        self.compound_list(list);
+        self.loops -= 1;
     }
 
     /// Variables whose value is code the shell runs later, or that change what every later
@@ -284,7 +346,13 @@ impl Walker<'_> {
                     format!("{name}={value} changes what shell history records"),
                 ))
             }
-            _ => {}
+            _ => {
+                let (reasons, scripts) = crate::envvars::judge(name, &value, span);
+                self.found.problems.extend(reasons);
+                for text in scripts {
+                    self.nested(&text, span);
+                }
+            }
         }
     }
 
@@ -336,8 +404,21 @@ impl Walker<'_> {
         }
         if let Some(w) = &s.word_or_name {
             let e = words::expand(&w.value);
+            if self.functions.contains(&e.text) {
+                self.found.problems.push(Reason {
+                    rule: "resource.recursive-function".into(),
+                    span,
+                    text: format!(
+                        "function {} calls itself: unbounded recursion, or a fork bomb when \
+                         the calls are piped or backgrounded",
+                        e.text
+                    ),
+                    tier: Tier::High,
+                });
+            }
             self.word_substitutions(&e, w.loc.clone());
-            cmd.dynamic_name = e.dynamic;
+            cmd.dynamic_name = e.dynamic || words::has_brace_expansion(&w.value);
+            cmd.dynamic_words.push(cmd.dynamic_name);
             cmd.argv.push(e.text);
             name_seen = true;
         }
@@ -350,6 +431,7 @@ impl Walker<'_> {
             // Only assignments/redirections (`X=$(rm -rf /)` or `: > f` without a name).
             if !cmd.redirects.is_empty() {
                 cmd.argv.push(":".into());
+                cmd.dynamic_words.push(false);
                 self.found.commands.push(cmd);
             }
             return;
@@ -376,16 +458,24 @@ impl Walker<'_> {
                 let e = words::expand(&w.value);
                 self.word_substitutions(&e, w.loc.clone());
                 if cmd.argv.is_empty() && !*name_seen {
-                    cmd.dynamic_name = e.dynamic;
+                    cmd.dynamic_name = e.dynamic || words::has_brace_expansion(&w.value);
                     *name_seen = true;
                 } else if e.dynamic {
                     cmd.dynamic_args = true;
                     cmd.substituted_args |= !e.substitutions.is_empty();
                 }
+                cmd.dynamic_words
+                    .push(e.dynamic || words::has_brace_expansion(&w.value));
                 cmd.argv.push(e.text);
             }
             I::AssignmentWord(a, w) => {
                 self.assignment(a);
+                if !*name_seen
+                    && let (ast::AssignmentName::VariableName(n), ast::AssignmentValue::Scalar(v)) =
+                        (&a.name, &a.value)
+                {
+                    cmd.env.push((n.clone(), words::expand(&v.value).text));
+                }
                 if let ast::AssignmentValue::Scalar(v) = &a.value {
                     self.word_substitutions(&words::expand(&v.value), v.loc.clone());
                 } else if let ast::AssignmentValue::Array(vals) = &a.value {
@@ -395,12 +485,15 @@ impl Walker<'_> {
                 }
                 // After the command name, `X=1` is an ordinary argument.
                 if *name_seen {
-                    cmd.argv.push(words::expand(&w.value).text);
+                    let e = words::expand(&w.value);
+                    cmd.dynamic_words.push(e.dynamic);
+                    cmd.argv.push(e.text);
                 }
             }
             I::ProcessSubstitution(_, sub) => {
                 self.compound_list(&sub.list);
                 // The program sees a path to a pipe carrying another command's output.
+                cmd.dynamic_words.push(true);
                 cmd.argv.push(PROC_SUBST_PATH.into());
                 cmd.substituted_args = true;
             }
@@ -416,6 +509,7 @@ impl Walker<'_> {
                     self.word_substitutions(&e, w.loc.clone());
                     if matches!(kind, K::Read | K::ReadAndWrite) {
                         cmd.stdin_file = true;
+                        cmd.stdin_path = Some(e.text.clone());
                     }
                     if matches!(kind, K::Write | K::Append | K::Clobber | K::ReadAndWrite) {
                         cmd.redirects.push(Redirect {
@@ -433,12 +527,19 @@ impl Walker<'_> {
                 if doc.requires_expansion {
                     let e = words::expand(&doc.doc.value);
                     self.word_substitutions(&e, doc.doc.loc.clone());
+                    if !e.substitutions.is_empty() {
+                        cmd.runtime_stdin();
+                    }
                 }
             }
             R::HereString(_, w) => {
                 let e = words::expand(&w.value);
                 self.word_substitutions(&e, w.loc.clone());
-                cmd.stdin_text = Some(e.text);
+                if e.dynamic {
+                    cmd.runtime_stdin();
+                } else {
+                    cmd.stdin_text = Some(e.text);
+                }
             }
             R::OutputAndError(w, append) => {
                 let e = words::expand(&w.value);
@@ -452,6 +553,36 @@ impl Walker<'_> {
     }
 }
 
+/// A command whose output never ends: `yes`, `cat /dev/zero`, `cat /dev/urandom`.
+fn endless_source(c: &SimpleCmd) -> bool {
+    let endless_dev =
+        |a: &String| matches!(a.as_str(), "/dev/zero" | "/dev/urandom" | "/dev/random");
+    match c.argv.first().map(String::as_str) {
+        Some("yes") => true,
+        Some("cat" | "head" | "tail" | "od" | "base64" | "tr" | "xxd") => {
+            c.argv.iter().skip(1).any(endless_dev)
+                && !c
+                    .argv
+                    .iter()
+                    .any(|a| a.starts_with("-c") || a.starts_with("-n") || a == "--bytes")
+                || c.stdin_path.as_ref().is_some_and(endless_dev)
+        }
+        _ => false,
+    }
+}
+
+/// A command that writes to a file (not a harmless sink): a redirect or `tee FILE`.
+fn writes_file(c: &SimpleCmd) -> bool {
+    c.redirects
+        .iter()
+        .any(|r| !crate::paths::is_harmless_sink(&r.target))
+        || (c.argv.first().is_some_and(|p| p == "tee")
+            && c.argv
+                .iter()
+                .skip(1)
+                .any(|a| !a.starts_with('-') && !crate::paths::is_harmless_sink(a)))
+}
+
 /// What a pipeline stage writes when that is known without running anything: the arguments of
 /// `echo` or `printf` made only of literal words. `echo 'DROP TABLE t' | psql` is judged as SQL.
 fn literal_output(cmd: &ast::Command) -> Option<String> {
@@ -461,24 +592,38 @@ fn literal_output(cmd: &ast::Command) -> Option<String> {
     if s.prefix.is_some() {
         return None;
     }
-    let name = words::expand(&s.word_or_name.as_ref()?.value);
-    if name.dynamic || !matches!(name.text.as_str(), "echo" | "printf") {
-        return None;
-    }
-    let mut parts = Vec::new();
+    let mut argv = vec![s.word_or_name.as_ref()?.value.clone()];
     for item in s.suffix.iter().flat_map(|x| x.0.iter()) {
         match item {
-            ast::CommandPrefixOrSuffixItem::Word(w) => {
-                let e = words::expand(&w.value);
-                if e.dynamic {
-                    return None;
-                }
-                parts.push(e.text);
-            }
+            ast::CommandPrefixOrSuffixItem::Word(w)
+            | ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => argv.push(w.value.clone()),
             _ => return None,
         }
     }
-    if name.text == "printf" {
+    let mut words_seen = Vec::with_capacity(argv.len());
+    for raw in &argv {
+        let e = words::expand(raw);
+        if e.dynamic || words::has_brace_expansion(raw) {
+            return None;
+        }
+        words_seen.push(e.text);
+    }
+    // `sudo echo …`, `nice printf …`: what prints is the wrapped command.
+    let plain = SimpleCmd {
+        dynamic_words: vec![false; words_seen.len()],
+        argv: words_seen,
+        ..SimpleCmd::default()
+    };
+    let mut found = unwrap::unwrap(plain, 0).into_iter();
+    let (Some(unwrap::Unwrapped::Command(inner)), None) = (found.next(), found.next()) else {
+        return None;
+    };
+    let name = inner.argv.first()?.clone();
+    if inner.dynamic_name || !matches!(name.as_str(), "echo" | "printf") {
+        return None;
+    }
+    let mut parts: Vec<String> = inner.argv[1..].to_vec();
+    if name == "printf" {
         return printf_output(&parts);
     }
     // echo: dash's echo (the `sh` of Debian) expands backslash escapes even without -e, so

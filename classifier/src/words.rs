@@ -19,6 +19,32 @@ pub struct Expanded {
     pub substitutions: Vec<String>,
 }
 
+/// Whether an unquoted `{a,b}` or `{1..3}` brace expansion occurs in the raw word: the shell
+/// turns it into several words, so as a command name it hides which program runs.
+pub fn has_brace_expansion(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let (mut single, mut double, mut i) = (false, false, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\\' if !single => i += 1,
+            b'\'' if !double => single = !single,
+            b'"' if !single => double = !double,
+            b'{' if !single && !double && (i == 0 || b[i - 1] != b'$') => {
+                let rest = &raw[i + 1..];
+                if let Some(end) = rest.find('}') {
+                    let inner = &rest[..end];
+                    if inner.contains(',') || inner.contains("..") {
+                        return true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 pub fn expand(raw: &str) -> Expanded {
     let mut out = Expanded::default();
     match word::parse(raw, &ParserOptions::default()) {
@@ -47,6 +73,11 @@ fn append(pieces: &[WordPieceWithSource], raw: &str, out: &mut Expanded) {
                 // `$HOME/.ssh/…` must still be recognised as a path under the home directory.
                 if matches!(src, "$HOME" | "${HOME}") {
                     out.text.push('~');
+                }
+                // `rm${IFS}-rf${IFS}/x`: IFS splits words where it stands; rules must see the
+                // words it would make, not one run-together word.
+                if matches!(src, "$IFS" | "${IFS}") || src.starts_with("${IFS:") {
+                    out.text.push(' ');
                 }
                 out.dynamic = true;
                 // `${x:-$(rm -rf /)}` and `${a[$(…)]}` run their substitutions too.

@@ -1,0 +1,128 @@
+//! Options whose value is a command line another program will run.
+//!
+//! `tar --to-command=sh`, `rsync -e 'sh -c …'`, `ssh -o ProxyCommand=…`, `sort
+//! --compress-program=…`, `zip -TT …`, `man -P …`: "read-only" tools with a mode that runs a
+//! program named on their command line. Each value found is judged as a command line one level
+//! deeper, and naming a program at all is never low.
+
+use crate::walk::SimpleCmd;
+use crate::{Reason, Tier};
+
+/// (program, options whose value is a command line). A value may be attached (`-Ifoo`,
+/// `--opt=foo`) or the next argument.
+const TABLE: &[(&str, &[&str])] = &[
+    (
+        "tar",
+        &[
+            "--checkpoint-action",
+            "--to-command",
+            "--use-compress-program",
+            "-I",
+            "--info-script",
+            "--new-volume-script",
+            "-F",
+            "--rsh-command",
+        ],
+    ),
+    ("bsdtar", &["--use-compress-program", "-I"]),
+    ("rsync", &["-e", "--rsh", "--rsync-path"]),
+    ("scp", &["-S", "-o"]),
+    ("sftp", &["-S", "-o", "-D"]),
+    ("ssh", &["-o"]),
+    ("sort", &["--compress-program"]),
+    ("zip", &["-TT", "--unzip-command"]),
+    ("man", &["-P", "--pager", "-H", "--html"]),
+    ("mysql", &["--pager"]),
+    ("mariadb", &["--pager"]),
+    ("tcpdump", &["-z"]),
+    ("rg", &["--pre"]),
+    ("fd", &["-x", "--exec", "-X", "--exec-batch"]),
+    ("fdfind", &["-x", "--exec", "-X", "--exec-batch"]),
+    ("bat", &["--pager"]),
+    ("batcat", &["--pager"]),
+    ("less", &["--lesskey-src"]),
+    ("ack", &["--pager"]),
+    ("gdb", &["-ex", "--eval-command"]),
+];
+
+/// `ssh -o` settings that are commands.
+const SSH_COMMAND_SETTINGS: &[&str] = &["proxycommand", "localcommand", "knownhostscommand"];
+
+/// Command lines named by `cmd`'s options, with a reason for each.
+pub fn commands(cmd: &SimpleCmd) -> Vec<(Reason, String)> {
+    let Some(program) = cmd.argv.first().map(String::as_str) else {
+        return Vec::new();
+    };
+    let Some((_, options)) = TABLE.iter().find(|(p, _)| *p == program) else {
+        return Vec::new();
+    };
+    let argv = &cmd.argv;
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        i += 1;
+        if a == "--" {
+            break;
+        }
+        let value = if let Some((flag, v)) = a.split_once('=')
+            && flag.starts_with("--")
+            && options.contains(&flag)
+        {
+            Some((flag.to_owned(), v.to_owned()))
+        } else if options.contains(&a) {
+            i += 1;
+            argv.get(i - 1).map(|v| (a.to_owned(), v.clone()))
+        } else {
+            // Attached short values: `-Isomething`, `-oProxyCommand=…`.
+            options
+                .iter()
+                .filter(|o| !o.starts_with("--") && o.len() == 2)
+                .find_map(|o| {
+                    a.strip_prefix(o)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| ((*o).to_owned(), v.to_owned()))
+                })
+        };
+        let Some((flag, v)) = value else { continue };
+        let text = match (program, flag.as_str()) {
+            ("tar", "--checkpoint-action") => match v.strip_prefix("exec=") {
+                Some(c) => c.to_owned(),
+                None => continue,
+            },
+            ("ssh" | "scp" | "sftp", "-o") => {
+                let (key, val) = v
+                    .split_once('=')
+                    .or_else(|| v.split_once(char::is_whitespace))
+                    .unwrap_or((v.as_str(), ""));
+                if !SSH_COMMAND_SETTINGS.contains(&key.trim().to_ascii_lowercase().as_str()) {
+                    continue;
+                }
+                val.trim().to_owned()
+            }
+            ("gdb", _) => match v
+                .trim()
+                .strip_prefix("shell")
+                .or(v.trim().strip_prefix('!'))
+            {
+                Some(c) => c.to_owned(),
+                None => continue,
+            },
+            _ => v,
+        };
+        let text = text.trim().trim_start_matches(';').trim().to_owned();
+        if text.is_empty() {
+            continue;
+        }
+        out.push((
+            Reason {
+                rule: "exec.program-option".into(),
+                span: cmd.span,
+                text: format!("{program} {flag} names a program to run: {text}"),
+                tier: Tier::Medium,
+            },
+            text,
+        ));
+    }
+    out
+}
