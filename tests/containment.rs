@@ -36,9 +36,12 @@ fn ok(out: &std::process::Output) -> String {
 }
 
 /// Options for a gateway nobody reviews on: a command that unexpectedly asks is denied soon.
+/// Its classifier makes mistakes on purpose (`MISTAKES`): sed, awk, find, cp, … in writing
+/// modes pass as low, so these tests show the kernel holds where the judgement fails.
 fn unreviewed() -> Opts {
     Opts {
         timeout: "10s",
+        mistaken_classifier: true,
         ..Opts::default()
     }
 }
@@ -239,7 +242,10 @@ fn write_attempts(w: &Path) -> Vec<(String, Intact)> {
             format!("find {d}/victim -delete"),
             present("victim/sub/file"),
         ),
-        (format!("env -S 'touch {d}/env-s'"), absent("env-s")),
+        (
+            format!("env -S 'cp /etc/hostname {d}/env-s'"),
+            absent("env-s"),
+        ),
         (
             format!("sort -o {d}/sort-o /etc/hostname"),
             absent("sort-o"),
@@ -1376,7 +1382,11 @@ async fn pinned_variables_are_readonly_in_the_gated_shell() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_low_line_in_the_gated_shell_is_read_only_and_only_cd_carries_over() {
-    let gw = Gateway::start(Opts::default()).await;
+    let gw = Gateway::start(Opts {
+        mistaken_classifier: true,
+        ..Opts::default()
+    })
+    .await;
     let w = work(&gw);
     let d = w.display().to_string();
     std::fs::write(w.join("listed-by-real-ls"), "").expect("marker");
@@ -1722,6 +1732,7 @@ async fn a_runner_enforces_read_only_low_commands_on_an_upstream() {
     let gw = Gateway::start(Opts {
         extra: upstream(&sshd, "up", Some(BIN)),
         more_targets: vec!["up".into()],
+        mistaken_classifier: true,
         ..Opts::default()
     })
     .await;

@@ -34,6 +34,15 @@ async fn run(gw: &Gateway, cmd: &str) -> (i32, String, String) {
 }
 
 /// Whether the gateway would run `cmd` at once, without a human (so read-only).
+/// A gateway whose classifier wrongly calls writing tools read-only (`MISTAKES`): these
+/// regressions show the kernel holds where the judgement fails.
+fn mistaken() -> Opts {
+    Opts {
+        mistaken_classifier: true,
+        ..Opts::default()
+    }
+}
+
 fn unreviewed(gw: &Gateway, cmd: &str) -> bool {
     let out = gw.cli(&[
         "policy", "check", "--agent", "bot", "--target", "local", "--", cmd,
@@ -55,6 +64,7 @@ async fn gateway_from_a_copy() -> (Gateway, std::path::PathBuf, tempfile::TempDi
     std::fs::copy(BIN, &copy).expect("copy the binary");
     let gw = Gateway::start(Opts {
         binary: Some(copy.clone()),
+        mistaken_classifier: true,
         ..Opts::default()
     })
     .await;
@@ -105,7 +115,7 @@ fn tcp_listener() -> (u16, std::thread::JoinHandle<usize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreviewed_command_reaches_no_socket_but_an_approved_one_does() {
-    let gw = Gateway::start(Opts::default()).await;
+    let gw = Gateway::start(mistaken()).await;
     let _reviewers = approve_everything(&gw).await;
     let (port, connections) = tcp_listener();
     let low = format!("curl -s -m 3 http://127.0.0.1:{port}/");
@@ -140,7 +150,7 @@ async fn an_unreviewed_command_reaches_no_socket_but_an_approved_one_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_approved_line_cannot_make_later_unreviewed_lines_writable() {
-    let gw = Gateway::start(Opts::default()).await;
+    let gw = Gateway::start(mistaken()).await;
     let _reviewers = approve_everything(&gw).await;
     let w = work(&gw);
     let shim_ran = w.join("rm-shim-ran");
@@ -225,7 +235,7 @@ async fn an_approved_root_command_cannot_rewrite_the_kernels_knobs() {
         eprintln!("skipped: no /proc/sys/kernel/core_pattern");
         return;
     }
-    let gw = Gateway::start(Opts::default()).await;
+    let gw = Gateway::start(mistaken()).await;
     let _reviewers = approve_everything(&gw).await;
     // Writes back the value it reads: even if it got through, nothing would change.
     for knob in [
@@ -276,7 +286,7 @@ async fn replacing_the_binary_does_not_free_later_shells_unreviewed_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreviewed_command_leaves_no_ipc_objects_or_keys_behind() {
-    let gw = Gateway::start(Opts::default()).await;
+    let gw = Gateway::start(mistaken()).await;
     let w = work(&gw);
     // An awk program from a file: its text (and the `system` in it) is not on the line.
     let script = w.join("x.awk");

@@ -84,7 +84,79 @@ pub struct Opts {
     /// Hand the gateway this file open on descriptor 7, without close-on-exec, the way a
     /// careless launcher would (`airlock serve 7>>file`).
     pub leak_fd: Option<PathBuf>,
+    /// Load [`MISTAKES`]: a classifier that wrongly calls writing and executing tools
+    /// read-only, so a test can show the kernel holds when the judgement does not.
+    pub mistaken_classifier: bool,
 }
+
+/// A rule pack that simulates classifier mistakes (tests only).
+pub const MISTAKES: &str = r#"# Simulated classifier mistakes, for tests only: these tools are taken to be read-only in
+# every mode, and the rules that know better are switched off. A command the classifier
+# wrongly calls low must still be unable to write: the kernel holds, not the judgement.
+[[reader]]
+programs = ["sed", "awk", "sort", "find", "env", "tee", "cp", "ln", "mkdir", "mktemp", "dd", "split", "tar", "install", "truncate", "rm", "mv", "rmdir", "perl", "python3", "git", "curl"]
+any_flags = true
+
+[[rule]]
+id = "fs.write"
+disabled = true
+
+[[rule]]
+id = "fs.tee"
+disabled = true
+
+[[rule]]
+id = "fs.rm"
+disabled = true
+
+[[rule]]
+id = "fs.find-delete"
+disabled = true
+
+[[rule]]
+id = "fs.find-fprint"
+disabled = true
+
+[[rule]]
+id = "fs.sed-in-place"
+disabled = true
+
+[[rule]]
+id = "fs.tar-create"
+disabled = true
+
+[[rule]]
+id = "code.inline"
+disabled = true
+
+[[rule]]
+id = "code.writes"
+disabled = true
+
+[[rule]]
+id = "git.write"
+disabled = true
+
+[[rule]]
+id = "disk.dd"
+disabled = true
+
+[[rule]]
+id = "fs.truncate-zero"
+disabled = true
+
+[[rule]]
+id = "fs.permissions"
+disabled = true
+
+[[rule]]
+id = "fs.curl-download"
+disabled = true
+
+[[rule]]
+id = "fs.curl-write"
+disabled = true
+"#;
 
 impl Default for Opts {
     fn default() -> Self {
@@ -102,6 +174,7 @@ impl Default for Opts {
             deny_landlock: false,
             binary: None,
             leak_fd: None,
+            mistaken_classifier: false,
         }
     }
 }
@@ -150,6 +223,13 @@ impl Gateway {
             format!("sqlite://{}", dir.path().join("data/airlock.db").display())
         };
         let config = dir.path().join("airlock.toml");
+        let mistakes = if opts.mistaken_classifier {
+            let pack = dir.path().join("mistakes.toml");
+            std::fs::write(&pack, MISTAKES).expect("write mistakes pack");
+            format!("[rules]\npacks = [{:?}]\n", pack.display().to_string())
+        } else {
+            String::new()
+        };
         let text = format!(
             r#"data_dir = "data"
 node = "{node}"
@@ -174,6 +254,7 @@ name = "bot"
 keys = ["{key}"]
 targets = [{targets}]
 {extra}
+{mistakes}
 "#,
             timeout = opts.timeout,
             ssh_extra = opts.ssh_extra,
