@@ -23,6 +23,14 @@ pub fn plain_argv(command: &str) -> Option<Vec<String>> {
     }
     let mut parser = Parser::new(Cursor::new(command.as_bytes()), &ParserOptions::default());
     let program = parser.parse_program().ok()?;
+    plain_from(command, &program)
+}
+
+/// As [`plain_argv`], from a program already parsed (the classifier parses each command once).
+pub(crate) fn plain_from(command: &str, program: &ast::Program) -> Option<Vec<String>> {
+    if command.len() > MAX_COMMAND_BYTES || command.contains('\n') {
+        return None;
+    }
     let [list] = program.complete_commands.as_slice() else {
         return None;
     };

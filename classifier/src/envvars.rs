@@ -42,7 +42,9 @@ const PROGRAM_VARS: &[&str] = &[
     "LESSOPEN",
     "LESSCLOSE",
     "LESSEDIT",
-    "TAR_OPTIONS",
+    "KUBECTL_EXTERNAL_DIFF",
+    "KUBE_EDITOR",
+    "PSQL_EDITOR",
 ];
 
 /// Pager and editor values that are exactly what the variable is for.
@@ -84,6 +86,27 @@ const CODE_VARS: &[&str] = &[
     "CURL_HOME",
     "WGETRC",
     "SYSTEMD_LESS",
+    "TAR_OPTIONS",
+    "MANOPT",
+    "MANPATH",
+    "ZDOTDIR",
+    "AWKPATH",
+    "AWKLIBPATH",
+    "KUBECONFIG",
+    "DOCKER_CONFIG",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "CONTAINER_HOST",
+    "GIT_TRACE",
+    "GIT_TRACE_PACKET",
+    "GIT_TRACE_PERFORMANCE",
+    "GIT_TRACE2",
+    "GIT_TRACE2_EVENT",
+    "GIT_TRACE_SETUP",
+    "XDG_CONFIG_HOME",
+    "INPUTRC",
+    "SYSTEMD_PAGER_SECURE",
+    "LD_BIND_NOW",
 ];
 
 /// What setting `name=value` means: reasons, and command lines to classify one level deeper.
@@ -149,6 +172,32 @@ pub fn judge(name: &str, value: &str, span: Option<(usize, usize)>) -> (Vec<Reas
         ));
     }
     (reasons, scripts)
+}
+
+/// Variables whose value runs or loads code at once or in every later program: setting one to
+/// a value only known at run time (`printf -v LD_PRELOAD …`, `read PATH`) is high.
+pub fn sensitive(name: &str) -> bool {
+    PROGRAM_VARS.contains(&name)
+        || CODE_VARS.contains(&name)
+        || name.starts_with("GIT_CONFIG")
+        || name.starts_with("BASH_FUNC_")
+        || matches!(
+            name,
+            "LD_PRELOAD"
+                | "LD_AUDIT"
+                | "LD_LIBRARY_PATH"
+                | "BASH_ENV"
+                | "ENV"
+                | "PROMPT_COMMAND"
+                | "PS0"
+                | "PS1"
+                | "PS2"
+                | "PS3"
+                | "PS4"
+                | "LESSSECURE"
+                | "HISTFILE"
+                | "SHELLOPTS"
+        )
 }
 
 /// `NAME=value` words (env operands, `export` arguments), split.

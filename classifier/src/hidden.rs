@@ -44,6 +44,22 @@ fn describe(c: char) -> Option<&'static str> {
             "invisible format character"
         }
         '\u{E0000}'..='\u{E007F}' => "TAG character (invisible)",
+        '\u{FF01}'..='\u{FF5E}' => "FULLWIDTH form (looks like an ASCII character)",
+        '\u{2028}' => "LINE SEPARATOR (invisible line break)",
+        '\u{2029}' => "PARAGRAPH SEPARATOR (invisible line break)",
+        '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' => {
+            "VARIATION SELECTOR (invisible; can smuggle data)"
+        }
+        '\u{1D173}'..='\u{1D17A}' => "MUSICAL SYMBOL format character (invisible)",
+        '\u{17B4}' | '\u{17B5}' => "KHMER inherent vowel (invisible)",
+        '\u{1BCA0}'..='\u{1BCA3}' => "SHORTHAND FORMAT control (invisible)",
+        '\u{13430}'..='\u{1343F}' => "EGYPTIAN HIEROGLYPH format control (invisible)",
+        '\u{16FE4}' => "KHITAN FILLER (invisible)",
+        '\u{1D159}' => "MUSICAL SYMBOL NULL NOTEHEAD (renders blank)",
+        '\u{FFFC}' | '\u{FFFD}' => "replacement/object character (hides what was there)",
+        '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}' | '\u{110BD}' => {
+            "invisible format character"
+        }
         '\u{1B}' => "ESC (terminal control: can redraw or hide text)",
         '\u{08}' => "BACKSPACE (terminal control: can erase displayed text)",
         '\r' => "CARRIAGE RETURN (terminal control: can overwrite displayed text)",

@@ -142,9 +142,11 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
     }
     for w in &cmd.wrappers {
         if w == "sudo" || w == "doas" {
+            // Effects, not names: a proven read stays a read as root (secrets rules judge what
+            // is read); anything else is at least medium on its own.
             out.push(reason(
                 "priv.sudo",
-                Tier::Medium,
+                Tier::Low,
                 format!("runs with elevated privileges ({w})"),
             ));
         }
@@ -193,7 +195,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
         matched = true;
         out.push(reason(
             "git.config-override",
-            Tier::High,
+            Tier::Medium,
             format!("git -c {key} can make git run arbitrary commands"),
         ));
     }
@@ -243,6 +245,74 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("{program} takes partitioning commands from its input and writes the table"),
         ));
     }
+    if matches!(
+        program,
+        "kubectl" | "oc" | "helm" | "docker" | "podman" | "nerdctl"
+    ) && let Some(flag) = cmd.argv.iter().skip(1).find(|a| {
+        let flag = a.split('=').next().unwrap_or(a);
+        matches!(
+            flag,
+            "--kubeconfig"
+                | "--server"
+                | "--token"
+                | "--insecure-skip-tls-verify"
+                | "--as"
+                | "--as-group"
+                | "--as-uid"
+                | "--profile-output"
+                | "--cache-dir"
+                | "--config"
+                | "-H"
+                | "--host"
+                | "--tlscacert"
+                | "--certificate-authority"
+        ) || (program != "kubectl" && a.starts_with("-H") && a.len() > 2)
+            || (matches!(program, "kubectl" | "oc") && flag == "-s")
+    }) {
+        out.push(reason(
+            "posture.client-override",
+            Tier::Medium,
+            format!(
+                "{program} {flag}: other credentials, another server or an impersonated identity"
+            ),
+        ));
+    }
+    // Programs that list names or metadata, not contents.
+    let names_only = matches!(
+        program,
+        "ls" | "stat"
+            | "du"
+            | "find"
+            | "echo"
+            | "printf"
+            | "test"
+            | "["
+            | "namei"
+            | "realpath"
+            | "readlink"
+            | "basename"
+            | "dirname"
+            | "lsattr"
+            | "getfacl"
+            | "tree"
+            | "eza"
+            | "exa"
+    );
+    if let Some((word, file)) = cmd
+        .argv
+        .iter()
+        .skip(1)
+        .chain(cmd.stdin_path.iter())
+        .filter(|_| !names_only)
+        .find_map(|w| paths::secret_glob(w).map(|f| (w, f)))
+    {
+        matched = true;
+        out.push(reason(
+            "secrets.glob",
+            Tier::High,
+            format!("{program} {word}: the pattern matches {file}, a credential file"),
+        ));
+    }
     if let Some(r) = sensitive_write(program, &cmd.argv) {
         matched = true;
         out.push(reason("fs.sensitive-write", Tier::High, r));
@@ -279,11 +349,30 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("feeds data to {program}, which runs it as code"),
         ));
     }
-    if matched
-        && let Some(model) = inner.readers.get(program).filter(|m| m.has_language())
-        && let Err(np) = model.check(&cmd.argv)
-    {
-        out.push(reason(np.rule, np.tier, np.text));
+    if let Some(model) = inner.readers.get(program).filter(|m| m.has_language()) {
+        let runtime_script = model
+            .script_positions(&cmd.argv)
+            .into_iter()
+            .any(|i| cmd.dynamic_words.get(i).copied().unwrap_or(false));
+        if runtime_script {
+            // A sed script or awk program only known at run time cannot be read.
+            matched = true;
+            out.push(reason(
+                "reader.runtime-script",
+                Tier::High,
+                format!("{program} gets part of its script or program only at run time: the reviewer cannot read what it does"),
+            ));
+        } else if matched && let Err(np) = model.check(&cmd.argv) {
+            out.push(reason(np.rule, np.tier, np.text));
+        }
+    }
+    if INTERPRETERS.contains(&program) && cmd.argv.iter().skip(1).any(|a| runtime_code_path(a)) {
+        matched = true;
+        out.push(reason(
+            "exec.runtime-code",
+            Tier::High,
+            format!("{program} runs a program produced by another command at run time (<(…))"),
+        ));
     }
     if INTERPRETERS.contains(&program)
         && let Some((_, code)) = crate::code::inline_code(&cmd.argv)
@@ -320,8 +409,26 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
         ));
     }
     if !matched {
-        if let Some(model) = inner.readers.get(program) {
-            out.push(match model.check(&cmd.argv) {
+        if let Some(path) = &cmd.program_path {
+            out.push(reason(
+                "program.local-path",
+                Tier::Medium,
+                format!("runs {path}, a program outside the system directories, not the system's {program}"),
+            ));
+        } else if let Some(model) = inner.readers.get(program) {
+            // xargs and find -exec append operands the text does not show.
+            let appended = cmd
+                .wrappers
+                .iter()
+                .any(|w| matches!(w.as_str(), "xargs" | "find -exec" | "parallel"));
+            let checked = if appended {
+                let mut a = cmd.argv.clone();
+                a.push("{}".into());
+                model.check(&a)
+            } else {
+                model.check(&cmd.argv)
+            };
+            out.push(match checked {
                 Ok(()) => reason(
                     "program.read-only",
                     Tier::Low,
@@ -497,8 +604,16 @@ fn interactive_use(program: &str, argv: &[String]) -> bool {
                     )
                 })
         }
+        // Ex mode in silent batch (`vim -es -c … file`) takes no keys; its commands are
+        // judged by the editor rules.
+        "vim" | "vi" | "nvim" | "ex" => !argv.iter().skip(1).any(|a| {
+            a.starts_with('-')
+                && !a.starts_with("--")
+                && (a.contains('e') || a.contains('E'))
+                && a.contains('s')
+        }),
         // A pager or editor on a file still offers `!cmd` shell escapes.
-        "vim" | "vi" | "nvim" | "emacs" | "nano" | "ed" | "less" | "more" | "mc" => true,
+        "emacs" | "nano" | "ed" | "less" | "more" | "mc" => true,
         "ssh" => operands <= 1,
         "tmux" | "screen" => !argv
             .iter()
@@ -614,7 +729,13 @@ fn is_remote(a: &str) -> bool {
 
 pub fn redirect_reason(r: &Redirect, span: Option<(usize, usize)>) -> Reason {
     let t = r.target.as_str();
-    let (tier, rule, text) = if paths::is_harmless_sink(t) {
+    let (tier, rule, text) = if t.starts_with("/dev/tcp/") || t.starts_with("/dev/udp/") {
+        (
+            Tier::High,
+            "net.dev-tcp",
+            format!("sends output over the network through bash's {t}"),
+        )
+    } else if paths::is_harmless_sink(t) {
         (Tier::Low, "redirect.null", format!("output goes to {t}"))
     } else if let Some(why) = paths::sensitive(t) {
         (
@@ -645,4 +766,60 @@ pub fn redirect_reason(r: &Redirect, span: Option<(usize, usize)>) -> Reason {
         text,
         tier,
     }
+}
+
+/// Files `cmd` writes that a later command could run: redirect targets, `tee` operands, the
+/// output of `curl -o`/`wget -O`, the destination of `cp`/`mv`/`install`, `dd of=`.
+pub fn written_paths(cmd: &SimpleCmd) -> Vec<String> {
+    let mut out: Vec<String> = cmd.redirects.iter().map(|r| r.target.clone()).collect();
+    let argv = &cmd.argv;
+    let program = argv.first().map(String::as_str).unwrap_or_default();
+    let operands: Vec<&String> = argv
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    match program {
+        "tee" => out.extend(operands.iter().map(|s| (*s).clone())),
+        "cp" | "mv" | "install" | "ln" => out.extend(operands.last().map(|s| (*s).clone())),
+        "dd" => out.extend(
+            argv.iter()
+                .filter_map(|a| a.strip_prefix("of=").map(str::to_owned)),
+        ),
+        "curl" | "wget" => {
+            for w in argv.windows(2) {
+                let a = w[0].as_str();
+                let bundle_ends_in_o = a.starts_with('-')
+                    && !a.starts_with("--")
+                    && (a.ends_with('o') || a.ends_with('O'));
+                if bundle_ends_in_o || matches!(a, "--output" | "--output-document") {
+                    out.push(w[1].clone());
+                }
+            }
+            out.extend(argv.iter().filter_map(|a| {
+                a.strip_prefix("--output=")
+                    .or_else(|| a.strip_prefix("--output-document="))
+                    .map(str::to_owned)
+            }));
+        }
+        _ => {}
+    }
+    out.retain(|p| !paths::is_harmless_sink(p) && !p.is_empty());
+    out
+}
+
+/// Whether `cmd` runs the file at `path`: as its program, or as a shell's or interpreter's
+/// script, or through `source`.
+pub fn runs_file(cmd: &SimpleCmd, path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let Some(program) = cmd.argv.first() else {
+        return false;
+    };
+    if program == base && !cmd.dynamic_name {
+        return true;
+    }
+    (SHELLS.contains(&program.as_str())
+        || INTERPRETERS.contains(&program.as_str())
+        || matches!(program.as_str(), "source" | "."))
+        && cmd.argv.iter().skip(1).any(|a| a == path)
 }

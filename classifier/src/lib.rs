@@ -203,8 +203,15 @@ impl Classifier {
 
     /// Classify one command line. Never fails: anything unreadable is classified high.
     pub fn classify(&self, command: &str, ctx: &Context) -> Assessment {
+        self.judge(command, ctx).assessment
+    }
+
+    /// Classify one command line and give its plain argv (for whitelist globs) from the same
+    /// parse: the gate needs both, and parsing is most of the cost.
+    pub fn judge(&self, command: &str, ctx: &Context) -> Judgement {
         let mut reasons = Vec::new();
         let mut commands = Vec::new();
+        let mut plain = None;
         if command.len() > MAX_COMMAND_BYTES {
             reasons.push(Reason {
                 rule: "input.too-long".into(),
@@ -229,11 +236,13 @@ impl Classifier {
         } else {
             reasons.extend(hidden::scan(command));
             let found = walk::collect(command, 0);
+            plain = found.plain;
             reasons.extend(found.problems);
             for cmd in &found.commands {
                 reasons.extend(judge::evaluate(&self.pack, cmd));
                 commands.push(cmd.argv.clone());
             }
+            reasons.extend(written_then_run(&found.commands));
             if found.commands.is_empty() && reasons.is_empty() {
                 // Assignments only, comments, empty input: nothing executes.
                 reasons.push(Reason {
@@ -244,8 +253,44 @@ impl Classifier {
                 });
             }
         }
-        finish(reasons, commands, ctx)
+        Judgement {
+            assessment: finish(reasons, commands, ctx),
+            plain_argv: plain,
+        }
     }
+}
+
+/// An assessment together with the command's plain argv ([`plain_argv`]), from one parse.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub assessment: Assessment,
+    /// `Some` only when the command is one program with literal arguments.
+    pub plain_argv: Option<Vec<String>>,
+}
+
+/// A file written by one command of the line and run by a later one (`echo … | base64 -d >
+/// /tmp/r.sh && sh /tmp/r.sh`, `curl -o /tmp/b … && /tmp/b`): what runs is data nobody read.
+fn written_then_run(commands: &[walk::SimpleCmd]) -> Vec<Reason> {
+    let mut out = Vec::new();
+    for (i, writer) in commands.iter().enumerate() {
+        for path in judge::written_paths(writer) {
+            if let Some(runner) = commands[i + 1..]
+                .iter()
+                .find(|c| judge::runs_file(c, &path))
+            {
+                out.push(Reason {
+                    rule: "exec.written-then-run".into(),
+                    span: runner.span,
+                    text: format!(
+                        "runs {path}, a file written earlier on the same line: its contents \
+                         are produced at run time and the reviewer cannot read them"
+                    ),
+                    tier: Tier::High,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Deepest nesting of brackets, counted on the raw text (quotes ignored, so this over-counts,

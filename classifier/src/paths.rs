@@ -89,6 +89,114 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("/.config/autostart/", "autostart entries"),
 ];
 
+/// `/etc//shadow` and `/etc/./shadow` are `/etc/shadow`: the spelling rules and readers see.
+/// Only words that are absolute or home-relative paths are touched.
+pub fn normalize(word: &str) -> std::borrow::Cow<'_, str> {
+    if !(word.starts_with('/') || word.starts_with("~/"))
+        || !(word.contains("//") || word.contains("/./") || word.ends_with("/."))
+    {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    let mut out = String::with_capacity(word.len());
+    for (i, part) in word.split('/').enumerate() {
+        if i > 0 && (part.is_empty() || part == ".") {
+            continue;
+        }
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Files whose contents are credentials, for matching glob words (`/etc/shado?`).
+const SECRET_FILES: &[&str] = &[
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssh/ssh_host_ecdsa_key",
+    "/root/.ssh/id_rsa",
+    "/root/.ssh/id_ed25519",
+    "/root/.ssh/id_ecdsa",
+    "/home/user/.ssh/id_rsa",
+    "/home/user/.ssh/id_ed25519",
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ed25519",
+    "~/.aws/credentials",
+    "/root/.aws/credentials",
+    "~/.kube/config",
+    "/etc/kubernetes/admin.conf",
+    "/proc/1/environ",
+    "/proc/self/environ",
+    "/etc/mysql/debian.cnf",
+    "~/.my.cnf",
+    "~/.pgpass",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.docker/config.json",
+    "~/.config/gh/hosts.yml",
+    "~/.vault-token",
+    "/proc/kcore",
+];
+
+/// The credential file a glob word could name (`/etc/shado?`, `/e*/shadow`, `/etc/[s]hadow`).
+pub fn secret_glob(word: &str) -> Option<&'static str> {
+    if !word.contains(['*', '?', '[', '{']) {
+        return SECRET_FILES.iter().copied().find(|f| *f == word);
+    }
+    let mut re = String::from("^");
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            '[' => {
+                re.push('[');
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        break;
+                    }
+                    if d == '\\' || d == '^' && re.ends_with('[') {
+                        re.push('\\');
+                    }
+                    re.push(d);
+                }
+                re.push(']');
+            }
+            // `{shadow,passwd}`: brace alternatives.
+            '{' => re.push('('),
+            '}' => re.push(')'),
+            ',' if re.contains('(') => re.push('|'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    let re = regex::Regex::new(&re).ok()?;
+    SECRET_FILES.iter().copied().find(|f| re.is_match(f))
+}
+
+/// A program path in one of the system's program directories (`/usr/bin/ls`, `/bin/rm`).
+pub fn system_program(path: &str) -> bool {
+    const DIRS: &[&str] = &[
+        "/bin/",
+        "/usr/bin/",
+        "/sbin/",
+        "/usr/sbin/",
+        "/usr/local/bin/",
+        "/usr/local/sbin/",
+    ];
+    DIRS.iter().any(|d| {
+        path.strip_prefix(d)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+    })
+}
+
 /// Why writing to `path` is sensitive, or `None` when it is an ordinary file.
 pub fn sensitive(path: &str) -> Option<&'static str> {
     if path.is_empty() || is_harmless_sink(path) {

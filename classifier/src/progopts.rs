@@ -45,6 +45,25 @@ const TABLE: &[(&str, &[&str])] = &[
     ("gdb", &["-ex", "--eval-command"]),
 ];
 
+/// The long option in `options` that `flag` names, whole or as an unambiguous prefix of at
+/// least three letters (GNU getopt and git's parse-options accept `--compress-prog` for
+/// `--compress-program`).
+pub fn long_option(flag: &str, options: &[&'static str]) -> Option<&'static str> {
+    let name = flag.strip_prefix("--")?;
+    if name.len() < 3 {
+        return None;
+    }
+    let mut hits = options
+        .iter()
+        .filter(|o| o.strip_prefix("--").is_some_and(|o| o.starts_with(name)));
+    let first = hits.next()?;
+    // Ambiguous among the program options means ambiguous to the program too, unless exact.
+    if hits.next().is_some() && first.strip_prefix("--") != Some(name) {
+        return None;
+    }
+    Some(first)
+}
+
 /// `ssh -o` settings that are commands.
 const SSH_COMMAND_SETTINGS: &[&str] = &["proxycommand", "localcommand", "knownhostscommand"];
 
@@ -67,9 +86,12 @@ pub fn commands(cmd: &SimpleCmd) -> Vec<(Reason, String)> {
         }
         let value = if let Some((flag, v)) = a.split_once('=')
             && flag.starts_with("--")
-            && options.contains(&flag)
+            && let Some(full) = long_option(flag, options)
         {
-            Some((flag.to_owned(), v.to_owned()))
+            Some((full.to_owned(), v.to_owned()))
+        } else if let Some(full) = long_option(a, options).filter(|_| !a.contains('=')) {
+            i += 1;
+            argv.get(i - 1).map(|v| (full.to_owned(), v.clone()))
         } else if options.contains(&a) {
             i += 1;
             argv.get(i - 1).map(|v| (a.to_owned(), v.clone()))

@@ -163,6 +163,56 @@ impl Reader {
         self.language.is_some()
     }
 
+    /// Indices in `argv` of the words that hold the script or program (sed `-e` values or the
+    /// first operand; awk's first operand).
+    pub fn script_positions(&self, argv: &[String]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut first_operand = None;
+        let mut i = 1;
+        while i < argv.len() {
+            let a = argv[i].as_str();
+            if a == "--" {
+                if i + 1 < argv.len() {
+                    first_operand.get_or_insert(i + 1);
+                }
+                break;
+            }
+            if let Some(long) = a.strip_prefix("--") {
+                let (name, attached) = match long.split_once('=') {
+                    Some((n, _)) => (n, true),
+                    None => (long, false),
+                };
+                if name == "expression" {
+                    out.push(if attached { i } else { i + 1 });
+                }
+                if !attached && self.long_values.contains(name) {
+                    i += 1;
+                }
+            } else if a.len() > 1 && a.starts_with('-') {
+                let bundle = &a[1..];
+                if let Some((p, c)) = bundle
+                    .char_indices()
+                    .find(|(_, c)| self.short_values.contains(c))
+                {
+                    let attached = p + c.len_utf8() < bundle.len();
+                    if c == 'e' && matches!(self.language, Some(Language::Sed)) {
+                        out.push(if attached { i } else { i + 1 });
+                    }
+                    if !attached {
+                        i += 1;
+                    }
+                }
+            } else {
+                first_operand.get_or_insert(i);
+            }
+            i += 1;
+        }
+        if out.is_empty() {
+            out.extend(first_operand);
+        }
+        out
+    }
+
     /// `Ok` when `argv` is proven read-only under this model.
     pub fn check(&self, argv: &[String]) -> Result<(), NotProven> {
         let program = argv.first().map(String::as_str).unwrap_or_default();

@@ -85,14 +85,27 @@ fn sed_script(program: &str, script: &str) -> Result<(), NotProven> {
             '#' | ':' | 'b' | 't' | 'T' | 'a' | 'i' | 'c' | 'r' | 'R' | 'v' => {
                 // To the end of the line (labels also end at `;` except after `:`).
                 let (_, end) = rest_of_line(i);
-                let semi = if matches!(c, 'b' | 't' | 'T') {
+                let semi = if matches!(c, 'b' | 't' | 'T' | ':' | 'v') {
                     b[i..end].iter().position(|&c| c == ';').map(|p| i + p)
                 } else {
                     None
                 };
                 i = semi.unwrap_or(end);
             }
-            'e' => return Err(exec("the e command")),
+            'e' => {
+                let (command, _) = rest_of_line(i);
+                if command.is_empty() {
+                    return Err(exec(
+                        "the e command, on the pattern space: the input is run",
+                    ));
+                }
+                // `e COMMAND`: the command is judged as shell by the unwrapper.
+                return Err(not_proven(
+                    Tier::Medium,
+                    "reader.sed-exec",
+                    format!("{program} script runs the command {command:?}"),
+                ));
+            }
             'w' | 'W' => {
                 let (file, end) = rest_of_line(i);
                 if !harmless(&file) {
@@ -138,6 +151,25 @@ fn sed_script(program: &str, script: &str) -> Result<(), NotProven> {
         }
     }
     Ok(())
+}
+
+/// The commands `e COMMAND` lines of a sed script run (for judging them as shell).
+pub fn sed_commands(operands: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for script in operands {
+        for line in script.split(['\n', ';']) {
+            let t = line.trim_start();
+            // An address may precede `e`: digits, `$`, or a /regex/.
+            let t = t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '$' || c == ',');
+            if let Some(cmd) = t.strip_prefix('e')
+                && cmd.starts_with(char::is_whitespace)
+                && !cmd.trim().is_empty()
+            {
+                out.push(cmd.trim().to_owned());
+            }
+        }
+    }
+    out
 }
 
 /// Skip `N`, `$`, `/re/`, `\cREc`, `first~step`, `a,b`, and `I`/`M` modifiers.
@@ -225,6 +257,24 @@ pub fn awk(
     }
     if t.contains("|&") {
         return Err(exec("a |& coprocess", false));
+    }
+    let gawk_directive = t.match_indices('@').any(|(p, _)| {
+        let rest = &t[p + 1..];
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        !word.is_empty()
+            && (matches!(
+                word.as_str(),
+                "include" | "load" | "namespace" | "nsinclude"
+            ) || rest[word.len()..].trim_start().starts_with('('))
+    });
+    if gawk_directive {
+        return Err(exec(
+            "gawk @include, @load or an indirect @function call",
+            false,
+        ));
     }
     let bytes = t.as_bytes();
     for (p, _) in t.match_indices('|') {

@@ -46,6 +46,12 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
             return out;
         }
         if let Some(first) = cmd.argv.first_mut() {
+            // `./ls`, `/tmp/cat`: a program by path outside the system directories is not the
+            // tool its name suggests; remember the path so readers do not vouch for it.
+            cmd.program_path = first
+                .contains('/')
+                .then(|| first.clone())
+                .filter(|p| !crate::paths::system_program(p));
             let name = program_name(first);
             let name = crate::code::canonical(name).unwrap_or(name).to_owned();
             *first = name;
@@ -90,6 +96,18 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                 cmd.dynamic_name = cmd.dynamic_words.first().copied().unwrap_or(false);
             }
             Step::Script { texts, also } => {
+                let elevated =
+                    cmd.wrappers.iter().chain(cmd.argv.first()).find(|w| {
+                        matches!(w.as_str(), "sudo" | "doas" | "su" | "runuser" | "pkexec")
+                    });
+                if let Some(w) = elevated {
+                    out.push(Unwrapped::Problem(Reason {
+                        rule: "priv.sudo".into(),
+                        span: cmd.span,
+                        text: format!("runs a shell string with elevated privileges ({w})"),
+                        tier: Tier::Medium,
+                    }));
+                }
                 if cmd.wrappers.iter().any(|w| w == "xargs" || w == "parallel") {
                     out.push(Unwrapped::Problem(Reason {
                         rule: "exec.input-to-shell".into(),
@@ -134,11 +152,84 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
     out
 }
 
-/// `env NAME=value …`, `export NAME=value`: the variables set are judged like assignments.
+/// `env NAME=value …`, `export NAME=value`: the variables set are judged like assignments;
+/// `printf -v NAME`, `read NAME`, `declare -n r=NAME` set a variable to a value only known at
+/// run time, which is high when the variable decides what runs.
 fn assignments(cmd: &SimpleCmd, out: &mut Vec<Unwrapped>) {
     let Some(name) = cmd.argv.first() else {
         return;
     };
+    let runtime_set: Vec<&str> = match name.as_str() {
+        "printf" => cmd
+            .argv
+            .windows(2)
+            .filter(|w| w[0] == "-v")
+            .map(|w| w[1].as_str())
+            .collect(),
+        "read" | "mapfile" | "readarray" => cmd.argv[1..]
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .map(String::as_str)
+            .collect(),
+        "declare" | "typeset" | "local"
+            if cmd
+                .argv
+                .iter()
+                .any(|a| a.starts_with('-') && a.contains('n')) =>
+        {
+            cmd.argv[1..]
+                .iter()
+                .filter_map(|a| a.split_once('=').map(|(_, target)| target))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    // `read 'a[$(…)]'`, `declare 'a[$(…)]=1'`, `test -v 'a[$(…)]'`: builtins that evaluate an
+    // array subscript (or arithmetic) in their arguments run the substitution inside.
+    let evaluates = matches!(
+        name.as_str(),
+        "read"
+            | "declare"
+            | "typeset"
+            | "local"
+            | "export"
+            | "readonly"
+            | "test"
+            | "["
+            | "let"
+            | "unset"
+            | "mapfile"
+            | "readarray"
+            | "wait"
+            | "shift"
+            | "return"
+            | "exit"
+    ) || (name == "printf" && cmd.argv.iter().any(|a| a == "-v"));
+    if evaluates
+        && cmd.argv[1..]
+            .iter()
+            .any(|a| a.contains("$(") || a.contains('`') || a.contains("$["))
+    {
+        out.push(Unwrapped::Problem(Reason {
+            rule: "shell.stored-substitution".into(),
+            span: cmd.span,
+            text: format!(
+                "{name} evaluates a subscript or arithmetic holding a command substitution"
+            ),
+            tier: Tier::High,
+        }));
+    }
+    for var in runtime_set {
+        let var = var.split('[').next().unwrap_or(var);
+        if crate::envvars::sensitive(var) {
+            out.push(Unwrapped::Problem(Reason {
+                rule: "env.runtime-value".into(),
+                span: cmd.span,
+                text: format!("{name} sets {var} to a value only known at run time: {var} decides what later programs run or load"),
+                tier: Tier::High,
+            }));
+        }
+    }
     if !matches!(
         name.as_str(),
         "env" | "export" | "declare" | "typeset" | "readonly" | "local"
@@ -250,10 +341,22 @@ fn step(cmd: &SimpleCmd) -> Step {
             for (pos, a) in argv.iter().enumerate().skip(1) {
                 let text = if a == "-S" || a == "--split-string" {
                     argv.get(pos + 1).cloned()
+                } else if let Some(t) = a.strip_prefix("--split-string=") {
+                    Some(t.to_owned())
+                } else if a.starts_with('-') && !a.starts_with("--") {
+                    // A short bundle: `-vS'…'`, `-iS …`; what follows the S is the string
+                    // (or the next argument). `-u NAME` takes a value, so stop at a u.
+                    let bundle = &a[1..];
+                    let s = bundle.find('S').filter(|s| !bundle[..*s].contains('u'));
+                    s.map(|s| &bundle[s + 1..]).and_then(|rest| {
+                        if rest.is_empty() {
+                            argv.get(pos + 1).cloned()
+                        } else {
+                            Some(rest.to_owned())
+                        }
+                    })
                 } else {
-                    a.strip_prefix("--split-string=")
-                        .or_else(|| a.strip_prefix("-S").filter(|t| !t.is_empty()))
-                        .map(str::to_owned)
+                    None
                 };
                 if let Some(text) = text {
                     return Step::Script {
@@ -418,6 +521,17 @@ fn step(cmd: &SimpleCmd) -> Step {
             }
         }
         "docker" | "podman" | "kubectl" | "oc" => container_exec(cmd),
+        "sed" => {
+            let texts = crate::scripts::sed_commands(&argv[1..]);
+            if texts.is_empty() {
+                Step::Done
+            } else {
+                Step::Script {
+                    texts,
+                    also: Some(cmd.clone()),
+                }
+            }
+        }
         "git" => {
             let texts = git_programs(cmd);
             if texts.is_empty() {
@@ -462,10 +576,17 @@ fn git_programs(cmd: &SimpleCmd) -> Vec<String> {
     while i < argv.len() {
         let a = argv[i].as_str();
         i += 1;
+        let long =
+            |flag: &str| -> Option<&'static str> { crate::progopts::long_option(flag, OPTIONS) };
         if let Some((flag, value)) = a.split_once('=')
-            && OPTIONS.contains(&flag)
+            && (OPTIONS.contains(&flag) || long(flag).is_some())
         {
             out.push(value.to_owned());
+        } else if a.starts_with("--") && long(a).is_some() {
+            if let Some(v) = argv.get(i) {
+                out.push(v.clone());
+                i += 1;
+            }
         } else if (a == "foreach" && argv.iter().any(|w| w == "submodule"))
             || (a == "run" && argv.iter().any(|w| w == "bisect"))
         {
@@ -507,10 +628,26 @@ fn git_programs(cmd: &SimpleCmd) -> Vec<String> {
             let Some((_, value)) = setting.as_deref().and_then(|s| s.split_once('=')) else {
                 continue;
             };
-            if a == "-c" {
-                out.push(value.trim_start_matches('!').to_owned());
-            } else if let Some((_, v)) = cmd.env.iter().find(|(n, _)| n == value) {
-                out.push(v.trim_start_matches('!').to_owned());
+            let text = if a == "-c" {
+                Some(value)
+            } else {
+                cmd.env
+                    .iter()
+                    .find(|(n, _)| n == value)
+                    .map(|(_, v)| v.as_str())
+            };
+            let key = setting
+                .as_deref()
+                .and_then(|s| s.split_once('='))
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .unwrap_or_default();
+            if let Some(t) = text.map(|t| t.trim_start_matches('!').trim()) {
+                // core.sshCommand is an ssh prefix git completes; pagers may be plain pagers.
+                let benign = matches!(t, "" | "cat" | "less" | "less -R" | "less -FRX" | "more")
+                    || (key.ends_with("sshcommand") && t.starts_with("ssh"));
+                if !benign {
+                    out.push(t.to_owned());
+                }
             }
         }
     }

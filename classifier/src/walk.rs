@@ -59,6 +59,8 @@ pub struct SimpleCmd {
     pub wrappers: Vec<String>,
     /// Variables set for this command only (`X=1 cmd`), as written.
     pub env: Vec<(String, String)>,
+    /// The program was named by a path outside the system directories (`./ls`).
+    pub program_path: Option<String>,
 }
 
 impl SimpleCmd {
@@ -76,6 +78,8 @@ pub struct Found {
     pub commands: Vec<SimpleCmd>,
     /// Reasons that do not come from rules: parse errors, depth exhaustion.
     pub problems: Vec<Reason>,
+    /// The top-level text's plain argv (see [`crate::plain_argv`]), from the same parse.
+    pub plain: Option<Vec<String>>,
 }
 
 /// Parse `src` and collect its commands. `depth` counts nested re-parses (`sh -c`, `$(…)`).
@@ -105,6 +109,9 @@ pub fn collect_into(
     let mut parser = Parser::new(Cursor::new(src.as_bytes()), &ParserOptions::default());
     match parser.parse_program() {
         Ok(program) => {
+            if depth == 0 && span_override.is_none() {
+                found.plain = crate::argv::plain_from(src, &program);
+            }
             let mut w = Walker {
                 src,
                 depth,
@@ -312,6 +319,27 @@ impl Walker<'_> {
             return;
         };
         let value = words::expand(&v.value).text;
+        if stored_code(&value) {
+            self.found.problems.push(Reason {
+                rule: "shell.stored-substitution".into(),
+                span,
+                text: format!(
+                    "{name} holds text with a command substitution ({value}): arithmetic, \
+                     ${{x@P}}, prompts or eval would run it later"
+                ),
+                tier: Tier::High,
+            });
+        }
+        if let Some(file) = crate::paths::secret_glob(&value) {
+            self.found.problems.push(Reason {
+                rule: "secrets.variable".into(),
+                span,
+                text: format!(
+                    "{name} names {file}, a credential file, for a later command to read"
+                ),
+                tier: Tier::High,
+            });
+        }
         let problem = |tier: Tier, rule: &str, text: String| Reason {
             rule: rule.into(),
             span,
@@ -321,10 +349,18 @@ impl Walker<'_> {
         match name {
             // Run before every prompt of an interactive shell: the value is a command.
             "PROMPT_COMMAND" => self.nested(&value, span),
-            // Prompts expand `$(…)` each time they are shown.
-            "PS0" | "PS1" | "PS2" | "PS4" => {
+            // Prompts expand `$(…)` each time they are shown (PS4 on every traced line).
+            "PS0" | "PS1" | "PS2" | "PS3" | "PS4" => {
                 for sub in words::arithmetic_substitutions(&value) {
                     self.nested(&sub, span);
+                }
+                if value.contains('`') || value.contains("$(") {
+                    self.found.problems.push(Reason {
+                        rule: "exec.prompt-code".into(),
+                        span,
+                        text: format!("{name} runs the code in it each time the prompt is shown"),
+                        tier: Tier::High,
+                    });
                 }
             }
             "BASH_ENV" | "ENV" => self.found.problems.push(problem(
@@ -381,6 +417,15 @@ impl Walker<'_> {
 
     fn word_substitutions(&mut self, e: &Expanded, loc: Option<brush_parser::SourceSpan>) {
         let span = self.span(loc);
+        if e.prompt_expansion {
+            self.found.problems.push(Reason {
+                rule: "exec.prompt-code".into(),
+                span,
+                text: "${x@P} expands a variable like a prompt, running any $(…) in its value"
+                    .into(),
+                tier: Tier::High,
+            });
+        }
         for s in &e.substitutions {
             self.nested(s, span);
         }
@@ -466,7 +511,7 @@ impl Walker<'_> {
                 }
                 cmd.dynamic_words
                     .push(e.dynamic || words::has_brace_expansion(&w.value));
-                cmd.argv.push(e.text);
+                cmd.argv.push(crate::paths::normalize(&e.text).into_owned());
             }
             I::AssignmentWord(a, w) => {
                 self.assignment(a);
@@ -520,7 +565,22 @@ impl Walker<'_> {
                     }
                 }
                 T::ProcessSubstitution(_, sub) => self.compound_list(&sub.list),
-                T::Fd(_) | T::Duplicate(_) => {}
+                // `>& FILE` (a word, not a descriptor) sends stdout and stderr to the file.
+                T::Duplicate(w) => {
+                    let e = words::expand(&w.value);
+                    let fd = e.text == "-" || e.text.bytes().all(|b| b.is_ascii_digit());
+                    if !fd || e.dynamic {
+                        self.word_substitutions(&e, w.loc.clone());
+                        if matches!(kind, K::DuplicateOutput | K::Write | K::Append | K::Clobber) {
+                            cmd.redirects.push(Redirect {
+                                target: e.text,
+                                dynamic: e.dynamic,
+                                append: false,
+                            });
+                        }
+                    }
+                }
+                T::Fd(_) => {}
             },
             R::HereDocument(_, doc) => {
                 cmd.stdin_text = Some(doc.doc.value.clone());
@@ -551,6 +611,12 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+/// Text that holds a command substitution or arithmetic expansion to be evaluated later
+/// (`y='a[$(rm -rf ~)]'; echo $((y))`).
+fn stored_code(value: &str) -> bool {
+    value.contains("$(") || value.contains('`') || value.contains("$[")
 }
 
 /// A command whose output never ends: `yes`, `cat /dev/zero`, `cat /dev/urandom`.

@@ -17,6 +17,9 @@ pub struct Expanded {
     pub dynamic: bool,
     /// Source of each `$(…)` / backtick substitution inside the word.
     pub substitutions: Vec<String>,
+    /// The word uses `${x@P}`: a variable's value is expanded like a prompt, running any
+    /// substitution it holds.
+    pub prompt_expansion: bool,
 }
 
 /// Whether an unquoted `{a,b}` or `{1..3}` brace expansion occurs in the raw word: the shell
@@ -73,6 +76,11 @@ fn append(pieces: &[WordPieceWithSource], raw: &str, out: &mut Expanded) {
                 // `$HOME/.ssh/…` must still be recognised as a path under the home directory.
                 if matches!(src, "$HOME" | "${HOME}") {
                     out.text.push('~');
+                }
+                // `${x@P}` expands x as a prompt: any `$(…)` in its value runs.
+                if src.contains("@P}") || src.contains("@P ") {
+                    out.substitutions.push(":".into());
+                    out.prompt_expansion = true;
                 }
                 // `rm${IFS}-rf${IFS}/x`: IFS splits words where it stands; rules must see the
                 // words it would make, not one run-together word.

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use airlock_approvals::{Decision, Policy, Store, now_ms};
-use airlock_classifier::{Assessment, Classifier, Context};
+use airlock_classifier::{Assessment, Classifier, Context, Judgement};
 
 use crate::config::{Agent, Config, Target};
 use crate::deny::Deny;
@@ -49,7 +49,7 @@ pub fn assess(
     agent: &Agent,
     target: &str,
     command: &str,
-) -> Result<(Assessment, Target), Deny> {
+) -> Result<(Judgement, Target), Deny> {
     let Some(t) = config.target(target) else {
         return Err(Deny::UnknownTarget(target.to_owned()));
     };
@@ -73,7 +73,7 @@ pub fn assess(
         target: target.to_owned(),
         labels: t.labels.clone(),
     };
-    Ok((classifier.classify(command, &ctx), t.clone()))
+    Ok((classifier.judge(command, &ctx), t.clone()))
 }
 
 /// What the gate needs, and nothing more.
@@ -114,12 +114,13 @@ impl Gate {
     /// Judge `command` for `agent` on `target`. Never fails: every failure is a
     /// [`Verdict::Deny`].
     pub async fn judge(&self, agent: &Agent, target: &str, command: &str) -> Judged {
-        let (assessment, t) = match assess(&self.config, &self.classifier, agent, target, command) {
+        let (judgement, t) = match assess(&self.config, &self.classifier, agent, target, command) {
             Ok(v) => v,
             Err(deny) => return Judged::Refused(deny),
         };
+        let assessment = judgement.assessment;
         let whitelisted = if self.policy.consults_whitelist(&assessment, agent.max_tier) {
-            let argv = airlock_classifier::plain_argv(command);
+            let argv = judgement.plain_argv;
             match self
                 .store
                 .whitelist_match(

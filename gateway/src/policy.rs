@@ -61,7 +61,8 @@ pub fn check(
                     reason: deny.to_string(),
                 },
             },
-            Ok((a, _)) => {
+            Ok((judgement, _)) => {
+                let a = judgement.assessment;
                 let decision = config.policy().decide(&a, None, agent.max_tier);
                 Check {
                     assessment: Some(a),
