@@ -150,12 +150,17 @@ pub fn secret_glob(word: &str) -> Option<&'static str> {
     if !word.contains(['*', '?', '[', '{']) {
         return SECRET_FILES.iter().copied().find(|f| *f == word);
     }
+    // A pattern without a directory matches names in the working directory only.
+    if !(word.starts_with('/') || word.starts_with("~/")) {
+        return None;
+    }
     let mut re = String::from("^");
     let mut chars = word.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
+            // Globs never match across `/`.
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
             '[' => {
                 re.push('[');
                 for d in chars.by_ref() {
