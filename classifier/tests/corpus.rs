@@ -3,61 +3,17 @@
 //! Prints the confusion matrix (rows: expected, columns: classified) so the figures can be
 //! quoted, then fails listing every disagreement with the reasons the classifier gave.
 
+mod lines;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use airlock_classifier::{Classifier, Context, Tier};
 
 const TIERS: [Tier; 3] = [Tier::Low, Tier::Medium, Tier::High];
 
-struct Case {
-    file: String,
-    line: usize,
-    want: Tier,
-    command: String,
-}
-
-fn load() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    let mut cases = Vec::new();
-    for path in files {
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let file = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for (i, raw) in text.lines().enumerate() {
-            if raw.trim().is_empty() || raw.starts_with('#') {
-                continue;
-            }
-            let (tier, command) = raw
-                .split_once(char::is_whitespace)
-                .unwrap_or_else(|| panic!("{file}:{}: expected `TIER COMMAND`", i + 1));
-            let want: Tier = tier
-                .parse()
-                .unwrap_or_else(|e| panic!("{file}:{}: {e}", i + 1));
-            cases.push(Case {
-                file: file.clone(),
-                line: i + 1,
-                want,
-                command: command.trim_start().to_owned(),
-            });
-        }
-    }
-    cases
-}
-
 #[test]
 fn golden_corpus() {
-    let cases = load();
+    let cases = lines::load("corpus");
     assert!(cases.len() >= 300, "corpus has only {} lines", cases.len());
     let classifier = Classifier::builtin();
     let ctx = Context::default();
@@ -77,9 +33,8 @@ fn golden_corpus() {
                 .map(|r| format!("{} ({})", r.rule, r.tier))
                 .collect();
             wrong.push(format!(
-                "{}:{}: want {}, got {} [{}]  {}",
-                c.file,
-                c.line,
+                "{}: want {}, got {} [{}]  {}",
+                c.at,
                 c.want,
                 a.tier,
                 reasons.join(", "),

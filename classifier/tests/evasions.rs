@@ -16,8 +16,9 @@
 //! a file path to also write every variant there (`technique<TAB>original<TAB>variant` lines),
 //! e.g. to check the quoting with a real shell (`bash -n`).
 
+mod lines;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use airlock_classifier::{Classifier, Context, Tier};
 
@@ -30,46 +31,19 @@ struct Source {
     command: String,
 }
 
-/// Loads the `high` lines of the golden corpus, like `tests/corpus.rs` does (one file per category,
-/// `TIER COMMAND` per line, `#` comments). Returns the lines and the number before de-duplication.
+/// The `high` lines of the golden corpus, de-duplicated, and how many there were before.
 fn load_high() -> (Vec<Source>, usize) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
     let (mut out, mut seen, mut total) = (Vec::new(), BTreeSet::new(), 0);
-    for path in files {
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let file = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for (i, raw) in text.lines().enumerate() {
-            if raw.trim().is_empty() || raw.starts_with('#') {
-                continue;
-            }
-            let (tier, command) = raw
-                .split_once(char::is_whitespace)
-                .unwrap_or_else(|| panic!("{file}:{}: expected `TIER COMMAND`", i + 1));
-            let tier: Tier = tier
-                .parse()
-                .unwrap_or_else(|e| panic!("{file}:{}: {e}", i + 1));
-            let command = command.trim().to_owned();
-            if tier != Tier::High {
-                continue;
-            }
-            total += 1;
-            if seen.insert(command.clone()) {
-                out.push(Source {
-                    at: format!("{file}:{}", i + 1),
-                    command,
-                });
-            }
+    for line in lines::load("corpus") {
+        if line.want != Tier::High {
+            continue;
+        }
+        total += 1;
+        if seen.insert(line.command.clone()) {
+            out.push(Source {
+                at: line.at,
+                command: line.command,
+            });
         }
     }
     (out, total)

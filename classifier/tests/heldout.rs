@@ -1,6 +1,7 @@
 //! Held-out corpora (`classifier/heldout/*.txt`): written by someone who had not read the rule
-//! packs, from the families in docs/classifier.md and public knowledge only. They are not tuned
-//! to line by line; the test holds the figures that say whether the rules generalise:
+//! packs, from the families in docs/classifier.md and public knowledge only. What they exposed was
+//! fixed by family, never by editing a line; the test holds the figures that say whether the
+//! rules generalise:
 //!
 //! - high-risk recall (high lines classified high) of at least 97%;
 //! - no high line classified low (it would run with no human at all);
@@ -8,8 +9,9 @@
 //!
 //! It prints the confusion matrix and every disagreement, so the figures can be quoted.
 
+mod lines;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use airlock_classifier::{Classifier, Context, Tier};
 
@@ -17,63 +19,9 @@ const TIERS: [Tier; 3] = [Tier::Low, Tier::Medium, Tier::High];
 const MIN_HIGH_RECALL: f64 = 0.97;
 const MAX_TRAP_FALSE_POSITIVES: f64 = 0.05;
 
-struct Case {
-    at: String,
-    want: Tier,
-    /// Under a section heading that names traps (read-only lines that mention danger).
-    trap: bool,
-    command: String,
-}
-
-fn load() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("heldout");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    let mut cases = Vec::new();
-    for path in files {
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let name = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut trap = false;
-        for (i, raw) in text.lines().enumerate() {
-            if raw.trim().is_empty() {
-                continue;
-            }
-            if let Some(heading) = raw.strip_prefix('#') {
-                let h = heading.to_ascii_lowercase();
-                if h.contains("=====") {
-                    trap = h.contains("trap");
-                }
-                continue;
-            }
-            let (tier, command) = raw
-                .split_once(char::is_whitespace)
-                .unwrap_or_else(|| panic!("{name}:{}: expected `TIER COMMAND`", i + 1));
-            let want: Tier = tier
-                .parse()
-                .unwrap_or_else(|e| panic!("{name}:{}: {e}", i + 1));
-            cases.push(Case {
-                at: format!("{name}:{}", i + 1),
-                want,
-                trap,
-                command: command.trim_start().to_owned(),
-            });
-        }
-    }
-    cases
-}
-
 #[test]
 fn held_out_corpus() {
-    let cases = load();
+    let cases = lines::load("heldout");
     assert!(
         cases.len() >= 200,
         "held-out corpus has only {} lines",
@@ -87,7 +35,7 @@ fn held_out_corpus() {
     for c in &cases {
         let a = classifier.classify(&c.command, &ctx);
         *matrix.entry((c.want, a.tier)).or_default() += 1;
-        if c.trap && c.want == Tier::Low {
+        if c.section.contains("trap") && c.want == Tier::Low {
             traps += 1;
             traps_gated += usize::from(a.tier != Tier::Low);
         }
