@@ -7,6 +7,7 @@
 //! here: a value that is a command line is classified as one (one level deeper), and setting
 //! such a variable at all is never low, because a later program will run what it names.
 
+use crate::walk::SimpleCmd;
 use crate::{Reason, Tier};
 
 /// Variables whose value is a command line some program runs.
@@ -206,4 +207,101 @@ pub fn split(word: &str) -> Option<(&str, &str)> {
     let plain = name.trim_end_matches("%%").trim_end_matches("()");
     (!name.is_empty() && plain.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .then_some((name, value))
+}
+
+/// `env NAME=value …`, `export NAME=value`: the variables set are judged like assignments;
+/// `printf -v NAME`, `read NAME`, `declare -n r=NAME` set a variable to a value only known at
+/// run time, which is high when the variable decides what runs.
+pub fn assignments(cmd: &SimpleCmd) -> (Vec<Reason>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut scripts = Vec::new();
+    let Some(name) = cmd.argv.first() else {
+        return (out, scripts);
+    };
+    let runtime_set: Vec<&str> = match name.as_str() {
+        "printf" => cmd
+            .argv
+            .windows(2)
+            .filter(|w| w[0] == "-v")
+            .map(|w| w[1].as_str())
+            .collect(),
+        "read" | "mapfile" | "readarray" => cmd.argv[1..]
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .map(String::as_str)
+            .collect(),
+        "declare" | "typeset" | "local"
+            if cmd
+                .argv
+                .iter()
+                .any(|a| a.starts_with('-') && a.contains('n')) =>
+        {
+            cmd.argv[1..]
+                .iter()
+                .filter_map(|a| a.split_once('=').map(|(_, target)| target))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    // `read 'a[$(…)]'`, `declare 'a[$(…)]=1'`, `test -v 'a[$(…)]'`: builtins that evaluate an
+    // array subscript (or arithmetic) in their arguments run the substitution inside.
+    let evaluates = matches!(
+        name.as_str(),
+        "read"
+            | "declare"
+            | "typeset"
+            | "local"
+            | "export"
+            | "readonly"
+            | "test"
+            | "["
+            | "let"
+            | "unset"
+            | "mapfile"
+            | "readarray"
+            | "wait"
+            | "shift"
+            | "return"
+            | "exit"
+    ) || (name == "printf" && cmd.argv.iter().any(|a| a == "-v"));
+    if evaluates
+        && cmd.argv[1..]
+            .iter()
+            .any(|a| a.contains("$(") || a.contains('`') || a.contains("$["))
+    {
+        out.push(Reason {
+            rule: "shell.stored-substitution".into(),
+            span: cmd.span,
+            text: format!(
+                "{name} evaluates a subscript or arithmetic holding a command substitution"
+            ),
+            tier: Tier::High,
+        });
+    }
+    for var in runtime_set {
+        let var = var.split('[').next().unwrap_or(var);
+        if sensitive(var) {
+            out.push(Reason {
+                rule: "env.runtime-value".into(),
+                span: cmd.span,
+                text: format!("{name} sets {var} to a value only known at run time: {var} decides what later programs run or load"),
+                tier: Tier::High,
+            });
+        }
+    }
+    if !matches!(
+        name.as_str(),
+        "env" | "export" | "declare" | "typeset" | "readonly" | "local"
+    ) {
+        return (out, scripts);
+    }
+    for word in &cmd.argv[1..] {
+        let Some((var, value)) = split(word) else {
+            continue;
+        };
+        let (reasons, texts) = judge(var, value, cmd.span);
+        out.extend(reasons);
+        scripts.extend(texts);
+    }
+    (out, scripts)
 }

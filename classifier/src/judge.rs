@@ -3,7 +3,9 @@
 //! redirections, writes to sensitive paths, shells and interpreters that would take commands
 //! from somewhere Airlock cannot see, and database clients.
 
+use crate::ruleargs::{git_config_override, rule_args};
 use crate::rules::RulePack;
+use crate::shells::{interactive_use, shell_reason};
 use crate::walk::{Redirect, SimpleCmd};
 use crate::{Reason, Tier, paths, sql};
 
@@ -13,7 +15,7 @@ pub const SHELLS: &[&str] = &[
 ];
 
 /// Interpreters that run a program given on stdin or on the command line.
-const INTERPRETERS: &[&str] = &["python", "python3", "perl", "ruby", "node", "php", "lua"];
+pub const INTERPRETERS: &[&str] = &["python", "python3", "perl", "ruby", "node", "php", "lua"];
 
 /// Programs that hand the user a session with no gate in between.
 const INTERACTIVE: &[&str] = &[
@@ -449,239 +451,13 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
     out
 }
 
-/// Global options that take a value, for tools whose rules match on the subcommand.
-fn global_options(program: &str) -> Option<&'static [&'static str]> {
-    Some(match program {
-        "git" => &[
-            "-C",
-            "-c",
-            "--git-dir",
-            "--work-tree",
-            "--namespace",
-            "--exec-path",
-        ],
-        "kubectl" | "oc" => &[
-            "-n",
-            "--namespace",
-            "--context",
-            "--kubeconfig",
-            "-s",
-            "--server",
-            "--cluster",
-            "--user",
-            "--token",
-            "--as",
-            "--as-group",
-            "-v",
-            "--request-timeout",
-            "-l",
-        ],
-        "helm" => &[
-            "-n",
-            "--namespace",
-            "--kube-context",
-            "--kubeconfig",
-            "--registry-config",
-        ],
-        "docker" | "podman" | "nerdctl" => &[
-            "-H",
-            "--host",
-            "--context",
-            "-c",
-            "--config",
-            "-l",
-            "--log-level",
-        ],
-        "systemctl" => &[
-            "-H",
-            "--host",
-            "-M",
-            "--machine",
-            "-t",
-            "--type",
-            "--state",
-            "-p",
-            "--property",
-            "-o",
-            "--output",
-        ],
-        "terraform" | "tofu" | "terragrunt" => &[],
-        "pulumi" => &["-s", "--stack", "-C", "--cwd"],
-        _ => return None,
-    })
-}
-
-/// The argument text rules match against: the arguments joined by single spaces, with leading
-/// global options of subcommand tools dropped (`git -C /repo push -f` matches `^push`).
-fn rule_args(program: &str, argv: &[String]) -> String {
-    let rest = argv.get(1..).unwrap_or_default();
-    let Some(with_value) = global_options(program) else {
-        return rest.join(" ");
-    };
-    let mut i = 0;
-    while i < rest.len() {
-        let a = rest[i].as_str();
-        if !a.starts_with('-') || a == "-" || a == "--" {
-            break;
-        }
-        i += if with_value.contains(&a) { 2 } else { 1 };
-    }
-    rest.get(i..).unwrap_or_default().join(" ")
-}
-
 /// Paths through which a program reads code another command produces while it runs.
-fn runtime_code_path(a: &str) -> bool {
+pub fn runtime_code_path(a: &str) -> bool {
     a.starts_with("/dev/fd/") || a == "/dev/stdin" || a.starts_with("/proc/self/fd/")
-}
-
-/// `git -c core.sshCommand=… …`: config keys that make git run a command.
-fn git_config_override(argv: &[String]) -> Option<String> {
-    const RISKY: &[&str] = &[
-        "core.hookspath",
-        "core.sshcommand",
-        "core.pager",
-        "core.fsmonitor",
-        "core.editor",
-        "core.gitproxy",
-        "alias.",
-        "credential.helper",
-        "diff.external",
-        "filter.",
-        "protocol.ext.allow",
-        "uploadpack.packobjectshook",
-        "sequence.editor",
-        "gpg.program",
-        "pager.",
-        "core.askpass",
-        "include.path",
-        "includeif.",
-        "sendemail.",
-        "web.browser",
-        "browser.",
-        "man.",
-        "difftool.",
-        "mergetool.",
-        "interactive.difffilter",
-        "url.",
-        "remote.",
-        "diff.",
-        "merge.",
-        "core.worktree",
-        "safe.directory",
-    ];
-    let mut it = argv.iter().peekable();
-    while let Some(a) = it.next() {
-        let setting = if a == "-c" || a == "--config-env" {
-            it.peek().map(|s| s.as_str())
-        } else {
-            a.strip_prefix("--config-env=")
-        };
-        if let Some(kv) = setting {
-            let key = kv.to_ascii_lowercase();
-            if RISKY.iter().any(|r| key.starts_with(r)) {
-                return Some(kv.to_owned());
-            }
-        }
-    }
-    None
 }
 
 fn has_script_operand(argv: &[String]) -> bool {
     argv.iter().skip(1).any(|a| !a.starts_with('-'))
-}
-
-/// Whether `program argv…` would drop the caller into an interactive session.
-fn interactive_use(program: &str, argv: &[String]) -> bool {
-    let operands = argv.iter().skip(1).filter(|a| !a.starts_with('-')).count();
-    match program {
-        "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "irb" => {
-            operands == 0
-                && crate::code::inline_code(argv).is_none()
-                && !argv.iter().any(|a| {
-                    matches!(
-                        a.as_str(),
-                        "--version" | "-V" | "-v" | "--help" | "-h" | "-m"
-                    )
-                })
-        }
-        // Ex mode in silent batch (`vim -es -c … file`) takes no keys; its commands are
-        // judged by the editor rules.
-        "vim" | "vi" | "nvim" | "ex" => !argv.iter().skip(1).any(|a| {
-            a.starts_with('-')
-                && !a.starts_with("--")
-                && (a.contains('e') || a.contains('E'))
-                && a.contains('s')
-        }),
-        // A pager or editor on a file still offers `!cmd` shell escapes.
-        "emacs" | "nano" | "ed" | "less" | "more" | "mc" => true,
-        "ssh" => operands <= 1,
-        "tmux" | "screen" => !argv
-            .iter()
-            .skip(1)
-            .any(|a| matches!(a.as_str(), "ls" | "list-sessions" | "-ls" | "-list" | "-V")),
-        _ => true,
-    }
-}
-
-fn shell_reason(cmd: &SimpleCmd, program: &str, span: Option<(usize, usize)>) -> Reason {
-    let script = cmd
-        .argv
-        .iter()
-        .skip(1)
-        .find(|a| !a.starts_with('-') && !a.starts_with('+'));
-    let (tier, rule, text) = if cmd.stdin_runtime && script.is_none() {
-        (
-            Tier::High,
-            "exec.runtime-input-to-shell",
-            format!(
-                "{program} runs text produced at run time (a substitution in its here-string \
-                 or heredoc): the reviewer cannot read the commands"
-            ),
-        )
-    } else if cmd.stdin_piped && cmd.stdin_text.is_none() {
-        (
-            Tier::High,
-            "exec.piped-into-shell",
-            format!("pipes data into {program}, which runs it as commands"),
-        )
-    } else if cmd.stdin_text.is_some() && script.is_none() {
-        // The heredoc or literal text was classified as shell one level deeper.
-        (
-            Tier::Low,
-            "exec.shell-literal-input",
-            format!("{program} runs the literal commands it is given, judged above"),
-        )
-    } else if let Some(s) = script.filter(|s| runtime_code_path(s)) {
-        (
-            Tier::High,
-            "exec.shell-runtime-code",
-            format!("{program} runs {s}: code produced by another command at run time"),
-        )
-    } else if let Some(s) = script {
-        (
-            Tier::Medium,
-            "exec.shell-script",
-            format!("runs the script {s}, whose contents Airlock cannot see"),
-        )
-    } else if cmd.stdin_file {
-        (
-            Tier::High,
-            "exec.shell-from-file",
-            format!("{program} reads commands from a file Airlock cannot see"),
-        )
-    } else {
-        (
-            Tier::High,
-            "exec.interactive-shell",
-            format!("{program} opens a shell that Airlock cannot gate"),
-        )
-    };
-    Reason {
-        rule: rule.into(),
-        span,
-        text,
-        tier,
-    }
 }
 
 /// A write to a sensitive path through a program that writes its operands.
@@ -766,60 +542,4 @@ pub fn redirect_reason(r: &Redirect, span: Option<(usize, usize)>) -> Reason {
         text,
         tier,
     }
-}
-
-/// Files `cmd` writes that a later command could run: redirect targets, `tee` operands, the
-/// output of `curl -o`/`wget -O`, the destination of `cp`/`mv`/`install`, `dd of=`.
-pub fn written_paths(cmd: &SimpleCmd) -> Vec<String> {
-    let mut out: Vec<String> = cmd.redirects.iter().map(|r| r.target.clone()).collect();
-    let argv = &cmd.argv;
-    let program = argv.first().map(String::as_str).unwrap_or_default();
-    let operands: Vec<&String> = argv
-        .iter()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    match program {
-        "tee" => out.extend(operands.iter().map(|s| (*s).clone())),
-        "cp" | "mv" | "install" | "ln" => out.extend(operands.last().map(|s| (*s).clone())),
-        "dd" => out.extend(
-            argv.iter()
-                .filter_map(|a| a.strip_prefix("of=").map(str::to_owned)),
-        ),
-        "curl" | "wget" => {
-            for w in argv.windows(2) {
-                let a = w[0].as_str();
-                let bundle_ends_in_o = a.starts_with('-')
-                    && !a.starts_with("--")
-                    && (a.ends_with('o') || a.ends_with('O'));
-                if bundle_ends_in_o || matches!(a, "--output" | "--output-document") {
-                    out.push(w[1].clone());
-                }
-            }
-            out.extend(argv.iter().filter_map(|a| {
-                a.strip_prefix("--output=")
-                    .or_else(|| a.strip_prefix("--output-document="))
-                    .map(str::to_owned)
-            }));
-        }
-        _ => {}
-    }
-    out.retain(|p| !paths::is_harmless_sink(p) && !p.is_empty());
-    out
-}
-
-/// Whether `cmd` runs the file at `path`: as its program, or as a shell's or interpreter's
-/// script, or through `source`.
-pub fn runs_file(cmd: &SimpleCmd, path: &str) -> bool {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    let Some(program) = cmd.argv.first() else {
-        return false;
-    };
-    if program == base && !cmd.dynamic_name {
-        return true;
-    }
-    (SHELLS.contains(&program.as_str())
-        || INTERPRETERS.contains(&program.as_str())
-        || matches!(program.as_str(), "source" | "."))
-        && cmd.argv.iter().skip(1).any(|a| a == path)
 }

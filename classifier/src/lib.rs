@@ -9,14 +9,19 @@
 mod argv;
 mod code;
 mod complete;
+mod dataflow;
 mod envvars;
+mod feeds;
 mod hidden;
 mod judge;
+mod nosql;
 mod paths;
 mod progopts;
 mod readers;
+mod ruleargs;
 mod rules;
 mod scripts;
+mod shells;
 mod sql;
 mod unwrap;
 mod walk;
@@ -242,7 +247,7 @@ impl Classifier {
                 reasons.extend(judge::evaluate(&self.pack, cmd));
                 commands.push(cmd.argv.clone());
             }
-            reasons.extend(written_then_run(&found.commands));
+            reasons.extend(dataflow::written_then_run(&found.commands));
             if found.commands.is_empty() && reasons.is_empty() {
                 // Assignments only, comments, empty input: nothing executes.
                 reasons.push(Reason {
@@ -266,31 +271,6 @@ pub struct Judgement {
     pub assessment: Assessment,
     /// `Some` only when the command is one program with literal arguments.
     pub plain_argv: Option<Vec<String>>,
-}
-
-/// A file written by one command of the line and run by a later one (`echo … | base64 -d >
-/// /tmp/r.sh && sh /tmp/r.sh`, `curl -o /tmp/b … && /tmp/b`): what runs is data nobody read.
-fn written_then_run(commands: &[walk::SimpleCmd]) -> Vec<Reason> {
-    let mut out = Vec::new();
-    for (i, writer) in commands.iter().enumerate() {
-        for path in judge::written_paths(writer) {
-            if let Some(runner) = commands[i + 1..]
-                .iter()
-                .find(|c| judge::runs_file(c, &path))
-            {
-                out.push(Reason {
-                    rule: "exec.written-then-run".into(),
-                    span: runner.span,
-                    text: format!(
-                        "runs {path}, a file written earlier on the same line: its contents \
-                         are produced at run time and the reviewer cannot read them"
-                    ),
-                    tier: Tier::High,
-                });
-            }
-        }
-    }
-    out
 }
 
 /// Deepest nesting of brackets, counted on the raw text (quotes ignored, so this over-counts,

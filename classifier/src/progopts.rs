@@ -148,3 +148,100 @@ pub fn commands(cmd: &SimpleCmd) -> Vec<(Reason, String)> {
     }
     out
 }
+
+/// Programs git is told to run on its command line: `--upload-pack=CMD`, `grep -O CMD`,
+/// `rebase -x CMD`, `-c core.pager=CMD`, `--config-env=core.pager=VAR` (with `VAR=CMD` set
+/// before the command). Each is judged as a command line.
+pub fn git_programs(cmd: &SimpleCmd) -> Vec<String> {
+    const OPTIONS: &[&str] = &[
+        "--upload-pack",
+        "--receive-pack",
+        "--exec",
+        "--open-files-in-pager",
+        "--extcmd",
+        "-O",
+        "-x",
+    ];
+    let argv = &cmd.argv;
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        i += 1;
+        let long = |flag: &str| -> Option<&'static str> { long_option(flag, OPTIONS) };
+        if let Some((flag, value)) = a.split_once('=')
+            && (OPTIONS.contains(&flag) || long(flag).is_some())
+        {
+            out.push(value.to_owned());
+        } else if a.starts_with("--") && long(a).is_some() {
+            if let Some(v) = argv.get(i) {
+                out.push(v.clone());
+                i += 1;
+            }
+        } else if (a == "foreach" && argv.iter().any(|w| w == "submodule"))
+            || (a == "run" && argv.iter().any(|w| w == "bisect"))
+        {
+            // `git submodule foreach CMD`, `git bisect run CMD…`: the rest is a command line.
+            let rest: Vec<&String> = argv[i..]
+                .iter()
+                .skip_while(|w| w.starts_with('-'))
+                .collect();
+            if !rest.is_empty() {
+                out.push(
+                    rest.iter()
+                        .map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            break;
+        } else if a == "-x"
+            && !argv
+                .iter()
+                .any(|w| matches!(w.as_str(), "rebase" | "difftool" | "mergetool"))
+        {
+            // `-x` runs a command only for rebase (`cherry-pick -x`, `clean -x` differ).
+        } else if OPTIONS.contains(&a) {
+            if let Some(v) = argv.get(i) {
+                out.push(v.clone());
+                i += 1;
+            }
+        } else if let Some(v) = a.strip_prefix("-O").filter(|v| !v.is_empty()) {
+            out.push(v.to_owned());
+        } else if a == "-c" || a == "--config-env" || a.starts_with("--config-env=") {
+            let setting = match a.strip_prefix("--config-env=") {
+                Some(s) => Some(s.to_owned()),
+                None => {
+                    i += 1;
+                    argv.get(i - 1).cloned()
+                }
+            };
+            let Some((_, value)) = setting.as_deref().and_then(|s| s.split_once('=')) else {
+                continue;
+            };
+            let text = if a == "-c" {
+                Some(value)
+            } else {
+                cmd.env
+                    .iter()
+                    .find(|(n, _)| n == value)
+                    .map(|(_, v)| v.as_str())
+            };
+            let key = setting
+                .as_deref()
+                .and_then(|s| s.split_once('='))
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .unwrap_or_default();
+            if let Some(t) = text.map(|t| t.trim_start_matches('!').trim()) {
+                // core.sshCommand is an ssh prefix git completes; pagers may be plain pagers.
+                let benign = matches!(t, "" | "cat" | "less" | "less -R" | "less -FRX" | "more")
+                    || (key.ends_with("sshcommand") && t.starts_with("ssh"));
+                if !benign {
+                    out.push(t.to_owned());
+                }
+            }
+        }
+    }
+    out.retain(|t| !t.trim().is_empty());
+    out
+}

@@ -56,7 +56,12 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
             let name = crate::code::canonical(name).unwrap_or(name).to_owned();
             *first = name;
         }
-        assignments(&cmd, &mut out);
+        let (reasons, scripts) = crate::envvars::assignments(&cmd);
+        out.extend(reasons.into_iter().map(Unwrapped::Problem));
+        out.extend(scripts.into_iter().map(|text| Unwrapped::Script {
+            text,
+            span: cmd.span,
+        }));
         for (reason, text) in crate::progopts::commands(&cmd) {
             out.push(Unwrapped::Problem(reason));
             out.push(Unwrapped::Script {
@@ -150,103 +155,6 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
         }
     }
     out
-}
-
-/// `env NAME=value …`, `export NAME=value`: the variables set are judged like assignments;
-/// `printf -v NAME`, `read NAME`, `declare -n r=NAME` set a variable to a value only known at
-/// run time, which is high when the variable decides what runs.
-fn assignments(cmd: &SimpleCmd, out: &mut Vec<Unwrapped>) {
-    let Some(name) = cmd.argv.first() else {
-        return;
-    };
-    let runtime_set: Vec<&str> = match name.as_str() {
-        "printf" => cmd
-            .argv
-            .windows(2)
-            .filter(|w| w[0] == "-v")
-            .map(|w| w[1].as_str())
-            .collect(),
-        "read" | "mapfile" | "readarray" => cmd.argv[1..]
-            .iter()
-            .filter(|a| !a.starts_with('-'))
-            .map(String::as_str)
-            .collect(),
-        "declare" | "typeset" | "local"
-            if cmd
-                .argv
-                .iter()
-                .any(|a| a.starts_with('-') && a.contains('n')) =>
-        {
-            cmd.argv[1..]
-                .iter()
-                .filter_map(|a| a.split_once('=').map(|(_, target)| target))
-                .collect()
-        }
-        _ => Vec::new(),
-    };
-    // `read 'a[$(…)]'`, `declare 'a[$(…)]=1'`, `test -v 'a[$(…)]'`: builtins that evaluate an
-    // array subscript (or arithmetic) in their arguments run the substitution inside.
-    let evaluates = matches!(
-        name.as_str(),
-        "read"
-            | "declare"
-            | "typeset"
-            | "local"
-            | "export"
-            | "readonly"
-            | "test"
-            | "["
-            | "let"
-            | "unset"
-            | "mapfile"
-            | "readarray"
-            | "wait"
-            | "shift"
-            | "return"
-            | "exit"
-    ) || (name == "printf" && cmd.argv.iter().any(|a| a == "-v"));
-    if evaluates
-        && cmd.argv[1..]
-            .iter()
-            .any(|a| a.contains("$(") || a.contains('`') || a.contains("$["))
-    {
-        out.push(Unwrapped::Problem(Reason {
-            rule: "shell.stored-substitution".into(),
-            span: cmd.span,
-            text: format!(
-                "{name} evaluates a subscript or arithmetic holding a command substitution"
-            ),
-            tier: Tier::High,
-        }));
-    }
-    for var in runtime_set {
-        let var = var.split('[').next().unwrap_or(var);
-        if crate::envvars::sensitive(var) {
-            out.push(Unwrapped::Problem(Reason {
-                rule: "env.runtime-value".into(),
-                span: cmd.span,
-                text: format!("{name} sets {var} to a value only known at run time: {var} decides what later programs run or load"),
-                tier: Tier::High,
-            }));
-        }
-    }
-    if !matches!(
-        name.as_str(),
-        "env" | "export" | "declare" | "typeset" | "readonly" | "local"
-    ) {
-        return;
-    }
-    for word in &cmd.argv[1..] {
-        let Some((var, value)) = crate::envvars::split(word) else {
-            continue;
-        };
-        let (reasons, scripts) = crate::envvars::judge(var, value, cmd.span);
-        out.extend(reasons.into_iter().map(Unwrapped::Problem));
-        out.extend(scripts.into_iter().map(|text| Unwrapped::Script {
-            text,
-            span: cmd.span,
-        }));
-    }
 }
 
 enum Step {
@@ -521,28 +429,8 @@ fn step(cmd: &SimpleCmd) -> Step {
             }
         }
         "docker" | "podman" | "kubectl" | "oc" => container_exec(cmd),
-        "sed" => {
-            let texts = crate::scripts::sed_commands(&argv[1..]);
-            if texts.is_empty() {
-                Step::Done
-            } else {
-                Step::Script {
-                    texts,
-                    also: Some(cmd.clone()),
-                }
-            }
-        }
-        "git" => {
-            let texts = git_programs(cmd);
-            if texts.is_empty() {
-                Step::Done
-            } else {
-                Step::Script {
-                    texts,
-                    also: Some(cmd.clone()),
-                }
-            }
-        }
+        "sed" => alongside(crate::scripts::sed_commands(&argv[1..]), cmd),
+        "git" => alongside(crate::progopts::git_programs(cmd), cmd),
         "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "awk" => {
             interpreter_step(cmd)
         }
@@ -557,102 +445,16 @@ fn step(cmd: &SimpleCmd) -> Step {
     }
 }
 
-/// Programs git is told to run on its command line: `--upload-pack=CMD`, `grep -O CMD`,
-/// `rebase -x CMD`, `-c core.pager=CMD`, `--config-env=core.pager=VAR` (with `VAR=CMD` set
-/// before the command). Each is judged as a command line.
-fn git_programs(cmd: &SimpleCmd) -> Vec<String> {
-    const OPTIONS: &[&str] = &[
-        "--upload-pack",
-        "--receive-pack",
-        "--exec",
-        "--open-files-in-pager",
-        "--extcmd",
-        "-O",
-        "-x",
-    ];
-    let argv = &cmd.argv;
-    let mut out = Vec::new();
-    let mut i = 1;
-    while i < argv.len() {
-        let a = argv[i].as_str();
-        i += 1;
-        let long =
-            |flag: &str| -> Option<&'static str> { crate::progopts::long_option(flag, OPTIONS) };
-        if let Some((flag, value)) = a.split_once('=')
-            && (OPTIONS.contains(&flag) || long(flag).is_some())
-        {
-            out.push(value.to_owned());
-        } else if a.starts_with("--") && long(a).is_some() {
-            if let Some(v) = argv.get(i) {
-                out.push(v.clone());
-                i += 1;
-            }
-        } else if (a == "foreach" && argv.iter().any(|w| w == "submodule"))
-            || (a == "run" && argv.iter().any(|w| w == "bisect"))
-        {
-            // `git submodule foreach CMD`, `git bisect run CMD…`: the rest is a command line.
-            let rest: Vec<&String> = argv[i..]
-                .iter()
-                .skip_while(|w| w.starts_with('-'))
-                .collect();
-            if !rest.is_empty() {
-                out.push(
-                    rest.iter()
-                        .map(|w| w.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                );
-            }
-            break;
-        } else if a == "-x"
-            && !argv
-                .iter()
-                .any(|w| matches!(w.as_str(), "rebase" | "difftool" | "mergetool"))
-        {
-            // `-x` runs a command only for rebase (`cherry-pick -x`, `clean -x` differ).
-        } else if OPTIONS.contains(&a) {
-            if let Some(v) = argv.get(i) {
-                out.push(v.clone());
-                i += 1;
-            }
-        } else if let Some(v) = a.strip_prefix("-O").filter(|v| !v.is_empty()) {
-            out.push(v.to_owned());
-        } else if a == "-c" || a == "--config-env" || a.starts_with("--config-env=") {
-            let setting = match a.strip_prefix("--config-env=") {
-                Some(s) => Some(s.to_owned()),
-                None => {
-                    i += 1;
-                    argv.get(i - 1).cloned()
-                }
-            };
-            let Some((_, value)) = setting.as_deref().and_then(|s| s.split_once('=')) else {
-                continue;
-            };
-            let text = if a == "-c" {
-                Some(value)
-            } else {
-                cmd.env
-                    .iter()
-                    .find(|(n, _)| n == value)
-                    .map(|(_, v)| v.as_str())
-            };
-            let key = setting
-                .as_deref()
-                .and_then(|s| s.split_once('='))
-                .map(|(k, _)| k.to_ascii_lowercase())
-                .unwrap_or_default();
-            if let Some(t) = text.map(|t| t.trim_start_matches('!').trim()) {
-                // core.sshCommand is an ssh prefix git completes; pagers may be plain pagers.
-                let benign = matches!(t, "" | "cat" | "less" | "less -R" | "less -FRX" | "more")
-                    || (key.ends_with("sshcommand") && t.starts_with("ssh"));
-                if !benign {
-                    out.push(t.to_owned());
-                }
-            }
+/// Judge `texts` as shell one level deeper, and the command itself alongside.
+fn alongside(texts: Vec<String>, cmd: &SimpleCmd) -> Step {
+    if texts.is_empty() {
+        Step::Done
+    } else {
+        Step::Script {
+            texts,
+            also: Some(cmd.clone()),
         }
     }
-    out.retain(|t| !t.trim().is_empty());
-    out
 }
 
 /// Inline code that hands commands to a shell: those commands are classified too, and the
