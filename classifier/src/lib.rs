@@ -208,12 +208,16 @@ impl Classifier {
 
     /// Classify one command line. Never fails: anything unreadable is classified high.
     pub fn classify(&self, command: &str, ctx: &Context) -> Assessment {
-        self.judge(command, ctx).assessment
+        self.run(command, ctx, false).assessment
     }
 
     /// Classify one command line and give its plain argv (for whitelist globs) from the same
     /// parse: the gate needs both, and parsing is most of the cost.
     pub fn judge(&self, command: &str, ctx: &Context) -> Judgement {
+        self.run(command, ctx, true)
+    }
+
+    fn run(&self, command: &str, ctx: &Context, want_plain: bool) -> Judgement {
         let mut reasons = Vec::new();
         let mut commands = Vec::new();
         let mut plain = None;
@@ -240,7 +244,11 @@ impl Classifier {
             });
         } else {
             reasons.extend(hidden::scan(command));
-            let found = walk::collect(command, 0);
+            let found = if want_plain {
+                walk::collect_with_plain(command)
+            } else {
+                walk::collect(command, 0)
+            };
             plain = found.plain;
             reasons.extend(found.problems);
             for cmd in &found.commands {

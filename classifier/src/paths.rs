@@ -147,11 +147,17 @@ const SECRET_FILES: &[&str] = &[
 
 /// The credential file a glob word could name (`/etc/shado?`, `/e*/shadow`, `/etc/[s]hadow`).
 pub fn secret_glob(word: &str) -> Option<&'static str> {
+    if !(word.starts_with('/') || word.starts_with("~/")) {
+        return None;
+    }
     if !word.contains(['*', '?', '[', '{']) {
         return SECRET_FILES.iter().copied().find(|f| *f == word);
     }
-    // A pattern without a directory matches names in the working directory only.
-    if !(word.starts_with('/') || word.starts_with("~/")) {
+    // (A pattern without a directory matches names in the working directory only.)
+    // Only files that start with the pattern's literal prefix can match: most patterns
+    // (`/var/www/releases/*`) rule every credential file out without building a matcher.
+    let literal = &word[..word.find(['*', '?', '[', '{']).unwrap_or(word.len())];
+    if !SECRET_FILES.iter().any(|f| f.starts_with(literal)) {
         return None;
     }
     let mut re = String::from("^");

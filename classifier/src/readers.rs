@@ -213,13 +213,14 @@ impl Reader {
         out
     }
 
-    /// `Ok` when `argv` is proven read-only under this model.
+    /// `Ok` when `argv` is proven read-only under this model. Allocates only to explain a
+    /// failure: flags and values are borrowed from `argv` or static.
     pub fn check(&self, argv: &[String]) -> Result<(), NotProven> {
         let program = argv.first().map(String::as_str).unwrap_or_default();
         let mut operands: Vec<&str> = Vec::new();
-        let mut present: Vec<String> = Vec::new();
+        let mut present: Vec<&str> = Vec::new();
         // Values of `-e`/`-f`-style options, for the languages that care (`sed -e SCRIPT`).
-        let mut values: Vec<(String, String)> = Vec::new();
+        let mut values: Vec<(&str, &str)> = Vec::new();
         let mut i = 1;
         let mut options_end = false;
         while i < argv.len() {
@@ -228,7 +229,7 @@ impl Reader {
             if options_end || a == "-" || !a.starts_with('-') {
                 if i == 2 && self.bundle_first && !a.is_empty() && !a.starts_with('-') {
                     // `tar tzf file`, `ps aux`: the first word is short flags.
-                    i = self.short_bundle(program, a, argv, i, &mut present, &mut values)?;
+                    i = self.short_bundle(program, None, a, argv, i, &mut present, &mut values)?;
                     continue;
                 }
                 operands.push(a);
@@ -240,29 +241,26 @@ impl Reader {
             }
             if let Some(long) = a.strip_prefix("--") {
                 let (name, attached) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_owned())),
+                    Some((n, v)) => (n, Some(v)),
                     None => (long, None),
                 };
-                let flag = format!("--{name}");
+                let flag = &a[..2 + name.len()];
                 let takes = self.long_values.contains(name);
-                if !(self.any_flags
-                    || self.long.contains(name)
-                    || takes
-                    || self.sinks.contains(&flag))
-                {
-                    return Err(unknown_flag(program, &flag));
+                let sink = self.sinks.contains(flag);
+                if !(self.any_flags || self.long.contains(name) || takes || sink) {
+                    return Err(unknown_flag(program, flag));
                 }
                 let value = match attached {
                     Some(v) => Some(v),
-                    None if takes || self.sinks.contains(&flag) => {
+                    None if takes || sink => {
                         i += 1;
-                        argv.get(i - 1).cloned()
+                        argv.get(i - 1).map(String::as_str)
                     }
                     None => None,
                 };
-                self.sink_ok(program, &flag, value.as_deref())?;
+                self.sink_ok(program, flag, value)?;
                 if let Some(v) = value {
-                    values.push((flag.clone(), v));
+                    values.push((flag, v));
                 }
                 present.push(flag);
                 continue;
@@ -270,7 +268,7 @@ impl Reader {
             if self.numeric && a[1..].bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            i = self.short_bundle(program, &a[1..], argv, i, &mut present, &mut values)?;
+            i = self.short_bundle(program, Some(a), &a[1..], argv, i, &mut present, &mut values)?;
         }
         if let Some(max) = self.max_operands
             && operands
@@ -286,7 +284,7 @@ impl Reader {
         }
         let mode_given = self.needs.is_empty()
             || (self.filter && operands.is_empty())
-            || present.iter().any(|p| self.needs.contains(p));
+            || present.iter().any(|p| self.needs.iter().any(|n| n == p));
         if !mode_given {
             return Err(medium(
                 "reader.mode",
@@ -299,56 +297,62 @@ impl Reader {
         match self.language {
             None => Ok(()),
             Some(Language::Sed) => crate::scripts::sed(program, &operands, &values),
-            Some(Language::Awk) => crate::scripts::awk(program, &operands, &values),
+            Some(Language::Awk) => crate::scripts::awk(program, &operands),
             Some(Language::Url) => urls(program, &operands),
         }
     }
 
-    /// Read `-abc`, `-ofile`, `-o file`; returns the index of the next argument.
-    fn short_bundle(
+    /// Read `-abc`, `-ofile`, `-o file` (`arg` is the whole word when it has its dash);
+    /// returns the index of the next argument.
+    #[allow(clippy::too_many_arguments)]
+    fn short_bundle<'a>(
         &self,
         program: &str,
-        bundle: &str,
-        argv: &[String],
+        arg: Option<&'a str>,
+        bundle: &'a str,
+        argv: &'a [String],
         mut i: usize,
-        present: &mut Vec<String>,
-        values: &mut Vec<(String, String)>,
+        present: &mut Vec<&'a str>,
+        values: &mut Vec<(&'a str, &'a str)>,
     ) -> Result<usize, NotProven> {
-        let whole = format!("-{bundle}");
-        if bundle.len() > 1 && self.sinks.contains(&whole) {
+        if let Some(whole) = arg.filter(|_| bundle.len() > 1) {
             // `-out FILE`: a single-dash long option that writes.
-            self.sink_ok(program, &whole, argv.get(i).map(String::as_str))?;
-            present.push(whole);
-            return Ok(i + 1);
+            if self.sinks.contains(whole) {
+                self.sink_ok(program, whole, argv.get(i).map(String::as_str))?;
+                present.push(whole);
+                return Ok(i + 1);
+            }
         }
         for (pos, c) in bundle.char_indices() {
-            let flag = format!("-{c}");
-            if self.short_values.contains(&c) || self.sinks.contains(&flag) {
+            let flag = short_flag(c);
+            if self.short_values.contains(&c) || self.sinks.contains(flag) {
                 let rest = &bundle[pos + c.len_utf8()..];
                 let value = if rest.is_empty() {
                     i += 1;
-                    argv.get(i - 1).cloned()
+                    argv.get(i - 1).map(String::as_str)
                 } else {
-                    Some(rest.to_owned())
+                    Some(rest)
                 };
-                self.sink_ok(program, &flag, value.as_deref())?;
+                self.sink_ok(program, flag, value)?;
                 if let Some(v) = value {
-                    values.push((flag.clone(), v));
+                    values.push((flag, v));
                 }
                 present.push(flag);
                 return Ok(i);
             }
             if !(self.any_flags || self.short.contains(&c)) {
                 // `-maxdepth 2`, `-name X`: single-dash long options (find, java-style tools).
-                if bundle.len() > 1 && self.long.contains(bundle) {
-                    present.push(format!("-{bundle}"));
-                    return Ok(i);
+                if let Some(whole) = arg.filter(|_| bundle.len() > 1) {
+                    if self.long.contains(bundle) {
+                        present.push(whole);
+                        return Ok(i);
+                    }
+                    if self.long_values.contains(bundle) {
+                        present.push(whole);
+                        return Ok(i + 1);
+                    }
                 }
-                if bundle.len() > 1 && self.long_values.contains(bundle) {
-                    present.push(format!("-{bundle}"));
-                    return Ok(i + 1);
-                }
-                return Err(unknown_flag(program, &flag));
+                return Err(unknown_flag(program, &format!("-{c}")));
             }
             present.push(flag);
         }
@@ -375,6 +379,16 @@ impl Reader {
                 format!("{program} {flag} without a file"),
             )),
         }
+    }
+}
+
+/// `-c` as a static string, for ASCII flag letters (anything else is never a known flag).
+fn short_flag(c: char) -> &'static str {
+    const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789#";
+    const FLAGS: &str = "-a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z-A-B-C-D-E-F-G-H-I-J-K-L-M-N-O-P-Q-R-S-T-U-V-W-X-Y-Z-0-1-2-3-4-5-6-7-8-9-#";
+    match LETTERS.find(c) {
+        Some(i) if c.is_ascii() => &FLAGS[2 * i..2 * i + 2],
+        _ => "-?",
     }
 }
 

@@ -12,11 +12,11 @@ fn not_proven(tier: Tier, rule: &'static str, text: String) -> NotProven {
 }
 
 /// `sed [-e SCRIPT]… [SCRIPT] FILE…`.
-pub fn sed(program: &str, operands: &[&str], values: &[(String, String)]) -> Result<(), NotProven> {
+pub fn sed(program: &str, operands: &[&str], values: &[(&str, &str)]) -> Result<(), NotProven> {
     let mut scripts: Vec<&str> = values
         .iter()
-        .filter(|(f, _)| f == "-e" || f == "--expression")
-        .map(|(_, v)| v.as_str())
+        .filter(|(f, _)| *f == "-e" || *f == "--expression")
+        .map(|(_, v)| *v)
         .collect();
     if scripts.is_empty()
         && let Some(first) = operands.first()
@@ -214,11 +214,7 @@ fn skip_address(b: &[char], mut i: usize) -> usize {
 }
 
 /// `awk [-v a=b]… PROGRAM FILE…`.
-pub fn awk(
-    program: &str,
-    operands: &[&str],
-    _values: &[(String, String)],
-) -> Result<(), NotProven> {
+pub fn awk(program: &str, operands: &[&str]) -> Result<(), NotProven> {
     let Some(code) = operands.first() else {
         return Ok(());
     };

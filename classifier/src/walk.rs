@@ -79,14 +79,26 @@ pub struct Found {
     pub commands: Vec<SimpleCmd>,
     /// Reasons that do not come from rules: parse errors, depth exhaustion.
     pub problems: Vec<Reason>,
-    /// The top-level text's plain argv (see [`crate::plain_argv`]), from the same parse.
+    /// The top-level text's plain argv (see [`crate::plain_argv`]), from the same parse, when
+    /// `want_plain` asked for it.
     pub plain: Option<Vec<String>>,
+    pub want_plain: bool,
 }
 
 /// Parse `src` and collect its commands. `depth` counts nested re-parses (`sh -c`, `$(…)`).
 pub fn collect(src: &str, depth: usize) -> Found {
     let mut found = Found::default();
     collect_into(src, depth, None, &mut found);
+    found
+}
+
+/// As [`collect`] at the top level, with the line's plain argv from the same parse.
+pub fn collect_with_plain(src: &str) -> Found {
+    let mut found = Found {
+        want_plain: true,
+        ..Found::default()
+    };
+    collect_into(src, 0, None, &mut found);
     found
 }
 
@@ -110,7 +122,7 @@ pub fn collect_into(
     let mut parser = Parser::new(Cursor::new(src.as_bytes()), &ParserOptions::default());
     match parser.parse_program() {
         Ok(program) => {
-            if depth == 0 && span_override.is_none() {
+            if found.want_plain && depth == 0 && span_override.is_none() {
                 found.plain = crate::argv::plain_from(src, &program);
             }
             let mut w = Walker {
@@ -188,7 +200,10 @@ impl Walker<'_> {
         for (i, cmd) in p.seq.iter().enumerate() {
             let before = self.found.commands.len();
             self.command(cmd, i > 0, feed.take());
-            feed = literal_output(cmd);
+            // Only a stage with a successor feeds anything.
+            if i + 1 < p.seq.len() {
+                feed = literal_output(cmd);
+            }
             let added = &self.found.commands[before.min(self.found.commands.len())..];
             endless |= added.iter().any(endless_source);
             if endless && added.iter().any(writes_file) {
