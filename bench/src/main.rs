@@ -22,8 +22,8 @@ struct Args {
     /// The gateway binary to measure (a release build).
     #[arg(long, default_value = "target/release/airlock")]
     airlock: PathBuf,
-    /// Scenarios to run (1-8).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
+    /// Scenarios to run (1-9).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8,9")]
     only: Vec<u8>,
     /// Runs per side for the latency scenarios.
     #[arg(long, default_value_t = 40)]
@@ -129,6 +129,10 @@ async fn main() -> anyhow::Result<()> {
     if want(8) {
         eprintln!("8. sandbox cost");
         rows.extend(scenarios::sandbox_cost(&lab, &bin, args.runs)?);
+    }
+    if want(9) {
+        eprintln!("9. classify CLI throughput");
+        rows.push(scenarios::classify_cli(&bin, args.runs.min(10))?);
     }
     let table = report::markdown(&rows);
     let text = format!(

@@ -18,6 +18,8 @@ pub enum Target {
     P99AtMost(f64),
     /// Airlock's own p50 at most this many units.
     P50AtMost(f64),
+    /// Airlock's own p50 at least this many units (throughputs).
+    P50AtLeast(f64),
     None,
 }
 
@@ -42,6 +44,7 @@ impl Row {
             (Target::Ratio(r), Better::Higher) => self.ratio()? >= r,
             (Target::P99AtMost(v), _) => self.airlock.p99() <= v,
             (Target::P50AtMost(v), _) => self.airlock.p50() <= v,
+            (Target::P50AtLeast(v), _) => self.airlock.p50() >= v,
             (Target::None, _) => return None,
         })
     }
@@ -52,6 +55,7 @@ impl Row {
             (Target::Ratio(r), Better::Higher) => format!("≥ {r:.1}×"),
             (Target::P99AtMost(v), _) => format!("p99 ≤ {v} {}", self.unit),
             (Target::P50AtMost(v), _) => format!("≤ {v} {}", self.unit),
+            (Target::P50AtLeast(v), _) => format!("≥ {v} {}", self.unit),
             (Target::None, _) => "—".into(),
         }
     }

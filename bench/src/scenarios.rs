@@ -420,3 +420,63 @@ pub fn sandbox_cost(lab: &Lab, bin: &Path, runs: usize) -> anyhow::Result<Vec<Ro
     let _ = std::fs::remove_dir_all(&run_dir);
     Ok(rows)
 }
+
+/// `airlock classify --json --stdin` over unique commands: every golden-corpus line made unique
+/// by a numbered comment (` # N` at the end), so no cache of repeated text can carry the figure
+/// while the classification work stays the corpus's. Commands per second, JSON out included;
+/// the output is checked line for line.
+pub fn classify_cli(bin: &Path, runs: usize) -> anyhow::Result<Row> {
+    const LINES: usize = 200_000;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../classifier/corpus");
+    let mut base = Vec::new();
+    for entry in std::fs::read_dir(&corpus)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "txt") {
+            for line in std::fs::read_to_string(&path)?.lines() {
+                if let Some((_, cmd)) = line.split_once(char::is_whitespace)
+                    && !line.starts_with('#')
+                    && !cmd.contains('\n')
+                {
+                    base.push(cmd.trim().to_owned());
+                }
+            }
+        }
+    }
+    anyhow::ensure!(!base.is_empty(), "no corpus lines in {}", corpus.display());
+    let mut input = String::new();
+    for i in 0..LINES {
+        input.push_str(&format!("{} # {i}\n", base[i % base.len()]));
+    }
+    let mut s = Samples::default();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let mut child = Command::new(bin)
+            .args(["classify", "--json", "--stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        let text = input.clone();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(text.as_bytes())
+        });
+        let out = child.wait_with_output()?;
+        writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        let elapsed = t.elapsed();
+        anyhow::ensure!(out.status.success(), "classify failed: {}", out.status);
+        let lines = out.stdout.iter().filter(|b| **b == b'\n').count();
+        anyhow::ensure!(lines == LINES, "classify printed {lines} lines for {LINES}");
+        s.push(LINES as f64 / elapsed.as_secs_f64());
+    }
+    Ok(Row {
+        scenario: format!("9. `airlock classify --json --stdin`, {LINES} unique commands"),
+        unit: "commands/s",
+        better: Better::Higher,
+        openssh: None,
+        airlock: s,
+        target: Target::P50AtLeast(150_000.0),
+    })
+}

@@ -2,7 +2,7 @@
 //!
 //! Prints a table first — commands per second on one core, and p50/p99/max latency per
 //! command over many passes of the corpus — then runs criterion for statistically careful
-//! per-pass timings. Targets (issue 3): ≥ 50,000 commands/s and p99 ≤ 100 µs.
+//! per-pass timings. Targets (issue 16): ≥ 200,000 commands/s and p99 ≤ 50 µs.
 //!
 //!     cargo bench -p airlock-classifier --bench classify
 

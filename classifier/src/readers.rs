@@ -268,7 +268,15 @@ impl Reader {
             if self.numeric && a[1..].bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            i = self.short_bundle(program, Some(a), &a[1..], argv, i, &mut present, &mut values)?;
+            i = self.short_bundle(
+                program,
+                Some(a),
+                &a[1..],
+                argv,
+                i,
+                &mut present,
+                &mut values,
+            )?;
         }
         if let Some(max) = self.max_operands
             && operands

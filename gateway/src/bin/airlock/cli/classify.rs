@@ -55,6 +55,9 @@ pub fn one(classifier: &Classifier, ctx: &Context, json: bool, command: &str) ->
 
 /// Classify every line of `input`: one JSON object (or one `TIER SCORE COMMAND` line) per line,
 /// in order. Lines that are not UTF-8 are classified high rather than stopping the batch.
+///
+/// Lines are read in chunks and each chunk is classified on every core (the classifier is
+/// pure and shared); the chunk's output is written in input order before the next is read.
 pub fn batch(
     classifier: &Classifier,
     ctx: &Context,
@@ -62,17 +65,59 @@ pub fn batch(
     input: impl BufRead,
     out: &mut impl Write,
 ) -> Result<usize> {
+    const CHUNK: usize = 4096;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut n = 0;
-    for line in input.split(b'\n') {
-        let mut bytes = line?;
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
+    let mut lines = input.split(b'\n');
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for line in lines.by_ref().take(CHUNK) {
+            let mut bytes = line?;
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+            chunk.push(bytes);
         }
-        let a = classifier.classify_bytes(&bytes, ctx);
-        let command = String::from_utf8_lossy(&bytes);
+        if chunk.is_empty() {
+            break;
+        }
+        n += chunk.len();
+        let per = chunk.len().div_ceil(threads);
+        let rendered: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = chunk
+                .chunks(per)
+                .map(|part| scope.spawn(move || render(classifier, ctx, json, part)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a classifier thread panicked")))
+                })
+                .collect()
+        });
+        for part in rendered {
+            out.write_all(&part?)?;
+        }
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// The output lines for `lines`, in order.
+fn render(
+    classifier: &Classifier,
+    ctx: &Context,
+    json: bool,
+    lines: &[Vec<u8>],
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(lines.len() * 256);
+    for bytes in lines {
+        let a = classifier.classify_bytes(bytes, ctx);
+        let command = String::from_utf8_lossy(bytes);
         if json {
             serde_json::to_writer(
-                &mut *out,
+                &mut out,
                 &Line {
                     command: &command,
                     assessment: &a,
@@ -82,10 +127,8 @@ pub fn batch(
         } else {
             writeln!(out, "{}\t{}\t{}", a.tier, a.score, command)?;
         }
-        n += 1;
     }
-    out.flush()?;
-    Ok(n)
+    Ok(out)
 }
 
 #[cfg(test)]
