@@ -86,49 +86,13 @@ async fn main() -> anyhow::Result<()> {
         kex: args.kex.clone(),
         cipher: args.cipher.clone(),
     };
-    let lab = Lab::start(&bin, crypto).context("starting sshd and airlock")?;
     let started = Instant::now();
     let mut rows = Vec::new();
     let want = |n: u8| args.only.contains(&n);
-    if want(1) {
-        eprintln!("1. exec latency, new connection");
-        rows.push(scenarios::exec_latency(&lab, args.runs, false)?);
-    }
-    if want(2) {
-        eprintln!("2. exec latency, ControlMaster");
-        rows.push(scenarios::exec_reuse(&lab, args.runs)?);
-    }
-    if want(3) {
-        for (pty, text) in [(false, false), (true, false), (false, true)] {
-            eprintln!("3. throughput, pty={pty} text={text}");
-            rows.push(scenarios::throughput(
-                &lab,
-                args.throughput_runs,
-                args.bytes,
-                pty,
-                text,
-            )?);
-        }
-    }
-    if want(4) {
-        eprintln!("4. approval path");
-        rows.extend(scenarios::approval_path(&lab, &bin, args.runs).await?);
-    }
-    if want(5) {
-        eprintln!("5. idle sessions");
-        rows.extend(scenarios::scale(&lab, &args.sessions, 10).await?);
-    }
-    if want(6) {
-        eprintln!("6. reviewer fan-out");
-        rows.extend(scenarios::fan_out(&lab, &bin, args.reviewers, args.runs.min(20)).await?);
-    }
-    if want(7) {
-        eprintln!("7. upstream target");
-        rows.push(scenarios::exec_latency(&lab, args.runs, true)?);
-    }
-    if want(8) {
-        eprintln!("8. sandbox cost");
-        rows.extend(scenarios::sandbox_cost(&lab, &bin, args.runs)?);
+    // Scenario 9 needs only the binary; the lab (sshd + gateway) the others.
+    if args.only.iter().any(|n| (1..=8).contains(n)) {
+        let lab = Lab::start(&bin, crypto).context("starting sshd and airlock")?;
+        lab_scenarios(&lab, &bin, &args, &mut rows).await?;
     }
     if want(9) {
         eprintln!("9. classify CLI throughput");
@@ -150,6 +114,57 @@ async fn main() -> anyhow::Result<()> {
     let missed = rows.iter().filter(|r| r.met() == Some(false)).count();
     if missed > 0 {
         eprintln!("{missed} target(s) not met");
+    }
+    Ok(())
+}
+
+/// Scenarios 1–8, which need the lab.
+async fn lab_scenarios(
+    lab: &Lab,
+    bin: &std::path::Path,
+    args: &Args,
+    rows: &mut Vec<report::Row>,
+) -> anyhow::Result<()> {
+    let want = |n: u8| args.only.contains(&n);
+    if want(1) {
+        eprintln!("1. exec latency, new connection");
+        rows.push(scenarios::exec_latency(lab, args.runs, false)?);
+    }
+    if want(2) {
+        eprintln!("2. exec latency, ControlMaster");
+        rows.push(scenarios::exec_reuse(lab, args.runs)?);
+    }
+    if want(3) {
+        for (pty, text) in [(false, false), (true, false), (false, true)] {
+            eprintln!("3. throughput, pty={pty} text={text}");
+            rows.push(scenarios::throughput(
+                lab,
+                args.throughput_runs,
+                args.bytes,
+                pty,
+                text,
+            )?);
+        }
+    }
+    if want(4) {
+        eprintln!("4. approval path");
+        rows.extend(scenarios::approval_path(lab, bin, args.runs).await?);
+    }
+    if want(5) {
+        eprintln!("5. idle sessions");
+        rows.extend(scenarios::scale(lab, &args.sessions, 10).await?);
+    }
+    if want(6) {
+        eprintln!("6. reviewer fan-out");
+        rows.extend(scenarios::fan_out(lab, bin, args.reviewers, args.runs.min(20)).await?);
+    }
+    if want(7) {
+        eprintln!("7. upstream target");
+        rows.push(scenarios::exec_latency(lab, args.runs, true)?);
+    }
+    if want(8) {
+        eprintln!("8. sandbox cost");
+        rows.extend(scenarios::sandbox_cost(lab, bin, args.runs)?);
     }
     Ok(())
 }
