@@ -351,7 +351,8 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("feeds data to {program}, which runs it as code"),
         ));
     }
-    if let Some(model) = inner.readers.get(program).filter(|m| m.has_language()) {
+    let reader = inner.readers.get(program);
+    if let Some(model) = reader.filter(|m| m.has_language()) {
         let runtime_script = model
             .script_positions(&cmd.argv)
             .into_iter()
@@ -417,7 +418,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
                 Tier::Medium,
                 format!("runs {path}, a program outside the system directories, not the system's {program}"),
             ));
-        } else if let Some(model) = inner.readers.get(program) {
+        } else if let Some(model) = reader {
             // xargs and find -exec append operands the text does not show.
             let appended = cmd
                 .wrappers

@@ -432,6 +432,9 @@ impl Walker<'_> {
     }
 
     fn word_substitutions(&mut self, e: &Expanded, loc: Option<brush_parser::SourceSpan>) {
+        if e.substitutions.is_empty() && !e.prompt_expansion {
+            return;
+        }
         let span = self.span(loc);
         if e.prompt_expansion {
             self.found.problems.push(Reason {
@@ -448,7 +451,11 @@ impl Walker<'_> {
     }
 
     fn simple(&mut self, s: &ast::SimpleCommand, piped: bool, feed: Option<String>) {
-        let span = self.span(s.location());
+        // Nested text reports the outer span; only the top level needs the (computed) location.
+        let span = match self.span_override {
+            Some(o) => Some(o),
+            None => self.span(s.location()),
+        };
         let mut cmd = SimpleCmd {
             span,
             stdin_piped: piped,

@@ -50,6 +50,12 @@ pub fn has_brace_expansion(raw: &str) -> bool {
 
 pub fn expand(raw: &str) -> Expanded {
     let mut out = Expanded::default();
+    // Most words are plain text (`ls`, `-la`, `/var/log`): nothing to expand, so skip the word
+    // parser (which also takes a global cache lock and copies its result).
+    if !raw.contains(['$', '`', '\'', '"', '\\', '~']) {
+        out.text = raw.to_owned();
+        return out;
+    }
     match word::parse(raw, &ParserOptions::default()) {
         Ok(pieces) => append(&pieces, raw, &mut out),
         Err(_) => {
