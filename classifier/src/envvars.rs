@@ -106,6 +106,10 @@ const CODE_VARS: &[&str] = &[
     "GIT_TRACE_SETUP",
     "XDG_CONFIG_HOME",
     "INPUTRC",
+    "PSQLRC",
+    "MYSQL_HOME",
+    "PGSERVICEFILE",
+    "SQLITE_HISTORY",
     "SYSTEMD_PAGER_SECURE",
     "LD_BIND_NOW",
 ];

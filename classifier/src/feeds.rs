@@ -67,6 +67,7 @@ pub fn literal_output(cmd: &ast::Command) -> Option<String> {
     // `sudo echo …`, `nice printf …`: what prints is the wrapped command.
     let plain = SimpleCmd {
         dynamic_words: vec![false; words_seen.len()],
+        opaque_words: vec![false; words_seen.len()],
         argv: words_seen,
         ..SimpleCmd::default()
     };

@@ -247,6 +247,16 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("{program} takes partitioning commands from its input and writes the table"),
         ));
     }
+    if program == "git"
+        && let Some(flag) = cmd.argv.iter().find(|a| a.starts_with("--exec-path"))
+    {
+        // Git runs its helpers (`git-remote-https`, …) from that directory.
+        out.push(reason(
+            "posture.client-override",
+            Tier::Medium,
+            format!("git {flag}: runs git's helper programs from another directory"),
+        ));
+    }
     if matches!(
         program,
         "kubectl" | "oc" | "helm" | "docker" | "podman" | "nerdctl"
@@ -411,6 +421,20 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             ),
         ));
     }
+    if matched
+        && cmd.opaque_words.iter().skip(1).any(|o| *o)
+        && out.iter().all(|r| r.tier == Tier::Low)
+        && !reader.is_some_and(|r| r.runtime_args())
+    {
+        // A rule vouched for the visible words; one it cannot see could be any flag or operand.
+        out.push(reason(
+            "reader.runtime-argument",
+            Tier::Medium,
+            format!(
+                "{program} gets an argument only known at run time, which the rules cannot judge"
+            ),
+        ));
+    }
     if !matched {
         if let Some(path) = &cmd.program_path {
             out.push(reason(
@@ -419,15 +443,15 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
                 format!("runs {path}, a program outside the system directories, not the system's {program}"),
             ));
         } else if let Some(model) = reader {
-            // xargs and find -exec append operands the text does not show.
-            let appended = cmd
-                .wrappers
-                .iter()
-                .any(|w| matches!(w.as_str(), "xargs" | "find -exec" | "parallel"));
-            let checked = if appended {
-                let mut a = cmd.argv.clone();
-                a.push("{}".into());
-                model.check(&a)
+            let opaque = cmd.opaque_words.iter().skip(1).any(|o| *o);
+            let checked = if opaque && !model.runtime_args() {
+                Err(crate::readers::NotProven {
+                    tier: Tier::Medium,
+                    rule: "reader.runtime-argument",
+                    text: format!(
+                        "{program} gets an argument only known at run time, which could be any flag (a writing or executing mode included)"
+                    ),
+                })
             } else {
                 model.check(&cmd.argv)
             };

@@ -8,6 +8,7 @@
 
 mod argv;
 mod code;
+mod command;
 mod complete;
 mod dataflow;
 mod envvars;
@@ -23,6 +24,7 @@ mod rules;
 mod scripts;
 mod shells;
 mod sql;
+mod sqlclient;
 mod unwrap;
 mod walk;
 mod words;

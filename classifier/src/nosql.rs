@@ -1,7 +1,7 @@
 //! Redis and MongoDB clients: commands and shell code that flush, drop or reconfigure.
 
 use crate::Tier;
-use crate::sql::option_values;
+use crate::sqlclient::option_values;
 use crate::walk::SimpleCmd;
 
 /// Redis: the first operand is the command.

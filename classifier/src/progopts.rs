@@ -46,11 +46,11 @@ const TABLE: &[(&str, &[&str])] = &[
 ];
 
 /// The long option in `options` that `flag` names, whole or as an unambiguous prefix of at
-/// least three letters (GNU getopt and git's parse-options accept `--compress-prog` for
+/// least one letter (GNU getopt and git's parse-options accept `--compress-prog` for
 /// `--compress-program`).
 pub fn long_option(flag: &str, options: &[&'static str]) -> Option<&'static str> {
     let name = flag.strip_prefix("--")?;
-    if name.len() < 3 {
+    if name.is_empty() {
         return None;
     }
     let mut hits = options
@@ -72,6 +72,22 @@ pub fn commands(cmd: &SimpleCmd) -> Vec<(Reason, String)> {
     let Some(program) = cmd.argv.first().map(String::as_str) else {
         return Vec::new();
     };
+    if program == "git" {
+        return git_programs(cmd)
+            .into_iter()
+            .map(|text| {
+                (
+                    Reason {
+                        rule: "git.program-option".into(),
+                        span: cmd.span,
+                        text: format!("git is told to run a program: {text}"),
+                        tier: Tier::Medium,
+                    },
+                    text,
+                )
+            })
+            .collect();
+    }
     let Some((_, options)) = TABLE.iter().find(|(p, _)| *p == program) else {
         return Vec::new();
     };

@@ -57,6 +57,10 @@ pub(crate) struct ReaderFile {
     /// The first argument may be a bundle of short flags without a dash (`tar tzf`, `ps aux`).
     #[serde(default)]
     bundle_first: bool,
+    /// Flags and operands only known at run time (`cat "$f"`, `xargs grep x`) are harmless:
+    /// no flag of the program writes or runs anything, and no rule needs to see them.
+    #[serde(default)]
+    runtime_args: bool,
     /// Operands are checked by code as well: `sed`, `awk`, `url`.
     #[serde(default)]
     language: Option<String>,
@@ -73,6 +77,7 @@ pub(crate) struct Reader {
     any_flags: bool,
     needs: Vec<String>,
     filter: bool,
+    runtime_args: bool,
     max_operands: Option<usize>,
     bundle_first: bool,
     language: Option<Language>,
@@ -119,6 +124,7 @@ impl ReaderFile {
             any_flags: self.any_flags,
             needs: words(&self.needs).map(str::to_owned).collect(),
             filter: self.filter,
+            runtime_args: self.runtime_args,
             max_operands: self.max_operands,
             bundle_first: self.bundle_first,
             language,
@@ -142,6 +148,7 @@ pub(crate) fn any_flags() -> Reader {
         any_flags: true,
         needs: Vec::new(),
         filter: false,
+        runtime_args: false,
         max_operands: None,
         bundle_first: false,
         language: None,
@@ -157,6 +164,11 @@ fn medium(rule: &'static str, text: String) -> NotProven {
 }
 
 impl Reader {
+    /// Whether words only known at run time (which could be any flag) keep it read-only.
+    pub fn runtime_args(&self) -> bool {
+        self.runtime_args
+    }
+
     /// The model checks its operands as a language (sed, awk), which matters even when rules
     /// have already judged the command.
     pub fn has_language(&self) -> bool {

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::Tier;
+use crate::sqlclient::{client_side_effects, option_values, sensitive_literal};
 use crate::walk::SimpleCmd;
 
 const KEYWORDS: &[&str] = &[
@@ -89,6 +90,40 @@ const KEYWORDS: &[&str] = &[
     "pg_switch_wal",
     "superuser",
     "bypassrls",
+    "writefile",
+    "readfile",
+    "edit",
+    "fsdir",
+    "load_extension",
+    "pg_shadow",
+    "pg_authid",
+    "rolpassword",
+    "setval",
+    "pg_drop_replication_slot",
+    "pg_create_logical_replication_slot",
+    "pg_create_physical_replication_slot",
+    "pg_wal_replay_pause",
+    "pg_backup_start",
+    "pg_start_backup",
+    "query_to_xml",
+    "lo_unlink",
+    "lo_put",
+    "lo_from_bytea",
+    "lo_create",
+    "pg_stat_reset",
+    "pg_stat_statements_reset",
+    "global",
+    "persist",
+    "master",
+    "replica",
+    "slave",
+    "binary",
+    "do_system",
+    "purge",
+    "flush",
+    "sleep",
+    "pg_sleep",
+    "get_lock",
 ];
 
 static SQL_AC: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
@@ -123,70 +158,12 @@ pub fn judge(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
     }
 }
 
-pub fn option_values(argv: &[String], flags: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut i = 1;
-    while i < argv.len() {
-        let a = argv[i].as_str();
-        if flags.contains(&a) {
-            if let Some(v) = argv.get(i + 1) {
-                out.push(v.clone());
-            }
-            i += 2;
-            continue;
-        }
-        if let Some((k, v)) = a.split_once('=')
-            && flags.contains(&k)
-        {
-            out.push(v.to_owned());
-        }
-        i += 1;
-    }
-    out
-}
-
 fn sql_client(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
     let (tier, why) = sql_texts(program, cmd);
     match client_side_effects(program, &cmd.argv) {
         Some(side) if side.0 > tier => side,
         _ => (tier, why),
     }
-}
-
-/// Client options that write files or run programs whatever the statements are.
-fn client_side_effects(program: &str, argv: &[String]) -> Option<(Tier, String)> {
-    if let Some(p) = option_values(argv, &["--pager"]).first() {
-        return Some((
-            Tier::Medium,
-            format!("{program} pipes its output through {p}"),
-        ));
-    }
-    let files = option_values(argv, &["-o", "--output", "-L", "--log-file", "--tee"]);
-    let file = files.iter().find(|f| !crate::paths::is_harmless_sink(f))?;
-    let tier = if crate::paths::sensitive(file).is_some() {
-        Tier::High
-    } else {
-        Tier::Medium
-    };
-    Some((
-        tier,
-        format!("{program} writes its output or session to {file}"),
-    ))
-}
-
-/// Server-side file writes whose path is a string literal (`lo_export(…, '/root/.ssh/…')`).
-fn sensitive_literal(text: &str) -> Option<String> {
-    let lower = text.to_ascii_lowercase();
-    if !["lo_export", "pg_file_write", "outfile", "dumpfile", "copy"]
-        .iter()
-        .any(|k| lower.contains(k))
-    {
-        return None;
-    }
-    text.split('\'')
-        .skip(1)
-        .step_by(2)
-        .find_map(|lit| crate::paths::sensitive(lit).map(|why| format!("{lit} ({why})")))
 }
 
 fn sql_texts(program: &str, cmd: &SimpleCmd) -> (Tier, String) {
@@ -261,8 +238,19 @@ pub fn statements(sql: &str) -> Vec<String> {
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\'' | '"' | '`' => {
-                // Keep the quotes so `DELETE FROM "users"` still has a table, drop the content.
+            // Identifiers keep their text (`"pg_read_file"(…)` is still that function).
+            '"' | '`' => {
+                cur.push(' ');
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                    cur.push(d);
+                }
+                cur.push(' ');
+            }
+            '\'' => {
+                // Keep the quotes so `DELETE FROM 'x'` still has a literal, drop the content.
                 cur.push(c);
                 for d in chars.by_ref() {
                     if d == c {
@@ -281,6 +269,23 @@ pub fn statements(sql: &str) -> Vec<String> {
             }
             '/' if chars.peek() == Some(&'*') => {
                 chars.next();
+                // `/*! … */` is executed by MySQL: keep it as statement text.
+                if chars.peek() == Some(&'!') {
+                    chars.next();
+                    while chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                        chars.next();
+                    }
+                    let mut prev = ' ';
+                    for d in chars.by_ref() {
+                        if prev == '*' && d == '/' {
+                            cur.pop();
+                            break;
+                        }
+                        cur.push(d);
+                        prev = d;
+                    }
+                    continue;
+                }
                 let mut prev = ' ';
                 for d in chars.by_ref() {
                     if prev == '*' && d == '/' {
@@ -305,6 +310,18 @@ fn statement(stmt: &str) -> (Tier, String) {
     let trimmed = stmt.trim();
     if let Some(meta) = trimmed.strip_prefix('\\') {
         // psql meta-commands: `\dt` and friends read; `\!` runs a shell; `\i` runs a file.
+        if meta.starts_with("password") {
+            return (
+                Tier::High,
+                "psql \\password changes a role's password".into(),
+            );
+        }
+        if meta.starts_with("lo_") || meta.starts_with("s ") || meta.starts_with("copy") {
+            return (
+                Tier::Medium,
+                format!("psql meta-command \\{meta} writes files or large objects"),
+            );
+        }
         return match meta.chars().next() {
             Some('!') => (Tier::High, "psql \\! runs a shell command".into()),
             Some('i') | Some('o') | Some('w') | Some('c') => {
@@ -374,6 +391,59 @@ fn statement(stmt: &str) -> (Tier, String) {
                 format!("scoped {verb} writes to the database"),
             ),
         };
+    }
+    if has("writefile") || has("edit") || has("load_extension") || has("do_system") {
+        return (
+            Tier::High,
+            "writes files, runs a program or loads native code from SQL (writefile, edit, load_extension)".into(),
+        );
+    }
+    if has("pg_shadow") || has("pg_authid") || has("rolpassword") || lower.contains("mysql.user") {
+        return (Tier::High, "reads password hashes".into());
+    }
+    if (has("reset") && (has("master") || has("replica") || has("slave")))
+        || (has("purge") && has("binary"))
+        || has("pg_drop_replication_slot")
+        || has("setval")
+        || has("query_to_xml")
+    {
+        return (
+            Tier::High,
+            "deletes replication state or logs, resets sequences, or runs SQL hidden in a string"
+                .into(),
+        );
+    }
+    if has("set") && (has("global") || has("persist")) {
+        let ro = lower.contains("read_only");
+        return (
+            if ro { Tier::High } else { Tier::Medium },
+            "changes server-wide settings".into(),
+        );
+    }
+    if has("flush") || has("sleep") || has("pg_sleep") || has("get_lock") {
+        return (
+            Tier::Medium,
+            "holds locks or connections, or flushes server state".into(),
+        );
+    }
+    if has("readfile")
+        || has("fsdir")
+        || has("pg_create_logical_replication_slot")
+        || has("pg_create_physical_replication_slot")
+        || has("pg_wal_replay_pause")
+        || has("pg_backup_start")
+        || has("pg_start_backup")
+        || has("lo_unlink")
+        || has("lo_put")
+        || has("lo_from_bytea")
+        || has("lo_create")
+        || has("pg_stat_reset")
+        || has("pg_stat_statements_reset")
+    {
+        return (
+            Tier::Medium,
+            "reads files, holds WAL, changes large objects or resets statistics".into(),
+        );
     }
     if has("copy") && has("program") {
         return (

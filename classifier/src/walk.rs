@@ -14,64 +14,7 @@ use crate::feeds::{endless_source, literal_output, writes_file};
 use crate::words::{self, Expanded};
 use crate::{MAX_DEPTH, Reason, Tier, unwrap};
 
-/// A file a command writes through a redirection.
-#[derive(Debug, Clone)]
-pub struct Redirect {
-    pub target: String,
-    pub dynamic: bool,
-    /// `>>`: appends instead of truncating.
-    pub append: bool,
-}
-
-/// What bash passes in place of `<(…)`; judges treat it as code produced at run time.
-pub const PROC_SUBST_PATH: &str = "/dev/fd/63";
-
-/// One simple command as the shell would run it.
-#[derive(Debug, Clone, Default)]
-pub struct SimpleCmd {
-    /// Program and arguments after quote removal and unwrapping.
-    pub argv: Vec<String>,
-    /// The program name is only known at run time (`$X`, `$(…)`).
-    pub dynamic_name: bool,
-    /// For each word of `argv`, whether it is only known at run time (kept in step with
-    /// `argv` through unwrapping, so `sudo $X` still has a run-time program name).
-    pub dynamic_words: Vec<bool>,
-    /// Some argument is only known at run time.
-    pub dynamic_args: bool,
-    /// Some argument is the output of a command substitution (`sh -c "$(curl …)"`).
-    pub substituted_args: bool,
-    /// Character range of the command in the text the user sent.
-    pub span: Option<(usize, usize)>,
-    /// Standard input comes from an earlier pipeline stage.
-    pub stdin_piped: bool,
-    /// Standard input is a heredoc, a here-string or the output of a literal `echo`/`printf`
-    /// earlier in the pipeline, with this text.
-    pub stdin_text: Option<String>,
-    /// Standard input is redirected from a file (`< dump.sql`), whose contents are unseen.
-    pub stdin_file: bool,
-    /// Standard input is a here-string or heredoc whose text is only known at run time
-    /// (`bash <<< "$(… | base64 -d)"`): nobody can read what the program will be fed.
-    pub stdin_runtime: bool,
-    /// The file standard input is redirected from, as written.
-    pub stdin_path: Option<String>,
-    /// Files written via `>`, `>>`, `&>`, `<>`.
-    pub redirects: Vec<Redirect>,
-    /// Wrappers peeled off to reach `argv` (`sudo`, `env`, `timeout`, …).
-    pub wrappers: Vec<String>,
-    /// Variables set for this command only (`X=1 cmd`), as written.
-    pub env: Vec<(String, String)>,
-    /// The program was named by a path outside the system directories (`./ls`).
-    pub program_path: Option<String>,
-}
-
-impl SimpleCmd {
-    /// Standard input is text only known at run time: judged like data piped in.
-    fn runtime_stdin(&mut self) {
-        self.stdin_text = None;
-        self.stdin_piped = true;
-        self.stdin_runtime = true;
-    }
-}
+pub use crate::command::{PROC_SUBST_PATH, Redirect, SimpleCmd};
 
 /// Everything found in one command text.
 #[derive(Debug, Default)]
@@ -235,9 +178,10 @@ impl Walker<'_> {
                     for io in &r.0 {
                         self.redirect(io, &mut pseudo);
                     }
-                    if !pseudo.redirects.is_empty() {
+                    if !pseudo.redirects.is_empty() || pseudo.stdin_path.is_some() {
                         pseudo.argv = vec![":".into()];
                         pseudo.dynamic_words = vec![false];
+                        pseudo.opaque_words = vec![false];
                         self.found.commands.push(pseudo);
                     }
                 }
@@ -487,6 +431,7 @@ impl Walker<'_> {
             self.word_substitutions(&e, w.loc.clone());
             cmd.dynamic_name = e.dynamic || words::has_brace_expansion(&w.value);
             cmd.dynamic_words.push(cmd.dynamic_name);
+            cmd.opaque_words.push(cmd.dynamic_name);
             cmd.argv.push(e.text);
             name_seen = true;
         }
@@ -496,10 +441,12 @@ impl Walker<'_> {
             }
         }
         if cmd.argv.is_empty() {
-            // Only assignments/redirections (`X=$(rm -rf /)` or `: > f` without a name).
-            if !cmd.redirects.is_empty() {
+            // Only assignments/redirections (`X=$(rm -rf /)`, `: > f` without a name, or
+            // `$(< FILE)`, which reads the file).
+            if !cmd.redirects.is_empty() || cmd.stdin_path.is_some() {
                 cmd.argv.push(":".into());
                 cmd.dynamic_words.push(false);
+                cmd.opaque_words.push(false);
                 self.found.commands.push(cmd);
             }
             return;
@@ -534,6 +481,8 @@ impl Walker<'_> {
                 }
                 cmd.dynamic_words
                     .push(e.dynamic || words::has_brace_expansion(&w.value));
+                cmd.opaque_words
+                    .push(e.dynamic && words::starts_dynamic(&w.value, &e.text));
                 cmd.argv.push(crate::paths::normalize(&e.text).into_owned());
             }
             I::AssignmentWord(a, w) => {
@@ -555,6 +504,7 @@ impl Walker<'_> {
                 if *name_seen {
                     let e = words::expand(&w.value);
                     cmd.dynamic_words.push(e.dynamic);
+                    cmd.opaque_words.push(false);
                     cmd.argv.push(e.text);
                 }
             }
@@ -562,6 +512,7 @@ impl Walker<'_> {
                 self.compound_list(&sub.list);
                 // The program sees a path to a pipe carrying another command's output.
                 cmd.dynamic_words.push(true);
+                cmd.opaque_words.push(false);
                 cmd.argv.push(PROC_SUBST_PATH.into());
                 cmd.substituted_args = true;
             }

@@ -48,6 +48,16 @@ pub fn has_brace_expansion(raw: &str) -> bool {
     false
 }
 
+/// Whether a dynamic word begins with its run-time part (`$X…`, `"$(…)…"`, `` `…` ``), so its
+/// value could start with anything, a dash included. `$HOME/…` is a path (expanded as `~`).
+pub fn starts_dynamic(raw: &str, text: &str) -> bool {
+    let r = raw.trim_start_matches('"');
+    if r.starts_with("$HOME") || r.starts_with("${HOME}") {
+        return false;
+    }
+    r.starts_with('$') || r.starts_with('`') || text.is_empty()
+}
+
 pub fn expand(raw: &str) -> Expanded {
     let mut out = Expanded::default();
     // Most words are plain text (`ls`, `-la`, `/var/log`): nothing to expand, so skip the word

@@ -6,7 +6,10 @@
 //! (if any) takes a shell string instead. The wrapped command is judged one level deeper; the
 //! wrapper itself (with its own options, e.g. `strace -o FILE`) is judged alongside, so neither
 //! hides the other. Modes that run nothing (`taskset -p`, `chrt -p`, `numactl --show`) are left
-//! to the rules and reader models as ordinary commands.
+//! to the rules and reader models as ordinary commands. `xargs` is read here too: where its
+//! input lands among the arguments of the command it runs.
+
+use crate::walk::SimpleCmd;
 
 /// How one wrapper is read.
 pub struct Wrapper {
@@ -347,6 +350,69 @@ impl Wrapper {
             Wrapped::Argv(i)
         } else {
             Wrapped::Nothing
+        }
+    }
+}
+
+/// How xargs turns its input into arguments of the command it runs.
+pub struct XargsInput {
+    /// `-I STR` / `-i`: each input line replaces STR; otherwise input words are appended.
+    replace: Option<String>,
+    /// `-a FILE`: the input is a file, not standard input.
+    from_file: bool,
+}
+
+impl XargsInput {
+    pub fn of(options: &[String]) -> Self {
+        let mut replace = None;
+        let mut from_file = false;
+        for (i, a) in options.iter().enumerate() {
+            if a == "-I" {
+                replace = options.get(i + 1).cloned();
+            } else if let Some(r) = a
+                .strip_prefix("--replace=")
+                .or_else(|| a.strip_prefix("-i"))
+            {
+                replace = Some(if r.is_empty() {
+                    "{}".into()
+                } else {
+                    r.to_owned()
+                });
+            } else if a == "-a" || a.starts_with("--arg-file") {
+                from_file = true;
+            }
+        }
+        Self { replace, from_file }
+    }
+
+    /// Put the input where xargs puts it: the literal text of `echo … | xargs` when known,
+    /// otherwise a word that could be anything (a flag included).
+    pub fn apply(self, cmd: &mut SimpleCmd) {
+        let literal = cmd.stdin_text.take().filter(|_| !self.from_file);
+        match (&self.replace, literal) {
+            (Some(r), Some(text)) => {
+                let line = text.lines().next().unwrap_or_default();
+                for a in cmd.argv.iter_mut().skip(1) {
+                    *a = a.replace(r.as_str(), line);
+                }
+            }
+            (Some(r), None) => {
+                for (a, opaque) in cmd.argv.iter().zip(cmd.opaque_words.iter_mut()).skip(1) {
+                    *opaque |= a.contains(r.as_str());
+                }
+            }
+            (None, Some(text)) => {
+                for w in text.split_whitespace() {
+                    cmd.argv.push(w.to_owned());
+                    cmd.dynamic_words.push(false);
+                    cmd.opaque_words.push(false);
+                }
+            }
+            (None, None) => {
+                cmd.argv.push("{}".into());
+                cmd.dynamic_words.push(true);
+                cmd.opaque_words.push(true);
+            }
         }
     }
 }
