@@ -110,6 +110,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
         tier,
     };
     let program = cmd.argv.first().map(String::as_str).unwrap_or_default();
+    let (shell, interpreter) = (SHELLS.contains(&program), INTERPRETERS.contains(&program));
     let args = rule_args(program, &cmd.argv);
 
     if cmd.dynamic_name {
@@ -129,8 +130,8 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
     if cmd.argv.len() > 1
         && cmd.argv.last().is_some_and(|a| a == "--help")
         && !cmd.argv.iter().any(|a| a == "--")
-        && !SHELLS.contains(&program)
-        && !INTERPRETERS.contains(&program)
+        && !shell
+        && !interpreter
         && !cmd.dynamic_words.iter().any(|d| *d)
     {
         // `kubectl delete --help`: option parsers print help and exit before acting.
@@ -181,9 +182,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             ),
         ));
     }
-    if (SHELLS.contains(&program) || INTERPRETERS.contains(&program))
-        && cmd.wrappers.iter().any(|w| w == "xargs" || w == "parallel")
-    {
+    if (shell || interpreter) && cmd.wrappers.iter().any(|w| w == "xargs" || w == "parallel") {
         matched = true;
         out.push(reason(
             "exec.input-to-shell",
@@ -338,7 +337,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("{program}: {why}"),
         ));
     }
-    if SHELLS.contains(&program) {
+    if shell {
         matched = true;
         out.push(shell_reason(cmd, program, span));
     } else if INTERACTIVE.contains(&program) && interactive_use(program, &cmd.argv) {
@@ -349,7 +348,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("{program} opens an interactive session that Airlock cannot gate"),
         ));
     }
-    if INTERPRETERS.contains(&program)
+    if interpreter
         && (cmd.stdin_piped || cmd.stdin_file)
         && crate::code::inline_code(&cmd.argv).is_none()
         && !has_script_operand(&cmd.argv)
@@ -379,7 +378,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             out.push(reason(np.rule, np.tier, np.text));
         }
     }
-    if INTERPRETERS.contains(&program) && cmd.argv.iter().skip(1).any(|a| runtime_code_path(a)) {
+    if interpreter && cmd.argv.iter().skip(1).any(|a| runtime_code_path(a)) {
         matched = true;
         out.push(reason(
             "exec.runtime-code",
@@ -387,9 +386,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             format!("{program} runs a program produced by another command at run time (<(…))"),
         ));
     }
-    if INTERPRETERS.contains(&program)
-        && let Some((_, code)) = crate::code::inline_code(&cmd.argv)
-    {
+    if interpreter && let Some((_, code)) = crate::code::inline_code(&cmd.argv) {
         if cmd.substituted_args {
             matched = true;
             out.push(reason(

@@ -255,10 +255,11 @@ impl Classifier {
             reasons.extend(found.problems);
             for cmd in &found.commands {
                 reasons.extend(judge::evaluate(&self.pack, cmd));
-                commands.push(cmd.argv.clone());
             }
             reasons.extend(dataflow::written_then_run(&found.commands));
-            if found.commands.is_empty() && reasons.is_empty() {
+            let nothing_runs = found.commands.is_empty();
+            commands.extend(found.commands.into_iter().map(|c| c.argv));
+            if nothing_runs && reasons.is_empty() {
                 // Assignments only, comments, empty input: nothing executes.
                 reasons.push(Reason {
                     rule: "shell.no-command".into(),

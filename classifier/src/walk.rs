@@ -483,7 +483,12 @@ impl Walker<'_> {
                     .push(e.dynamic || words::has_brace_expansion(&w.value));
                 cmd.opaque_words
                     .push(e.dynamic && words::starts_dynamic(&w.value, &e.text));
-                cmd.argv.push(crate::paths::normalize(&e.text).into_owned());
+                // Only a path that needed it gets a new string.
+                let normalized = match crate::paths::normalize(&e.text) {
+                    std::borrow::Cow::Owned(o) => Some(o),
+                    std::borrow::Cow::Borrowed(_) => None,
+                };
+                cmd.argv.push(normalized.unwrap_or(e.text));
             }
             I::AssignmentWord(a, w) => {
                 self.assignment(a);
