@@ -152,6 +152,12 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
                 Tier::Low,
                 format!("runs with elevated privileges ({w})"),
             ));
+        } else if w.starts_with("sudo (") || w.starts_with("doas (") {
+            out.push(reason(
+                "priv.sudo",
+                Tier::Medium,
+                format!("runs with elevated privileges through {w}"),
+            ));
         }
     }
     out.extend(cmd.redirects.iter().map(|r| redirect_reason(r, span)));

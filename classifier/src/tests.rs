@@ -383,5 +383,9 @@ fn red_team_regressions() {
         ("git ls-remote --up 'sh -c id' .", Medium),
         ("git ls-remote --up 'rm -rf ~' .", High),
         ("sort --compress-prog=sh big.txt", High),
+        // sudo: a read stays a read; through root's shell or the caller's environment it is not.
+        ("sudo lvs", Low),
+        ("sudo -i id", Medium),
+        ("sudo -E env", Medium),
     ]);
 }

@@ -252,7 +252,23 @@ fn step(cmd: &SimpleCmd) -> Step {
                 ],
             );
             // `sudo -s`/`-i` with no command is an interactive root shell: leave it to the rules.
-            inner(i)
+            // With a command they run it through root's shell and its startup files, and `-E`
+            // keeps the caller's environment: the wrapper says so for the judges.
+            let through_shell = argv[1..i].iter().any(|a| {
+                matches!(a.as_str(), "--shell" | "--login" | "--preserve-env")
+                    || a.starts_with("--preserve-env=")
+                    || (a.starts_with('-')
+                        && !a.starts_with("--")
+                        && a.chars().any(|c| matches!(c, 's' | 'i' | 'E')))
+            });
+            if through_shell && i < argv.len() {
+                Step::Inner {
+                    skip: i,
+                    wrapper: format!("{name} (root shell or caller's environment)"),
+                }
+            } else {
+                inner(i)
+            }
         }
         "env" => {
             let mut i = after_options(argv, 1, &["-u", "-C", "--unset", "--chdir"]);
