@@ -92,6 +92,23 @@ pub fn redis(cmd: &SimpleCmd) -> (Tier, String) {
                 Tier::High,
                 "CONFIG SET can make Redis write files anywhere".into(),
             ),
+            // `CONFIG GET *` (or `requirepass`, `masterauth`) reveals the passwords.
+            "CONFIG"
+                if sub == "GET"
+                    && words.iter().skip(2).any(|p| {
+                        let p = p.to_ascii_lowercase();
+                        p.contains(['*', '?', '[']) || p.contains("pass") || p.contains("auth")
+                    }) =>
+            {
+                (
+                    Tier::Medium,
+                    "CONFIG GET reveals settings, passwords included".into(),
+                )
+            }
+            "SLOWLOG" | "LATENCY" | "MEMORY" if matches!(sub.as_str(), "RESET" | "PURGE") => (
+                Tier::Medium,
+                format!("{name} {sub} erases diagnostics or changes memory"),
+            ),
             "GET" | "MGET" | "KEYS" | "SCAN" | "INFO" | "PING" | "TTL" | "PTTL" | "TYPE"
             | "EXISTS" | "HGET" | "HGETALL" | "HKEYS" | "HVALS" | "HLEN" | "LRANGE" | "LLEN"
             | "SMEMBERS" | "SCARD" | "ZRANGE" | "ZCARD" | "ZSCORE" | "DBSIZE" | "STRLEN"
