@@ -248,6 +248,9 @@ async fn the_gated_shell_on_an_upstream_with_a_runner_runs_unreviewed_lines_read
             sshd.target("web-1", &sshd.host_key)
         ),
         more_targets: vec!["web-1".into()],
+        // The classifier calls `sort -o` medium now; this gateway's deliberately mistaken pack
+        // lets it through as low, so the runner's kernel sandbox is what must stop the write.
+        mistaken_classifier: true,
         ..Opts::default()
     })
     .await;
