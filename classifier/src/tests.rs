@@ -389,3 +389,38 @@ fn red_team_regressions() {
         ("sudo -E env", Medium),
     ]);
 }
+
+/// Every word-prefix of commands whose options take values (`sudo -u` with its value missing,
+/// `xargs -I`, `git -c`, …) classifies without panicking (the fuzzer found `sudo -u` once).
+#[test]
+fn truncated_option_values_never_panic() {
+    let c = Classifier::builtin();
+    let lines = [
+        "sudo -u root -i rm -rf /srv",
+        "doas -u root sh -c 'rm -rf /srv'",
+        "env -u X -S 'rm -rf /srv'",
+        "xargs -I {} -a list rm {}",
+        "git -c core.pager='rm -rf /srv' --config-env=core.pager=X log -1",
+        "flock -w 5 /tmp/l -c 'rm -rf /srv'",
+        "taskset -c 0 chrt -b 0 prlimit --nofile=10 ionice -c 3 rm -rf /srv",
+        "script -q -c 'rm -rf /srv' /dev/null",
+        "tar -I 'sh -c x' --to-command=sh -xf a.tar",
+        "sort --compress-program sh -o /tmp/x y",
+        "find . -name x -exec rm {} ;",
+        "ssh -o ProxyCommand=x -p 22 host cmd",
+        "timeout -s KILL 5 nice -n 5 stdbuf -o 0 rm -rf /srv",
+        "systemd-run --unit x -p A=B rm -rf /srv",
+    ];
+    for line in lines {
+        let words: Vec<&str> = line.split(' ').collect();
+        for n in 1..=words.len() {
+            let text = words[..n].join(" ");
+            let a = c.classify(&text, &Context::default());
+            assert!(
+                (0..=100).contains(&a.score),
+                "{text:?}: score {} out of range",
+                a.score
+            );
+        }
+    }
+}

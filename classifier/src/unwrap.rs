@@ -254,7 +254,8 @@ fn step(cmd: &SimpleCmd) -> Step {
             // `sudo -s`/`-i` with no command is an interactive root shell: leave it to the rules.
             // With a command they run it through root's shell and its startup files, and `-E`
             // keeps the caller's environment: the wrapper says so for the judges.
-            let through_shell = argv[1..i].iter().any(|a| {
+            let options = argv.get(1..i).unwrap_or_default();
+            let through_shell = options.iter().any(|a| {
                 matches!(a.as_str(), "--shell" | "--login" | "--preserve-env")
                     || a.starts_with("--preserve-env=")
                     || (a.starts_with('-')
