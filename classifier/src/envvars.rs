@@ -49,7 +49,7 @@ const PROGRAM_VARS: &[&str] = &[
 ];
 
 /// Pager and editor values that are exactly what the variable is for.
-const BENIGN_PROGRAMS: &[&str] = &["", "cat", "true", "more", "less", "less -R", "less -FRX"];
+pub const BENIGN_PROGRAMS: &[&str] = &["", "cat", "true", "more", "less", "less -R", "less -FRX"];
 
 /// Variables that make interpreters, linkers or git load code or settings from elsewhere.
 const CODE_VARS: &[&str] = &[

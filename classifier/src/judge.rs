@@ -424,20 +424,6 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
             ),
         ));
     }
-    if matched
-        && cmd.opaque_words.iter().skip(1).any(|o| *o)
-        && out.iter().all(|r| r.tier == Tier::Low)
-        && !reader.is_some_and(|r| r.runtime_args())
-    {
-        // A rule vouched for the visible words; one it cannot see could be any flag or operand.
-        out.push(reason(
-            "reader.runtime-argument",
-            Tier::Medium,
-            format!(
-                "{program} gets an argument only known at run time, which the rules cannot judge"
-            ),
-        ));
-    }
     if !matched {
         if let Some(path) = &cmd.program_path {
             out.push(reason(
@@ -446,18 +432,7 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
                 format!("runs {path}, a program outside the system directories, not the system's {program}"),
             ));
         } else if let Some(model) = reader {
-            let opaque = cmd.opaque_words.iter().skip(1).any(|o| *o);
-            let checked = if opaque && !model.runtime_args() {
-                Err(crate::readers::NotProven {
-                    tier: Tier::Medium,
-                    rule: "reader.runtime-argument",
-                    text: format!(
-                        "{program} gets an argument only known at run time, which could be any flag (a writing or executing mode included)"
-                    ),
-                })
-            } else {
-                model.check(&cmd.argv)
-            };
+            let checked = model.check(&cmd.argv);
             out.push(match checked {
                 Ok(()) => reason(
                     "program.read-only",
@@ -475,6 +450,21 @@ pub fn evaluate(pack: &RulePack, cmd: &SimpleCmd) -> Vec<Reason> {
                 format!("{program}: not a known read-only program"),
             ));
         }
+    }
+    // Whatever vouched for the visible words (a rule or a reader model), a word only known at
+    // run time could be any flag or operand: unproven, unless the program has no writing or
+    // executing flag at all.
+    if cmd.opaque_words.iter().skip(1).any(|o| *o)
+        && !reader.is_some_and(|r| r.runtime_args())
+        && out.iter().all(|r| r.tier == Tier::Low)
+    {
+        out.push(reason(
+            "reader.runtime-argument",
+            Tier::Medium,
+            format!(
+                "{program} gets an argument only known at run time, which could be any flag (a writing or executing mode included)"
+            ),
+        ));
     }
     out
 }

@@ -250,7 +250,7 @@ pub fn git_programs(cmd: &SimpleCmd) -> Vec<String> {
                 .unwrap_or_default();
             if let Some(t) = text.map(|t| t.trim_start_matches('!').trim()) {
                 // core.sshCommand is an ssh prefix git completes; pagers may be plain pagers.
-                let benign = matches!(t, "" | "cat" | "less" | "less -R" | "less -FRX" | "more")
+                let benign = crate::envvars::BENIGN_PROGRAMS.contains(&t)
                     || (key.ends_with("sshcommand") && t.starts_with("ssh"));
                 if !benign {
                     out.push(t.to_owned());

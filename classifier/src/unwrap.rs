@@ -27,11 +27,6 @@ pub fn program_name(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
 }
 
-const SHELLS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox", "hush", "yash", "posh",
-    "rbash", "ksh93", "csh", "tcsh",
-];
-
 pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
     let mut out = Vec::new();
     let mut cmd = cmd;
@@ -410,7 +405,8 @@ fn step(cmd: &SimpleCmd) -> Step {
             },
             _ => Step::Done,
         },
-        n if SHELLS.contains(&n) => shell_step(cmd),
+        // busybox runs its applets (`busybox sh -c …`) and is peeled like a shell.
+        n if n == "busybox" || crate::judge::SHELLS.contains(&n) => shell_step(cmd),
         "find" => {
             let pos = argv
                 .iter()
