@@ -64,7 +64,7 @@ async fn every_line_is_gated_and_shell_state_persists() {
     sh.line("touch denied-file").await;
     let req = alice.next_of("request").await;
     alice.decide(req["id"].as_str().expect("id"), "deny").await;
-    sh.wait_for("airlock: denied: denied by alice").await;
+    sh.wait_for("airlock: denied by alice").await;
     sh.line("echo still-here").await;
     sh.wait_for("still-here\r\n").await;
     assert!(

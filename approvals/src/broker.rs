@@ -13,8 +13,9 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::ledger::Event;
 use crate::ledger::Ledger;
-use crate::model::{Outcome, RequestStatus, RequestView, VoteDecision};
+use crate::model::{Outcome, RequestStatus, RequestView, VoteDecision, settled_by_votes};
 use crate::now_ms;
+use crate::presence::Presence;
 use crate::store::{NewRequest, Store, StoreError, VoteResult};
 
 /// What reviewers are told.
@@ -30,7 +31,14 @@ pub enum BrokerEvent {
     Resolved {
         id: String,
         outcome: Outcome,
+        /// The vote that settled it, or `airlock`.
         by: String,
+        /// Every approving reviewer, in voting order.
+        approvers: Vec<String>,
+        /// The settling vote's comment.
+        comment: Option<String>,
+        /// What the agent was told (`approved by alice and bob`, `denied by bob: …`).
+        why: String,
     },
 }
 
@@ -44,6 +52,8 @@ pub enum DecideError {
     AlreadyVoted(String),
     #[error("you cannot vote on your own request {0}")]
     OwnRequest(String),
+    #[error("{0}")]
+    BadComment(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +66,7 @@ impl DecideError {
             DecideError::AlreadyResolved { .. } => "already_resolved",
             DecideError::AlreadyVoted(_) => "already_voted",
             DecideError::OwnRequest(_) => "own_request",
+            DecideError::BadComment(_) => "bad_comment",
             DecideError::Store(_) => "internal",
         }
     }
@@ -103,6 +114,8 @@ struct Inner {
     /// Sessions waiting on a request, by request id. Only the session that holds the waiting
     /// agent is in here; entries are removed when the request settles or the ticket drops.
     waiters: Mutex<HashMap<String, oneshot::Sender<Verdict>>>,
+    /// Who is connected to decide.
+    presence: Presence,
 }
 
 impl Broker {
@@ -128,6 +141,7 @@ impl Broker {
                 cluster,
                 events,
                 waiters: Mutex::new(HashMap::new()),
+                presence: Presence::default(),
             }),
         }
     }
@@ -142,13 +156,18 @@ impl Broker {
         &self.inner.node
     }
 
+    /// The reviewers connected now (this node's, and what peers said of theirs).
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
+    }
+
     /// Publish to this node's reviewers only (events that came from a peer).
     pub(crate) fn publish_local(&self, e: BrokerEvent) {
         let _ = self.inner.events.send(e);
     }
 
     /// Tell peer nodes (PostgreSQL only). Best effort: the safety poll covers a lost message.
-    async fn tell_peers(&self, ev: crate::cluster::Remote) {
+    pub(crate) async fn tell_peers(&self, ev: crate::cluster::Remote) {
         if !self.inner.cluster {
             return;
         }
@@ -182,18 +201,34 @@ impl Broker {
     pub async fn poll_waiters(&self) {
         let ids: Vec<String> = self.waiters().keys().cloned().collect();
         for id in ids {
-            match self.inner.store.request_outcome(&id).await {
-                Ok(Some((RequestStatus::Settled(outcome), by, note))) => {
-                    let by = by.unwrap_or_default();
-                    let why = note
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or_else(|| format!("{} by {by}", outcome.as_str()));
-                    self.deliver(&id, Verdict { outcome, by, why });
-                }
-                Ok(_) => {}
+            match self.stored_verdict(&id).await {
+                Ok(Some(v)) => self.deliver(&id, v),
+                Ok(None) => {}
                 Err(e) => tracing::warn!(request = %id, error = %e, "poll: cannot read request"),
             }
         }
+    }
+
+    /// The verdict the database holds for `id`, if it is settled, told the way a vote would
+    /// have told it.
+    async fn stored_verdict(&self, id: &str) -> Result<Option<Verdict>, StoreError> {
+        let Some((RequestStatus::Settled(outcome), by, note)) =
+            self.inner.store.request_outcome(id).await?
+        else {
+            return Ok(None);
+        };
+        let votes = self
+            .inner
+            .store
+            .get_request(id)
+            .await?
+            .map(|r| r.votes)
+            .unwrap_or_default();
+        let by = by.unwrap_or_default();
+        let why = settled_by_votes(outcome, &votes)
+            .or(note.filter(|n| !n.is_empty()))
+            .unwrap_or_else(|| format!("{outcome} by {by}"));
+        Ok(Some(Verdict { outcome, by, why }))
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -279,12 +314,19 @@ impl Broker {
         decision: VoteDecision,
         comment: Option<&str>,
     ) -> Result<DecideAck, DecideError> {
+        let comment = comment.filter(|c| !c.trim().is_empty());
+        if let Some(c) = comment {
+            crate::model::check_comment(c).map_err(DecideError::BadComment)?;
+        }
         let res = self
             .inner
             .store
             .vote(id, reviewer, decision, comment, now_ms())
             .await?;
-        if matches!(res, VoteResult::Counted { .. } | VoteResult::Resolved(_)) {
+        if matches!(
+            res,
+            VoteResult::Counted { .. } | VoteResult::Resolved { .. }
+        ) {
             let logged = self
                 .inner
                 .ledger
@@ -329,28 +371,33 @@ impl Broker {
                     needed: quorum,
                 })
             }
-            VoteResult::Resolved(outcome) => {
-                let why = match (outcome, comment) {
-                    (Outcome::Denied, Some(c)) if !c.is_empty() => {
-                        format!("denied by {reviewer}: {c}")
-                    }
-                    (o, _) => format!("{} by {reviewer}", o.as_str()),
+            VoteResult::Resolved { outcome, votes } => {
+                let why = settled_by_votes(outcome, &votes)
+                    .unwrap_or_else(|| format!("{outcome} by {reviewer}"));
+                let approvers = votes
+                    .iter()
+                    .filter(|v| v.decision == VoteDecision::Approve)
+                    .map(|v| v.reviewer.clone())
+                    .collect();
+                let verdict = Verdict {
+                    outcome,
+                    by: reviewer.to_owned(),
+                    why,
                 };
-                self.resolved(
-                    id,
-                    Verdict {
-                        outcome,
-                        by: reviewer.to_owned(),
-                        why,
-                    },
-                )
-                .await;
+                self.resolved(id, verdict, approvers, comment.map(str::to_owned))
+                    .await;
                 Ok(DecideAck::Resolved(outcome))
             }
         }
     }
 
-    async fn resolved(&self, id: &str, verdict: Verdict) {
+    async fn resolved(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        approvers: Vec<String>,
+        comment: Option<String>,
+    ) {
         // Logged before the waiting session hears it, so the ledger shows the outcome before
         // anything the outcome allows.
         let logged = self
@@ -373,6 +420,9 @@ impl Broker {
             id: id.to_owned(),
             outcome: verdict.outcome,
             by: verdict.by.clone(),
+            approvers: approvers.clone(),
+            comment: comment.clone(),
+            why: verdict.why.clone(),
         });
         self.tell_peers(crate::cluster::Remote::Resolved {
             node: self.inner.node.clone(),
@@ -380,6 +430,8 @@ impl Broker {
             outcome: verdict.outcome,
             by: verdict.by.clone(),
             why: verdict.why.clone(),
+            approvers,
+            comment,
         })
         .await;
     }
@@ -399,28 +451,25 @@ impl Broker {
                     by: "airlock".into(),
                     why: why.to_owned(),
                 };
-                self.resolved(id, v.clone()).await;
+                self.resolved(id, v.clone(), Vec::new(), None).await;
                 v
             }
-            Ok(status) => {
-                // A vote settled it between our deadline and our update; honour the stored
-                // outcome only if it is an approval recorded before the deadline passed.
-                // Anything but a settled outcome here (the row vanished) is a deny.
-                let outcome = status
-                    .and_then(RequestStatus::outcome)
-                    .unwrap_or(Outcome::Denied);
-                let by = match self.inner.store.get_request(id).await {
-                    Ok(Some(r)) => r
-                        .votes
-                        .last()
-                        .map(|v| v.reviewer.clone())
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                };
-                Verdict {
-                    outcome,
-                    by: by.clone(),
-                    why: format!("{} by {by}", outcome.as_str()),
+            Ok(_) => {
+                // A vote settled it between our deadline and our update (the store only
+                // counts votes cast before the deadline): that verdict stands. Anything but a
+                // settled row here (it vanished, or cannot be read) is a deny.
+                match self.stored_verdict(id).await {
+                    Ok(Some(v)) => v,
+                    Ok(None) => Verdict {
+                        outcome: Outcome::Denied,
+                        by: "airlock".into(),
+                        why: "the request vanished from the store".into(),
+                    },
+                    Err(e) => Verdict {
+                        outcome: Outcome::Denied,
+                        by: "airlock".into(),
+                        why: format!("store error: {e}"),
+                    },
                 }
             }
             Err(e) => {

@@ -39,6 +39,15 @@ pub enum Remote {
         outcome: Outcome,
         by: String,
         why: String,
+        #[serde(default)]
+        approvers: Vec<String>,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// The reviewers connected to `node` now (sent on every change and heartbeat).
+    Presence {
+        node: String,
+        reviewers: Vec<String>,
     },
 }
 
@@ -47,7 +56,8 @@ impl Remote {
         match self {
             Remote::Requested { node, .. }
             | Remote::Voted { node, .. }
-            | Remote::Resolved { node, .. } => node,
+            | Remote::Resolved { node, .. }
+            | Remote::Presence { node, .. } => node,
         }
     }
 }
@@ -90,8 +100,17 @@ pub async fn heartbeat(broker: Broker, every: Duration, stale_after: Duration) {
     let started = now_ms();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reviewers = broker.presence().changes();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            // Who sits here changed: tell peers now, not at the next beat.
+            Ok(()) = reviewers.changed() => {
+                broker.tell_presence().await;
+                continue;
+            }
+        }
+        broker.tell_presence().await;
         let store = broker.store();
         if let Err(e) = store.heartbeat(broker.node(), started, now_ms()).await {
             tracing::error!(error = %e, "cluster: heartbeat failed");
@@ -115,6 +134,15 @@ pub async fn heartbeat(broker: Broker, every: Duration, stale_after: Duration) {
 }
 
 impl Broker {
+    /// Tell peers which reviewers are connected here.
+    async fn tell_presence(&self) {
+        self.tell_peers(Remote::Presence {
+            node: self.node().to_owned(),
+            reviewers: self.presence().local(),
+        })
+        .await;
+    }
+
     /// Apply a peer's event: tell this node's reviewers, release this node's waiter.
     pub async fn remote(&self, ev: Remote) {
         match ev {
@@ -140,6 +168,8 @@ impl Broker {
                 outcome,
                 by,
                 why,
+                approvers,
+                comment,
                 ..
             } => {
                 self.deliver(
@@ -147,10 +177,20 @@ impl Broker {
                     crate::broker::Verdict {
                         outcome,
                         by: by.clone(),
-                        why,
+                        why: why.clone(),
                     },
                 );
-                self.publish_local(BrokerEvent::Resolved { id, outcome, by });
+                self.publish_local(BrokerEvent::Resolved {
+                    id,
+                    outcome,
+                    by,
+                    approvers,
+                    comment,
+                    why,
+                });
+            }
+            Remote::Presence { node, reviewers } => {
+                self.presence().peer(&node, reviewers, now_ms());
             }
         }
     }

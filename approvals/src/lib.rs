@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod model;
 pub mod notify;
 pub mod policy;
+pub mod presence;
 pub mod store;
 pub mod whitelist;
 
@@ -22,6 +23,7 @@ pub use model::{
     WhitelistEntry,
 };
 pub use policy::{Decision, Policy};
+pub use presence::{NobodyOnline, Presence, Seat};
 pub use store::NewRequest;
 pub use store::{NewWhitelist, SessionFilter, SessionRow, Store, StoreError};
 pub use whitelist::{Remember, WhitelistError, WhitelistRules};

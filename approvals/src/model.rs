@@ -213,6 +213,75 @@ pub struct RequestView {
     pub votes: Vec<Vote>,
 }
 
+/// Longest comment a reviewer may attach to a vote.
+pub const MAX_COMMENT_CHARS: usize = 500;
+
+/// A reviewer's comment goes to the agent's terminal, History, markers and the ledger: one
+/// line of visible text, bounded. `Err` says why not.
+pub fn check_comment(comment: &str) -> Result<(), String> {
+    let n = comment.chars().count();
+    if n > MAX_COMMENT_CHARS {
+        return Err(format!(
+            "the comment is {n} characters; the limit is {MAX_COMMENT_CHARS}"
+        ));
+    }
+    let shown = airlock_classifier::visible::Shown::of(comment);
+    if comment.contains('\n') || !shown.is_plain() {
+        return Err(format!(
+            "the comment must be one line of visible text (it reads {:?})",
+            shown.one_line()
+        ));
+    }
+    Ok(())
+}
+
+/// `alice`, `alice and bob`, `alice, bob and carol`.
+pub fn names(list: &[&str]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// What settled a request, said the way the agent, the recording and History say it: every
+/// approver (`approved by alice and bob (alice: canary first)`), or the deny and its comment
+/// (`denied by bob: not during the freeze`). `None` when no vote settled it.
+pub fn settled_by_votes(outcome: Outcome, votes: &[Vote]) -> Option<String> {
+    fn said(v: &Vote) -> Option<&str> {
+        v.comment.as_deref().filter(|c| !c.trim().is_empty())
+    }
+    match outcome {
+        Outcome::Approved => {
+            let approvers: Vec<&Vote> = votes
+                .iter()
+                .filter(|v| v.decision == VoteDecision::Approve)
+                .collect();
+            if approvers.is_empty() {
+                return None;
+            }
+            let who: Vec<&str> = approvers.iter().map(|v| v.reviewer.as_str()).collect();
+            let notes: Vec<String> = approvers
+                .iter()
+                .filter_map(|v| said(v).map(|c| format!("{}: {c}", v.reviewer)))
+                .collect();
+            Some(if notes.is_empty() {
+                format!("approved by {}", names(&who))
+            } else {
+                format!("approved by {} ({})", names(&who), notes.join("; "))
+            })
+        }
+        Outcome::Denied => {
+            let deny = votes.iter().find(|v| v.decision == VoteDecision::Deny)?;
+            Some(match said(deny) {
+                Some(c) => format!("denied by {}: {c}", deny.reviewer),
+                None => format!("denied by {}", deny.reviewer),
+            })
+        }
+        Outcome::Expired | Outcome::Withdrawn => None,
+    }
+}
+
 impl RequestView {
     pub fn approvals(&self) -> Vec<String> {
         self.votes
@@ -241,4 +310,58 @@ pub struct WhitelistEntry {
     pub created_at: i64,
     /// `None`: never expires.
     pub expires_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vote(reviewer: &str, decision: VoteDecision, comment: Option<&str>) -> Vote {
+        Vote {
+            reviewer: reviewer.into(),
+            decision,
+            comment: comment.map(str::to_owned),
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn every_approver_is_named_and_a_deny_carries_its_comment() {
+        use VoteDecision::{Approve, Deny};
+        let two = [
+            vote("alice", Approve, Some("canary first")),
+            vote("bob", Approve, None),
+        ];
+        assert_eq!(
+            settled_by_votes(Outcome::Approved, &two).as_deref(),
+            Some("approved by alice and bob (alice: canary first)")
+        );
+        let three = [
+            vote("a", Approve, None),
+            vote("b", Approve, None),
+            vote("c", Approve, None),
+        ];
+        assert_eq!(
+            settled_by_votes(Outcome::Approved, &three).as_deref(),
+            Some("approved by a, b and c")
+        );
+        let denied = [
+            vote("alice", Approve, None),
+            vote("bob", Deny, Some("not during the freeze, OPS-12")),
+        ];
+        assert_eq!(
+            settled_by_votes(Outcome::Denied, &denied).as_deref(),
+            Some("denied by bob: not during the freeze, OPS-12")
+        );
+        assert_eq!(settled_by_votes(Outcome::Expired, &denied), None);
+    }
+
+    #[test]
+    fn comments_are_one_bounded_line_of_visible_text() {
+        assert!(check_comment("not during the freeze, OPS-12").is_ok());
+        assert!(check_comment(&"x".repeat(501)).is_err());
+        for bad in ["a\nb", "ok\x1b[2K", "hi \u{202E}", "a\u{200B}b"] {
+            assert!(check_comment(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{Semaphore, broadcast};
 
+use airlock_classifier::visible::{Shown, thousands};
+
 use crate::model::{Outcome, RequestView};
 use crate::{Broker, BrokerEvent, rfc3339};
 
@@ -60,14 +62,35 @@ const BACKOFF: Duration = Duration::from_millis(500);
 /// Deliveries in flight at once, across all webhooks.
 const IN_FLIGHT: usize = 32;
 
-/// The one-line text both formats carry.
-pub fn text(event: Event, r: &RequestView) -> String {
-    let command: String = r.command.chars().take(300).collect();
-    match event {
+/// Characters of the command a notification carries before it says what it leaves out.
+const COMMAND_CHARS: usize = 300;
+/// The same for the agent's stated reason.
+const REASON_CHARS: usize = 200;
+
+/// Agent text as a notification shows it: the display form on one line (controls, bidi and
+/// invisible characters as visible marks), never cut without saying how much is left out.
+fn shown(text: &str, max: usize) -> String {
+    let (line, more) = Shown::of(text).one_line_within(max);
+    if more == 0 {
+        line
+    } else {
+        format!("{line}… (+{} chars, open the page)", thousands(more))
+    }
+}
+
+/// Where the request is on the reviewer page, when `[reviewer] public_url` is set.
+pub fn link(public_url: Option<&str>, id: &str) -> Option<String> {
+    public_url.map(|u| format!("{u}/#request={id}"))
+}
+
+/// The text both formats carry.
+pub fn text(event: Event, r: &RequestView, public_url: Option<&str>) -> String {
+    let command = shown(&r.command, COMMAND_CHARS);
+    let flags = Shown::of(&r.command).flags;
+    let mut out = match event {
         Event::Pending => format!(
-            "Airlock: {} wants to run `{}` on {} — {} risk (score {}), needs {} approval{}, denied at {} if nobody decides (request {})",
+            "Airlock: {} wants to run `{command}` on {} — {} risk (score {}), needs {} approval{}, denied at {} if nobody decides (request {})",
             r.agent,
-            command,
             r.target,
             r.tier,
             r.score,
@@ -77,10 +100,24 @@ pub fn text(event: Event, r: &RequestView) -> String {
             r.id
         ),
         Event::Timeout => format!(
-            "Airlock: DENIED by timeout — nobody decided on `{}` by {} on {} ({} risk, request {})",
-            command, r.agent, r.target, r.tier, r.id
+            "Airlock: DENIED by timeout — nobody decided on `{command}` by {} on {} ({} risk, request {})",
+            r.agent, r.target, r.tier, r.id
         ),
+    };
+    for f in &flags {
+        out.push_str(&format!("\n⚠ {}", f.text));
     }
+    if !r.labels.is_empty() {
+        let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("\nTarget labels: {}", labels.join(", ")));
+    }
+    if let Some(reason) = &r.reason {
+        out.push_str(&format!("\nAgent says: {}", shown(reason, REASON_CHARS)));
+    }
+    if let Some(url) = link(public_url, &r.id) {
+        out.push_str(&format!("\nReview: {url}"));
+    }
+    out
 }
 
 /// Slack-style markup treats `<…>` as links and mentions (`<!channel>`) and `&` as an entity:
@@ -91,14 +128,23 @@ fn slack_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn body(hook: &Webhook, event: Event, r: &RequestView) -> serde_json::Value {
-    let text = text(event, r);
+fn body(
+    hook: &Webhook,
+    event: Event,
+    r: &RequestView,
+    public_url: Option<&str>,
+) -> serde_json::Value {
+    let text = text(event, r, public_url);
     match hook.format {
         Format::Slack => json!({ "text": slack_escape(&text) }),
+        // The request is the stored one (exact bytes, for programs); `shown` is how a human
+        // must see its command.
         Format::Json => json!({
             "event": match event { Event::Pending => "request.pending", Event::Timeout => "request.timeout" },
             "text": text,
             "request": r,
+            "shown": { "command": Shown::of(&r.command), "reason": r.reason.as_deref().map(Shown::of) },
+            "url": link(public_url, &r.id),
         }),
     }
 }
@@ -109,8 +155,9 @@ pub async fn deliver(
     hook: &Webhook,
     event: Event,
     r: &RequestView,
+    public_url: Option<&str>,
 ) -> bool {
-    let payload = body(hook, event, r).to_string();
+    let payload = body(hook, event, r, public_url).to_string();
     let mut delay = BACKOFF;
     for attempt in 1..=hook.attempts.max(1) {
         let sent = client
@@ -144,12 +191,22 @@ pub async fn deliver(
 
 /// Start notifying `hooks` of `broker`'s requests. Subscribes before it returns, so no
 /// request made after this call can be missed while the task starts.
-pub fn spawn(broker: Broker, hooks: Vec<Webhook>) -> tokio::task::JoinHandle<()> {
+/// `public_url` is the reviewer page's address, for links to each request.
+pub fn spawn(
+    broker: Broker,
+    hooks: Vec<Webhook>,
+    public_url: Option<String>,
+) -> tokio::task::JoinHandle<()> {
     let events = broker.subscribe();
-    tokio::spawn(run(broker, hooks, events))
+    tokio::spawn(run(broker, hooks, public_url, events))
 }
 
-async fn run(broker: Broker, hooks: Vec<Webhook>, mut events: broadcast::Receiver<BrokerEvent>) {
+async fn run(
+    broker: Broker,
+    hooks: Vec<Webhook>,
+    public_url: Option<String>,
+    mut events: broadcast::Receiver<BrokerEvent>,
+) {
     if hooks.is_empty() {
         return;
     }
@@ -202,8 +259,9 @@ async fn run(broker: Broker, hooks: Vec<Webhook>, mut events: broadcast::Receive
                 continue;
             };
             let (client, hook, request) = (client.clone(), hook.clone(), request.clone());
+            let url = public_url.clone();
             tokio::spawn(async move {
-                deliver(&client, &hook, event, &request).await;
+                deliver(&client, &hook, event, &request, url.as_deref()).await;
                 drop(permit);
             });
         }
@@ -213,6 +271,55 @@ async fn run(broker: Broker, hooks: Vec<Webhook>, mut events: broadcast::Receive
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(command: &str) -> RequestView {
+        RequestView {
+            id: "r1".into(),
+            session_id: "s".into(),
+            agent: "bot".into(),
+            target: "prod".into(),
+            command: command.into(),
+            tier: airlock_classifier::Tier::High,
+            score: 90,
+            reasons: vec![],
+            quorum: 2,
+            status: crate::model::RequestStatus::Pending,
+            created_at: 0,
+            expires_at: 0,
+            node: "n".into(),
+            reason: Some("rotate logs\x1b[2K, OPS-42".into()),
+            labels: [("env".to_owned(), "prod".to_owned())].into(),
+            votes: vec![],
+        }
+    }
+
+    #[test]
+    fn long_commands_say_what_is_left_out_and_controls_are_marked() {
+        let cmd = format!(
+            "ls /tmp/x{}; echo {}; rm -rf /tmp/x/v\x1b[1A",
+            " ".repeat(300),
+            "a".repeat(400)
+        );
+        let t = text(
+            Event::Pending,
+            &request(&cmd),
+            Some("https://airlock.example"),
+        );
+        assert!(t.contains("ls /tmp/x⟨300 spaces⟩; echo aaa"), "{t}");
+        assert!(t.contains("… (+"), "an elision marker: {t}");
+        assert!(t.contains("chars, open the page)"), "{t}");
+        assert!(!t.contains('\x1b'), "no raw ESC: {t}");
+        assert!(t.contains("Agent says: rotate logs⟨ESC⟩[2K, OPS-42"), "{t}");
+        assert!(t.contains("Target labels: env=prod"), "{t}");
+        assert!(
+            t.contains("Review: https://airlock.example/#request=r1"),
+            "{t}"
+        );
+        assert!(t.contains("a run of 300 spaces"), "{t}");
+        let short = text(Event::Pending, &request("echo hi \u{202E}; rm x"), None);
+        assert!(short.contains("`echo hi ⟨U+202E⟩; rm x`"), "{short}");
+        assert!(!short.contains('\u{202E}') && !short.contains("open the page"));
+    }
 
     #[test]
     fn slack_text_cannot_mention_or_link() {

@@ -44,13 +44,26 @@ pub enum VoteResult {
         approvals: Vec<String>,
         quorum: u32,
     },
-    /// Vote stored and it settled the request.
-    Resolved(Outcome),
+    /// Vote stored and it settled the request; every vote on it, in order.
+    Resolved {
+        outcome: Outcome,
+        votes: Vec<Vote>,
+    },
     NotFound,
     /// The request was already settled (status given).
     NotPending(RequestStatus),
     AlreadyVoted,
     OwnRequest,
+}
+
+impl VoteResult {
+    /// The outcome this vote settled, if it settled one.
+    pub fn settled(&self) -> Option<Outcome> {
+        match self {
+            VoteResult::Resolved { outcome, .. } => Some(*outcome),
+            _ => None,
+        }
+    }
 }
 
 /// A new approval request, as the gateway submits it.
@@ -582,22 +595,22 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Ok(VoteResult::AlreadyVoted);
         }
-        let votes = sqlx::query(
-            "SELECT reviewer, decision FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
+        let rows = sqlx::query(
+            "SELECT reviewer, decision, comment, at FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-        let mut approvals = Vec::new();
-        let mut denied = false;
-        for v in &votes {
-            let d: String = v.try_get("decision")?;
-            if d == "deny" {
-                denied = true;
-            } else {
-                approvals.push(v.try_get::<String, _>("reviewer")?);
-            }
-        }
+        let votes = rows
+            .iter()
+            .map(Self::vote_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let approvals: Vec<String> = votes
+            .iter()
+            .filter(|v| v.decision == VoteDecision::Approve)
+            .map(|v| v.reviewer.clone())
+            .collect();
+        let denied = votes.iter().any(|v| v.decision == VoteDecision::Deny);
         let outcome = if denied {
             Some(Outcome::Denied)
         } else if approvals.len() as i64 >= quorum {
@@ -617,7 +630,7 @@ impl Store {
         }
         tx.commit().await?;
         Ok(match outcome {
-            Some(o) => VoteResult::Resolved(o),
+            Some(outcome) => VoteResult::Resolved { outcome, votes },
             None => VoteResult::Counted {
                 approvals,
                 quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,

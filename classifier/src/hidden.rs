@@ -13,7 +13,7 @@ use crate::{Reason, Tier};
 const MAX_REPORTED: usize = 8;
 
 /// Why `c` is hidden or misleading, if it is.
-fn describe(c: char) -> Option<&'static str> {
+pub(crate) fn describe(c: char) -> Option<&'static str> {
     Some(match c {
         '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING (bidi control)",
         '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING (bidi control)",
@@ -70,14 +70,14 @@ fn describe(c: char) -> Option<&'static str> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Script {
+pub(crate) enum Script {
     Latin,
     Cyrillic,
     Greek,
     Other,
 }
 
-fn script(c: char) -> Option<Script> {
+pub(crate) fn script(c: char) -> Option<Script> {
     if !c.is_alphabetic() {
         return None;
     }
@@ -113,7 +113,7 @@ pub fn scan(text: &str) -> Vec<Reason> {
     }
     // Mixed-script words: split where the shell would split words or commands.
     let mut start = 0;
-    for piece in text.split(|c: char| c.is_ascii_whitespace() || ";|&()<>'\"$`=/,.:".contains(c)) {
+    for piece in text.split(word_break) {
         let at = start;
         start += piece.len() + 1;
         let mut seen: Option<Script> = None;
@@ -160,6 +160,12 @@ pub fn scan(text: &str) -> Vec<Reason> {
         });
     }
     out
+}
+
+/// Where a word ends for the mixed-script check: where the shell would split words or
+/// commands.
+pub(crate) fn word_break(c: char) -> bool {
+    c.is_ascii_whitespace() || ";|&()<>'\"$`=/,.:".contains(c)
 }
 
 fn reason(rule: &str, at: usize, c: char, text: String) -> Reason {

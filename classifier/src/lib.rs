@@ -26,6 +26,7 @@ mod shells;
 mod sql;
 mod sqlclient;
 mod unwrap;
+pub mod visible;
 mod walk;
 mod words;
 mod wrappers;

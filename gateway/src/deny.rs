@@ -30,8 +30,21 @@ pub enum Deny {
     /// A reviewer denied it (the text names who, and their comment).
     #[error("{0}")]
     Reviewer(String),
-    #[error("no reviewer decided within {} (request {request} expired)", human_duration(*.after))]
-    Expired { request: String, after: Duration },
+    #[error("no reviewer decided within {} (request {request} expired){}", human_duration(*.after), if *.nobody { "; no reviewer was connected" } else { "" })]
+    Expired {
+        request: String,
+        after: Duration,
+        /// No reviewer who could decide was connected at any point of the wait.
+        nobody: bool,
+    },
+    #[error("no reviewer is connected to approve this (when_nobody_online = \"deny\")")]
+    NobodyOnline,
+    #[error("the stated reason ({var}) is {len} characters; the limit is {limit}")]
+    ReasonTooLong {
+        var: &'static str,
+        len: usize,
+        limit: usize,
+    },
     /// Settled as withdrawn by someone else (a failure while it waited).
     #[error("{0}")]
     Withdrawn(String),
@@ -79,6 +92,8 @@ impl Deny {
             Deny::Policy(_) => "policy",
             Deny::Reviewer(_) => "reviewer_denied",
             Deny::Expired { .. } => "expired",
+            Deny::NobodyOnline => "nobody_online",
+            Deny::ReasonTooLong { .. } => "reason_too_long",
             Deny::Withdrawn(_) => "withdrawn",
             Deny::ShuttingDownWhileWaiting(_) | Deny::ShuttingDown => "shutting_down",
             Deny::AuditUnavailable => "audit_unavailable",
@@ -94,9 +109,13 @@ impl Deny {
         }
     }
 
-    /// The one line the agent gets.
+    /// The one line the agent gets: `airlock: denied: …`, or, for a reviewer's deny,
+    /// `airlock: denied by alice: not during the freeze`.
     pub fn line(&self) -> String {
-        format!("airlock: denied: {self}")
+        match self {
+            Deny::Reviewer(why) => format!("airlock: {why}"),
+            _ => format!("airlock: denied: {self}"),
+        }
     }
 }
 
@@ -118,10 +137,25 @@ mod tests {
         let e = Deny::Expired {
             request: "r1".into(),
             after: Duration::from_secs(2),
+            nobody: false,
         };
         assert_eq!(
             e.to_string(),
             "no reviewer decided within 2s (request r1 expired)"
+        );
+        let e = Deny::Expired {
+            request: "r1".into(),
+            after: Duration::from_secs(2),
+            nobody: true,
+        };
+        assert_eq!(
+            e.line(),
+            "airlock: denied: no reviewer decided within 2s (request r1 expired); no reviewer was connected"
+        );
+        let r = Deny::Reviewer("denied by alice: not during the freeze, OPS-12".into());
+        assert_eq!(
+            r.line(),
+            "airlock: denied by alice: not during the freeze, OPS-12"
         );
     }
 }

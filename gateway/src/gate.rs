@@ -161,16 +161,21 @@ impl Gate {
     }
 }
 
-/// Longest stated reason kept; the rest is cut.
-const MAX_REASON_CHARS: usize = 500;
+/// Longest stated reason an agent may send.
+pub const MAX_REASON_CHARS: usize = 500;
 
-/// An agent's `AIRLOCK_REASON` as reviewers will see it: one line of printable text, bounded.
-pub fn stated_reason(raw: &str) -> Option<String> {
-    let clean: String = raw
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_REASON_CHARS)
-        .collect();
-    let clean = clean.trim();
-    (!clean.is_empty()).then(|| clean.to_owned())
+/// An agent's `AIRLOCK_REASON`, kept as sent (every view shows it through
+/// `airlock_classifier::visible`, which makes control and invisible characters visible);
+/// `None` when blank, an error when too long — never cut silently.
+pub fn stated_reason(raw: &str) -> Result<Option<String>, Deny> {
+    let text = raw.trim();
+    let len = text.chars().count();
+    if len > MAX_REASON_CHARS {
+        return Err(Deny::ReasonTooLong {
+            var: crate::session::REASON_VAR,
+            len,
+            limit: MAX_REASON_CHARS,
+        });
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
 }

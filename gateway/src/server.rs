@@ -70,6 +70,7 @@ pub async fn run(
     duties.push(airlock_approvals::notify::spawn(
         broker.clone(),
         config.webhooks.clone(),
+        config.reviewer_public_url.clone(),
     ));
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,

@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_session: Duration,
     /// After SIGTERM, how long running commands may go on.
     pub shutdown_grace: Duration,
+    /// What a request does when no reviewer who could decide it is connected.
+    pub when_nobody_online: airlock_approvals::NobodyOnline,
 }
 
 impl Limits {

@@ -1,6 +1,7 @@
 //! JSON messages between the gateway and reviewers. Every message is an object with a `type`.
 
 use airlock_approvals::{Outcome, Remember, RequestView, VoteDecision, rfc3339};
+use airlock_classifier::visible::Shown;
 use airlock_classifier::{Reason, Tier};
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +22,11 @@ pub struct RequestMsg {
     /// The gateway node holding the waiting agent (cluster mode).
     pub node: String,
     pub command: String,
+    /// How every view must display `command` and `reason` (never raw).
+    pub shown: ShownRequest,
     pub tier: Tier,
     pub score: u8,
+    /// The classifier's reasons; `span`s here count code points (as `shown` does), not bytes.
     pub reasons: Vec<Reason>,
     pub approvals_needed: u32,
     pub approvals: Vec<String>,
@@ -32,6 +36,42 @@ pub struct RequestMsg {
     pub expires_at: String,
     /// Milliseconds since the epoch, for countdowns without date parsing.
     pub expires_at_ms: i64,
+}
+
+/// The display forms of a request's agent-supplied texts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShownRequest {
+    pub command: Shown,
+    pub reason: Option<Shown>,
+}
+
+impl ShownRequest {
+    pub fn of(command: &str, reason: Option<&str>) -> Self {
+        Self {
+            command: Shown::of(command),
+            reason: reason.map(Shown::of),
+        }
+    }
+}
+
+/// A byte offset of `text` as a code-point offset (offsets inside a character round down).
+fn code_points(text: &str, byte: usize) -> usize {
+    let byte = byte.min(text.len());
+    text.char_indices().take_while(|(i, _)| *i < byte).count()
+}
+
+/// The classifier's reasons with their byte spans turned into code-point spans.
+pub fn reasons_in_code_points(command: &str, reasons: &[Reason]) -> Vec<Reason> {
+    reasons
+        .iter()
+        .map(|r| Reason {
+            span: r.span.map(|(s, e)| {
+                let s = code_points(command, s);
+                (s, code_points(command, e).max(s + 1))
+            }),
+            ..r.clone()
+        })
+        .collect()
 }
 
 impl From<&RequestView> for RequestMsg {
@@ -45,9 +85,10 @@ impl From<&RequestView> for RequestMsg {
             reason: r.reason.clone(),
             node: r.node.clone(),
             command: r.command.clone(),
+            shown: ShownRequest::of(&r.command, r.reason.as_deref()),
             tier: r.tier,
             score: r.score,
-            reasons: r.reasons.clone(),
+            reasons: reasons_in_code_points(&r.command, &r.reasons),
             approvals_needed: r.quorum,
             approvals: r.approvals(),
             created_at: rfc3339(r.created_at),
@@ -79,7 +120,17 @@ pub enum ServerMsg {
     Resolved {
         id: String,
         outcome: Outcome,
+        /// The vote that settled it, or `airlock`.
         by: String,
+        /// Every approving reviewer, in voting order.
+        #[serde(default)]
+        approvers: Vec<String>,
+        /// The settling vote's comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+        /// What the agent was told.
+        #[serde(default)]
+        why: String,
     },
     Ack {
         id: String,
@@ -170,11 +221,28 @@ mod tests {
             id: "a".into(),
             outcome: Outcome::Expired,
             by: "airlock".into(),
+            approvers: vec![],
+            comment: None,
+            why: "no decision before the deadline".into(),
         }
         .to_json();
         assert_eq!(
             j,
-            r#"{"type":"resolved","id":"a","outcome":"expired","by":"airlock"}"#
+            r#"{"type":"resolved","id":"a","outcome":"expired","by":"airlock","approvers":[],"why":"no decision before the deadline"}"#
         );
+    }
+
+    #[test]
+    fn spans_count_code_points() {
+        let cmd = "echo é; rm -rf x";
+        let r = Reason {
+            rule: "fs.rm".into(),
+            span: Some((cmd.find("rm").unwrap(), cmd.len())),
+            text: "rm".into(),
+            tier: Tier::High,
+        };
+        let got = reasons_in_code_points(cmd, &[r]);
+        assert_eq!(got[0].span, Some((8, 16)));
+        assert_eq!(cmd.chars().skip(8).collect::<String>(), "rm -rf x");
     }
 }

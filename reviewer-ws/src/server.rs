@@ -193,6 +193,8 @@ async fn serve_socket(mut socket: WebSocket, st: AppState, reviewer: Option<(Str
     };
     tracing::Span::current().record("name", name.as_str());
     tracing::info!("reviewer connected");
+    // Counted as present (agents are told) until this socket closes.
+    let _seat = broker.presence().join(&name);
     let mut events = broker.subscribe();
     if !send(
         &mut socket,
@@ -227,7 +229,7 @@ async fn serve_socket(mut socket: WebSocket, st: AppState, reviewer: Option<(Str
                 let msg = match ev {
                     Ok(BrokerEvent::Requested(r)) => ServerMsg::Request(Box::new(RequestMsg::from(&*r))),
                     Ok(BrokerEvent::Voted { id, reviewer, decision, approvals }) => ServerMsg::Vote { id, reviewer, decision, approvals },
-                    Ok(BrokerEvent::Resolved { id, outcome, by }) => ServerMsg::Resolved { id, outcome, by },
+                    Ok(BrokerEvent::Resolved { id, outcome, by, approvers, comment, why }) => ServerMsg::Resolved { id, outcome, by, approvers, comment, why },
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "reviewer lagged; sending a fresh snapshot");
                         snapshot(&broker).await

@@ -126,9 +126,33 @@ async fn history(
         return r;
     }
     match st.store.resolved_requests(limit(&q)).await {
-        Ok(v) => ok_json(json!({ "requests": v })),
+        Ok(v) => ok_json(json!({ "requests": v.iter().map(history_row).collect::<Vec<_>>() })),
         Err(e) => fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
+}
+
+/// A decided request as History shows it: the stored row, plus its command's display form,
+/// every approver, and the outcome said the way the agent was told it.
+fn history_row(r: &airlock_approvals::store::Resolved) -> serde_json::Value {
+    let mut row = serde_json::to_value(r).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+    let view = &r.request;
+    let told = view
+        .status
+        .outcome()
+        .and_then(|o| airlock_approvals::model::settled_by_votes(o, &view.votes))
+        .or_else(|| r.note.clone());
+    if let Some(obj) = row.as_object_mut() {
+        obj.insert(
+            "shown".into(),
+            json!(crate::protocol::ShownRequest::of(
+                &view.command,
+                view.reason.as_deref()
+            )),
+        );
+        obj.insert("approvers".into(), json!(view.approvals()));
+        obj.insert("outcome_text".into(), json!(told));
+    }
+    row
 }
 
 async fn sessions(

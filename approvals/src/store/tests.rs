@@ -132,8 +132,9 @@ async fn quorum_rules() {
         assert_eq!(
             s.vote(&r.id, "alice", VoteDecision::Approve, None, 1)
                 .await
-                .unwrap(),
-            VoteResult::Resolved(Outcome::Approved),
+                .unwrap()
+                .settled(),
+            Some(Outcome::Approved),
             "{n}"
         );
         assert_eq!(
@@ -176,8 +177,9 @@ async fn quorum_rules() {
         assert_eq!(
             s.vote(&r.id, "bob", VoteDecision::Approve, Some("ok"), 3)
                 .await
-                .unwrap(),
-            VoteResult::Resolved(Outcome::Approved),
+                .unwrap()
+                .settled(),
+            Some(Outcome::Approved),
             "{n}"
         );
         let view = s.get_request(&r.id).await.unwrap().unwrap();
@@ -204,8 +206,9 @@ async fn quorum_rules() {
         assert_eq!(
             s.vote(&r.id, "bob", VoteDecision::Deny, Some("no"), 2)
                 .await
-                .unwrap(),
-            VoteResult::Resolved(Outcome::Denied),
+                .unwrap()
+                .settled(),
+            Some(Outcome::Denied),
             "{n}"
         );
 
@@ -455,7 +458,11 @@ async fn concurrent_votes_count_once() {
         }
         let mut resolved = 0;
         for t in tasks {
-            if let VoteResult::Resolved(Outcome::Approved) = t.await.unwrap().unwrap() {
+            if let VoteResult::Resolved {
+                outcome: Outcome::Approved,
+                ..
+            } = t.await.unwrap().unwrap()
+            {
                 resolved += 1;
             }
         }

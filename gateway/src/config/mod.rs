@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_approvals::NobodyOnline;
 use airlock_approvals::notify::Webhook;
 use airlock_approvals::whitelist::WhitelistRules;
 use airlock_classifier::{Classifier, RulePack, Tier};
@@ -86,6 +87,8 @@ struct SshFile {
 #[serde(deny_unknown_fields)]
 struct ReviewerFile {
     listen: Option<String>,
+    /// The page's address as reviewers reach it (links in webhooks).
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -101,6 +104,7 @@ struct ApprovalFile {
     high_quorum: Option<u32>,
     medium_quorum: Option<u32>,
     auto_allow_low: Option<bool>,
+    when_nobody_online: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +223,8 @@ pub struct Config {
     /// On SIGTERM, how long commands already running may go on before they are killed.
     pub shutdown_grace: Duration,
     pub reviewer_listen: SocketAddr,
+    /// The reviewer page's public address (`https://airlock.example`), for links.
+    pub reviewer_public_url: Option<String>,
     pub database_url: String,
     pub approval_timeout: Duration,
     /// Ed25519 seed (hex) that signs ledger checkpoints; created on first start.
@@ -240,6 +246,8 @@ pub struct Config {
     pub high_quorum: u32,
     pub medium_quorum: u32,
     pub auto_allow_low: bool,
+    /// Deny at once, or wait, when no reviewer who could decide is connected.
+    pub when_nobody_online: NobodyOnline,
     /// How long remembered commands stay whitelisted, and the longest anyone may choose.
     pub whitelist: WhitelistRules,
     /// Where to announce pending requests and timeouts.
@@ -374,6 +382,11 @@ impl Config {
         }
 
         let whitelist = whitelist_rules(&f.whitelist).map_err(invalid)?;
+        let when_nobody_online =
+            sections::when_nobody_online(f.approval.when_nobody_online.as_deref())
+                .map_err(invalid)?;
+        let reviewer_public_url =
+            sections::public_url(f.reviewer.public_url.as_deref()).map_err(invalid)?;
         let webhooks = f
             .webhook
             .iter()
@@ -478,6 +491,7 @@ impl Config {
             max_connections: f.ssh.max_connections.unwrap_or(512),
             shutdown_grace,
             reviewer_listen,
+            reviewer_public_url,
             database_url,
             approval_timeout,
             idle_timeout,
@@ -491,6 +505,7 @@ impl Config {
             high_quorum,
             medium_quorum,
             auto_allow_low: f.approval.auto_allow_low.unwrap_or(true),
+            when_nobody_online,
             whitelist,
             webhooks,
             agents,

@@ -1,7 +1,9 @@
-//! `[whitelist]` and `[[webhook]]`: checked here so `serve` refuses a bad one at start.
+//! `[whitelist]`, `[[webhook]]` and the smaller `[reviewer]`/`[approval]` keys: checked here so
+//! `serve` refuses a bad one at start.
 
 use std::time::Duration;
 
+use airlock_approvals::NobodyOnline;
 use airlock_approvals::notify::{Event as WebhookEvent, Format as WebhookFormat, Webhook};
 use airlock_approvals::whitelist::{WhitelistRules, parse_ttl};
 
@@ -73,4 +75,57 @@ pub(super) fn whitelist_rules(f: &WhitelistFile) -> Result<WhitelistRules, Strin
         rules.max_ttl = Some(max);
     }
     Ok(rules)
+}
+
+/// `[approval] when_nobody_online`: `"wait"` (default) or `"deny"`.
+pub(super) fn when_nobody_online(v: Option<&str>) -> Result<NobodyOnline, String> {
+    match v {
+        None => Ok(NobodyOnline::default()),
+        Some(s) => NobodyOnline::parse(s).ok_or_else(|| {
+            format!("[approval] when_nobody_online = {s:?} (expected \"wait\" or \"deny\")")
+        }),
+    }
+}
+
+/// `[reviewer] public_url`: an http(s) address without spaces; kept without a trailing `/`.
+pub(super) fn public_url(v: Option<&str>) -> Result<Option<String>, String> {
+    let Some(url) = v else { return Ok(None) };
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > "http://".len()
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii());
+    if !ok {
+        return Err(format!(
+            "[reviewer] public_url = {url:?}: expected an http(s) address such as \"https://airlock.example.com\""
+        ));
+    }
+    Ok(Some(url.trim_end_matches('/').to_owned()))
+}
+
+/// Longest target label key or value.
+pub(super) const MAX_LABEL_CHARS: usize = 64;
+
+/// A target's `labels`: shown to reviewers as they are, so only plain visible text.
+pub(super) fn check_labels(
+    target: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    for (k, v) in labels {
+        for text in [k, v] {
+            let shown = airlock_classifier::visible::Shown::of(text);
+            if text.is_empty()
+                || text.chars().count() > MAX_LABEL_CHARS
+                || !shown.is_plain()
+                || text.contains('\n')
+            {
+                return Err(format!(
+                    "target {target:?}: label {:?} = {:?}: labels must be 1-{MAX_LABEL_CHARS} characters of visible text (no control, invisible or look-alike characters, no line breaks)",
+                    airlock_classifier::visible::Shown::of(k).one_line(),
+                    shown.one_line()
+                ));
+            }
+        }
+    }
+    Ok(())
 }

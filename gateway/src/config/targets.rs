@@ -160,6 +160,7 @@ pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<T
             ));
         }
     };
+    super::sections::check_labels(&t.name, &t.labels)?;
     Ok(Target {
         name: t.name,
         kind,

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use airlock_approvals::{NewRequest, Outcome, now_ms};
+use airlock_approvals::{NewRequest, NobodyOnline, Outcome, now_ms};
 use airlock_classifier::{Assessment, Tier};
 use tokio::time::Instant;
 
@@ -83,19 +83,33 @@ fn reviewers(quorum: u32) -> String {
     }
 }
 
-/// The line an agent gets when its command starts waiting.
-pub fn waiting_text(tier: Tier, score: u8, quorum: u32, timeout: Duration, rid: &str) -> String {
+/// The line an agent gets when its command starts waiting; `present` is how many reviewers who
+/// could decide are connected now.
+pub fn waiting_text(
+    tier: Tier,
+    score: u8,
+    quorum: u32,
+    present: usize,
+    timeout: Duration,
+    rid: &str,
+) -> String {
     format!(
-        "airlock: waiting for approval ({tier}, score {score}, needs {}, times out in {}) … request {rid}",
+        "airlock: waiting for approval ({tier}, score {score}, needs {}, {present} connected, times out in {}) … request {rid}",
         reviewers(quorum),
         human_duration(timeout)
     )
 }
 
 /// The countdown a terminal shows in place while the request waits.
-pub fn countdown_text(tier: Tier, score: u8, quorum: u32, left: Duration) -> String {
+pub fn countdown_text(
+    tier: Tier,
+    score: u8,
+    quorum: u32,
+    present: usize,
+    left: Duration,
+) -> String {
     format!(
-        "airlock: waiting for approval ({tier}, score {score}, needs {}, {} left, ctrl-c withdraws)",
+        "airlock: waiting for approval ({tier}, score {score}, needs {}, {present} connected, {} left, ctrl-c withdraws)",
         reviewers(quorum),
         human_duration(left)
     )
@@ -169,10 +183,19 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
 async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     let timeout = shared.limits.approval_timeout;
     let a = ask.assessment;
+    let agent = ui.witness().who().agent.clone();
+    let presence = shared.broker.presence().clone();
+    let mut present = presence.eligible(&agent);
+    if present == 0 && shared.limits.when_nobody_online == NobodyOnline::Deny {
+        tracing::info!("no reviewer connected; denied at once (when_nobody_online = deny)");
+        return Answer::Denied(Deny::NobodyOnline);
+    }
+    // Whether anyone who could decide was connected at any point of the wait.
+    let mut anyone = present > 0;
     let req = NewRequest {
         node: shared.limits.node.clone(),
         session_id: ui.witness().id().to_owned(),
-        agent: ui.witness().who().agent.clone(),
+        agent: agent.clone(),
         target: ask.target.name.clone(),
         reason: ask.reason.map(str::to_owned),
         labels: ask.target.labels.clone(),
@@ -194,7 +217,9 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     ui.witness().request_opened(&rid).await;
     let started = Instant::now();
     let told = ui
-        .tell(&waiting_text(a.tier, a.score, ask.quorum, timeout, &rid))
+        .tell(&waiting_text(
+            a.tier, a.score, ask.quorum, present, timeout, &rid,
+        ))
         .await;
     enum Stop {
         Withdraw,
@@ -205,7 +230,9 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         Err(Stop::Gone)
     } else {
         let _ = ui
-            .countdown(&countdown_text(a.tier, a.score, ask.quorum, timeout))
+            .countdown(&countdown_text(
+                a.tier, a.score, ask.quorum, present, timeout,
+            ))
             .await;
         let wait = ticket.wait(timeout);
         tokio::pin!(wait);
@@ -219,7 +246,9 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
                 None => {}
                 Some(Interrupt::Tick) => {
                     let left = timeout.saturating_sub(started.elapsed());
-                    let text = countdown_text(a.tier, a.score, ask.quorum, left);
+                    present = presence.eligible(&agent);
+                    anyone |= present > 0;
+                    let text = countdown_text(a.tier, a.score, ask.quorum, present, left);
                     if ui.countdown(&text).await.is_err() {
                         break Err(Stop::Gone);
                     }
@@ -262,8 +291,11 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         Outcome::Expired => Answer::Denied(Deny::Expired {
             request: rid,
             after: timeout,
+            nobody: !(anyone || presence.eligible(&agent) > 0),
         }),
-        Outcome::Denied => Answer::Denied(Deny::Reviewer(verdict.why)),
+        // A reviewer's deny names them; a failure while waiting (the store) says what failed.
+        Outcome::Denied if verdict.by != "airlock" => Answer::Denied(Deny::Reviewer(verdict.why)),
+        Outcome::Denied => Answer::Denied(Deny::Withdrawn(verdict.why)),
         Outcome::Withdrawn => Answer::Denied(Deny::Withdrawn(verdict.why)),
     }
 }

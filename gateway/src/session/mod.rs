@@ -114,7 +114,10 @@ pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
                 variable_name,
                 variable_value,
                 ..
-            } if variable_name == REASON_VAR => ctx.reason = gate::stated_reason(&variable_value),
+            } if variable_name == REASON_VAR => match gate::stated_reason(&variable_value) {
+                Ok(reason) => ctx.reason = reason,
+                Err(deny) => return refuse(&tx, pty.is_some(), &deny).await,
+            },
             // Other env requests are refused by the handler; data before a request has
             // nowhere to go.
             _ => {}

@@ -131,6 +131,7 @@ impl Gateway {
                 idle_timeout: config.idle_timeout,
                 max_session: config.max_session,
                 shutdown_grace: config.shutdown_grace,
+                when_nobody_online: config.when_nobody_online,
             },
             shutdown: Shutdown::new(stop_rx),
             sessions: Sessions::new(&alive),

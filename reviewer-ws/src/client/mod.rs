@@ -1,24 +1,25 @@
 //! `airlock review`: the terminal client for reviewers.
 //!
 //! Full screen (ratatui): the queue on the left, the selected request and what its agent's
-//! terminal shows on the right, countdowns, a bell on each new request. J/K or arrows move,
-//! A approves, D denies, R approves and remembers (scope and TTL in a small dialog), Q quits.
-//! When the gateway goes away it reconnects with backoff and shows that it is doing so; a
-//! refused token ends it. It speaks only the documented protocol and API, so it doubles as a
-//! reference client.
+//! terminal shows on the right, countdowns, a bell on each new request. The rules that keep a
+//! reviewer from approving the wrong thing live in [`state`] (selection only by the reviewer,
+//! the whole request seen before approval, high confirmed by typing the target, deny with a
+//! reason); [`ui`] draws agent text only from its display form. When the gateway goes away it
+//! reconnects with backoff and shows that it is doing so; a refused token ends it. It speaks
+//! only the documented protocol and API, so it doubles as a reference client.
 
+mod state;
 mod ui;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
-use airlock_approvals::{Remember, VoteDecision};
+use crate::protocol::ServerMsg;
+use state::{Action, Link, State};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -36,36 +37,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the selected request's terminal context is fetched.
 const SCREEN_EVERY: Duration = Duration::from_secs(2);
-
-/// The approve-and-remember dialog.
-pub(crate) struct RememberDialog {
-    pub id: String,
-    pub any_agent: bool,
-    pub any_target: bool,
-    pub ttl: usize,
-}
-
-pub(crate) const TTLS: [&str; 4] = ["1h", "1d", "7d", "never"];
-
-pub(crate) enum Link {
-    Up,
-    /// Waiting to reconnect at this instant (attempt number).
-    Down {
-        retry_at: Instant,
-        attempt: u32,
-        why: String,
-    },
-}
-
-pub(crate) struct State {
-    pub me: String,
-    pub queue: Vec<RequestMsg>,
-    pub selected: usize,
-    pub status: String,
-    pub link: Link,
-    pub screen: Option<(String, String)>,
-    pub dialog: Option<RememberDialog>,
-}
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -140,22 +111,16 @@ async fn session(
     let http = reqwest::Client::new();
     let base = http_base(url);
     let mut keys = EventStream::new();
-    let mut st = State {
-        me: String::new(),
-        queue: Vec::new(),
-        selected: 0,
-        status: "connected".into(),
-        link: Link::Up,
-        screen: None,
-        dialog: None,
-    };
+    let mut st = State::new();
     let mut ws: Option<Ws> = Some(first);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_screen = Instant::now() - SCREEN_EVERY;
     // Screens are fetched off the loop, so a slow gateway never freezes the keys.
     let (screens_tx, mut screens) = tokio::sync::mpsc::channel::<(String, String)>(4);
     loop {
-        terminal.draw(|f| ui::draw(f, &st))?;
+        let mut shown = None;
+        terminal.draw(|f| shown = ui::draw(f, &st))?;
+        st.after_draw(shown);
         tokio::select! {
             _ = tick.tick() => {
                 if let Link::Down { retry_at, attempt, .. } = &st.link
@@ -173,7 +138,7 @@ async fn session(
                     }
                 }
                 if last_screen.elapsed() >= SCREEN_EVERY
-                    && let Some(r) = st.queue.get(st.selected)
+                    && let Some(r) = st.current()
                 {
                     last_screen = Instant::now();
                     let (http, base, token, tx) = (http.clone(), base.clone(), token.to_owned(), screens_tx.clone());
@@ -192,7 +157,7 @@ async fn session(
                     {
                         return Err(ClientError::Token(message.clone()));
                     }
-                    apply(&mut st, m);
+                    st.apply(m);
                 }
                 Ok(None) => {}
                 Err(why) => {
@@ -206,7 +171,7 @@ async fn session(
                 if key.kind != KeyEventKind::Press {
                     continue;
                 }
-                match on_key(&mut st, key) {
+                match st.on_key(key) {
                     Action::Quit => return Ok(()),
                     Action::None => {}
                     Action::Send(msg) => match ws.as_mut() {
@@ -245,142 +210,6 @@ async fn next_frame(ws: &mut Option<Ws>) -> Result<Option<ServerMsg>, String> {
         Some(Ok(Message::Close(_))) | None => Err("the gateway closed the connection".into()),
         Some(Ok(_)) => Ok(None),
         Some(Err(e)) => Err(e.to_string()),
-    }
-}
-
-enum Action {
-    None,
-    Quit,
-    Send(ClientMsg),
-}
-
-fn on_key(st: &mut State, key: KeyEvent) -> Action {
-    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-        return Action::Quit;
-    }
-    if let Some(d) = st.dialog.as_mut() {
-        match key.code {
-            KeyCode::Esc => st.dialog = None,
-            KeyCode::Char('g') => d.any_agent = !d.any_agent,
-            KeyCode::Char('t') => d.any_target = !d.any_target,
-            KeyCode::Char(c @ '1'..='4') => d.ttl = usize::from(c as u8 - b'1'),
-            KeyCode::Enter => {
-                let Some(d) = st.dialog.take() else {
-                    return Action::None;
-                };
-                st.status = format!("sent approve + remember for {}", d.id);
-                return Action::Send(ClientMsg::Decide {
-                    id: d.id,
-                    decision: VoteDecision::Approve,
-                    comment: None,
-                    remember: Some(Remember {
-                        any_agent: d.any_agent,
-                        any_target: d.any_target,
-                        ttl: Some(TTLS[d.ttl].to_owned()),
-                    }),
-                });
-            }
-            _ => {}
-        }
-        return Action::None;
-    }
-    let selected = st.queue.get(st.selected);
-    let decide = |r: &RequestMsg, decision| {
-        Action::Send(ClientMsg::Decide {
-            id: r.id.clone(),
-            decision,
-            comment: None,
-            remember: None,
-        })
-    };
-    match key.code {
-        KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
-        KeyCode::Char('j') | KeyCode::Down => {
-            st.selected = (st.selected + 1).min(st.queue.len().saturating_sub(1));
-            Action::None
-        }
-        KeyCode::Char('k') | KeyCode::Up => {
-            st.selected = st.selected.saturating_sub(1);
-            Action::None
-        }
-        KeyCode::Char('a' | 'A') => match selected {
-            Some(r) => {
-                st.status = format!("sent approve for {}", r.id);
-                decide(r, VoteDecision::Approve)
-            }
-            None => Action::None,
-        },
-        KeyCode::Char('d' | 'D') => match selected {
-            Some(r) => {
-                st.status = format!("sent deny for {}", r.id);
-                decide(r, VoteDecision::Deny)
-            }
-            None => Action::None,
-        },
-        KeyCode::Char('r' | 'R') => {
-            match selected {
-                Some(r) if r.tier == airlock_classifier::Tier::High => {
-                    st.status = "high-risk commands can never be remembered".into();
-                }
-                Some(r) => {
-                    st.dialog = Some(RememberDialog {
-                        id: r.id.clone(),
-                        any_agent: false,
-                        any_target: false,
-                        ttl: 2,
-                    });
-                }
-                None => {}
-            }
-            Action::None
-        }
-        _ => Action::None,
-    }
-}
-
-fn apply(st: &mut State, m: ServerMsg) {
-    match m {
-        ServerMsg::Hello { reviewer, .. } => st.me = reviewer,
-        ServerMsg::Snapshot { mut requests } => {
-            requests.reverse();
-            st.queue = requests;
-            st.selected = st.selected.min(st.queue.len().saturating_sub(1));
-        }
-        ServerMsg::Request(r) => {
-            st.status = format!("new request from {} on {}", r.agent, r.target);
-            st.queue.insert(0, *r);
-            st.selected = 0;
-            // The bell: something new to decide, even if this window is not in front.
-            let mut out = std::io::stdout();
-            let _ = out.write_all(b"\x07");
-            let _ = out.flush();
-        }
-        ServerMsg::Vote { id, approvals, .. } => {
-            if let Some(r) = st.queue.iter_mut().find(|r| r.id == id) {
-                r.approvals = approvals;
-            }
-        }
-        ServerMsg::Resolved { id, outcome, by } => {
-            st.queue.retain(|r| r.id != id);
-            st.selected = st.selected.min(st.queue.len().saturating_sub(1));
-            st.status = format!("{id} {} by {by}", outcome.as_str());
-            if st.dialog.as_ref().is_some_and(|d| d.id == id) {
-                st.dialog = None;
-            }
-        }
-        ServerMsg::Ack {
-            id,
-            result,
-            whitelisted,
-            ..
-        } => {
-            st.status = match whitelisted {
-                Some(w) => format!("{id}: {result}, remembered as whitelist entry {w}"),
-                None => format!("{id}: {result}"),
-            }
-        }
-        ServerMsg::Error { message, .. } => st.status = format!("error: {message}"),
-        ServerMsg::Pong => {}
     }
 }
 

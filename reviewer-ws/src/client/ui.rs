@@ -1,13 +1,22 @@
 //! Drawing `airlock review`: pure functions of the client state.
+//!
+//! Agent text is drawn only from its display form (`shown`): marks such as `⟨U+202E⟩` or
+//! `⟨300 spaces⟩` in reverse video, flags in red. The detail pane wraps everything to its width
+//! itself (so it knows exactly how many lines the request takes) and scrolls; when lines are
+//! below the pane it says how many and which key shows them, and the frame reports what it
+//! showed so the state knows whether the whole request has been on screen.
 
 use airlock_classifier::Tier;
+use airlock_classifier::visible::{Part, Shown, thousands};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
+use unicode_width::UnicodeWidthChar;
 
-use super::{Link, State, TTLS};
+use super::state::{DetailShown, Dialog, Link, State, TTLS, excerpt};
+use crate::protocol::RequestMsg;
 
 fn tier_style(t: Tier) -> Style {
     let c = match t {
@@ -16,6 +25,18 @@ fn tier_style(t: Tier) -> Style {
         Tier::High => Color::Red,
     };
     Style::new().fg(c).add_modifier(Modifier::BOLD)
+}
+
+/// How a mark looks: it must never pass for command text.
+fn mark_style() -> Style {
+    Style::new()
+        .fg(Color::Black)
+        .bg(Color::Yellow)
+        .add_modifier(Modifier::BOLD)
+}
+
+fn dim() -> Style {
+    Style::new().fg(Color::DarkGray)
 }
 
 fn countdown(expires_at_ms: i64) -> String {
@@ -27,10 +48,161 @@ fn countdown(expires_at_ms: i64) -> String {
     }
 }
 
-pub(crate) fn draw(f: &mut Frame, st: &State) {
-    let [top, body, bottom] = Layout::vertical([
+/// A piece of a paragraph: text, its style, and whether it must stay on one line if it fits.
+type Piece = (String, Style, bool);
+
+/// A display form as pieces: text in `text_style`, marks in the mark style.
+fn pieces(shown: &Shown, text_style: Style) -> Vec<Piece> {
+    shown
+        .parts
+        .iter()
+        .map(|p| match p {
+            Part::Text { text, .. } => (text.clone(), text_style, false),
+            Part::Mark { mark, .. } => (mark.clone(), mark_style(), true),
+        })
+        .collect()
+}
+
+/// Hard-wrap pieces to `width` columns (like the web page's break-all): the result is exactly
+/// what the pane draws, so its length is the paragraph's height. A line feed starts a line.
+pub(crate) fn wrap(pieces: &[Piece], width: usize) -> Vec<Line<'static>> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut col = 0;
+    let flush = |spans: &mut Vec<Span<'static>>, lines: &mut Vec<Line<'static>>| {
+        lines.push(Line::from(std::mem::take(spans)));
+    };
+    for (text, style, atomic) in pieces {
+        let w: usize = text.chars().map(|c| c.width().unwrap_or(0)).sum();
+        if *atomic && w <= width && col + w > width {
+            flush(&mut spans, &mut lines);
+            col = 0;
+        }
+        let mut run = String::new();
+        for c in text.chars() {
+            if c == '\n' {
+                spans.push(Span::styled(std::mem::take(&mut run), *style));
+                flush(&mut spans, &mut lines);
+                col = 0;
+                continue;
+            }
+            let cw = c.width().unwrap_or(0);
+            if col + cw > width {
+                spans.push(Span::styled(std::mem::take(&mut run), *style));
+                flush(&mut spans, &mut lines);
+                col = 0;
+            }
+            run.push(c);
+            col += cw;
+        }
+        if !run.is_empty() {
+            spans.push(Span::styled(run, *style));
+        }
+    }
+    if !spans.is_empty() || lines.is_empty() {
+        flush(&mut spans, &mut lines);
+    }
+    lines
+}
+
+fn plain(text: impl Into<String>, style: Style) -> Vec<Piece> {
+    vec![(text.into(), style, false)]
+}
+
+/// Every line of a request's detail at `width`: header, flags, the whole command, the stated
+/// reason, every classifier reason, ids.
+pub(crate) fn detail_lines(r: &RequestMsg, width: usize) -> Vec<Line<'static>> {
+    let mut paras: Vec<Vec<Piece>> = Vec::new();
+    paras.push(vec![
+        (r.tier.as_str().to_uppercase(), tier_style(r.tier), true),
+        (
+            format!(
+                "  score {}  {} → {}  denies in {}",
+                r.score,
+                r.agent,
+                r.target,
+                countdown(r.expires_at_ms)
+            ),
+            Style::new(),
+            false,
+        ),
+    ]);
+    if !r.target_labels.is_empty() {
+        paras.push(
+            r.target_labels
+                .iter()
+                .map(|(k, v)| {
+                    let prod = matches!(
+                        v.to_ascii_lowercase().as_str(),
+                        "prod" | "production" | "live"
+                    );
+                    let style = if prod {
+                        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+                    } else {
+                        Style::new()
+                    };
+                    (format!("{k}={v} "), style, true)
+                })
+                .collect(),
+        );
+    }
+    let who = if r.approvals.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", r.approvals.join(", "))
+    };
+    paras.push(plain(
+        format!(
+            "approvals {}/{}{who}",
+            r.approvals.len(),
+            r.approvals_needed
+        ),
+        Style::new(),
+    ));
+    let warn = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
+    for f in &r.shown.command.flags {
+        paras.push(plain(format!("⚠ command: {}", f.text), warn));
+    }
+    paras.push(plain(
+        format!("command ({} characters):", thousands(r.shown.command.chars)),
+        dim(),
+    ));
+    paras.push(pieces(
+        &r.shown.command,
+        Style::new().add_modifier(Modifier::BOLD),
+    ));
+    if let Some(reason) = &r.shown.reason {
+        for f in &reason.flags {
+            paras.push(plain(format!("⚠ stated reason: {}", f.text), warn));
+        }
+        let mut p = plain("agent says: ", dim());
+        p.extend(pieces(reason, Style::new().add_modifier(Modifier::ITALIC)));
+        paras.push(p);
+    }
+    for reason in &r.reasons {
+        paras.push(vec![
+            (
+                format!("[{}] ", reason.tier.as_str()),
+                tier_style(reason.tier),
+                true,
+            ),
+            (reason.text.clone(), Style::new(), false),
+        ]);
+    }
+    paras.push(plain(
+        format!("request {} · node {} · end of request", r.id, r.node),
+        dim(),
+    ));
+    paras.iter().flat_map(|p| wrap(p, width)).collect()
+}
+
+/// Draw the frame; returns what the detail pane showed of the selected request.
+pub(crate) fn draw(f: &mut Frame, st: &State) -> Option<DetailShown> {
+    let [top, body, hints, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
+        Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(f.area());
@@ -54,125 +226,136 @@ pub(crate) fn draw(f: &mut Frame, st: &State) {
         ])),
         top,
     );
+    let keys = match st.current() {
+        None => "[j/k] select  [q]uit",
+        Some(r) if r.tier == Tier::High => {
+            "[j/k] select  [Space/b] scroll  [A]pprove (confirm)  [D]eny…  [q]uit"
+        }
+        Some(_) => "[j/k] select  [Space/b] scroll  [A]pprove  [D]eny…  [R]emember  [q]uit",
+    };
+    f.render_widget(Paragraph::new(keys).style(dim()), hints);
     f.render_widget(
-        Paragraph::new(format!(
-            "[j/k] move  [A]pprove  [R]emember  [D]eny  [q]uit   {}",
-            st.status
-        ))
-        .style(Style::new().fg(Color::Gray)),
-        bottom,
+        Paragraph::new(st.status.clone()).style(Style::new().fg(Color::Gray)),
+        status,
     );
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(body);
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(body);
     queue(f, st, left);
-    details(f, st, right);
+    let shown = details(f, st, right);
     if st.dialog.is_some() {
         dialog(f, st, body);
     }
+    shown
 }
 
 fn queue(f: &mut Frame, st: &State, area: Rect) {
+    // Borders and the highlight symbol take 4 columns.
+    let width = usize::from(area.width.saturating_sub(4));
     let items: Vec<ListItem> = st
         .queue
         .iter()
         .map(|r| {
-            ListItem::new(Line::from(vec![
-                Span::styled(format!("{:<6} ", r.tier.as_str()), tier_style(r.tier)),
-                Span::raw(format!(
-                    "{:>6} {}@{} ",
+            let tier = &r.tier.as_str()[..r.tier.as_str().len().min(4)];
+            // Narrow panes leave agent and target to the detail pane: the command comes first.
+            let head = if width >= 60 {
+                format!(
+                    "{tier:<4} {:>5} {}@{} ",
                     countdown(r.expires_at_ms),
                     r.agent,
                     r.target
-                )),
-                Span::raw(r.command.replace(['\r', '\n'], " ")),
+                )
+            } else {
+                format!("{tier:<4} {:>5} ", countdown(r.expires_at_ms))
+            };
+            let used = head.chars().count() + 1;
+            let (mut text, mut more) = r.shown.command.one_line_within(width.saturating_sub(used));
+            if more > 0 {
+                // Room for the marker that says how much is left out.
+                let marker = format!("…+{}", thousands(r.shown.command.chars))
+                    .chars()
+                    .count();
+                (text, more) = r
+                    .shown
+                    .command
+                    .one_line_within(width.saturating_sub(used + marker).max(1));
+            }
+            let tail = if more > 0 {
+                format!("…+{}", thousands(more))
+            } else {
+                String::new()
+            };
+            let flag = if r.shown.command.flags.is_empty() {
+                ""
+            } else {
+                "⚠"
+            };
+            ListItem::new(Line::from(vec![
+                Span::styled(head, tier_style(r.tier)),
+                Span::styled(flag, Style::new().fg(Color::Red)),
+                Span::raw(text),
+                Span::styled(tail, dim()),
             ]))
         })
         .collect();
-    let mut state =
-        ListState::default().with_selected((!st.queue.is_empty()).then_some(st.selected));
+    let index = st
+        .selected
+        .as_deref()
+        .and_then(|id| st.queue.iter().position(|r| r.id == id));
+    let mut state = ListState::default().with_selected(index);
+    let title = if index.is_none() && !st.queue.is_empty() {
+        " queue — nothing selected (j/k) "
+    } else {
+        " queue (newest first) "
+    };
     let list = List::new(items)
-        .block(Block::bordered().title(" queue (newest first) "))
+        .block(Block::bordered().title(title))
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol("> ");
     f.render_stateful_widget(list, area, &mut state);
 }
 
-fn details(f: &mut Frame, st: &State, area: Rect) {
+fn details(f: &mut Frame, st: &State, area: Rect) -> Option<DetailShown> {
     let [info, screen] =
-        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-    let Some(r) = st.queue.get(st.selected) else {
+        Layout::vertical([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(area);
+    let Some(r) = st.current() else {
+        let text = if st.queue.is_empty() {
+            "Nothing waiting. New requests appear in the queue at once (with a bell)."
+        } else {
+            "Nothing selected. j/k selects a request; a new one is never selected for you."
+        };
         f.render_widget(
-            Paragraph::new("Nothing waiting. New requests appear here at once (with a bell).")
-                .block(Block::bordered().title(" request ")),
+            Paragraph::new(text).block(Block::bordered().title(" request ")),
             area,
         );
-        return;
+        return None;
     };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(r.tier.as_str().to_uppercase(), tier_style(r.tier)),
-            Span::raw(format!(
-                "  score {}  {} → {}  denies in {}",
-                r.score,
-                r.agent,
-                r.target,
-                countdown(r.expires_at_ms)
-            )),
-        ]),
-        Line::from(
-            r.target_labels
-                .iter()
-                .map(|(k, v)| {
-                    let prod = matches!(
-                        v.to_ascii_lowercase().as_str(),
-                        "prod" | "production" | "live"
-                    );
-                    let style = if prod {
-                        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
-                    } else {
-                        Style::new()
-                    };
-                    Span::styled(format!("{k}={v} "), style)
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Line::from(format!(
-            "approvals {}/{}{}",
-            r.approvals.len(),
-            r.approvals_needed,
-            if r.approvals.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", r.approvals.join(", "))
-            }
-        )),
-        Line::from(""),
-        Line::styled(r.command.clone(), Style::new().add_modifier(Modifier::BOLD)),
-        Line::from(""),
-    ];
-    if let Some(reason) = &r.reason {
-        lines.push(Line::from(vec![
-            Span::styled("agent says: ", Style::new().fg(Color::DarkGray)),
-            Span::styled(reason.clone(), Style::new().add_modifier(Modifier::ITALIC)),
-        ]));
+    let width = usize::from(info.width.saturating_sub(2));
+    let height = usize::from(info.height.saturating_sub(2));
+    let lines = detail_lines(r, width);
+    let total = lines.len();
+    let scroll = st.scroll.min(total.saturating_sub(height));
+    let below = total.saturating_sub(scroll + height);
+    let mut visible: Vec<Line> = lines.into_iter().skip(scroll).take(height).collect();
+    if below > 0 && !visible.is_empty() {
+        // The last row says what is below instead of showing one more line of it.
+        let more = below + 1;
+        visible.pop();
+        visible.push(Line::styled(
+            format!("↓ {more} more lines — Space/PgDn; approving needs the whole request seen"),
+            Style::new().fg(Color::Black).bg(Color::Cyan),
+        ));
     }
-    for reason in &r.reasons {
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("[{}] ", reason.tier.as_str()),
-                tier_style(reason.tier),
-            ),
-            Span::raw(reason.text.clone()),
-        ]));
-    }
-    lines.push(Line::styled(
-        format!("request {} · node {}", r.id, r.node),
-        Style::new().fg(Color::DarkGray),
-    ));
+    let title = if total > height {
+        format!(
+            " request — lines {}–{} of {total} ",
+            scroll + 1,
+            (scroll + height).min(total)
+        )
+    } else {
+        " request ".to_owned()
+    };
     f.render_widget(
-        Paragraph::new(Text::from(lines))
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" request ")),
+        Paragraph::new(visible).block(Block::bordered().title(title)),
         info,
     );
     let text = match &st.screen {
@@ -187,56 +370,125 @@ fn details(f: &mut Frame, st: &State, area: Rect) {
         Paragraph::new(shown).block(Block::bordered().title(" what the agent sees ")),
         screen,
     );
+    // The marker row hides one line; what the reviewer has seen ends above it.
+    let seen_height = if below > 0 {
+        height.saturating_sub(1)
+    } else {
+        height
+    };
+    Some(DetailShown {
+        id: r.id.clone(),
+        total,
+        height: seen_height.max(1),
+    })
+}
+
+fn field(label: &str, value: &str, active: bool) -> Line<'static> {
+    let style = if active {
+        Style::new().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::new()
+    };
+    Line::from(vec![
+        Span::raw(label.to_owned()),
+        Span::styled(format!("{value}_"), style),
+    ])
 }
 
 fn dialog(f: &mut Frame, st: &State, body: Rect) {
     let Some(d) = &st.dialog else { return };
-    let Some(r) = st.queue.iter().find(|r| r.id == d.id) else {
+    let id = match d {
+        Dialog::Remember(d) => &d.id,
+        Dialog::Deny { id, .. } | Dialog::ConfirmHigh { id, .. } => id,
+    };
+    let Some(r) = st.queue.iter().find(|r| r.id == *id) else {
         return;
     };
-    let w = body.width.min(64);
-    let area = Rect::new(
-        body.x + (body.width - w) / 2,
-        body.y + 2,
-        w,
-        9.min(body.height),
-    );
-    let ttl = TTLS
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if i == d.ttl {
-                format!("[{}:{t}]", i + 1)
-            } else {
-                format!(" {}:{t} ", i + 1)
-            }
-        })
-        .collect::<String>();
-    let text = vec![
-        Line::from(r.command.clone()),
-        Line::from(""),
-        Line::from(format!(
-            "[g] agent:  {}",
-            if d.any_agent {
-                "any agent".to_owned()
-            } else {
-                format!("only {}", r.agent)
-            }
-        )),
-        Line::from(format!(
-            "[t] target: {}",
-            if d.any_target {
-                "any target".to_owned()
-            } else {
-                format!("only {}", r.target)
-            }
-        )),
-        Line::from(format!("[1-4] for: {ttl}")),
-        Line::from("[Enter] approve and remember   [Esc] cancel"),
-    ];
+    let w = body.width.min(72);
+    let (title, text) = match d {
+        Dialog::Remember(d) => {
+            let ttl = TTLS
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if i == d.ttl {
+                        format!("[{}:{t}]", i + 1)
+                    } else {
+                        format!(" {}:{t} ", i + 1)
+                    }
+                })
+                .collect::<String>();
+            let who = |any: bool, one: &str, all: &str| {
+                if any {
+                    all.to_owned()
+                } else {
+                    format!("only {one}")
+                }
+            };
+            (
+                " approve and remember ",
+                vec![
+                    Line::from(excerpt(r, 60)),
+                    Line::from(""),
+                    Line::from(format!(
+                        "[g] agent:  {}",
+                        who(d.any_agent, &r.agent, "any agent")
+                    )),
+                    Line::from(format!(
+                        "[t] target: {}",
+                        who(d.any_target, &r.target, "any target")
+                    )),
+                    Line::from(format!("[1-4] for: {ttl}")),
+                    Line::from("[Enter] approve and remember   [Esc] cancel"),
+                ],
+            )
+        }
+        Dialog::Deny { text, .. } => (
+            " deny ",
+            vec![
+                Line::from(format!("Deny {}", excerpt(r, 54))),
+                Line::from(""),
+                Line::from("Reason the agent will read (optional):"),
+                field("> ", text, true),
+                Line::from(""),
+                Line::from("[Enter] deny   [Esc] cancel"),
+            ],
+        ),
+        Dialog::ConfirmHigh {
+            typed,
+            note,
+            on_note,
+            error,
+            ..
+        } => (
+            " approve a HIGH-risk request ",
+            vec![
+                Line::styled(
+                    format!("HIGH on target {}: {}", r.target, excerpt(r, 40)),
+                    tier_style(Tier::High),
+                ),
+                Line::from(""),
+                field(
+                    &format!("Type the target name ({}) to confirm: ", r.target),
+                    typed,
+                    !*on_note,
+                ),
+                field("Note (optional, Tab): ", note, *on_note),
+                Line::styled(
+                    error.clone().unwrap_or_default(),
+                    Style::new().fg(Color::Red),
+                ),
+                Line::from("[Enter] approve   [Tab] note   [Esc] cancel"),
+            ],
+        ),
+    };
+    let height = (text.len() as u16 + 2).min(body.height);
+    let area = Rect::new(body.x + (body.width - w) / 2, body.y + 2, w, height);
     f.render_widget(Clear, area);
     f.render_widget(
-        Paragraph::new(text).block(Block::bordered().title(" approve and remember ")),
+        Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(Block::bordered().title(title)),
         area,
     );
 }

@@ -91,7 +91,7 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
     );
     put!(
         out,
-        "  3. Review requests:                       airlock{cfg} review --token <TOKEN>"
+        "  3. Review requests:                       read -rs AIRLOCK_TOKEN; export AIRLOCK_TOKEN; airlock{cfg} review"
     );
     put!(
         out,

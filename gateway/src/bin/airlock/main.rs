@@ -40,9 +40,10 @@ enum Cmd {
         /// Reviewer WebSocket URL (default: from the config's [reviewer] listen).
         #[arg(long)]
         url: Option<String>,
-        /// Reviewer token (or AIRLOCK_TOKEN).
-        #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true)]
-        token: String,
+        /// A file holding the reviewer token (mode 600). Without it the token is read from
+        /// AIRLOCK_TOKEN; it is never taken on the command line, where `ps` would show it.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
     },
     /// Classify a command the way the gateway would: tier, score and reasons.
     Classify {
@@ -283,7 +284,8 @@ async fn async_main(cli: Cli) -> Result<()> {
         Cmd::Serve => serve(config).await,
         Cmd::Reviewer(c) => cli::reviewer::run(config, c).await,
         Cmd::Whitelist(c) => cli::whitelist::run(config, c).await,
-        Cmd::Review { url, token } => {
+        Cmd::Review { url, token_file } => {
+            let token = cli::review::token(token_file.as_deref())?;
             let url = url.unwrap_or_else(|| format!("ws://{}/ws", config.reviewer_listen));
             airlock_reviewer_ws::client::run(&url, &token)
                 .await

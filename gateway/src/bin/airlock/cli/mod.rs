@@ -7,6 +7,7 @@ pub mod classify;
 pub mod ledger;
 pub mod operator;
 pub mod policy;
+pub mod review;
 pub mod reviewer;
 pub mod sessions;
 pub mod whitelist;
