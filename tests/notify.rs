@@ -173,3 +173,63 @@ attempts = 3
         "the dead webhook is logged"
     );
 }
+
+#[tokio::test]
+async fn a_long_command_is_never_cut_silently_and_controls_never_reach_the_chat() {
+    let (port, seen) = receiver().await;
+    let extra = format!(
+        r#"
+[[webhook]]
+name = "chat"
+url = "http://127.0.0.1:{port}/chat"
+format = "slack"
+events = ["pending"]
+"#
+    );
+    let gw = Gateway::start(Opts {
+        timeout: "2s",
+        extra,
+        more_targets: vec!["prod".into()],
+        reviewer_extra: r#"public_url = "https://airlock.example.com/""#.into(),
+        ..Opts::default()
+    })
+    .await;
+    let dir = gw.path("x");
+    // 300 spaces hide an `rm` on a narrow screen; an ESC sequence would erase a line.
+    let cmd = format!(
+        "ls {d}{}; rm -rf {d}/v; printf 'ok\x1b[2K'; echo {}",
+        " ".repeat(300),
+        "a".repeat(400),
+        d = dir.display()
+    );
+    let mut ssh = gw.ssh_cmd(&gw.agent_key, "prod");
+    ssh.args(["-o", "SetEnv=AIRLOCK_REASON=\"cleanup, OPS-7\""])
+        .arg("127.0.0.1")
+        .arg(&cmd);
+    let out = ssh.output().await.expect("ssh");
+    assert_ne!(out.status.code(), Some(0), "nobody approved it");
+    eventually("the chat webhook heard the request", || {
+        !bodies(&seen, "/chat").is_empty()
+    })
+    .await;
+    let text = bodies(&seen, "/chat")[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        text.contains(&format!("⟨300 spaces⟩; rm -rf {}/v", dir.display())),
+        "the rm is in the message: {text}"
+    );
+    assert!(
+        text.contains("chars, open the page)"),
+        "the cut is said: {text}"
+    );
+    assert!(!text.contains('\x1b'), "no raw ESC: {text:?}");
+    assert!(text.contains("printf 'ok⟨ESC⟩[2K'"), "the ESC is shown: {text}");
+    assert!(text.contains("Target labels: env=prod"), "{text}");
+    assert!(text.contains("Agent says: cleanup, OPS-7"), "{text}");
+    assert!(
+        text.contains("Review: https://airlock.example.com/#request="),
+        "{text}"
+    );
+}

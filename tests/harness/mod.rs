@@ -74,6 +74,10 @@ pub struct Opts {
     pub reviewer_port: Option<u16>,
     /// More keys for the `[ssh]` table (e.g. `shutdown_grace = "5s"`).
     pub ssh_extra: String,
+    /// More keys for the `[reviewer]` table (e.g. `public_url = "…"`).
+    pub reviewer_extra: String,
+    /// More keys for the `[approval]` table (e.g. `when_nobody_online = "deny"`).
+    pub approval_extra: String,
     /// Extra environment variables for the gateway process itself (not for its commands).
     pub env: Vec<(String, String)>,
     /// Start the gateway under a seccomp filter that makes the Landlock system calls fail
@@ -170,6 +174,8 @@ impl Default for Opts {
             shared_db: None,
             reviewer_port: None,
             ssh_extra: String::new(),
+            reviewer_extra: String::new(),
+            approval_extra: String::new(),
             env: Vec::new(),
             deny_landlock: false,
             binary: None,
@@ -238,10 +244,12 @@ listen = "127.0.0.1:0"
 {ssh_extra}
 [reviewer]
 listen = "127.0.0.1:{reviewer_port}"
+{reviewer_extra}
 [database]
 url = "{db_url}"
 [approval]
 timeout = "{timeout}"
+{approval_extra}
 [[target]]
 name = "local"
 kind = "local"
@@ -258,6 +266,8 @@ targets = [{targets}]
 "#,
             timeout = opts.timeout,
             ssh_extra = opts.ssh_extra,
+            reviewer_extra = opts.reviewer_extra,
+            approval_extra = opts.approval_extra,
             reviewer_port = opts.reviewer_port.unwrap_or(0),
             node = opts.node.unwrap_or("airlock-1"),
             targets = std::iter::once("local".to_owned())

@@ -76,6 +76,8 @@ pub(crate) struct DetailShown {
     pub total: usize,
     /// Lines the pane shows.
     pub height: usize,
+    /// Lines before the footer: what must have been on screen before approval.
+    pub content: usize,
 }
 
 pub(crate) struct State {
@@ -181,7 +183,7 @@ impl State {
         self.page = d.height.max(1);
         let last_start = d.total.saturating_sub(d.height);
         self.scroll = self.scroll.min(last_start);
-        self.unseen_lines = d.total.saturating_sub(self.scroll + d.height);
+        self.unseen_lines = d.content.saturating_sub(self.scroll + d.height);
         if self.unseen_lines == 0 {
             self.seen_whole.insert(d.id);
         }
@@ -427,7 +429,7 @@ impl State {
                 self.status = match (result.as_str(), whitelisted) {
                     (_, Some(w)) => format!("{what}: {result}, remembered as whitelist entry {w}"),
                     ("counted", None) => format!(
-                        "you approved {what}: {} of {approvals_needed} approvals, waiting for another reviewer",
+                        "{} of {approvals_needed} approvals, waiting for another reviewer: you approved {what}",
                         approvals.len()
                     ),
                     (other, None) => format!("{what}: {other}"),

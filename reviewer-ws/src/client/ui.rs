@@ -110,9 +110,10 @@ fn plain(text: impl Into<String>, style: Style) -> Vec<Piece> {
     vec![(text.into(), style, false)]
 }
 
-/// Every line of a request's detail at `width`: header, flags, the whole command, the stated
-/// reason, every classifier reason, ids.
-pub(crate) fn detail_lines(r: &RequestMsg, width: usize) -> Vec<Line<'static>> {
+/// Every line of a request's detail at `width` — header, flags, the whole command, the stated
+/// reason, every classifier reason, then a footer (ids, end mark) — and how many lines come
+/// before the footer (what must have been on screen before approval).
+pub(crate) fn detail_lines(r: &RequestMsg, width: usize) -> (Vec<Line<'static>>, usize) {
     let mut paras: Vec<Vec<Piece>> = Vec::new();
     paras.push(vec![
         (r.tier.as_str().to_uppercase(), tier_style(r.tier), true),
@@ -190,11 +191,14 @@ pub(crate) fn detail_lines(r: &RequestMsg, width: usize) -> Vec<Line<'static>> {
             (reason.text.clone(), Style::new(), false),
         ]);
     }
-    paras.push(plain(
-        format!("request {} · node {} · end of request", r.id, r.node),
-        dim(),
+    let mut lines: Vec<Line<'static>> = paras.iter().flat_map(|p| wrap(p, width)).collect();
+    let content = lines.len();
+    lines.extend(wrap(
+        &plain(format!("request {} · node {}", r.id, r.node), dim()),
+        width,
     ));
-    paras.iter().flat_map(|p| wrap(p, width)).collect()
+    lines.extend(wrap(&plain("— end of request —", dim()), width));
+    (lines, content)
 }
 
 /// Draw the frame; returns what the detail pane showed of the selected request.
@@ -316,7 +320,7 @@ fn queue(f: &mut Frame, st: &State, area: Rect) {
 
 fn details(f: &mut Frame, st: &State, area: Rect) -> Option<DetailShown> {
     let [info, screen] =
-        Layout::vertical([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(area);
+        Layout::vertical([Constraint::Percentage(70), Constraint::Percentage(30)]).areas(area);
     let Some(r) = st.current() else {
         let text = if st.queue.is_empty() {
             "Nothing waiting. New requests appear in the queue at once (with a bell)."
@@ -331,7 +335,7 @@ fn details(f: &mut Frame, st: &State, area: Rect) -> Option<DetailShown> {
     };
     let width = usize::from(info.width.saturating_sub(2));
     let height = usize::from(info.height.saturating_sub(2));
-    let lines = detail_lines(r, width);
+    let (lines, content) = detail_lines(r, width);
     let total = lines.len();
     let scroll = st.scroll.min(total.saturating_sub(height));
     let below = total.saturating_sub(scroll + height);
@@ -341,7 +345,7 @@ fn details(f: &mut Frame, st: &State, area: Rect) -> Option<DetailShown> {
         let more = below + 1;
         visible.pop();
         visible.push(Line::styled(
-            format!("↓ {more} more lines — Space/PgDn; approving needs the whole request seen"),
+            format!("↓ {more} more lines — Space/PgDn"),
             Style::new().fg(Color::Black).bg(Color::Cyan),
         ));
     }
@@ -380,6 +384,7 @@ fn details(f: &mut Frame, st: &State, area: Rect) -> Option<DetailShown> {
         id: r.id.clone(),
         total,
         height: seen_height.max(1),
+        content,
     })
 }
 
