@@ -145,3 +145,53 @@ fn target_containment_keys_are_checked() {
         Some("/k")
     );
 }
+
+#[test]
+fn reviewer_and_approval_keys_and_labels_are_checked() {
+    let p = Path::new("a.toml");
+    let c = Config::parse(
+        "[reviewer]\npublic_url = \"https://airlock.example.com/\"\n[approval]\nwhen_nobody_online = \"deny\"\n",
+        p,
+    )
+    .unwrap();
+    assert_eq!(
+        c.reviewer_public_url.as_deref(),
+        Some("https://airlock.example.com")
+    );
+    assert_eq!(c.when_nobody_online, NobodyOnline::Deny);
+    assert_eq!(
+        Config::parse("", p).unwrap().when_nobody_online,
+        NobodyOnline::Wait
+    );
+    for (bad, says) in [
+        (
+            "[approval]\nwhen_nobody_online = \"maybe\"\n",
+            "when_nobody_online",
+        ),
+        (
+            "[reviewer]\npublic_url = \"airlock.example.com\"\n",
+            "public_url",
+        ),
+        ("[reviewer]\npublic_url = \"https://a b\"\n", "public_url"),
+        (
+            "[[target]]\nname = \"t\"\nkind = \"local\"\nlabels = { env = \"pro\u{0434}\" }\n",
+            "labels must be",
+        ),
+        (
+            "[[target]]\nname = \"t\"\nkind = \"local\"\nlabels = { env = \"prod\u{202E}\" }\n",
+            "⟨U+202E⟩",
+        ),
+        (
+            "[[target]]\nname = \"t\"\nkind = \"local\"\nlabels = { env = \"x\\u001b[2K\" }\n",
+            "⟨ESC⟩",
+        ),
+    ] {
+        let err = Config::parse(bad, p).unwrap_err().to_string();
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+    let long = format!(
+        "[[target]]\nname = \"t\"\nkind = \"local\"\nlabels = {{ env = \"{}\" }}\n",
+        "x".repeat(65)
+    );
+    assert!(Config::parse(&long, p).is_err());
+}
