@@ -65,8 +65,26 @@ pub(crate) fn describe(c: char) -> Option<&'static str> {
         '\r' => "CARRIAGE RETURN (terminal control: can overwrite displayed text)",
         '\u{7F}' => "DELETE (control character)",
         c if c.is_control() && c != '\n' && c != '\t' => "control character",
+        c if !c.is_ascii() && unusual(c) => {
+            "invisible, blank or unassigned character (Unicode format, space, private-use or unassigned)"
+        }
         _ => return None,
     })
+}
+
+/// Every other code point a screen may not show as what it is: format controls (Cf), spaces
+/// other than the ASCII one (Zs), line and paragraph separators, private use and unassigned
+/// code points. The table above names the common ones; this catches the rest.
+fn unusual(c: char) -> bool {
+    static UNUSUAL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^[\p{Cf}\p{Zs}\p{Zl}\p{Zp}\p{Co}\p{Cn}]$").ok()
+    });
+    let mut buf = [0; 4];
+    match UNUSUAL.as_ref() {
+        Some(re) => re.is_match(c.encode_utf8(&mut buf)),
+        // The pattern is a constant; were it ever refused, every non-ASCII character is suspect.
+        None => true,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -424,3 +424,28 @@ fn truncated_option_values_never_panic() {
         }
     }
 }
+
+#[test]
+fn spans_are_byte_ranges_even_after_multibyte_characters() {
+    let c = Classifier::builtin();
+    for cmd in [
+        "éé; touch /tmp/a",
+        "echo 'ééé' x; touch /tmp/a",
+        "echo hi \u{202E}; ec\u{200B}ho x; touch /tmp/a",
+        "x=日本; touch /tmp/a",
+    ] {
+        let a = c.classify(cmd, &Context::default());
+        let touch = a
+            .reasons
+            .iter()
+            .find(|r| r.rule == "fs.write")
+            .and_then(|r| r.span)
+            .unwrap_or_else(|| panic!("{cmd:?}: {:?}", a.reasons));
+        assert_eq!(cmd.get(touch.0..touch.1), Some("touch /tmp/a"), "{cmd:?}");
+        for r in &a.reasons {
+            if let Some((s, e)) = r.span {
+                assert!(cmd.get(s..e).is_some(), "{cmd:?} {}: {s}..{e}", r.rule);
+            }
+        }
+    }
+}

@@ -500,6 +500,12 @@ mod tests {
         // A word entirely in another script is not a look-alike of a Latin one.
         assert!(Shown::of("echo привет").is_plain());
         assert_eq!(line("ｃat"), "⟨U+FF43⟩at");
+        // Format and space characters the named table does not list are marked too.
+        for c in ['\u{1680}', '\u{0890}', '\u{110CD}', '\u{E000}', '\u{0378}'] {
+            let s = format!("a{c}b");
+            assert_eq!(line(&s), format!("a⟨U+{:04X}⟩b", c as u32), "{c:?}");
+            assert_eq!(Shown::of(&s).flags[0].code, FlagCode::HiddenCharacter);
+        }
         covers("\u{0441}\u{0430}t");
     }
 

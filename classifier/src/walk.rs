@@ -89,6 +89,14 @@ pub fn collect_into(
     }
 }
 
+/// The byte offset of character `index` of `src` (its end when past it).
+fn byte_at(src: &str, index: usize) -> usize {
+    if src.is_ascii() {
+        return index.min(src.len());
+    }
+    src.char_indices().nth(index).map_or(src.len(), |(b, _)| b)
+}
+
 struct Walker<'a> {
     /// The text being walked (spans index into it).
     src: &'a str,
@@ -102,9 +110,17 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// A node's location as a byte range of the source (brush-parser counts characters;
+    /// [`crate::Reason::span`] is bytes, like every other span).
     fn span(&self, loc: Option<brush_parser::SourceSpan>) -> Option<(usize, usize)> {
-        self.span_override
-            .or_else(|| loc.map(|l| (l.start.index, l.end.index)))
+        self.span_override.or_else(|| {
+            loc.map(|l| {
+                (
+                    byte_at(self.src, l.start.index),
+                    byte_at(self.src, l.end.index),
+                )
+            })
+        })
     }
 
     fn nested(&mut self, src: &str, span: Option<(usize, usize)>) {

@@ -203,7 +203,11 @@ impl Witness {
     /// not be written (the command is then refused); otherwise the gate's own verdict stands.
     pub async fn judged(&self, command: &str, judged: &Judged) -> Result<(), Deny> {
         self.recorder
-            .marker(&format!("command: {command}"))
+            // A label for people replaying it: the display form (the ledger keeps the bytes).
+            .marker(&format!(
+                "command: {}",
+                airlock_classifier::visible::Shown::of(command).one_line()
+            ))
             .await
             .map_err(|_| Deny::RecordingFailed)?;
         let (a, verdict) = match judged {

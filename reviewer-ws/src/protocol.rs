@@ -60,7 +60,8 @@ fn code_points(text: &str, byte: usize) -> usize {
     text.char_indices().take_while(|(i, _)| *i < byte).count()
 }
 
-/// The classifier's reasons with their byte spans turned into code-point spans.
+/// The classifier's reasons as reviewers get them: byte spans turned into code-point spans, and
+/// texts (which may quote the command) in their display form.
 pub fn reasons_in_code_points(command: &str, reasons: &[Reason]) -> Vec<Reason> {
     reasons
         .iter()
@@ -69,6 +70,7 @@ pub fn reasons_in_code_points(command: &str, reasons: &[Reason]) -> Vec<Reason> 
                 let s = code_points(command, s);
                 (s, code_points(command, e).max(s + 1))
             }),
+            text: Shown::of(&r.text).one_line(),
             ..r.clone()
         })
         .collect()
@@ -241,8 +243,15 @@ mod tests {
             text: "rm".into(),
             tier: Tier::High,
         };
-        let got = reasons_in_code_points(cmd, &[r]);
+        let quoting = Reason {
+            rule: "input.mixed-script".into(),
+            span: None,
+            text: "inside the Latin word \"\u{0441}at\"".into(),
+            tier: Tier::High,
+        };
+        let got = reasons_in_code_points(cmd, &[r, quoting]);
         assert_eq!(got[0].span, Some((8, 16)));
+        assert_eq!(got[1].text, "inside the Latin word \"⟨U+0441⟩at\"");
         assert_eq!(cmd.chars().skip(8).collect::<String>(), "rm -rf x");
     }
 }

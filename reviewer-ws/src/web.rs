@@ -22,6 +22,7 @@ const MAX_BROWSER_RECORDING: u64 = 64 * 1024 * 1024;
 
 const INDEX: &str = include_str!("../web/index.html");
 const APP_JS: &str = include_str!("../web/app.js");
+const SHOWN_JS: &str = include_str!("../web/shown.js");
 const APP_CSS: &str = include_str!("../web/app.css");
 const PLAYER_JS: &str =
     include_str!("../web/vendor/asciinema-player-3.17.0/asciinema-player.min.js");
@@ -34,9 +35,10 @@ const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; sty
      form-action 'self'; frame-ancestors 'none'";
 
 /// The page's files: path, body, content type.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     ("/", INDEX, "text/html; charset=utf-8"),
     ("/app.js", APP_JS, "text/javascript; charset=utf-8"),
+    ("/shown.js", SHOWN_JS, "text/javascript; charset=utf-8"),
     ("/app.css", APP_CSS, "text/css; charset=utf-8"),
     (
         "/vendor/asciinema-player.min.js",
@@ -167,7 +169,9 @@ async fn sessions(
         Ok(rows) => ok_json(json!({
             "sessions": rows.iter().map(|s| json!({
                 "id": s.id, "agent": s.agent, "target": s.target, "kind": s.kind,
-                "command": s.command, "started_at": s.started_at, "ended_at": s.ended_at,
+                "command": s.command,
+                "shown": s.command.as_deref().map(airlock_classifier::visible::Shown::of),
+                "started_at": s.started_at, "ended_at": s.ended_at,
                 "outcome": s.outcome, "exit_status": s.exit_status,
             })).collect::<Vec<_>>()
         })),

@@ -64,7 +64,9 @@ pub async fn list(
             r.target,
             r.kind,
             outcome,
-            r.command.as_deref().unwrap_or("")
+            // One line of visible text: a tab, newline or ESC in a command must not reach
+            // the operator's terminal or break the columns.
+            airlock_classifier::visible::Shown::of(r.command.as_deref().unwrap_or("")).one_line()
         )?;
     }
     Ok(())
