@@ -225,7 +225,10 @@ events = ["pending"]
         "the cut is said: {text}"
     );
     assert!(!text.contains('\x1b'), "no raw ESC: {text:?}");
-    assert!(text.contains("printf 'ok⟨ESC⟩[2K'"), "the ESC is shown: {text}");
+    assert!(
+        text.contains("printf 'ok⟨ESC⟩[2K'"),
+        "the ESC is shown: {text}"
+    );
     assert!(text.contains("Target labels: env=prod"), "{text}");
     assert!(text.contains("Agent says: cleanup, OPS-7"), "{text}");
     assert!(
