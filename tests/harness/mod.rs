@@ -510,6 +510,34 @@ targets = [{targets}]
         Reviewer::connect(&self.ws_url, &token).await
     }
 
+    /// One raw HTTP/1.1 GET to the reviewer listener; the whole response text.
+    pub async fn http_get(&self, path: &str, token: Option<&str>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self
+            .ws_url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/ws")
+            .to_owned();
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("send");
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     pub fn recordings(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.path("data/recordings"))
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())

@@ -230,14 +230,33 @@ pub(crate) fn draw(f: &mut Frame, st: &State) -> Option<DetailShown> {
         ])),
         top,
     );
-    let keys = match st.current() {
-        None => "[j/k] select  [q]uit",
-        Some(r) if r.tier == Tier::High => {
-            "[j/k] select  [Space/b] scroll  [A]pprove (confirm)  [D]eny…  [q]uit"
+    // Approve and deny look different (green, red); R is not offered for high.
+    let approve = Style::new().fg(Color::Green).add_modifier(Modifier::BOLD);
+    let deny = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
+    let keys: Vec<Span> = match st.current() {
+        None => vec![Span::styled("[j/k] select  [q]uit", dim())],
+        Some(r) => {
+            let mut k = vec![
+                Span::styled("[j/k] select  [Space/b] scroll  ", dim()),
+                Span::styled(
+                    if r.tier == Tier::High {
+                        "[A]pprove (type target)"
+                    } else {
+                        "[A]pprove"
+                    },
+                    approve,
+                ),
+                Span::raw("  "),
+                Span::styled("[D]eny…", deny),
+            ];
+            if r.tier != Tier::High {
+                k.push(Span::styled("  [R]emember", dim()));
+            }
+            k.push(Span::styled("  [q]uit", dim()));
+            k
         }
-        Some(_) => "[j/k] select  [Space/b] scroll  [A]pprove  [D]eny…  [R]emember  [q]uit",
     };
-    f.render_widget(Paragraph::new(keys).style(dim()), hints);
+    f.render_widget(Paragraph::new(Line::from(keys)), hints);
     f.render_widget(
         Paragraph::new(st.status.clone()).style(Style::new().fg(Color::Gray)),
         status,
