@@ -230,7 +230,7 @@ events = ["pending"]
         "the ESC is shown: {text}"
     );
     assert!(text.contains("Target labels: env=prod"), "{text}");
-    assert!(text.contains("Agent says: cleanup, OPS-7"), "{text}");
+    assert!(text.contains("Agent says: ```cleanup, OPS-7```"), "{text}");
     assert!(
         text.contains("Review: https://airlock.example.com/#request="),
         "{text}"

@@ -68,13 +68,16 @@ const COMMAND_CHARS: usize = 300;
 const REASON_CHARS: usize = 200;
 
 /// Agent text as a notification shows it: the display form on one line (controls, bidi and
-/// invisible characters as visible marks), never cut without saying how much is left out.
-fn shown(text: &str, max: usize) -> String {
-    let (line, more) = Shown::of(text).one_line_within(max);
+/// invisible characters as visible marks), never cut without saying how much is left out, in
+/// a code block so chat markup (`*bold*`, `_italic_`, `~strike~`) does not apply; a backtick
+/// (which could close the block) is shown as a mark.
+fn shown(form: &Shown, max: usize) -> String {
+    let (line, more) = form.one_line_within(max);
+    let line = line.replace('`', "⟨U+0060⟩");
     if more == 0 {
-        line
+        format!("```{line}```")
     } else {
-        format!("{line}… (+{} chars, open the page)", thousands(more))
+        format!("```{line}…``` (+{} chars, open the page)", thousands(more))
     }
 }
 
@@ -85,11 +88,12 @@ pub fn link(public_url: Option<&str>, id: &str) -> Option<String> {
 
 /// The text both formats carry.
 pub fn text(event: Event, r: &RequestView, public_url: Option<&str>) -> String {
-    let command = shown(&r.command, COMMAND_CHARS);
-    let flags = Shown::of(&r.command).flags;
+    let form = Shown::of(&r.command);
+    let command = shown(&form, COMMAND_CHARS);
+    let flags = form.flags;
     let mut out = match event {
         Event::Pending => format!(
-            "Airlock: {} wants to run `{command}` on {} — {} risk (score {}), needs {} approval{}, denied at {} if nobody decides (request {})",
+            "Airlock: {} wants to run {command} on {} — {} risk (score {}), needs {} approval{}, denied at {} if nobody decides (request {})",
             r.agent,
             r.target,
             r.tier,
@@ -100,7 +104,7 @@ pub fn text(event: Event, r: &RequestView, public_url: Option<&str>) -> String {
             r.id
         ),
         Event::Timeout => format!(
-            "Airlock: DENIED by timeout — nobody decided on `{command}` by {} on {} ({} risk, request {})",
+            "Airlock: DENIED by timeout — nobody decided on {command} by {} on {} ({} risk, request {})",
             r.agent, r.target, r.tier, r.id
         ),
     };
@@ -112,7 +116,11 @@ pub fn text(event: Event, r: &RequestView, public_url: Option<&str>) -> String {
         out.push_str(&format!("\nTarget labels: {}", labels.join(", ")));
     }
     if let Some(reason) = &r.reason {
-        out.push_str(&format!("\nAgent says: {}", shown(reason, REASON_CHARS)));
+        let form = Shown::of_line(reason);
+        for f in &form.flags {
+            out.push_str(&format!("\n⚠ stated reason: {}", f.text));
+        }
+        out.push_str(&format!("\nAgent says: {}", shown(&form, REASON_CHARS)));
     }
     if let Some(url) = link(public_url, &r.id) {
         out.push_str(&format!("\nReview: {url}"));
@@ -138,12 +146,12 @@ fn body(
     match hook.format {
         Format::Slack => json!({ "text": slack_escape(&text) }),
         // The request is the stored one (exact bytes, for programs); `shown` is how a human
-        // must see its command.
+        // must see its command; `text` is escaped like Slack's, as it is often forwarded to chat.
         Format::Json => json!({
             "event": match event { Event::Pending => "request.pending", Event::Timeout => "request.timeout" },
-            "text": text,
+            "text": slack_escape(&text),
             "request": r,
-            "shown": { "command": Shown::of(&r.command), "reason": r.reason.as_deref().map(Shown::of) },
+            "shown": { "command": Shown::of(&r.command), "reason": r.reason.as_deref().map(Shown::of_line) },
             "url": link(public_url, &r.id),
         }),
     }
@@ -305,11 +313,14 @@ mod tests {
             &request(&cmd),
             Some("https://airlock.example"),
         );
-        assert!(t.contains("ls /tmp/x⟨300 spaces⟩; echo aaa"), "{t}");
-        assert!(t.contains("… (+"), "an elision marker: {t}");
+        assert!(t.contains("```ls /tmp/x⟨300 spaces⟩; echo aaa"), "{t}");
+        assert!(t.contains("…``` (+"), "an elision marker: {t}");
         assert!(t.contains("chars, open the page)"), "{t}");
         assert!(!t.contains('\x1b'), "no raw ESC: {t}");
-        assert!(t.contains("Agent says: rotate logs⟨ESC⟩[2K, OPS-42"), "{t}");
+        assert!(
+            t.contains("Agent says: ```rotate logs⟨ESC⟩[2K, OPS-42```"),
+            "{t}"
+        );
         assert!(t.contains("Target labels: env=prod"), "{t}");
         assert!(
             t.contains("Review: https://airlock.example/#request=r1"),
@@ -317,7 +328,16 @@ mod tests {
         );
         assert!(t.contains("a run of 300 spaces"), "{t}");
         let short = text(Event::Pending, &request("echo hi \u{202E}; rm x"), None);
-        assert!(short.contains("`echo hi ⟨U+202E⟩; rm x`"), "{short}");
+        assert!(short.contains("```echo hi ⟨U+202E⟩; rm x```"), "{short}");
+        // Chat markup cannot start inside the command or the reason.
+        let mut r = request("echo `*APPROVED*` ~x~ _y_");
+        r.reason = Some("*ok*\n<!here>".into());
+        let t = slack_escape(&text(Event::Pending, &r, None));
+        assert!(
+            t.contains("```echo ⟨U+0060⟩*APPROVED*⟨U+0060⟩ ~x~ _y_```"),
+            "{t}"
+        );
+        assert!(t.contains("```*ok*⟨LF⟩&lt;!here&gt;```"), "{t}");
         assert!(!short.contains('\u{202E}') && !short.contains("open the page"));
     }
 

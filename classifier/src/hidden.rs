@@ -65,11 +65,68 @@ pub(crate) fn describe(c: char) -> Option<&'static str> {
         '\r' => "CARRIAGE RETURN (terminal control: can overwrite displayed text)",
         '\u{7F}' => "DELETE (control character)",
         c if c.is_control() && c != '\n' && c != '\t' => "control character",
+        c if right_to_left(c) => "right-to-left letter (screens may reorder the text around it)",
         c if !c.is_ascii() && unusual(c) => {
             "invisible, blank or unassigned character (Unicode format, space, private-use or unassigned)"
         }
         _ => return None,
     })
+}
+
+/// Letters of right-to-left scripts (Hebrew, Arabic, Syriac, Thaana, N'Ko, …): a screen that
+/// applies the bidi algorithm reorders the text around them, so `a #;> b` can display as if the
+/// `;` were inside a comment.
+fn right_to_left(c: char) -> bool {
+    matches!(c,
+        '\u{0590}'..='\u{08FF}'
+            | '\u{FB1D}'..='\u{FDFF}'
+            | '\u{FE70}'..='\u{FEFF}'
+            | '\u{10800}'..='\u{10FFF}'
+            | '\u{1E800}'..='\u{1EFFF}')
+}
+
+/// Why a non-ASCII character that is not hidden may still mislead a reader of shell text:
+/// punctuation and symbols that look like shell syntax (`;` U+037E, `﹟`, `’`, `−`, emoji), combining
+/// marks that change the character before them, and letters that imitate Latin ones (Cherokee,
+/// mathematical alphanumerics, letterlike and enclosed forms). Not a classifier concern (the
+/// shell treats them as plain word characters); the display marks them.
+pub(crate) fn misleading(c: char) -> Option<&'static str> {
+    static CLASSES: std::sync::LazyLock<Option<(regex::Regex, regex::Regex)>> =
+        std::sync::LazyLock::new(|| {
+            Some((
+                regex::Regex::new(r"^[\p{P}\p{S}]$").ok()?,
+                regex::Regex::new(r"^\p{M}$").ok()?,
+            ))
+        });
+    if c.is_ascii() {
+        return None;
+    }
+    if matches!(c,
+        '\u{13A0}'..='\u{13FF}'
+            | '\u{AB70}'..='\u{ABBF}'
+            | '\u{1D400}'..='\u{1D7FF}'
+            | '\u{2100}'..='\u{214F}'
+            | '\u{2460}'..='\u{24FF}'
+            | '\u{1F100}'..='\u{1F1FF}')
+    {
+        return Some("letter or number that imitates a Latin one");
+    }
+    if matches!(c, '\u{01C0}'..='\u{01C3}' | '\u{02B0}'..='\u{02FF}' | '\u{A789}'..='\u{A78A}') {
+        return Some("letter that looks like punctuation (| ! ' : …)");
+    }
+    let mut buf = [0; 4];
+    let text = c.encode_utf8(&mut buf);
+    match CLASSES.as_ref() {
+        Some((symbols, _)) if symbols.is_match(text) => {
+            Some("non-ASCII punctuation or symbol (can look like shell syntax)")
+        }
+        Some((_, marks)) if marks.is_match(text) => {
+            Some("combining mark (changes how the character before it looks)")
+        }
+        Some(_) => None,
+        // The patterns are constants; were they ever refused, every such character is suspect.
+        None => Some("non-ASCII character"),
+    }
 }
 
 /// Every other code point a screen may not show as what it is: format controls (Cf), spaces

@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hidden::{Script, describe, script, word_break};
+use crate::hidden::{Script, describe, misleading, script, word_break};
 
 /// Runs of this many spaces or more are shown as a count.
 pub const SPACE_RUN: usize = 5;
@@ -54,8 +54,10 @@ pub enum FlagCode {
     ControlCharacter,
     /// A word mixing Latin with other letters.
     MixedScript,
-    /// A long run of spaces.
+    /// A long run of spaces or of line breaks.
     WhitespaceRun,
+    /// A line feed in a text meant to be one line (a stated reason).
+    LineBreak,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +123,19 @@ fn foreign_letters(chars: &[char]) -> Vec<bool> {
     out
 }
 
+/// Append `chars` (starting at original index `at`) to the verbatim run being built.
+fn plain_text(
+    plain: &mut String,
+    plain_from: &mut usize,
+    at: usize,
+    chars: impl Iterator<Item = char>,
+) {
+    if plain.is_empty() {
+        *plain_from = at;
+    }
+    plain.extend(chars);
+}
+
 /// Collects flags, each kind once, with what it found.
 #[derive(Default)]
 struct Flags {
@@ -128,6 +143,9 @@ struct Flags {
     control: Vec<String>,
     mixed: Vec<String>,
     longest_run: usize,
+    longest_line_run: usize,
+    /// Line feeds in a one-line text.
+    line_breaks: usize,
 }
 
 /// At most this many examples per flag sentence.
@@ -174,6 +192,25 @@ impl Flags {
                 ),
             });
         }
+        if self.line_breaks > 0 {
+            out.push(Flag {
+                code: FlagCode::LineBreak,
+                text: format!(
+                    "{} line feed{} in a text meant to be one line",
+                    thousands(self.line_breaks),
+                    if self.line_breaks == 1 { "" } else { "s" }
+                ),
+            });
+        }
+        if self.longest_line_run > 0 {
+            out.push(Flag {
+                code: FlagCode::WhitespaceRun,
+                text: format!(
+                    "a run of {} line breaks (shown as a count)",
+                    thousands(self.longest_line_run)
+                ),
+            });
+        }
         if self.longest_run > 0 {
             out.push(Flag {
                 code: FlagCode::WhitespaceRun,
@@ -187,9 +224,22 @@ impl Flags {
     }
 }
 
+/// Runs of this many line feeds or more are shown as a count (they push text out of view).
+pub const LINE_RUN: usize = 3;
+
 impl Shown {
-    /// The display form of `text`.
+    /// The display form of `text` (a command: line feeds are line breaks).
     pub fn of(text: &str) -> Shown {
+        Self::build(text, false)
+    }
+
+    /// The display form of a text meant to be one line (a stated reason): a line feed is a mark
+    /// too, so it cannot start a line that imitates the rest of a card.
+    pub fn of_line(text: &str) -> Shown {
+        Self::build(text, true)
+    }
+
+    fn build(text: &str, one_line: bool) -> Shown {
         let chars: Vec<char> = text.chars().collect();
         let foreign = if text.is_ascii() {
             vec![false; chars.len()]
@@ -203,7 +253,28 @@ impl Shown {
         let mut i = 0;
         while i < chars.len() {
             let c = chars[i];
-            let mark = if c == ' ' {
+            let mark = if c == '\n' {
+                let n = chars[i..].iter().take_while(|c| **c == '\n').count();
+                if one_line {
+                    flags.line_breaks += n;
+                    Some((
+                        n,
+                        Self::counted("LF", n),
+                        "line feed in a one-line text".to_owned(),
+                    ))
+                } else if n >= LINE_RUN {
+                    flags.longest_line_run = flags.longest_line_run.max(n);
+                    Some((
+                        n,
+                        format!("⟨{} line breaks⟩", thousands(n)),
+                        format!("{} line feeds in a row", thousands(n)),
+                    ))
+                } else {
+                    plain_text(&mut plain, &mut plain_from, i, "\n".repeat(n).chars());
+                    i += n;
+                    continue;
+                }
+            } else if c == ' ' {
                 let n = chars[i..].iter().take_while(|c| **c == ' ').count();
                 let line_start = i == 0 || chars[i - 1] == '\n';
                 if n >= SPACE_RUN && !(line_start && n <= INDENT_KEPT) {
@@ -216,10 +287,7 @@ impl Shown {
                     ))
                 } else {
                     // Shown as they are, the whole run at once (its tail is not a new run).
-                    if plain.is_empty() {
-                        plain_from = i;
-                    }
-                    plain.extend(std::iter::repeat_n(' ', n));
+                    plain_text(&mut plain, &mut plain_from, i, std::iter::repeat_n(' ', n));
                     i += n;
                     continue;
                 }
@@ -289,6 +357,9 @@ impl Shown {
             };
             Flags::note(list, format!("{code} {what}"));
             (code.clone(), format!("{code} {what}"))
+        } else if let Some(what) = misleading(c) {
+            Flags::note(&mut flags.hidden, format!("{code} {what}"));
+            (code.clone(), format!("{code} {what}"))
         } else if foreign[i] {
             let word: String = {
                 let start = chars[..i]
@@ -322,12 +393,16 @@ impl Shown {
             .zip(&foreign[i..])
             .take_while(|(d, f)| **d == c && **f == foreign[i])
             .count();
-        let mark = if n > 1 {
+        Some((n, Self::counted(&name, n), why))
+    }
+
+    /// `⟨NAME⟩`, or `⟨NAME ×n⟩` for a run of them.
+    fn counted(name: &str, n: usize) -> String {
+        if n > 1 {
             format!("⟨{name} ×{}⟩", thousands(n))
         } else {
             format!("⟨{name}⟩")
-        };
-        Some((n, mark, why))
+        }
     }
 
     /// A word for a flag sentence: its odd characters as code points, never raw.
@@ -507,6 +582,65 @@ mod tests {
             assert_eq!(Shown::of(&s).flags[0].code, FlagCode::HiddenCharacter);
         }
         covers("\u{0441}\u{0430}t");
+    }
+
+    #[test]
+    fn right_to_left_letters_and_shell_look_alikes_are_marked() {
+        // A Hebrew letter makes a bidi-aware screen reorder `#;>` around it.
+        assert_eq!(
+            line("true \u{05D0}#;>\u{05D1} rm -rf v"),
+            "true ⟨U+05D0⟩#;>⟨U+05D1⟩ rm -rf v"
+        );
+        for (c, name) in [
+            ('\u{FE5F}', "﹟"),
+            ('\u{266F}', "♯"),
+            ('\u{2019}', "’"),
+            ('\u{037E}', "Greek question mark"),
+            ('\u{2212}', "minus"),
+            ('\u{01C0}', "dental click"),
+            ('\u{0336}', "combining long stroke"),
+            ('\u{1FA75}', "emoji"),
+            ('\u{1D42B}', "math bold r"),
+            ('\u{13AA}', "Cherokee A"),
+        ] {
+            let s = format!("ls x {c} y");
+            let shown = Shown::of(&s);
+            assert_eq!(
+                shown.one_line(),
+                format!("ls x ⟨U+{:04X}⟩ y", c as u32),
+                "{name}"
+            );
+            assert_eq!(shown.flags[0].code, FlagCode::HiddenCharacter, "{name}");
+        }
+        // Ordinary non-ASCII letters and CJK text are not look-alikes.
+        assert!(Shown::of("echo naïve 日本語 привет").is_plain());
+    }
+
+    #[test]
+    fn line_break_runs_are_counted_and_a_one_line_text_marks_every_line_feed() {
+        assert_eq!(line("a\n\nb"), "a⟨LF⟩⟨LF⟩b");
+        let s = format!("true{}rm -rf v", "\n".repeat(60));
+        let shown = Shown::of(&s);
+        assert_eq!(shown.one_line(), "true⟨60 line breaks⟩rm -rf v");
+        assert!(
+            shown
+                .flags
+                .iter()
+                .any(|f| f.text.contains("60 line breaks"))
+        );
+        covers(&s);
+        let reason = Shown::of_line("rotate logs\n[low] rm: harmless\napprovals 1/1");
+        assert_eq!(
+            reason.one_line(),
+            "rotate logs⟨LF⟩[low] rm: harmless⟨LF⟩approvals 1/1"
+        );
+        assert!(
+            reason
+                .parts
+                .iter()
+                .all(|p| !matches!(p, Part::Text { text, .. } if text.contains('\n')))
+        );
+        assert_eq!(reason.flags[0].code, FlagCode::LineBreak);
     }
 
     #[test]

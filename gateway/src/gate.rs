@@ -68,6 +68,10 @@ pub fn assess(
     if command.trim().is_empty() {
         return Err(Deny::Empty);
     }
+    // bash cannot take a NUL in its `-c` argument: refuse before anyone is asked.
+    if command.contains('\0') {
+        return Err(Deny::Nul);
+    }
     let ctx = Context {
         agent: agent.name.clone(),
         target: target.to_owned(),

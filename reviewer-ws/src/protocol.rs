@@ -49,7 +49,7 @@ impl ShownRequest {
     pub fn of(command: &str, reason: Option<&str>) -> Self {
         Self {
             command: Shown::of(command),
-            reason: reason.map(Shown::of),
+            reason: reason.map(Shown::of_line),
         }
     }
 }

@@ -388,7 +388,13 @@ fn details(f: &mut Frame, st: &State, area: Rect) -> Option<DetailShown> {
     // The bottom of the agent's screen is where the action is.
     let rows = usize::from(screen.height.saturating_sub(2));
     let all: Vec<&str> = text.lines().collect();
-    let shown = all[all.len().saturating_sub(rows)..].join("\n");
+    // What commands printed: marks for anything a terminal would draw at another width or not
+    // at all, so it stays inside its box.
+    let shown = all[all.len().saturating_sub(rows)..]
+        .iter()
+        .map(|l| Shown::of(l).one_line())
+        .collect::<Vec<_>>()
+        .join("\n");
     f.render_widget(
         Paragraph::new(shown).block(Block::bordered().title(" what the agent sees ")),
         screen,
