@@ -26,7 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-# The real asciinema (2.4.0, from PyPI) reads our recordings back in the tests.
+# The real asciinema (2.4.0, from PyPI) reads our recordings back in the tests; the same venv
+# holds ssh-audit.
 venv=target/asciinema-venv
 if [ ! -x "$venv/bin/asciinema" ]; then
   echo "installing asciinema 2.4.0 into $venv"
@@ -34,6 +35,12 @@ if [ ! -x "$venv/bin/asciinema" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check asciinema==2.4.0
 fi
 export AIRLOCK_TEST_ASCIINEMA="$PWD/$venv/bin/asciinema"
+# ssh-audit (3.9.0, from PyPI) audits the gateway's SSH profile in tests/floods.rs.
+if [ ! -x "$venv/bin/ssh-audit" ]; then
+  echo "installing ssh-audit 3.9.0 into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check ssh-audit==3.9.0
+fi
+export AIRLOCK_TEST_SSH_AUDIT="$PWD/$venv/bin/ssh-audit"
 
 # playwright-core (pinned in tests/web/package-lock.json) drives that Chromium; it never
 # downloads a browser of its own.

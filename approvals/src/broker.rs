@@ -75,8 +75,16 @@ impl DecideError {
 /// What a vote did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecideAck {
-    Counted { approvals: Vec<String>, needed: u32 },
-    Resolved(Outcome),
+    Counted {
+        approvals: Vec<String>,
+        needed: u32,
+    },
+    /// It settled the request; who approved it (in voting order) of how many were needed.
+    Resolved {
+        outcome: Outcome,
+        approvals: Vec<String>,
+        needed: u32,
+    },
 }
 
 /// The final word on a request, as the waiting session sees it.
@@ -371,10 +379,14 @@ impl Broker {
                     needed: quorum,
                 })
             }
-            VoteResult::Resolved { outcome, votes } => {
+            VoteResult::Resolved {
+                outcome,
+                votes,
+                quorum,
+            } => {
                 let why = settled_by_votes(outcome, &votes)
                     .unwrap_or_else(|| format!("{outcome} by {reviewer}"));
-                let approvers = votes
+                let approvers: Vec<String> = votes
                     .iter()
                     .filter(|v| v.decision == VoteDecision::Approve)
                     .map(|v| v.reviewer.clone())
@@ -384,9 +396,13 @@ impl Broker {
                     by: reviewer.to_owned(),
                     why,
                 };
-                self.resolved(id, verdict, approvers, comment.map(str::to_owned))
+                self.resolved(id, verdict, approvers.clone(), comment.map(str::to_owned))
                     .await;
-                Ok(DecideAck::Resolved(outcome))
+                Ok(DecideAck::Resolved {
+                    outcome,
+                    approvals: approvers,
+                    needed: quorum,
+                })
             }
         }
     }
@@ -558,7 +574,11 @@ mod tests {
             b.decide("alice", &id, VoteDecision::Approve, None)
                 .await
                 .unwrap(),
-            DecideAck::Resolved(Outcome::Approved)
+            DecideAck::Resolved {
+                outcome: Outcome::Approved,
+                approvals: vec!["alice".into()],
+                needed: 1,
+            }
         );
         let v = waiter.await.unwrap();
         assert_eq!((v.outcome, v.by.as_str()), (Outcome::Approved, "alice"));

@@ -48,6 +48,7 @@ pub enum VoteResult {
     Resolved {
         outcome: Outcome,
         votes: Vec<Vote>,
+        quorum: u32,
     },
     NotFound,
     /// The request was already settled (status given).
@@ -630,7 +631,11 @@ impl Store {
         }
         tx.commit().await?;
         Ok(match outcome {
-            Some(outcome) => VoteResult::Resolved { outcome, votes },
+            Some(outcome) => VoteResult::Resolved {
+                outcome,
+                votes,
+                quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
+            },
             None => VoteResult::Counted {
                 approvals,
                 quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,

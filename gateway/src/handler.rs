@@ -20,6 +20,7 @@ use airlock_approvals::ledger::{AuthOutcome, Event};
 
 use crate::audit::Audit;
 use crate::config::{Agent, Config};
+use crate::login::Login;
 use crate::session::{self, SessionCtx};
 use crate::state::Shared;
 
@@ -34,6 +35,8 @@ pub struct Edge {
 pub struct AgentConnection {
     edge: Edge,
     peer: SocketAddr,
+    /// Startup slot, grace time, and words for a refused login.
+    login: Login,
     /// Set once publickey auth succeeds; channels are only opened after that.
     agent: Option<Agent>,
     /// The SSH user name, which names the target.
@@ -41,10 +44,11 @@ pub struct AgentConnection {
 }
 
 impl AgentConnection {
-    pub fn new(edge: Edge, peer: SocketAddr) -> Self {
+    pub fn new(edge: Edge, peer: SocketAddr, login: Login) -> Self {
         Self {
             edge,
             peer,
+            login,
             agent: None,
             target: String::new(),
         }
@@ -99,11 +103,25 @@ impl russh::server::Handler for AgentConnection {
             })
             .await;
         if let Err(why) = logged {
-            // A login that cannot be audited is refused.
+            // A login that cannot be audited is refused — and the agent is told why.
             tracing::error!(reason = %why, "refusing login");
+            self.login.refuse(format!(
+                "airlock: login refused: the audit ledger cannot be written ({why}); nothing runs until the operator fixes it"
+            ));
             return Ok(Auth::reject());
         }
         match found {
+            Some(_) if self.login.admit().is_err() => {
+                tracing::warn!(
+                    max_connections = self.login.max_connections(),
+                    "login refused: every authenticated slot is taken"
+                );
+                self.login.refuse(format!(
+                    "airlock: login refused: too many agent connections (max_connections = {})",
+                    self.login.max_connections()
+                ));
+                Ok(Auth::reject())
+            }
             Some(agent) => {
                 tracing::Span::current().record("agent", agent.name.as_str());
                 tracing::info!(target = user, "agent authenticated");

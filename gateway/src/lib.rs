@@ -1,6 +1,8 @@
 //! The Airlock gateway: the SSH edge agents connect to.
 //!
 //! Rooms, from the ground up (each imports only rooms below it; no import circles):
+//! - [`preauth`]: what a connection may hold before it logs in (grace time, startups,
+//!   per-source penalties) — counters only.
 //! - [`config`], [`hostkey`], [`deny`], [`environment`]: the validated config (and the one
 //!   agent lookup), the host key, [`deny::Deny`] (the typed reason anything does not run),
 //!   and the environment every command gets.
@@ -33,7 +35,9 @@ pub mod environment;
 pub mod gate;
 pub mod handler;
 pub mod hostkey;
+pub mod login;
 pub mod policy;
+pub mod preauth;
 pub mod record;
 pub mod sandbox;
 pub mod server;

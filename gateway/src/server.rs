@@ -10,20 +10,49 @@
 //! checkpoint; stop the reviewer listener.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approvals::ledger::Event;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::handler::{AgentConnection, Edge};
+use crate::login::Login;
+use crate::preauth::{PreAuth, Refusal};
 use crate::startup::Gateway;
 
 /// How long the drain waits beyond the grace period for sessions to write their last records.
 const DRAIN_MARGIN: Duration = Duration::from_secs(10);
+
+/// Connections dropped at accept, logged as a summary at most every [`REFUSALS_EVERY`] (a
+/// flood must not become a flood of log lines).
+#[derive(Default)]
+struct Refusals {
+    since: Option<tokio::time::Instant>,
+    counts: std::collections::BTreeMap<&'static str, u64>,
+}
+
+const REFUSALS_EVERY: Duration = Duration::from_secs(10);
+
+impl Refusals {
+    fn note(&mut self, why: Refusal) {
+        *self.counts.entry(why.as_str()).or_default() += 1;
+        let now = tokio::time::Instant::now();
+        let since = *self.since.get_or_insert(now);
+        if self.counts.values().sum::<u64>() == 1 || now - since >= REFUSALS_EVERY {
+            let summary: Vec<String> = self
+                .counts
+                .iter()
+                .map(|(why, n)| format!("{n} × {why}"))
+                .collect();
+            tracing::warn!(refused = %summary.join("; "), "connections dropped before login");
+            self.counts.clear();
+            self.since = Some(now);
+        }
+    }
+}
 
 /// Serve agents on `ssh` and reviewers on `reviewers` until `shutdown` resolves, then drain.
 pub async fn run(
@@ -79,6 +108,7 @@ pub async fn run(
             store: store.clone(),
             whitelist: config.whitelist.clone(),
             recordings: config.recordings_dir(),
+            limits: config.reviewer_limits.clone(),
         },
         reviewer_stop,
     ));
@@ -113,7 +143,8 @@ pub async fn run(
         audit: audit.clone(),
         shared: shared.clone(),
     };
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let preauth = PreAuth::new(config.preauth.clone());
+    let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -128,38 +159,56 @@ pub async fn run(
                 }
             },
         };
+        // Before any byte is read: a source or a flood over its limits is dropped here.
+        let startup = match preauth.admit(peer.ip()) {
+            Ok(s) => s,
+            Err(why) => {
+                refusals.note(why);
+                drop(stream);
+                continue;
+            }
+        };
         // russh only applies `nodelay` on sockets it accepts itself; without it, small
         // packets wait on Nagle and the client's delayed ACK (40 ms per exchange).
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; refusing");
-            drop(stream);
-            continue;
-        };
-        let handler = AgentConnection::new(edge.clone(), peer);
+        let login = Login::new(preauth.clone(), startup);
+        let handler = AgentConnection::new(edge.clone(), peer, login.clone());
         let ssh_config = ssh_config.clone();
         let mut disconnect = disconnect_rx.clone();
+        let preauth = preauth.clone();
         let span = tracing::info_span!("conn", %peer, agent = tracing::field::Empty);
         tokio::spawn(
             async move {
-                let _permit = permit;
-                match russh::server::run_stream(ssh_config, stream, handler).await {
-                    Ok(session) => {
-                        let handle = session.handle();
-                        tokio::select! {
-                            res = session => if let Err(e) = res {
-                                tracing::debug!(error = %e, "connection ended with error");
-                            },
-                            () = async { let _ = disconnect.wait_for(|s| *s).await; } => {
-                                let _ = handle
-                                    .disconnect(russh::Disconnect::ByApplication, "airlock gateway shutting down".into(), "en".into())
-                                    .await;
+                let grace = preauth.config().login_grace;
+                let conn = async {
+                    match russh::server::run_stream(ssh_config, stream, handler).await {
+                        Ok(session) => {
+                            let handle = session.handle();
+                            login.set_handle(handle.clone());
+                            tokio::select! {
+                                res = session => if let Err(e) = res {
+                                    tracing::debug!(error = %e, "connection ended with error");
+                                },
+                                () = async { let _ = disconnect.wait_for(|s| *s).await; } => {
+                                    let _ = handle
+                                        .disconnect(russh::Disconnect::ByApplication, "airlock gateway shutting down".into(), "en".into())
+                                        .await;
+                                }
                             }
                         }
+                        Err(e) => tracing::debug!(error = %e, "handshake failed"),
                     }
-                    Err(e) => tracing::debug!(error = %e, "handshake failed"),
+                };
+                tokio::select! {
+                    () = conn => {}
+                    () = login.grace_over(grace) => {
+                        tracing::info!(grace = ?grace, "no login within the grace time; closing");
+                    }
+                }
+                if !login.logged_in() {
+                    preauth.penalize(peer.ip());
                 }
             }
             .instrument(span),

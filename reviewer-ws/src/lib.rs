@@ -4,10 +4,13 @@
 //! [`protocol`] (documented for third-party clients in `docs/reviewer-protocol.md`), the
 //! listener in [`server`], and `airlock review` in [`client`].
 
+mod accept;
 pub mod client;
+mod limits;
 pub mod protocol;
 mod screen;
 pub mod server;
 mod web;
 
+pub use limits::Limits;
 pub use server::{Options, run};

@@ -5,6 +5,9 @@
 //! vote so a removed reviewer cannot keep voting on an open socket. Tokens are never logged.
 //! Each socket subscribes to broker events before it reads the snapshot, so nothing falls in
 //! between; a reviewer that lags behind the event stream gets a fresh snapshot.
+//!
+//! Connections are accepted and timed out by `accept` within [`Limits`]; a browser socket
+//! that still owes its auth frame holds one of [`Limits::max_unauthenticated`] seats.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,11 +22,12 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
+use crate::limits::{Limits, Unauthenticated};
 use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
 
 /// Largest frame a reviewer may send; decisions are tiny.
@@ -40,6 +44,8 @@ pub(crate) struct AppState {
     rules: Arc<WhitelistRules>,
     /// Where session recordings are (`<session id>.cast`), for playback and screens.
     pub(crate) recordings: Arc<PathBuf>,
+    /// Seats for sockets that have not sent their auth frame yet.
+    unauthenticated: Unauthenticated,
 }
 
 /// What the listener needs besides the broker.
@@ -48,6 +54,20 @@ pub struct Options {
     pub store: Store,
     pub whitelist: WhitelistRules,
     pub recordings: PathBuf,
+    /// Connection caps and timeouts; [`Limits::default`] unless configured.
+    pub limits: Limits,
+}
+
+impl Options {
+    /// Options with the default [`Limits`].
+    pub fn new(store: Store, whitelist: WhitelistRules, recordings: PathBuf) -> Self {
+        Self {
+            store,
+            whitelist,
+            recordings,
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// Serve reviewers (socket, web page, read API) on `listener` until `shutdown` resolves.
@@ -66,16 +86,9 @@ pub async fn run(
             store: options.store,
             rules: Arc::new(options.whitelist),
             recordings: Arc::new(options.recordings),
+            unauthenticated: Unauthenticated::new(options.limits.sane().max_unauthenticated),
         });
-    // Decisions and pushes are small frames: send them at once, not after Nagle's wait.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "set_nodelay failed");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::accept::serve(listener, app, options.limits, shutdown).await
 }
 
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -127,11 +140,28 @@ async fn ws_upgrade(
         },
         None => None,
     };
+    // Without a token the socket waits up to AUTH_WAIT for one: that wait needs a seat.
+    let seat = match reviewer {
+        Some(_) => None,
+        None => match st.unauthenticated.seat() {
+            Some(seat) => Some(seat),
+            None => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "airlock: too many WebSockets waiting to authenticate; retry, or send \
+                     Authorization: Bearer on the upgrade\n",
+                )
+                    .into_response();
+            }
+        },
+    };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
             let span = tracing::info_span!("reviewer", name = tracing::field::Empty);
-            serve_socket(socket, st, reviewer).instrument(span).await;
+            serve_socket(socket, st, reviewer, seat)
+                .instrument(span)
+                .await;
         })
 }
 
@@ -181,12 +211,20 @@ async fn snapshot(broker: &Broker) -> ServerMsg {
     }
 }
 
-async fn serve_socket(mut socket: WebSocket, st: AppState, reviewer: Option<(String, String)>) {
+/// `seat` is the unauthenticated seat of a socket that must still send its auth frame; it is
+/// given back as soon as that is settled either way.
+async fn serve_socket(
+    mut socket: WebSocket,
+    st: AppState,
+    reviewer: Option<(String, String)>,
+    seat: Option<OwnedSemaphorePermit>,
+) {
     let broker = st.broker.clone();
     let reviewer = match reviewer {
         Some(r) => Some(r),
         None => first_frame_auth(&mut socket, &st.store).await,
     };
+    drop(seat);
     let Some((name, token)) = reviewer else {
         let _ = socket.send(Message::Close(None)).await;
         return;
@@ -307,11 +345,15 @@ async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<Se
                         approvals_needed: needed,
                         whitelisted: None,
                     },
-                    Ok(DecideAck::Resolved(outcome)) => ServerMsg::Ack {
+                    Ok(DecideAck::Resolved {
+                        outcome,
+                        approvals,
+                        needed,
+                    }) => ServerMsg::Ack {
                         id: id.clone(),
                         result: outcome.as_str().into(),
-                        approvals: vec![],
-                        approvals_needed: 0,
+                        approvals,
+                        approvals_needed: needed,
                         whitelisted: None,
                     },
                     Err(e) => return Some(ServerMsg::error(e.code(), e.to_string(), Some(&id))),

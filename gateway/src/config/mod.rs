@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use airlock_approvals::NobodyOnline;
+
+use crate::preauth::PreAuthConfig;
 use airlock_approvals::notify::Webhook;
 use airlock_approvals::whitelist::WhitelistRules;
 use airlock_classifier::{Classifier, RulePack, Tier};
@@ -74,21 +76,31 @@ struct File {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SshFile {
+pub(super) struct SshFile {
     listen: Option<String>,
     host_key: Option<PathBuf>,
     authorized_keys: Option<PathBuf>,
     max_command_bytes: Option<usize>,
     max_connections: Option<usize>,
     shutdown_grace: Option<String>,
+    login_grace_time: Option<String>,
+    max_startups: Option<String>,
+    per_source_max_startups: Option<usize>,
+    per_source_penalty: Option<String>,
+    per_source_penalty_max: Option<String>,
+    per_source_block_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReviewerFile {
+pub(super) struct ReviewerFile {
     listen: Option<String>,
     /// The page's address as reviewers reach it (links in webhooks).
     public_url: Option<String>,
+    max_connections: Option<usize>,
+    max_unauthenticated: Option<usize>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -220,11 +232,15 @@ pub struct Config {
     pub authorized_keys: PathBuf,
     pub max_command_bytes: usize,
     pub max_connections: usize,
+    /// Limits before login: grace time, startups, per-source penalties.
+    pub preauth: PreAuthConfig,
     /// On SIGTERM, how long commands already running may go on before they are killed.
     pub shutdown_grace: Duration,
     pub reviewer_listen: SocketAddr,
     /// The reviewer page's public address (`https://airlock.example`), for links.
     pub reviewer_public_url: Option<String>,
+    /// The reviewer listener's connection limits and timeouts.
+    pub reviewer_limits: airlock_reviewer_ws::Limits,
     pub database_url: String,
     pub approval_timeout: Duration,
     /// Ed25519 seed (hex) that signs ledger checkpoints; created on first start.
@@ -318,8 +334,14 @@ impl Config {
                     ))
                 })
             };
-        let ssh_listen = addr(f.ssh.listen, "127.0.0.1:2222", "[ssh] listen")?;
-        let reviewer_listen = addr(f.reviewer.listen, "127.0.0.1:8080", "[reviewer] listen")?;
+        let ssh_listen = addr(f.ssh.listen.clone(), "127.0.0.1:2222", "[ssh] listen")?;
+        let max_connections = f.ssh.max_connections.unwrap_or(512);
+        let preauth = sections::preauth(&f.ssh, max_connections).map_err(invalid)?;
+        let reviewer_listen = addr(
+            f.reviewer.listen.clone(),
+            "127.0.0.1:8080",
+            "[reviewer] listen",
+        )?;
         let timeout_s = f.approval.timeout.unwrap_or_else(|| "5m".into());
         let approval_timeout = humantime::parse_duration(&timeout_s)
             .map_err(|e| invalid(format!("[approval] timeout = {timeout_s:?}: {e}")))?;
@@ -387,6 +409,7 @@ impl Config {
                 .map_err(invalid)?;
         let reviewer_public_url =
             sections::public_url(f.reviewer.public_url.as_deref()).map_err(invalid)?;
+        let reviewer_limits = sections::reviewer_limits(&f.reviewer).map_err(invalid)?;
         let webhooks = f
             .webhook
             .iter()
@@ -488,10 +511,12 @@ impl Config {
             node: f.node.unwrap_or_else(|| "airlock-1".into()),
             ssh_listen,
             max_command_bytes: f.ssh.max_command_bytes.unwrap_or(DEFAULT_MAX_COMMAND_BYTES),
-            max_connections: f.ssh.max_connections.unwrap_or(512),
+            max_connections,
+            preauth,
             shutdown_grace,
             reviewer_listen,
             reviewer_public_url,
+            reviewer_limits,
             database_url,
             approval_timeout,
             idle_timeout,

@@ -7,7 +7,8 @@ use airlock_approvals::NobodyOnline;
 use airlock_approvals::notify::{Event as WebhookEvent, Format as WebhookFormat, Webhook};
 use airlock_approvals::whitelist::{WhitelistRules, parse_ttl};
 
-use super::{WebhookFile, WhitelistFile, valid_name};
+use super::{ReviewerFile, SshFile, WebhookFile, WhitelistFile, valid_name};
+use crate::preauth::{PreAuthConfig, Startups};
 
 /// One `[[webhook]]`; `Err` is the message for [`ConfigError::Invalid`].
 pub(super) fn webhook(f: &WebhookFile) -> Result<Webhook, String> {
@@ -128,4 +129,92 @@ pub(super) fn check_labels(
         }
     }
     Ok(())
+}
+
+/// `[ssh]`'s limits before login (see [`crate::preauth`]); `max_connections` is the
+/// authenticated pool.
+pub(super) fn preauth(f: &SshFile, max_connections: usize) -> Result<PreAuthConfig, String> {
+    let d = PreAuthConfig::default();
+    let duration = |v: &Option<String>, default: Duration, key: &str| -> Result<Duration, String> {
+        match v {
+            None => Ok(default),
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(x) if !x.is_zero() => Ok(x),
+                Ok(_) => Err(format!("[ssh] {key} must be greater than zero")),
+                Err(e) => Err(format!("[ssh] {key} = {text:?}: {e}")),
+            },
+        }
+    };
+    if max_connections == 0 {
+        return Err("[ssh] max_connections must be at least 1".into());
+    }
+    let startups = match &f.max_startups {
+        None => d.startups,
+        Some(s) => Startups::parse(s).map_err(|e| format!("[ssh] max_startups = {e}"))?,
+    };
+    let per_source_startups = f.per_source_max_startups.unwrap_or(d.per_source_startups);
+    if per_source_startups == 0 {
+        return Err("[ssh] per_source_max_startups must be at least 1".into());
+    }
+    Ok(PreAuthConfig {
+        login_grace: duration(&f.login_grace_time, d.login_grace, "login_grace_time")?,
+        startups,
+        per_source_startups,
+        penalty_noauth: duration(
+            &f.per_source_penalty,
+            d.penalty_noauth,
+            "per_source_penalty",
+        )?,
+        penalty_max: duration(
+            &f.per_source_penalty_max,
+            d.penalty_max,
+            "per_source_penalty_max",
+        )?,
+        block_after: duration(
+            &f.per_source_block_after,
+            d.block_after,
+            "per_source_block_after",
+        )?,
+        max_authenticated: max_connections,
+    })
+}
+
+/// `[reviewer]`'s connection limits and timeouts (defaults in `airlock_reviewer_ws::Limits`).
+pub(super) fn reviewer_limits(f: &ReviewerFile) -> Result<airlock_reviewer_ws::Limits, String> {
+    use airlock_reviewer_ws::Limits;
+    let count = |v: Option<usize>, default: usize, key: &str| match v {
+        Some(0) => Err(format!("[reviewer] {key} must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let duration = |v: &Option<String>, default: Duration, key: &str| match v {
+        None => Ok(default),
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(format!("[reviewer] {key} must be greater than zero")),
+            Err(e) => Err(format!("[reviewer] {key} = {text:?}: {e}")),
+        },
+    };
+    Ok(Limits {
+        max_connections: count(
+            f.max_connections,
+            Limits::DEFAULT_MAX_CONNECTIONS,
+            "max_connections",
+        )?,
+        max_unauthenticated: count(
+            f.max_unauthenticated,
+            Limits::DEFAULT_MAX_UNAUTHENTICATED,
+            "max_unauthenticated",
+        )?,
+        header_read_timeout: duration(
+            &f.header_read_timeout,
+            Limits::DEFAULT_HEADER_READ_TIMEOUT,
+            "header_read_timeout",
+        )?,
+        idle_timeout: duration(
+            &f.idle_timeout,
+            Limits::DEFAULT_IDLE_TIMEOUT,
+            "idle_timeout",
+        )?,
+    })
 }

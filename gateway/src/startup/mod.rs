@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use airlock_approvals::ledger::Event;
 use airlock_approvals::{Broker, Ledger, Store, now_ms};
-use russh::MethodKind;
 use russh::keys::PrivateKey;
+use russh::{MethodKind, cipher, compression, kex, mac};
 use tokio::sync::{mpsc, watch};
 
 use crate::audit::Audit;
@@ -159,11 +159,35 @@ impl Gateway {
     }
 }
 
+/// The SSH profile agents get: post-quantum hybrid key exchange first and curve25519 for older
+/// clients (no classical Diffie-Hellman groups: slow, weaker, and the lever of DHEat floods),
+/// AEAD ciphers only, encrypt-then-MAC MACs (never used with AEAD, but offered in that form),
+/// no compression (none before authentication either), and a banner without a version.
+const KEX: &[kex::Name] = &[
+    kex::MLKEM768X25519_SHA256,
+    kex::CURVE25519,
+    kex::CURVE25519_PRE_RFC_8731,
+    kex::EXTENSION_SUPPORT_AS_SERVER,
+    kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+const CIPHERS: &[cipher::Name] = &[
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_256_GCM,
+    cipher::AES_128_GCM,
+];
+const MACS: &[mac::Name] = &[mac::HMAC_SHA512_ETM, mac::HMAC_SHA256_ETM];
+const COMPRESSION: &[compression::Name] = &[compression::NONE];
+
 fn ssh_config(key: PrivateKey) -> russh::server::Config {
     russh::server::Config {
-        server_id: russh::SshId::Standard(
-            format!("SSH-2.0-Airlock_{}", env!("CARGO_PKG_VERSION")).into(),
-        ),
+        server_id: russh::SshId::Standard("SSH-2.0-Airlock".into()),
+        preferred: russh::Preferred {
+            kex: KEX.into(),
+            cipher: CIPHERS.into(),
+            mac: MACS.into(),
+            compression: COMPRESSION.into(),
+            ..russh::Preferred::default()
+        },
         methods: (&[MethodKind::PublicKey][..]).into(),
         keys: vec![key],
         auth_rejection_time: Duration::from_millis(300),

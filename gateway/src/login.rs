@@ -1,0 +1,98 @@
+//! One connection's way from accept to logged in, shared by its task and its russh handler:
+//! the startup slot it holds until it logs in, the authenticated slot it gets then, the login
+//! grace deadline, and a way to tell the client why a login is refused in words (a disconnect
+//! message OpenSSH prints) instead of a bare `Permission denied (publickey)`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use russh::server::Handle;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::preauth::{PreAuth, Startup};
+
+#[derive(Clone)]
+pub struct Login {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    preauth: Arc<PreAuth>,
+    /// Held until the connection logs in or ends.
+    startup: Mutex<Option<Startup>>,
+    /// Held from login until the connection ends.
+    slot: Mutex<Option<OwnedSemaphorePermit>>,
+    logged_in: AtomicBool,
+    /// The session's handle, for a disconnect with a message.
+    handle: OnceLock<Handle>,
+}
+
+/// Why a login that proved its key is still refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSlot {
+    /// Every authenticated slot (`max_connections`) is taken.
+    Full,
+}
+
+impl Login {
+    pub fn new(preauth: Arc<PreAuth>, startup: Startup) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                preauth,
+                startup: Mutex::new(Some(startup)),
+                slot: Mutex::new(None),
+                logged_in: AtomicBool::new(false),
+                handle: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The connection proved an agent's key: move it from the startup pool to the
+    /// authenticated one.
+    pub fn admit(&self) -> Result<(), NoSlot> {
+        let slot = self.inner.preauth.login().ok_or(NoSlot::Full)?;
+        *self.inner.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(slot);
+        self.inner
+            .startup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.inner.logged_in.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub fn logged_in(&self) -> bool {
+        self.inner.logged_in.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when `grace` has passed without a login; never after one.
+    pub async fn grace_over(&self, grace: Duration) {
+        tokio::time::sleep(grace).await;
+        if self.logged_in() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The session's handle, once russh has one.
+    pub fn set_handle(&self, handle: Handle) {
+        let _ = self.inner.handle.set(handle);
+    }
+
+    /// End the connection with `message` (OpenSSH prints it: `Received disconnect from …:
+    /// message`). Sent after the current handler call returns.
+    pub fn refuse(&self, message: String) {
+        let Some(handle) = self.inner.handle.get().cloned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _ = handle
+                .disconnect(russh::Disconnect::ByApplication, message, "en".into())
+                .await;
+        });
+    }
+
+    pub fn max_connections(&self) -> usize {
+        self.inner.preauth.config().max_authenticated
+    }
+}
