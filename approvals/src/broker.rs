@@ -54,6 +54,10 @@ pub enum DecideError {
     OwnRequest(String),
     #[error("{0}")]
     BadComment(String),
+    #[error(
+        "your approval of request {0} is stored, but its outcome could not be written to the audit ledger, so the request was denied"
+    )]
+    Unaudited(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,7 +71,7 @@ impl DecideError {
             DecideError::AlreadyVoted(_) => "already_voted",
             DecideError::OwnRequest(_) => "own_request",
             DecideError::BadComment(_) => "bad_comment",
-            DecideError::Store(_) => "internal",
+            DecideError::Store(_) | DecideError::Unaudited(_) => "internal",
         }
     }
 }
@@ -396,8 +400,12 @@ impl Broker {
                     by: reviewer.to_owned(),
                     why,
                 };
-                self.resolved(id, verdict, approvers.clone(), comment.map(str::to_owned))
+                let audited = self
+                    .resolved(id, verdict, approvers.clone(), comment.map(str::to_owned))
                     .await;
+                if !audited && outcome == Outcome::Approved {
+                    return Err(DecideError::Unaudited(id.to_owned()));
+                }
                 Ok(DecideAck::Resolved {
                     outcome,
                     approvals: approvers,
@@ -407,13 +415,15 @@ impl Broker {
         }
     }
 
+    /// Tell everyone how `id` ended; `false` when its outcome could not be audited (an
+    /// approval is then turned into a deny: nothing approved runs unaudited).
     async fn resolved(
         &self,
         id: &str,
-        verdict: Verdict,
+        mut verdict: Verdict,
         approvers: Vec<String>,
         comment: Option<String>,
-    ) {
+    ) -> bool {
         // Logged before the waiting session hears it, so the ledger shows the outcome before
         // anything the outcome allows.
         let logged = self
@@ -426,8 +436,24 @@ impl Broker {
                 why: verdict.why.clone(),
             })
             .await;
+        let audited = logged.is_ok();
         if let Err(e) = logged {
             tracing::error!(request = id, error = %e, "outcome not in the audit ledger");
+            if verdict.outcome == Outcome::Approved {
+                verdict = Verdict {
+                    outcome: Outcome::Denied,
+                    by: "airlock".into(),
+                    why: "the approval could not be written to the audit ledger".into(),
+                };
+                if let Err(e) = self
+                    .inner
+                    .store
+                    .overrule(id, Outcome::Denied, "airlock", &verdict.why, now_ms())
+                    .await
+                {
+                    tracing::error!(request = id, error = %e, "cannot mark the unaudited approval denied");
+                }
+            }
         }
         if let Some(w) = self.waiters().remove(id) {
             let _ = w.send(verdict.clone());
@@ -450,6 +476,7 @@ impl Broker {
             comment,
         })
         .await;
+        audited
     }
 
     /// Settle without a vote (timeout, withdrawal). Returns the verdict that stands: if a vote

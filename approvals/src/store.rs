@@ -6,6 +6,7 @@
 //! never both win: exactly one resolves the request, and the others see that it is resolved.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use airlock_classifier::{Reason, Tier};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -13,6 +14,23 @@ use sqlx::{AnyPool, Row};
 
 use crate::ids::{self, RandomError};
 use crate::model::{Outcome, RequestStatus, RequestView, Vote, VoteDecision};
+
+/// How long connecting to the database may take before start-up (or a CLI command) fails.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A database URL fit for a message: any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,6 +50,12 @@ pub enum StoreError {
     ReviewerName(String),
     #[error("corrupt row in {table}: {msg}")]
     Corrupt { table: &'static str, msg: String },
+    #[error("cannot reach the database {url} within {}s: {msg}", within.as_secs_f32())]
+    Unreachable {
+        url: String,
+        within: Duration,
+        msg: String,
+    },
     #[error(transparent)]
     Random(#[from] RandomError),
 }
@@ -141,13 +165,22 @@ fn corrupt(table: &'static str, msg: impl ToString) -> StoreError {
 impl Store {
     /// Connect and bring the schema up to date. `sqlite://` files are created if missing.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let store = Self::connect_raw(url).await?;
+        Self::connect_within(url, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// Connect (and migrate), giving up with [`StoreError::Unreachable`] after `timeout`.
+    pub async fn connect_within(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let store = Self::open(url, timeout).await?;
         MIGRATOR.run(&store.pool).await?;
         Ok(store)
     }
 
     /// Connect without migrating (administrative connections in tests).
     pub async fn connect_raw(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    async fn open(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let is_sqlite = url.starts_with("sqlite:");
         if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
@@ -184,8 +217,26 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect(&url)
-            .await?;
+            .acquire_timeout(timeout)
+            .connect(&url);
+        // One clear error within the timeout, never a long silence.
+        let pool = match tokio::time::timeout(timeout, pool).await {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => {
+                return Err(StoreError::Unreachable {
+                    url: redact(&url),
+                    within: timeout,
+                    msg: e.to_string(),
+                });
+            }
+            Err(_) => {
+                return Err(StoreError::Unreachable {
+                    url: redact(&url),
+                    within: timeout,
+                    msg: "no answer".into(),
+                });
+            }
+        };
         Ok(Self { pool })
     }
 
@@ -470,6 +521,41 @@ impl Store {
                 .await?;
         }
         Ok(ids)
+    }
+
+    /// Replace a settled outcome (an approval whose outcome could not be audited becomes a
+    /// deny). The one write that may change a settled request.
+    pub async fn overrule(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        by: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE requests SET status = $2, resolved_by = $3, note = $4, resolved_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(outcome.as_str())
+        .bind(by)
+        .bind(note)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When `node` last beat its heartbeat (milliseconds), if it ever did.
+    pub async fn node_heartbeat(&self, node: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT heartbeat_at FROM nodes WHERE name = $1")
+            .bind(node)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("heartbeat_at")?),
+            None => None,
+        })
     }
 
     /// Record that `node` is alive.

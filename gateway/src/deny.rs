@@ -54,6 +54,12 @@ pub enum Deny {
     ShuttingDown,
     #[error("audit ledger unavailable")]
     AuditUnavailable,
+    /// A known agent's login could not be admitted (unauditable, no free slot).
+    #[error("login refused: {0}")]
+    LoginRefused(String),
+    /// The database is not the one the gateway opened (deleted or replaced).
+    #[error("{0}")]
+    DatabaseGone(String),
     #[error("session store unavailable")]
     StoreUnavailable,
     #[error("approval store unavailable")]
@@ -97,6 +103,8 @@ impl Deny {
             Deny::Withdrawn(_) => "withdrawn",
             Deny::ShuttingDownWhileWaiting(_) | Deny::ShuttingDown => "shutting_down",
             Deny::AuditUnavailable => "audit_unavailable",
+            Deny::LoginRefused(_) => "login_refused",
+            Deny::DatabaseGone(_) => "database_replaced",
             Deny::StoreUnavailable => "store_unavailable",
             Deny::ApprovalsUnavailable => "approvals_unavailable",
             Deny::WhitelistUnavailable(_) => "whitelist_unavailable",

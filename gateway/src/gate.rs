@@ -10,6 +10,7 @@ use airlock_approvals::{Decision, Policy, Store, now_ms};
 use airlock_classifier::{Assessment, Classifier, Context, Judgement};
 
 use crate::config::{Agent, Config, Target};
+use crate::continuity::Continuity;
 use crate::deny::Deny;
 
 /// What the gate decided, as a value the session acts on.
@@ -88,15 +89,18 @@ pub struct Gate {
     policy: Policy,
     /// Read for whitelist entries only.
     store: Store,
+    /// Whether the database is still the one opened (refuses everything when not).
+    continuity: Arc<Continuity>,
 }
 
 impl Gate {
-    pub fn new(config: Arc<Config>, store: Store) -> Self {
+    pub fn new(config: Arc<Config>, store: Store, continuity: Arc<Continuity>) -> Self {
         Self {
             classifier: Arc::new(config.classifier()),
             policy: config.policy(),
             config,
             store,
+            continuity,
         }
     }
 
@@ -118,6 +122,9 @@ impl Gate {
     /// Judge `command` for `agent` on `target`. Never fails: every failure is a
     /// [`Verdict::Deny`].
     pub async fn judge(&self, agent: &Agent, target: &str, command: &str) -> Judged {
+        if let Some(why) = self.continuity.broken() {
+            return Judged::Refused(Deny::DatabaseGone(why));
+        }
         let (judgement, t) = match assess(&self.config, &self.classifier, agent, target, command) {
             Ok(v) => v,
             Err(deny) => return Judged::Refused(deny),

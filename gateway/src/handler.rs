@@ -20,6 +20,7 @@ use airlock_approvals::ledger::{AuthOutcome, Event};
 
 use crate::audit::Audit;
 use crate::config::{Agent, Config};
+use crate::deny::Deny;
 use crate::login::Login;
 use crate::session::{self, SessionCtx};
 use crate::state::Shared;
@@ -35,8 +36,10 @@ pub struct Edge {
 pub struct AgentConnection {
     edge: Edge,
     peer: SocketAddr,
-    /// Startup slot, grace time, and words for a refused login.
+    /// Startup slot, grace time, the authenticated slot.
     login: Login,
+    /// A known agent whose login was refused (unauditable, no slot): every channel gets this.
+    refused: Option<Deny>,
     /// Set once publickey auth succeeds; channels are only opened after that.
     agent: Option<Agent>,
     /// The SSH user name, which names the target.
@@ -49,6 +52,7 @@ impl AgentConnection {
             edge,
             peer,
             login,
+            refused: None,
             agent: None,
             target: String::new(),
         }
@@ -102,26 +106,38 @@ impl russh::server::Handler for AgentConnection {
                 },
             })
             .await;
-        if let Err(why) = logged {
-            // A login that cannot be audited is refused — and the agent is told why.
-            tracing::error!(reason = %why, "refusing login");
-            self.login.refuse(format!(
-                "airlock: login refused: the audit ledger cannot be written ({why}); nothing runs until the operator fixes it"
-            ));
-            return Ok(Auth::reject());
-        }
-        match found {
-            Some(_) if self.login.admit().is_err() => {
+        // A known agent whose login cannot be audited, or finds no free slot, is refused in
+        // words: the login completes, and every channel it opens gets the one-line reason and
+        // exit status 77 (a bare `Permission denied (publickey)` would send the operator
+        // looking at keys). Nothing can run on such a connection.
+        let refusal = match (&found, logged) {
+            (Some(_), Err(why)) => {
+                tracing::error!(reason = %why, "login refused: the audit ledger cannot be written");
+                Some(Deny::LoginRefused(format!(
+                    "the audit ledger cannot be written ({why}); nothing runs until the operator fixes it"
+                )))
+            }
+            (None, Err(why)) => {
+                tracing::error!(reason = %why, "unknown key refused; the refusal is not audited");
+                None
+            }
+            (Some(_), Ok(_)) if self.login.admit().is_err() => {
                 tracing::warn!(
                     max_connections = self.login.max_connections(),
                     "login refused: every authenticated slot is taken"
                 );
-                self.login.refuse(format!(
-                    "airlock: login refused: too many agent connections (max_connections = {})",
+                Some(Deny::LoginRefused(format!(
+                    "too many agent connections (max_connections = {})",
                     self.login.max_connections()
-                ));
-                Ok(Auth::reject())
+                )))
             }
+            _ => None,
+        };
+        if let Some(deny) = refusal {
+            self.refused = Some(deny);
+            return Ok(Auth::Accept);
+        }
+        match found {
             Some(agent) => {
                 tracing::Span::current().record("agent", agent.name.as_str());
                 tracing::info!(target = user, "agent authenticated");
@@ -142,6 +158,12 @@ impl russh::server::Handler for AgentConnection {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(deny) = self.refused.clone() {
+            reply.accept().await;
+            let (_rx, tx) = channel.split();
+            tokio::spawn(async move { session::refuse(&tx, false, &deny).await });
+            return Ok(());
+        }
         let shared = &self.edge.shared;
         // No new session once the gateway drains.
         let alive = (!shared.shutdown.is_requested())
@@ -240,8 +262,17 @@ impl russh::server::Handler for AgentConnection {
         _screen: u32,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::warn!("X11 forwarding refused");
+        // Refused, and the session ends with the reason (as for agent forwarding): a client
+        // that asked for X11 does not quietly get a session without it.
+        tracing::warn!("X11 forwarding refused; ending the session");
         session.channel_failure(channel)?;
+        let line =
+            crate::deny::Deny::NotOffered("X11 forwarding is not allowed through Airlock".into())
+                .line();
+        session.extended_data(channel, 1, format!("{line}\r\n").into_bytes())?;
+        session.exit_status_request(channel, crate::session::DENIED_EXIT)?;
+        session.eof(channel)?;
+        session.close(channel)?;
         Ok(())
     }
 

@@ -45,8 +45,19 @@ pub fn load_or_create(path: &Path) -> Result<(PrivateKey, bool), HostKeyError> {
             path: p.clone(),
             msg: e.to_string(),
         })?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    // A missing directory is a typo in the path far more often than an intent: creating it
+    // would silently give the gateway a new identity somewhere nobody looks.
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        return Err(HostKeyError::Io {
+            path: p.clone(),
+            msg: format!(
+                "directory {} does not exist (a typo in [ssh] host_key?); create it, or fix the path",
+                dir.display()
+            ),
+        });
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -6,6 +6,8 @@
 //! - [`config`], [`hostkey`], [`deny`], [`environment`]: the validated config (and the one
 //!   agent lookup), the host key, [`deny::Deny`] (the typed reason anything does not run),
 //!   and the environment every command gets.
+//! - [`continuity`]: whether the database is still the one the gateway had (ledger head
+//!   file, SQLite file identity).
 //! - [`audit`]: the gateway's handle on the ledger; applies the fail-closed rule of
 //!   [`Event::gates_action`](airlock_approvals::ledger::Event::gates_action).
 //! - [`sandbox`]: what a command can reach, enforced by the kernel (Landlock, the guard
@@ -30,6 +32,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod continuity;
 pub mod deny;
 pub mod environment;
 pub mod gate;

@@ -1,13 +1,11 @@
 //! One connection's way from accept to logged in, shared by its task and its russh handler:
 //! the startup slot it holds until it logs in, the authenticated slot it gets then, the login
-//! grace deadline, and a way to tell the client why a login is refused in words (a disconnect
-//! message OpenSSH prints) instead of a bare `Permission denied (publickey)`.
+//! grace deadline.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::server::Handle;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::preauth::{PreAuth, Startup};
@@ -24,8 +22,6 @@ struct Inner {
     /// Held from login until the connection ends.
     slot: Mutex<Option<OwnedSemaphorePermit>>,
     logged_in: AtomicBool,
-    /// The session's handle, for a disconnect with a message.
-    handle: OnceLock<Handle>,
 }
 
 /// Why a login that proved its key is still refused.
@@ -43,7 +39,6 @@ impl Login {
                 startup: Mutex::new(Some(startup)),
                 slot: Mutex::new(None),
                 logged_in: AtomicBool::new(false),
-                handle: OnceLock::new(),
             }),
         }
     }
@@ -72,24 +67,6 @@ impl Login {
         if self.logged_in() {
             std::future::pending::<()>().await;
         }
-    }
-
-    /// The session's handle, once russh has one.
-    pub fn set_handle(&self, handle: Handle) {
-        let _ = self.inner.handle.set(handle);
-    }
-
-    /// End the connection with `message` (OpenSSH prints it: `Received disconnect from …:
-    /// message`). Sent after the current handler call returns.
-    pub fn refuse(&self, message: String) {
-        let Some(handle) = self.inner.handle.get().cloned() else {
-            return;
-        };
-        tokio::spawn(async move {
-            let _ = handle
-                .disconnect(russh::Disconnect::ByApplication, message, "en".into())
-                .await;
-        });
     }
 
     pub fn max_connections(&self) -> usize {

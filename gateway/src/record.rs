@@ -246,6 +246,15 @@ impl Witness {
         Ok(())
     }
 
+    /// Before reviewers are asked: what was recorded so far is on disk. A command whose
+    /// recording is already lost (a full disk) is denied here, never offered for approval.
+    pub async fn recording_ok(&self) -> Result<(), Deny> {
+        self.recorder.sync().await.map_err(|e| {
+            tracing::error!(error = %e, "recording failed before asking reviewers; denying");
+            Deny::RecordingFailed
+        })
+    }
+
     /// A request for reviewers was opened (the broker wrote `request.opened`).
     pub async fn request_opened(&self, request: &str) {
         self.mark(&format!("approval requested: {request}")).await;

@@ -67,6 +67,7 @@ pub async fn run(
         broker,
         audit,
         ssh: ssh_config,
+        continuity,
         shared,
         stop,
         alive,
@@ -113,15 +114,31 @@ pub async fn run(
         reviewer_stop,
     ));
     // Sign the ledger head regularly, not only every N entries, so a quiet gateway's last
-    // events are covered too.
+    // events are covered too; and remember the head beside the keys (see `continuity`).
     {
         let audit = audit.clone();
         let every = config.checkpoint_interval;
+        let (continuity, store) = (continuity.clone(), store.clone());
         duties.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 audit.checkpoint().await;
+                if let Err(e) = continuity.record_head(&store).await {
+                    tracing::error!(error = %e, "cannot record the ledger head");
+                }
+            }
+        }));
+    }
+    // The database file must stay the one opened: a deleted or replaced file refuses new
+    // commands (checked every couple of seconds; logged once).
+    {
+        let continuity = continuity.clone();
+        duties.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                continuity.check_file();
             }
         }));
     }
@@ -186,7 +203,6 @@ pub async fn run(
                     match russh::server::run_stream(ssh_config, stream, handler).await {
                         Ok(session) => {
                             let handle = session.handle();
-                            login.set_handle(handle.clone());
                             tokio::select! {
                                 res = session => if let Err(e) = res {
                                     tracing::debug!(error = %e, "connection ended with error");
@@ -237,6 +253,9 @@ pub async fn run(
         d.abort();
     }
     audit.checkpoint().await;
+    if let Err(e) = continuity.record_head(&store).await {
+        tracing::error!(error = %e, "cannot record the ledger head");
+    }
     match reviewer_task.await {
         Ok(res) => res,
         Err(e) => Err(std::io::Error::other(e)),

@@ -68,6 +68,8 @@ enum Msg {
         data: String,
     },
     Close(oneshot::Sender<Result<Closed, RecorderError>>),
+    /// Write out what is buffered and make it durable; answer whether that worked.
+    Sync(oneshot::Sender<Result<(), RecorderError>>),
 }
 
 /// Handle to a running recording. Clone it for every task that produces events.
@@ -206,6 +208,15 @@ impl Recorder {
         .await
     }
 
+    /// Everything recorded so far is in the file and on disk, or the error (the recording is
+    /// then failed for good). For a moment that must not pass unrecorded — before anyone is
+    /// asked to approve a command whose recording might already be lost.
+    pub async fn sync(&self) -> Result<(), RecorderError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Sync(tx)).await?;
+        rx.await.map_err(|_| self.error())?
+    }
+
     /// Resolves when the writer has failed; never resolves while recording works.
     pub async fn failed(&self) -> RecorderError {
         let mut rx = self.failed.clone();
@@ -235,6 +246,11 @@ struct Writer {
 }
 
 impl Writer {
+    async fn sync(&mut self) -> std::io::Result<()> {
+        self.out.flush().await?;
+        self.out.get_ref().sync_data().await
+    }
+
     async fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.out.write_all(bytes).await?;
         self.hash.update(bytes);
@@ -269,6 +285,19 @@ impl Writer {
                     }
                     Some(Msg::Text { time, kind, data }) => self.event(time, kind, data).await.map(|()| None),
                     Some(Msg::Close(reply)) => Ok(Some(reply)),
+                    Some(Msg::Sync(reply)) => match self.sync().await {
+                        Ok(()) => {
+                            let _ = reply.send(Ok(()));
+                            Ok(None)
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(RecorderError::Failed(format!(
+                                "{}: {e}",
+                                self.path.display()
+                            ))));
+                            Err(e)
+                        }
+                    },
                     // Every handle dropped without close: finish the file anyway.
                     None => {
                         let _ = self.finish().await;
@@ -357,6 +386,31 @@ mod tests {
         std::fs::write(&path, b"keep").unwrap();
         assert!(Recorder::create(&path, Header::new(80, 24)).await.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"keep");
+    }
+
+    #[tokio::test]
+    async fn sync_answers_at_once_whether_the_recording_is_on_disk() {
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .await
+            .unwrap();
+        let rec = Recorder::start(file, "/dev/full".into(), Header::new(80, 24))
+            .await
+            .unwrap();
+        rec.marker("command: rm -rf x").await.unwrap();
+        let err = rec.sync().await.unwrap_err();
+        assert!(err.to_string().contains("No space left"), "{err}");
+        assert!(rec.marker("later").await.is_err(), "failed for good");
+
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::create(&dir.path().join("ok.cast"), Header::new(80, 24))
+            .await
+            .unwrap();
+        rec.marker("command: ls").await.unwrap();
+        rec.sync().await.unwrap();
+        let text = std::fs::read_to_string(dir.path().join("ok.cast")).unwrap();
+        assert!(text.contains("command: ls"), "on disk before close: {text}");
     }
 
     #[tokio::test]

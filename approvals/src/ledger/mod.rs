@@ -194,8 +194,18 @@ pub fn load_or_create_key(path: &Path) -> std::io::Result<(SigningKey, bool)> {
         Err(e) if e.kind() == ErrorKind::NotFound => {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| Error::other(e.to_string()))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+            // Never create directories: a missing one is a typo in `[ledger] key`.
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+                && !dir.is_dir()
+            {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "directory {} does not exist (a typo in [ledger] key?); create it, or fix the path",
+                        dir.display()
+                    ),
+                ));
             }
             let mut f = std::fs::OpenOptions::new();
             f.write(true).create_new(true);

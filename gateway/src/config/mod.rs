@@ -107,6 +107,7 @@ pub(super) struct ReviewerFile {
 #[serde(deny_unknown_fields)]
 struct DatabaseFile {
     url: Option<String>,
+    connect_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -242,6 +243,8 @@ pub struct Config {
     /// The reviewer listener's connection limits and timeouts.
     pub reviewer_limits: airlock_reviewer_ws::Limits,
     pub database_url: String,
+    /// Start-up fails with one clear error when the database does not answer within this.
+    pub database_connect_timeout: Duration,
     pub approval_timeout: Duration,
     /// Ed25519 seed (hex) that signs ledger checkpoints; created on first start.
     pub ledger_key: PathBuf,
@@ -410,6 +413,11 @@ impl Config {
         let reviewer_public_url =
             sections::public_url(f.reviewer.public_url.as_deref()).map_err(invalid)?;
         let reviewer_limits = sections::reviewer_limits(&f.reviewer).map_err(invalid)?;
+        let database_connect_timeout = duration(
+            f.database.connect_timeout.clone(),
+            "5s",
+            "[database] connect_timeout",
+        )?;
         let webhooks = f
             .webhook
             .iter()
@@ -518,6 +526,7 @@ impl Config {
             reviewer_public_url,
             reviewer_limits,
             database_url,
+            database_connect_timeout,
             approval_timeout,
             idle_timeout,
             max_session,

@@ -192,6 +192,9 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     }
     // Whether anyone who could decide was connected at any point of the wait.
     let mut anyone = present > 0;
+    if let Err(deny) = ui.witness().recording_ok().await {
+        return Answer::Denied(deny);
+    }
     let req = NewRequest {
         node: shared.limits.node.clone(),
         session_id: ui.witness().id().to_owned(),

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::audit::Audit;
 use crate::config::Config;
+use crate::continuity::Continuity;
 use crate::gate::Gate;
 use crate::hostkey;
 use crate::record::Records;
@@ -25,7 +26,8 @@ pub enum StartError {
     DataDir { path: String, msg: String },
     #[error(transparent)]
     HostKey(#[from] hostkey::HostKeyError),
-    #[error("database: {0}")]
+    /// Its own message names the database (printed once: not repeated as a cause).
+    #[error(transparent)]
     Store(#[from] airlock_approvals::StoreError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -33,6 +35,12 @@ pub enum StartError {
     LedgerKey { path: String, msg: String },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error(transparent)]
+    Continuity(#[from] crate::continuity::ContinuityError),
+    #[error(
+        "node name {node:?} is in use: another gateway with it is running on this database (its heartbeat moved {ago_ms} ms ago). Give this one its own `node = \"…\"`, or stop the other"
+    )]
+    NodeTaken { node: String, ago_ms: i64 },
 }
 
 mod containment;
@@ -61,6 +69,7 @@ pub struct Gateway {
     pub(crate) audit: Audit,
     /// russh server settings with our host key and publickey-only auth.
     pub(crate) ssh: Arc<russh::server::Config>,
+    pub(crate) continuity: Arc<Continuity>,
     pub(crate) shared: Arc<Shared>,
     /// Tells sessions the gateway stops.
     pub(crate) stop: watch::Sender<bool>,
@@ -78,7 +87,14 @@ impl Gateway {
             path: config.data_dir.display().to_string(),
             msg: e.to_string(),
         })?;
-        let store = Store::connect(&config.database_url).await?;
+        Continuity::precheck(&config.data_dir, &config.database_url)?;
+        let store =
+            Store::connect_within(&config.database_url, config.database_connect_timeout).await?;
+        if store.is_postgres() {
+            node_is_free(&store, &config).await?;
+        }
+        // Before anything is written: is this the database (and ledger) we had?
+        let continuity = Continuity::open(&store, &config.data_dir, &config.database_url).await?;
         // Only this node's requests: in a cluster, peers' waiting agents are alive.
         let expired = store
             .expire_pending_of(
@@ -113,6 +129,7 @@ impl Gateway {
                 interrupted_sessions: interrupted,
             })
             .await?;
+        continuity.record_head(&store).await?;
         let local = containment::open(&config)?;
         let containment = containment::status_lines(&config, &local);
         let config = Arc::new(config);
@@ -121,7 +138,7 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let (alive, drained) = mpsc::channel(1);
         let shared = Arc::new(Shared {
-            gate: Gate::new(config.clone(), store.clone()),
+            gate: Gate::new(config.clone(), store.clone(), continuity.clone()),
             broker: broker.clone(),
             records: Records::new(store.clone(), audit.clone(), config.recordings_dir()),
             targets: Targets::new(audit.clone(), local),
@@ -147,6 +164,7 @@ impl Gateway {
                 containment,
             },
             ssh: Arc::new(ssh_config(key)),
+            continuity,
             store,
             broker,
             audit,
@@ -177,6 +195,27 @@ const CIPHERS: &[cipher::Name] = &[
 ];
 const MACS: &[mac::Name] = &[mac::HMAC_SHA512_ETM, mac::HMAC_SHA256_ETM];
 const COMPRESSION: &[compression::Name] = &[compression::NONE];
+
+/// In a cluster, a node name is one live gateway: a second one with the same name would expire
+/// the first one's pending requests and take its agents' verdicts. A heartbeat that still
+/// moves means that gateway is alive (one that crashed stops beating, and may be restarted).
+async fn node_is_free(store: &Store, config: &Config) -> Result<(), StartError> {
+    let Some(first) = store.node_heartbeat(&config.node).await? else {
+        return Ok(());
+    };
+    if now_ms() - first > config.cluster_stale_after.as_millis() as i64 {
+        return Ok(());
+    }
+    // Two beats and a margin: a live node will have beaten by then.
+    tokio::time::sleep(config.cluster_heartbeat * 2 + Duration::from_millis(300)).await;
+    match store.node_heartbeat(&config.node).await? {
+        Some(later) if later != first => Err(StartError::NodeTaken {
+            node: config.node.clone(),
+            ago_ms: now_ms() - later,
+        }),
+        _ => Ok(()),
+    }
+}
 
 fn ssh_config(key: PrivateKey) -> russh::server::Config {
     russh::server::Config {

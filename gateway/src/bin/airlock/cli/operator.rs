@@ -25,11 +25,17 @@ pub async fn audit(s: &Store, event: Event) -> Result<()> {
         .with_context(|| format!("the change is made, but it is not in the audit ledger ({kind})"))
 }
 
-/// The config's database (creating the data directory for SQLite).
+/// The config's database (creating the data directory for SQLite), checked against the
+/// ledger head file like the gateway checks it: an operator command never writes into a
+/// database that replaced the real one (it would create a fresh file where one was deleted).
 pub async fn store(config: &Config) -> Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    Store::connect(&config.database_url)
+    airlock_gateway::continuity::Continuity::precheck(&config.data_dir, &config.database_url)?;
+    let store = Store::connect_within(&config.database_url, config.database_connect_timeout)
         .await
-        .with_context(|| format!("opening {}", config.database_url))
+        .with_context(|| format!("opening {}", config.database_url))?;
+    airlock_gateway::continuity::Continuity::open(&store, &config.data_dir, &config.database_url)
+        .await?;
+    Ok(store)
 }
