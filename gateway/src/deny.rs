@@ -30,12 +30,14 @@ pub enum Deny {
     /// A reviewer denied it (the text names who, and their comment).
     #[error("{0}")]
     Reviewer(String),
-    #[error("no reviewer decided within {} (request {request} expired){}", human_duration(*.after), if *.nobody { "; no reviewer was connected" } else { "" })]
+    #[error("no reviewer decided within {} (request {request} expired){}{}", human_duration(*.after), if *.nobody { "; no reviewer was connected" } else { "" }, if context.is_empty() { String::new() } else { format!(" — {context}") })]
     Expired {
         request: String,
         after: Duration,
         /// No reviewer who could decide was connected at any point of the wait.
         nobody: bool,
+        /// What was asked: tier, deciding rule, who had to approve.
+        context: String,
     },
     #[error("no reviewer is connected to approve this (when_nobody_online = \"deny\")")]
     NobodyOnline,
@@ -146,6 +148,7 @@ mod tests {
             request: "r1".into(),
             after: Duration::from_secs(2),
             nobody: false,
+            context: String::new(),
         };
         assert_eq!(
             e.to_string(),
@@ -155,10 +158,11 @@ mod tests {
             request: "r1".into(),
             after: Duration::from_secs(2),
             nobody: true,
+            context: "medium risk, rule fs.write, needed 1 reviewer".into(),
         };
         assert_eq!(
             e.line(),
-            "airlock: denied: no reviewer decided within 2s (request r1 expired); no reviewer was connected"
+            "airlock: denied: no reviewer decided within 2s (request r1 expired); no reviewer was connected — medium risk, rule fs.write, needed 1 reviewer"
         );
         let r = Deny::Reviewer("denied by alice: not during the freeze, OPS-12".into());
         assert_eq!(

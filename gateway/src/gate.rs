@@ -121,6 +121,20 @@ impl Gate {
 
     /// Judge `command` for `agent` on `target`. Never fails: every failure is a
     /// [`Verdict::Deny`].
+    /// The targets `agent` may use, in config order (the control target's `targets`).
+    pub fn targets_for(&self, agent: &Agent) -> Vec<&Target> {
+        self.config
+            .targets
+            .iter()
+            .filter(|t| agent.may_use(&t.name))
+            .collect()
+    }
+
+    /// How long a request waits for reviewers.
+    pub fn approval_timeout(&self) -> std::time::Duration {
+        self.config.approval_timeout
+    }
+
     pub async fn judge(&self, agent: &Agent, target: &str, command: &str) -> Judged {
         if let Some(why) = self.continuity.broken() {
             return Judged::Refused(Deny::DatabaseGone(why));

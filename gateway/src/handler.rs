@@ -40,6 +40,8 @@ pub struct AgentConnection {
     login: Login,
     /// A known agent whose login was refused (unauditable, no slot): every channel gets this.
     refused: Option<Deny>,
+    /// The fingerprint of the key it logged in with.
+    key: String,
     /// Set once publickey auth succeeds; channels are only opened after that.
     agent: Option<Agent>,
     /// The SSH user name, which names the target.
@@ -53,6 +55,7 @@ impl AgentConnection {
             peer,
             login,
             refused: None,
+            key: String::new(),
             agent: None,
             target: String::new(),
         }
@@ -97,7 +100,7 @@ impl russh::server::Handler for AgentConnection {
             .write(Event::Auth {
                 agent: found.as_ref().map(|a| a.name.clone()),
                 target: user.to_owned(),
-                key: fingerprint,
+                key: fingerprint.clone(),
                 peer: self.peer.to_string(),
                 outcome: if found.is_some() {
                     AuthOutcome::Accepted
@@ -143,6 +146,7 @@ impl russh::server::Handler for AgentConnection {
                 tracing::info!(target = user, "agent authenticated");
                 self.agent = Some(agent);
                 self.target = user.to_owned();
+                self.key = fingerprint;
                 Ok(Auth::Accept)
             }
             None => {
@@ -181,6 +185,7 @@ impl russh::server::Handler for AgentConnection {
             agent,
             target: self.target.clone(),
             peer: self.peer,
+            key: self.key.clone(),
             handle: session.handle(),
             reason: None,
             alive,

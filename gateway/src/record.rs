@@ -43,6 +43,11 @@ pub struct Records {
 }
 
 impl Records {
+    /// An event that belongs to no session record (the control target's `explain`).
+    pub async fn audit(&self, event: Event) -> Result<(), Deny> {
+        self.audit.write(event).await
+    }
+
     pub fn new(store: Store, audit: Audit, recordings: PathBuf) -> Self {
         Self {
             store,

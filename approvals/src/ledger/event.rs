@@ -86,6 +86,19 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         quorum: Option<u32>,
     },
+    /// An agent asked the control target what the gateway would do with a command (nothing
+    /// ran, no request was opened).
+    #[serde(rename = "command.explained")]
+    CommandExplained {
+        agent: String,
+        target: String,
+        command: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        tier: Option<Tier>,
+        decision: Verdict,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        why: Option<String>,
+    },
     #[serde(rename = "request.opened")]
     RequestOpened {
         request: String,
@@ -178,6 +191,7 @@ impl Event {
             Event::SessionOpen { .. } => "session.open",
             Event::SessionClose { .. } => "session.close",
             Event::CommandSubmitted { .. } => "command.submitted",
+            Event::CommandExplained { .. } => "command.explained",
             Event::RequestOpened { .. } => "request.opened",
             Event::RequestVote { .. } => "request.vote",
             Event::RequestOutcome { .. } => "request.outcome",
@@ -205,6 +219,7 @@ impl Event {
             | Event::ExecStart { .. }
             | Event::WhitelistAdd { .. } => true,
             Event::ConfigLoaded { .. }
+            | Event::CommandExplained { .. }
             | Event::SessionClose { .. }
             | Event::RequestVote { .. }
             | Event::RequestOutcome { .. }
@@ -347,6 +362,14 @@ mod docs {
                 sessions: 0,
                 grace_ms: 0,
             },
+            Event::CommandExplained {
+                agent: s(),
+                target: s(),
+                command: s(),
+                tier: Some(Tier::Low),
+                decision: Verdict::Allow,
+                why: Some(s()),
+            },
         ]
     }
 
@@ -371,9 +394,10 @@ mod docs {
             Event::WhitelistRevoke { .. } => 14,
             Event::UpstreamHostKeyMismatch { .. } => 15,
             Event::GatewayStop { .. } => 16,
+            Event::CommandExplained { .. } => 17,
         }
     }
-    const VARIANTS: usize = 17;
+    const VARIANTS: usize = 18;
 
     fn backticked(text: &str) -> Vec<String> {
         text.split('`')

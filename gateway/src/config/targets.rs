@@ -123,6 +123,11 @@ pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<T
         ));
     }
     let named = |m: String| format!("target {:?}: {m}", t.name);
+    if t.name == crate::session::control::CONTROL_TARGET {
+        return Err(named(
+            "the name is reserved for the control target (ssh airlock@GATEWAY 'whoami'); choose another".into(),
+        ));
+    }
     if t.shell.is_some() {
         return Err(named(
             "`shell` is no longer supported: every command runs under `bash --noprofile --norc -c`, the dialect the classifier reads (set `bash = \"/path/to/bash\"` to choose the binary)".into(),

@@ -283,6 +283,15 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         }
     };
     ui.witness().decided(&verdict).await;
+    // Every denial names what was asked: the tier, the rule that decided it, who had to approve.
+    let rule = a
+        .reasons
+        .iter()
+        .find(|r| r.tier == a.tier)
+        .or(a.reasons.first())
+        .map(|r| format!(", rule {}", r.rule))
+        .unwrap_or_default();
+    let context = format!("{} risk{rule}, needed {}", a.tier, reviewers(ask.quorum));
     match verdict.outcome {
         Outcome::Approved => {
             tracing::info!(request = %rid, by = %verdict.by, "approved");
@@ -295,9 +304,12 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
             request: rid,
             after: timeout,
             nobody: !(anyone || presence.eligible(&agent) > 0),
+            context,
         }),
         // A reviewer's deny names them; a failure while waiting (the store) says what failed.
-        Outcome::Denied if verdict.by != "airlock" => Answer::Denied(Deny::Reviewer(verdict.why)),
+        Outcome::Denied if verdict.by != "airlock" => {
+            Answer::Denied(Deny::Reviewer(format!("{} — {context}", verdict.why)))
+        }
         Outcome::Denied => Answer::Denied(Deny::Withdrawn(verdict.why)),
         Outcome::Withdrawn => Answer::Denied(Deny::Withdrawn(verdict.why)),
     }

@@ -10,6 +10,7 @@
 //! Touches: [`Shared`] only. Whatever fails before a command starts is a deny
 //! (`airlock: denied: …`, exit status 77).
 
+pub mod control;
 pub mod conversation;
 pub mod exec;
 pub mod shell;
@@ -43,6 +44,8 @@ pub struct SessionCtx {
     pub peer: SocketAddr,
     /// For exit-signal, which the channel half cannot send.
     pub handle: Handle,
+    /// The key it logged in with (`SHA256:…`).
+    pub key: String,
     /// What the agent says it is doing (`AIRLOCK_REASON`), shown to reviewers.
     pub reason: Option<String>,
     /// Keeps the shutdown drain waiting until this session has closed its record.
@@ -92,8 +95,19 @@ pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
                     rows: or_default(clamp16(row_height), 24),
                 });
             }
+            ChannelMsg::Exec { command, .. } if ctx.target == control::CONTROL_TARGET => {
+                return control::run(ctx, tx, pty.is_some(), command).await;
+            }
             ChannelMsg::Exec { command, .. } => {
                 return exec::run(ctx, rx, tx, pty, command).await;
+            }
+            ChannelMsg::RequestShell { .. } if ctx.target == control::CONTROL_TARGET => {
+                let why = Deny::NotOffered(format!(
+                    "the control target `{}` answers one verb per command: ssh {}@GATEWAY 'whoami | targets | explain --target T -- CMD | status ID'",
+                    control::CONTROL_TARGET,
+                    control::CONTROL_TARGET
+                ));
+                return refuse(&tx, pty.is_some(), &why).await;
             }
             ChannelMsg::RequestShell { .. } => return shell::run(ctx, rx, tx, pty).await,
             ChannelMsg::AgentForward { .. } => {
