@@ -63,6 +63,15 @@ async fn the_control_target_answers_about_the_agents_own_world() {
     assert_eq!(code, 0);
     assert!(text.contains("prod\tlocal\tenv=prod"), "{text}");
 
+    // Explain suggests a safer form where the classifier knows one.
+    let e = control_json(&gw, "explain --json --target local -- rm -rf /srv/old").await;
+    assert_eq!(e["tier"], "high");
+    assert_eq!(e["decision"]["kind"], "ask");
+    assert_eq!(e["decision"]["quorum"], 2);
+    assert!(e["safer"].as_str().unwrap_or("").contains("ls -R"), "{e}");
+    let (_, text, _) = control(&gw, "explain --target local -- rm -rf /srv/old").await;
+    assert!(text.contains("safer first:"), "{text}");
+
     // Bad usage: exit 2 and the usage; a shell is refused; unknown requests are exit 1.
     let (code, _, err) = control(&gw, "frobnicate").await;
     assert_eq!(code, 2);

@@ -6,6 +6,7 @@
 //! substitutions and wrappers such as `sudo` or `sh -c` — and each is matched against rule packs
 //! that are data (TOML), not code. Anything the classifier cannot see through is never low.
 
+pub mod alternatives;
 mod argv;
 mod code;
 mod command;

@@ -222,6 +222,20 @@ async fn explain(ctx: &SessionCtx, target: &str, command: &str) -> Answer {
     if let Err(e) = audited {
         tracing::warn!(error = %e, "explain not in the audit ledger");
     }
+    // Where the classifier knows one: a read-only or dry-run form to try first.
+    let safer = match &judged {
+        Judged::Classified { assessment, .. } if assessment.tier != Tier::Low => {
+            airlock_classifier::alternatives::safer(assessment)
+        }
+        _ => None,
+    };
+    let text = match safer {
+        Some(s) => format!(
+            "{text}
+  safer first: {s}"
+        ),
+        None => text,
+    };
     Answer::ok(
         json!({
             "target": target,
@@ -231,6 +245,7 @@ async fn explain(ctx: &SessionCtx, target: &str, command: &str) -> Answer {
             "reasons": reasons,
             "decision": decision,
             "mode": mode.map(Mode::as_str),
+            "safer": safer,
         }),
         text,
     )
