@@ -41,6 +41,14 @@ if [ ! -x "$venv/bin/ssh-audit" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check ssh-audit==3.9.0
 fi
 export AIRLOCK_TEST_SSH_AUDIT="$PWD/$venv/bin/ssh-audit"
+# The official MCP Python SDK (2.3.0, from PyPI) is the client that drives `airlock mcp` in
+# tests/mcp.rs.
+if ! "$venv/bin/python" -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' \
+    >/dev/null 2>&1; then
+  echo "installing the MCP Python SDK (mcp 2.3.0) into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check mcp==2.3.0
+fi
+export AIRLOCK_TEST_PYTHON="$PWD/$venv/bin/python"
 
 # playwright-core (pinned in tests/web/package-lock.json) drives that Chromium; it never
 # downloads a browser of its own.

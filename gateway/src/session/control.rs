@@ -54,7 +54,7 @@ pub async fn run(ctx: SessionCtx, tx: Tx, pty: bool, raw: Vec<u8>) {
         None => (command.as_str(), None),
     };
     let mut words: Vec<&str> = head.split_whitespace().collect();
-    let json = words.iter().any(|w| *w == "--json");
+    let json = words.contains(&"--json");
     words.retain(|w| *w != "--json");
     let answer = match words.as_slice() {
         ["whoami"] => whoami(&ctx),

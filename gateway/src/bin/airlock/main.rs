@@ -88,6 +88,9 @@ enum Cmd {
     /// Check decisions and configs without running the gateway (for CI).
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Serve MCP on stdio for an agent: its tools run through this gateway as the agent
+    /// (needs no gateway config).
+    Mcp(cli::mcp::McpArgs),
 }
 
 #[derive(Subcommand)]
@@ -247,6 +250,9 @@ fn main() -> ExitCode {
             recordings.as_deref(),
         );
     }
+    if let Cmd::Mcp(args) = &cli.cmd {
+        return cli::mcp::main(args);
+    }
     if let Cmd::Policy(p) = &cli.cmd {
         return match p {
             PolicyCmd::Check {
@@ -346,7 +352,7 @@ async fn async_main(cli: Cli) -> Result<()> {
             cli::ledger::export(&s, since).await
         }
         // Handled before the runtime starts: they have their own exit codes.
-        Cmd::Policy(_) | Cmd::Ledger(LedgerCmd::Verify { .. }) => Ok(()),
+        Cmd::Policy(_) | Cmd::Ledger(LedgerCmd::Verify { .. }) | Cmd::Mcp(_) => Ok(()),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod ledger;
+pub mod mcp;
 pub mod operator;
 pub mod policy;
 pub mod review;
