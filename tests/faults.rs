@@ -63,15 +63,23 @@ async fn a_database_deleted_while_running_refuses_new_commands_and_the_restart()
     let err = loop {
         // The first commands may already fail on the ledger; the check names the cause.
         let (_, _, err) = gw.exec("echo after").await;
-        if err.contains("was deleted") || t.elapsed() > Duration::from_secs(10) {
+        if err.contains("was deleted while it ran") || t.elapsed() > Duration::from_secs(10) {
             break err;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert!(
-        err.contains("airlock: denied: the database file")
-            && err.contains("was deleted while the gateway ran"),
+        err.contains("airlock: denied: the gateway's database was deleted while it ran"),
         "{err}"
+    );
+    assert!(
+        !err.contains("airlock.db"),
+        "the agent is not told where the database is: {err}"
+    );
+    assert!(
+        gw.log().contains("airlock.db"),
+        "the operator is: {}",
+        gw.log()
     );
     // An operator command does not quietly create a fresh database where the old one was.
     let out = gw.cli(&["reviewer", "add", "mallory"]);
@@ -263,6 +271,10 @@ async fn a_host_key_in_a_missing_directory_is_an_error_not_a_new_key() {
     assert_ne!(code, Some(0));
     assert!(err.contains("does not exist"), "{err}");
     assert!(!missing.exists(), "no directory was created");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing else was created either (data dir, database, keys)"
+    );
 }
 
 #[tokio::test]

@@ -236,3 +236,46 @@ async fn ssh_audit_finds_nothing_but_the_post_quantum_note_on_curve25519() {
         report["cves"]
     );
 }
+
+#[tokio::test]
+async fn connections_that_stall_after_their_version_line_are_closed_at_the_grace_time() {
+    let grace = Duration::from_secs(3);
+    let gw = Gateway::start(Opts {
+        ssh_extra: "login_grace_time = \"3s\"".into(),
+        ..Opts::default()
+    })
+    .await;
+    // 128 connections (16 from each of 8 sources) that send a version line, then stall in the
+    // key exchange: they fill the startup pool.
+    let mut stalled = Vec::new();
+    for i in 0..128u16 {
+        let last = 2 + (i / 16) as u8;
+        if let Ok(mut s) = connect_from(last, gw.ssh_port).await {
+            let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+            stalled.push(s);
+        }
+    }
+    let took = agent_gets_in(&gw, grace + Duration::from_secs(5)).await;
+    assert!(
+        took.is_some(),
+        "the agent logged in within the grace time + 5 s:\n{}",
+        gw.log()
+    );
+    tokio::time::sleep(grace + Duration::from_secs(1)).await;
+    let mut open = 0;
+    for s in stalled.iter_mut() {
+        // Drain what the server sent (banner, key exchange init); then it must be closed.
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => continue,
+                Err(_) => {
+                    open += 1;
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(open, 0, "stalled connections outlived the login grace time");
+}

@@ -302,3 +302,42 @@ async fn sockets_that_never_authenticate_are_capped_and_tokens_still_get_in() {
     );
     ping_pong(&mut alice).await;
 }
+
+/// 256 clients that each drip one header byte every half second (never silent, never done)
+/// and reconnect when closed: a reviewer still gets in, because the oldest HTTP connection gives
+/// its seat whatever it is dripping.
+#[tokio::test]
+async fn dripping_clients_cannot_hold_the_house() {
+    use tokio::io::AsyncWriteExt;
+    let gw = Gateway::start(Opts::default()).await;
+    let token = gw.add_reviewer("alice");
+    let target = addr(&gw);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut drips = tokio::task::JoinSet::new();
+    for _ in 0..256 {
+        let (target, stop) = (target.clone(), stop.clone());
+        drips.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok(mut s) = TcpStream::connect(&target).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: ").await;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
+                {
+                    if s.write_all(b"a").await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        });
+    }
+    // Let the house fill up and the drips age past the eviction threshold.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut alice = reviewer_within_5s(&gw, &token, Instant::now()).await;
+    ping_pong(&mut alice).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    while drips.join_next().await.is_some() {}
+}

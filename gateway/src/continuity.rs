@@ -196,22 +196,25 @@ impl Continuity {
         if now == Some(*id) {
             return None;
         }
-        let why = match now {
-            None => format!(
-                "the database file {} was deleted while the gateway ran; restore it and restart",
-                path.display()
-            ),
-            Some(_) => format!(
-                "the database file {} was replaced by another file while the gateway ran; restore it and restart",
-                path.display()
+        let (what, agent_says) = match now {
+            None => ("deleted", "the gateway's database was deleted while it ran"),
+            Some(_) => (
+                "replaced by another file",
+                "the gateway's database was replaced while it ran",
             ),
         };
         let mut broken = self.broken.write().unwrap_or_else(|p| p.into_inner());
         if broken.is_none() {
-            tracing::error!(reason = %why, "database identity lost; refusing new commands");
-            *broken = Some(why.clone());
+            // The path is for the operator; agents learn only that an operator must act.
+            tracing::error!(
+                file = %path.display(),
+                "the database file was {what} while the gateway ran; refusing new commands until it is restored and the gateway restarted"
+            );
+            *broken = Some(format!(
+                "{agent_says}; new commands are refused until an operator restores it"
+            ));
         }
-        Some(why)
+        broken.clone()
     }
 
     /// Why new commands are refused, if they are.

@@ -33,6 +33,25 @@ pub struct Edge {
     pub shared: Arc<Shared>,
 }
 
+/// Session channels one connection may have open at once.
+pub const MAX_SESSIONS: usize = 16;
+
+/// One open session channel, counted until its task ends.
+struct SessionSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl SessionSlot {
+    fn take(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub struct AgentConnection {
     edge: Edge,
     peer: SocketAddr,
@@ -42,6 +61,8 @@ pub struct AgentConnection {
     refused: Option<Deny>,
     /// The fingerprint of the key it logged in with.
     key: String,
+    /// Session channels open on this connection (bounded by [`MAX_SESSIONS`]).
+    sessions: Arc<std::sync::atomic::AtomicUsize>,
     /// Set once publickey auth succeeds; channels are only opened after that.
     agent: Option<Agent>,
     /// The SSH user name, which names the target.
@@ -56,6 +77,7 @@ impl AgentConnection {
             login,
             refused: None,
             key: String::new(),
+            sessions: Arc::default(),
             agent: None,
             target: String::new(),
         }
@@ -113,6 +135,9 @@ impl russh::server::Handler for AgentConnection {
         // words: the login completes, and every channel it opens gets the one-line reason and
         // exit status 77 (a bare `Permission denied (publickey)` would send the operator
         // looking at keys). Nothing can run on such a connection.
+        if found.is_some() {
+            self.login.prove_key();
+        }
         let refusal = match (&found, logged) {
             (Some(_), Err(why)) => {
                 tracing::error!(reason = %why, "login refused: the audit ledger cannot be written");
@@ -162,10 +187,22 @@ impl russh::server::Handler for AgentConnection {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        // Like sshd's MaxSessions: one connection cannot hold unbounded channels (each costs
+        // memory before it asks for anything).
+        let open = self.sessions.load(std::sync::atomic::Ordering::SeqCst);
+        if open >= MAX_SESSIONS {
+            tracing::warn!(open, "session channel refused: too many on this connection");
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        let slot = SessionSlot::take(&self.sessions);
         if let Some(deny) = self.refused.clone() {
             reply.accept().await;
             let (_rx, tx) = channel.split();
-            tokio::spawn(async move { session::refuse(&tx, false, &deny).await });
+            tokio::spawn(async move {
+                let _slot = slot;
+                session::refuse(&tx, false, &deny).await;
+            });
             return Ok(());
         }
         let shared = &self.edge.shared;
@@ -191,7 +228,13 @@ impl russh::server::Handler for AgentConnection {
             alive,
         };
         let span = tracing::info_span!("session", channel = %channel.id(), target = %self.target);
-        tokio::spawn(session::run(ctx, channel).instrument(span));
+        tokio::spawn(
+            async move {
+                let _slot = slot;
+                session::run(ctx, channel).await;
+            }
+            .instrument(span),
+        );
         Ok(())
     }
 

@@ -22,6 +22,8 @@ struct Inner {
     /// Held from login until the connection ends.
     slot: Mutex<Option<OwnedSemaphorePermit>>,
     logged_in: AtomicBool,
+    /// A known agent's key was proven, even if the login was then refused.
+    key_proven: AtomicBool,
 }
 
 /// Why a login that proved its key is still refused.
@@ -39,6 +41,7 @@ impl Login {
                 startup: Mutex::new(Some(startup)),
                 slot: Mutex::new(None),
                 logged_in: AtomicBool::new(false),
+                key_proven: AtomicBool::new(false),
             }),
         }
     }
@@ -55,6 +58,16 @@ impl Login {
             .take();
         self.inner.logged_in.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// A known agent proved its key (its login may still have been refused: that is no
+    /// misbehaviour, so its source pays no penalty).
+    pub fn prove_key(&self) {
+        self.inner.key_proven.store(true, Ordering::SeqCst);
+    }
+
+    pub fn key_proven(&self) -> bool {
+        self.inner.key_proven.load(Ordering::SeqCst)
     }
 
     pub fn logged_in(&self) -> bool {

@@ -40,8 +40,12 @@ impl Refusals {
     fn note(&mut self, why: Refusal) {
         *self.counts.entry(why.as_str()).or_default() += 1;
         let now = tokio::time::Instant::now();
-        let since = *self.since.get_or_insert(now);
-        if self.counts.values().sum::<u64>() == 1 || now - since >= REFUSALS_EVERY {
+        // The first refusal is logged at once, then a summary at most every REFUSALS_EVERY.
+        let due = match self.since {
+            None => true,
+            Some(last) => now - last >= REFUSALS_EVERY,
+        };
+        if due {
             let summary: Vec<String> = self
                 .counts
                 .iter()
@@ -190,6 +194,16 @@ pub async fn run(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
+        // russh runs the session in a task of its own, so dropping our future does not close
+        // the socket: a duplicate of its descriptor lets the grace time shut it down for real
+        // (the duplicate is ours, so it can never name another connection's socket).
+        let killer = match std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned() {
+            Ok(fd) => fd,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch a new connection; dropping it");
+                continue;
+            }
+        };
         let login = Login::new(preauth.clone(), startup);
         let handler = AgentConnection::new(edge.clone(), peer, login.clone());
         let ssh_config = ssh_config.clone();
@@ -221,9 +235,17 @@ pub async fn run(
                     () = conn => {}
                     () = login.grace_over(grace) => {
                         tracing::info!(grace = ?grace, "no login within the grace time; closing");
+                        // Whatever stage the session is in (version line, key exchange, auth),
+                        // its reads fail now and russh's task ends.
+                        let _ = nix::sys::socket::shutdown(
+                            std::os::fd::AsRawFd::as_raw_fd(&killer),
+                            nix::sys::socket::Shutdown::Both,
+                        );
                     }
                 }
-                if !login.logged_in() {
+                drop(killer);
+                // A known agent that was refused (no slot, ledger down) proved its key: no penalty.
+                if !login.logged_in() && !login.key_proven() {
                     preauth.penalize(peer.ip());
                 }
             }

@@ -5,9 +5,10 @@
 //! half-sent requests could sit on the listener for minutes and a flood could take every
 //! descriptor. Here each connection holds a seat ([`Limits::max_connections`]) for as long as
 //! its socket is open — through a WebSocket upgrade too. When the seats are all taken, the
-//! HTTP connection that has been silent longest (at least [`MIN_SILENCE_TO_EVICT`]) gives its
-//! seat to the newcomer, so junk connections cannot lock a reviewer out; with none to give,
-//! the newcomer is closed at once. Refusals and evictions are logged at most once a minute.
+//! HTTP connection open longest (at least [`MIN_SILENCE_TO_EVICT`]) gives its seat to the
+//! newcomer — by age, not silence, so clients that drip a byte every half second cannot hold
+//! the house — and junk connections cannot lock a reviewer out; with none to give, the
+//! newcomer is closed at once. Refusals and evictions are logged at most once a minute.
 //!
 //! Each connection is served by hyper's HTTP/1.1 server (upgrades enabled, for `/ws`) with a
 //! header read timeout, and dropped when it makes no progress for the idle timeout while it
@@ -34,7 +35,9 @@ use tokio::task::JoinSet;
 
 use crate::limits::{Limits, Throttle, WARN_EVERY};
 
-/// An HTTP connection silent for less than this is never closed to make room.
+/// An HTTP connection open for less than this is never closed to make room. (Age, not
+/// silence: a client that drips a byte every half second is never silent, yet a real request
+/// takes milliseconds; the oldest HTTP connection is the one that has had its chance.)
 pub(crate) const MIN_SILENCE_TO_EVICT: Duration = Duration::from_secs(1);
 /// How long the newcomer waits for an evicted connection to give its seat back.
 const EVICT_WAIT: Duration = Duration::from_millis(200);
@@ -59,6 +62,8 @@ struct Table {
 struct Conn {
     /// Milliseconds since [`Table::epoch`] of the last byte read or written.
     last: AtomicU64,
+    /// Milliseconds since [`Table::epoch`] when it was accepted.
+    opened: u64,
     evict: Notify,
 }
 
@@ -83,10 +88,12 @@ impl Table {
     async fn make_room(&self) -> Option<OwnedSemaphorePermit> {
         let victim = {
             let mut http = self.http();
+            let now = self.now_ms();
+            let min_age = u64::try_from(MIN_SILENCE_TO_EVICT.as_millis()).unwrap_or(u64::MAX);
             let (&id, _) = http
                 .iter()
-                .filter(|(_, c)| self.silence(c) >= MIN_SILENCE_TO_EVICT)
-                .min_by_key(|(_, c)| c.last.load(Ordering::Relaxed))?;
+                .filter(|(_, c)| now.saturating_sub(c.opened) >= min_age)
+                .min_by_key(|(_, c)| c.opened)?;
             http.remove(&id)?
         };
         victim.evict.notify_one();
@@ -256,6 +263,7 @@ pub(crate) async fn serve(
         next_id = next_id.wrapping_add(1);
         let conn = Arc::new(Conn {
             last: AtomicU64::new(table.now_ms()),
+            opened: table.now_ms(),
             evict: Notify::new(),
         });
         table.http().insert(id, conn.clone());

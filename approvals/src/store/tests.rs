@@ -513,3 +513,19 @@ async fn pending_requests_carry_their_votes() {
         db.drop_db().await;
     }
 }
+
+#[test]
+fn database_urls_never_show_a_password() {
+    assert_eq!(
+        super::redact("postgres://airlock:S3cret@db:5432/airlock"),
+        "postgres://airlock:***@db:5432/airlock"
+    );
+    assert_eq!(
+        super::redact("postgres://db:5432/airlock?user=airlock&password=S3cret&sslmode=require"),
+        "postgres://db:5432/airlock?user=airlock&password=***&sslmode=require"
+    );
+    assert_eq!(
+        super::redact("sqlite:///var/lib/a.db?mode=rwc"),
+        "sqlite:///var/lib/a.db?mode=rwc"
+    );
+}

@@ -231,8 +231,9 @@ impl Exec {
             if let Some(e) = &exit {
                 self.witness.exited(e, Some("recording failed")).await;
             }
-            let message = format!("airlock: recording failed ({err}); session ended");
-            end_with(&self.tx, self.is_pty(), &message, DENIED_EXIT).await;
+            // The cause (a path, a disk) is the operator's: it is in the log, not the agent's line.
+            let message = "airlock: recording failed, so the command was stopped and the session ended (the operator's log says why)";
+            end_with(&self.tx, self.is_pty(), message, DENIED_EXIT).await;
             return (SessionOutcome::Error, exit);
         }
         let exit = exit.unwrap_or(Exit::Code(255));

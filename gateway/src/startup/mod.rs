@@ -82,6 +82,30 @@ impl Gateway {
     /// Open the data directory, database and keys; expire requests left pending by a
     /// previous run (whoever waited for them is gone, so they must never be approved).
     pub async fn open(config: Config) -> Result<Self, StartError> {
+        // Key paths first: a typo must stop start-up before anything is created.
+        for (path, key) in [
+            (&config.host_key, "[ssh] host_key"),
+            (&config.ledger_key, "[ledger] key"),
+        ] {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+                && dir != config.data_dir
+                && !dir.is_dir()
+            {
+                let (path, msg) = (
+                    path.display().to_string(),
+                    format!(
+                        "directory {} does not exist (a typo in {key}?); create it, or fix the path",
+                        dir.display()
+                    ),
+                );
+                return Err(if key == "[ssh] host_key" {
+                    StartError::HostKey(hostkey::HostKeyError::Io { path, msg })
+                } else {
+                    StartError::LedgerKey { path, msg }
+                });
+            }
+        }
         containment::private_data_dir(&config.data_dir)?;
         std::fs::create_dir_all(config.recordings_dir()).map_err(|e| StartError::DataDir {
             path: config.data_dir.display().to_string(),
@@ -203,18 +227,22 @@ async fn node_is_free(store: &Store, config: &Config) -> Result<(), StartError> 
     let Some(first) = store.node_heartbeat(&config.node).await? else {
         return Ok(());
     };
-    if now_ms() - first > config.cluster_stale_after.as_millis() as i64 {
-        return Ok(());
+    let stale_ms = config.cluster_stale_after.as_millis() as i64;
+    // Watch the heartbeat for as long as peers would still count that node alive: a node that
+    // is merely slow (a long pause, a slow database) beats again within that window; one that
+    // crashed does not (and a restart after a crash waits at most `stale_after`).
+    while now_ms() - first <= stale_ms {
+        tokio::time::sleep(config.cluster_heartbeat).await;
+        if let Some(later) = store.node_heartbeat(&config.node).await?
+            && later != first
+        {
+            return Err(StartError::NodeTaken {
+                node: config.node.clone(),
+                ago_ms: now_ms() - later,
+            });
+        }
     }
-    // Two beats and a margin: a live node will have beaten by then.
-    tokio::time::sleep(config.cluster_heartbeat * 2 + Duration::from_millis(300)).await;
-    match store.node_heartbeat(&config.node).await? {
-        Some(later) if later != first => Err(StartError::NodeTaken {
-            node: config.node.clone(),
-            ago_ms: now_ms() - later,
-        }),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 fn ssh_config(key: PrivateKey) -> russh::server::Config {

@@ -27,7 +27,11 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
     put!(out, "airlock: ssh listening on {ssh}");
     put!(out, "airlock: reviewers listening on {rev}");
     put!(out, "  data dir    {}", c.data_dir.display());
-    put!(out, "  database    {}", c.database_url);
+    put!(
+        out,
+        "  database    {}",
+        airlock_approvals::store::redact(&c.database_url)
+    );
     put!(
         out,
         "  host key    {} ({})",

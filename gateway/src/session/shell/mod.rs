@@ -470,7 +470,13 @@ impl Sh {
                 SessionOutcome::MaxLength,
             ),
             End::Recorder(e) => (
-                Some(format!("airlock: recording failed ({e}); session ended")),
+                {
+                    tracing::error!(error = %e, "recording failed; ending the shell");
+                    Some(
+                        "airlock: recording failed, so the session ended (the operator's log says why)"
+                            .to_owned(),
+                    )
+                },
                 DENIED_EXIT,
                 SessionOutcome::Error,
             ),

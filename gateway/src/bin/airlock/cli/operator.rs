@@ -34,7 +34,12 @@ pub async fn store(config: &Config) -> Result<Store> {
     airlock_gateway::continuity::Continuity::precheck(&config.data_dir, &config.database_url)?;
     let store = Store::connect_within(&config.database_url, config.database_connect_timeout)
         .await
-        .with_context(|| format!("opening {}", config.database_url))?;
+        .with_context(|| {
+            format!(
+                "opening {}",
+                airlock_approvals::store::redact(&config.database_url)
+            )
+        })?;
     airlock_gateway::continuity::Continuity::open(&store, &config.data_dir, &config.database_url)
         .await?;
     Ok(store)
