@@ -50,22 +50,35 @@ async fn agent_gets_in(gw: &Gateway, within: Duration) -> Option<Duration> {
     None
 }
 
-#[tokio::test]
-async fn six_hundred_idle_connections_hold_an_agent_off_no_longer_than_the_grace_time() {
-    let grace = Duration::from_secs(3);
-    let gw = Gateway::start(Opts {
-        ssh_extra: "login_grace_time = \"3s\"".into(),
+/// The login grace time the flood tests run with.
+const GRACE: Duration = Duration::from_secs(3);
+
+async fn gateway_with_a_short_grace_time() -> Gateway {
+    Gateway::start(Opts {
+        ssh_extra: format!("login_grace_time = \"{}s\"", GRACE.as_secs()),
         ..Opts::default()
     })
-    .await;
-    // 600 connections that never send a byte, ten from each of 60 sources.
-    let mut idle = Vec::new();
-    for i in 0..600u16 {
-        let last = 2 + (i / 10) as u8;
-        if let Ok(s) = connect_from(last, gw.ssh_port).await {
-            idle.push(s);
+    .await
+}
+
+/// `n` connections, `per_source` from each of 127.0.0.2, .3, …
+async fn from_sources(port: u16, n: u16, per_source: u16) -> Vec<TcpStream> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let last = 2 + (i / per_source) as u8;
+        if let Ok(s) = connect_from(last, port).await {
+            out.push(s);
         }
     }
+    out
+}
+
+#[tokio::test]
+async fn six_hundred_idle_connections_hold_an_agent_off_no_longer_than_the_grace_time() {
+    let grace = GRACE;
+    let gw = gateway_with_a_short_grace_time().await;
+    // 600 connections that never send a byte, ten from each of 60 sources.
+    let mut idle = from_sources(gw.ssh_port, 600, 10).await;
     assert_eq!(idle.len(), 600, "every idle connection was made");
     let took = agent_gets_in(&gw, grace + Duration::from_secs(5)).await;
     assert!(
@@ -239,22 +252,15 @@ async fn ssh_audit_finds_nothing_but_the_post_quantum_note_on_curve25519() {
 
 #[tokio::test]
 async fn connections_that_stall_after_their_version_line_are_closed_at_the_grace_time() {
-    let grace = Duration::from_secs(3);
-    let gw = Gateway::start(Opts {
-        ssh_extra: "login_grace_time = \"3s\"".into(),
-        ..Opts::default()
-    })
-    .await;
+    let grace = GRACE;
+    let gw = gateway_with_a_short_grace_time().await;
     // 128 connections (16 from each of 8 sources) that send a version line, then stall in the
     // key exchange: they fill the startup pool.
-    let mut stalled = Vec::new();
-    for i in 0..128u16 {
-        let last = 2 + (i / 16) as u8;
-        if let Ok(mut s) = connect_from(last, gw.ssh_port).await {
-            let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
-            stalled.push(s);
-        }
+    let mut stalled = from_sources(gw.ssh_port, 128, 16).await;
+    for s in &mut stalled {
+        let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
     }
+    assert_eq!(stalled.len(), 128);
     let took = agent_gets_in(&gw, grace + Duration::from_secs(5)).await;
     assert!(
         took.is_some(),

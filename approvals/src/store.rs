@@ -205,7 +205,32 @@ impl Store {
             return Err(StoreError::Url(url.to_owned()));
         }
         let url = if is_sqlite && !url.contains("mode=") {
-            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            // A database that exists is opened without `create`: if its file disappears while
+            // the gateway runs, a new pool connection fails instead of starting an empty one.
+            let file = url
+                .strip_prefix("sqlite://")
+                .map(|r| r.split('?').next().unwrap_or(r))
+                .filter(|p| !p.is_empty() && *p != ":memory:");
+            // A new database file is made here, once (an empty file is an empty database).
+            let mode = match file {
+                Some(p) if !std::path::Path::new(p).exists() => {
+                    let mut f = std::fs::OpenOptions::new();
+                    f.write(true).create_new(true);
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+                    match f.open(p) {
+                        Ok(_) => "rw",
+                        // Let SQLite say what is wrong with the path.
+                        Err(_) => "rwc",
+                    }
+                }
+                Some(_) => "rw",
+                None => "rwc",
+            };
+            format!(
+                "{url}{}mode={mode}",
+                if url.contains('?') { '&' } else { '?' }
+            )
         } else {
             url.to_owned()
         };
@@ -496,17 +521,8 @@ impl Store {
         note: &str,
         now: i64,
     ) -> Result<Option<RequestStatus>, StoreError> {
-        let res = sqlx::query(
-            "UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1 AND status = 'pending'",
-        )
-        .bind(id)
-        .bind(outcome.as_str())
-        .bind(now)
-        .bind(by)
-        .bind(note)
-        .execute(&self.pool)
-        .await?;
-        if res.rows_affected() == 1 {
+        let changed = self.write_outcome(id, outcome, by, note, now, true).await?;
+        if changed == 1 {
             return Ok(Some(RequestStatus::Settled(outcome)));
         }
         let row = sqlx::query("SELECT status FROM requests WHERE id = $1")
@@ -551,17 +567,35 @@ impl Store {
         note: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE requests SET status = $2, resolved_by = $3, note = $4, resolved_at = $5 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(outcome.as_str())
-        .bind(by)
-        .bind(note)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write_outcome(id, outcome, by, note, now, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Set a request's outcome (only while it is pending, with `pending_only`); rows changed.
+    async fn write_outcome(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        by: &str,
+        note: &str,
+        now: i64,
+        pending_only: bool,
+    ) -> Result<u64, StoreError> {
+        let sql = if pending_only {
+            "UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1 AND status = 'pending'"
+        } else {
+            "UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1"
+        };
+        let res = sqlx::query(sql)
+            .bind(id)
+            .bind(outcome.as_str())
+            .bind(now)
+            .bind(by)
+            .bind(note)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected())
     }
 
     /// When `node` last beat its heartbeat (milliseconds), if it ever did.

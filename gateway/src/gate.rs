@@ -130,6 +130,12 @@ impl Gate {
             .collect()
     }
 
+    /// Why nothing may run right now, if the database is not the one the gateway opened
+    /// (checked before a session opens its record, which would write to it).
+    pub fn refusal(&self) -> Option<Deny> {
+        self.continuity.broken().map(Deny::DatabaseGone)
+    }
+
     /// How long a request waits for reviewers.
     pub fn approval_timeout(&self) -> std::time::Duration {
         self.config.approval_timeout

@@ -388,16 +388,21 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"keep");
     }
 
-    #[tokio::test]
-    async fn sync_answers_at_once_whether_the_recording_is_on_disk() {
+    /// A recorder writing to `/dev/full`: every flush fails with ENOSPC.
+    async fn on_a_full_disk() -> Recorder {
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .open("/dev/full")
             .await
             .unwrap();
-        let rec = Recorder::start(file, "/dev/full".into(), Header::new(80, 24))
+        Recorder::start(file, "/dev/full".into(), Header::new(80, 24))
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sync_answers_at_once_whether_the_recording_is_on_disk() {
+        let rec = on_a_full_disk().await;
         rec.marker("command: rm -rf x").await.unwrap();
         let err = rec.sync().await.unwrap_err();
         assert!(err.to_string().contains("No space left"), "{err}");
@@ -415,14 +420,7 @@ mod tests {
 
     #[tokio::test]
     async fn disk_full_is_reported_to_the_session() {
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .await
-            .unwrap();
-        let rec = Recorder::start(file, "/dev/full".into(), Header::new(80, 24))
-            .await
-            .unwrap();
+        let rec = on_a_full_disk().await;
         // The flush (at most a second away) hits ENOSPC; the session learns through failed().
         let big = vec![b'x'; 64 * 1024];
         let mut saw_error = false;

@@ -98,6 +98,11 @@ pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
             ChannelMsg::Exec { command, .. } if ctx.target == control::CONTROL_TARGET => {
                 return control::run(ctx, tx, pty.is_some(), command).await;
             }
+            ChannelMsg::Exec { .. } | ChannelMsg::RequestShell { .. }
+                if let Some(deny) = ctx.shared.gate.refusal() =>
+            {
+                return refuse(&tx, pty.is_some(), &deny).await;
+            }
             ChannelMsg::Exec { command, .. } => {
                 return exec::run(ctx, rx, tx, pty, command).await;
             }
