@@ -598,51 +598,6 @@ impl Store {
         Ok(res.rows_affected())
     }
 
-    /// When `node` last beat its heartbeat (milliseconds), if it ever did.
-    pub async fn node_heartbeat(&self, node: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT heartbeat_at FROM nodes WHERE name = $1")
-            .bind(node)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("heartbeat_at")?),
-            None => None,
-        })
-    }
-
-    /// Record that `node` is alive.
-    pub async fn heartbeat(&self, node: &str, started_at: i64, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO nodes (name, started_at, heartbeat_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET heartbeat_at = $3, started_at = $2",
-        )
-        .bind(node)
-        .bind(started_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Pending requests held by other nodes whose heartbeat is older than `stale_before`.
-    pub async fn requests_of_stale_nodes(
-        &self,
-        me: &str,
-        stale_before: i64,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.id AS id, r.node AS node FROM requests r JOIN nodes n ON n.name = r.node \
-             WHERE r.status = 'pending' AND r.node <> $1 AND n.heartbeat_at < $2",
-        )
-        .bind(me)
-        .bind(stale_before)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("node")?)))
-            .collect()
-    }
-
     /// Status, who resolved it and the note, for delivering an outcome another node settled.
     pub async fn request_outcome(
         &self,
@@ -662,129 +617,18 @@ impl Store {
         })
     }
 
-    /// `NOTIFY channel, payload` (PostgreSQL).
-    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(channel)
-            .bind(payload)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Whether this store is PostgreSQL (cluster mode needs it).
     pub fn is_postgres(&self) -> bool {
         self.pool.connect_options().database_url.scheme() == "postgres"
             || self.pool.connect_options().database_url.scheme() == "postgresql"
     }
-
-    /// Record one reviewer's vote and settle the request if the vote decides it.
-    ///
-    /// The first statement is a no-op update of the request row *only if pending*: it takes
-    /// the row's write lock (PostgreSQL) or the database write lock (SQLite) before anything is
-    /// read, so concurrent votes on one request are serialised and quorum is counted once.
-    pub async fn vote(
-        &self,
-        id: &str,
-        reviewer: &str,
-        decision: VoteDecision,
-        comment: Option<&str>,
-        now: i64,
-    ) -> Result<VoteResult, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let locked =
-            sqlx::query("UPDATE requests SET status = status WHERE id = $1 AND status = 'pending'")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        let row =
-            sqlx::query("SELECT agent, quorum, status, expires_at FROM requests WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else {
-            return Ok(VoteResult::NotFound);
-        };
-        let status = status_of(&row)?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        if locked.rows_affected() == 0 || status != RequestStatus::Pending {
-            return Ok(VoteResult::NotPending(status));
-        }
-        if now >= expires_at {
-            // Its waiter will expire it; a late approval must not count.
-            return Ok(VoteResult::NotPending(RequestStatus::Settled(
-                Outcome::Expired,
-            )));
-        }
-        let agent: String = row.try_get("agent")?;
-        if agent == reviewer {
-            return Ok(VoteResult::OwnRequest);
-        }
-        let quorum: i64 = row.try_get("quorum")?;
-        let inserted = sqlx::query(
-            "INSERT INTO votes (request_id, reviewer, decision, comment, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(reviewer)
-        .bind(decision.as_str())
-        .bind(comment)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(VoteResult::AlreadyVoted);
-        }
-        let rows = sqlx::query(
-            "SELECT reviewer, decision, comment, at FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let votes = rows
-            .iter()
-            .map(Self::vote_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let approvals: Vec<String> = votes
-            .iter()
-            .filter(|v| v.decision == VoteDecision::Approve)
-            .map(|v| v.reviewer.clone())
-            .collect();
-        let denied = votes.iter().any(|v| v.decision == VoteDecision::Deny);
-        let outcome = if denied {
-            Some(Outcome::Denied)
-        } else if approvals.len() as i64 >= quorum {
-            Some(Outcome::Approved)
-        } else {
-            None
-        };
-        if let Some(o) = outcome {
-            sqlx::query("UPDATE requests SET status = $2, resolved_at = $3, resolved_by = $4, note = $5 WHERE id = $1 AND status = 'pending'")
-                .bind(id)
-                .bind(o.as_str())
-                .bind(now)
-                .bind(reviewer)
-                .bind(comment)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(match outcome {
-            Some(outcome) => VoteResult::Resolved {
-                outcome,
-                votes,
-                quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
-            },
-            None => VoteResult::Counted {
-                approvals,
-                quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
-            },
-        })
-    }
 }
 
 mod history;
 mod ledger;
+mod nodes;
 mod sessions;
+mod votes;
 mod whitelist;
 pub use history::Resolved;
 pub use whitelist::NewWhitelist;
