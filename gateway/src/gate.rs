@@ -19,6 +19,8 @@ pub enum Verdict {
     /// Run at once.
     Allow {
         why: String,
+        /// The whitelist entry that allowed it (id, expiry in ms), when one did.
+        entry: Option<(String, Option<i64>)>,
     },
     /// Ask reviewers; `quorum` distinct approvals needed.
     Ask {
@@ -180,7 +182,12 @@ impl Gate {
             .policy
             .decide(&assessment, whitelisted.as_ref(), agent.max_tier)
         {
-            Decision::Allow { why } => Verdict::Allow { why },
+            // The whitelist is only looked up where it can decide (see `consults_whitelist`), so
+            // an allow with an entry in hand is that entry's doing.
+            Decision::Allow { why } => Verdict::Allow {
+                why,
+                entry: whitelisted.as_ref().map(|w| (w.id.clone(), w.expires_at)),
+            },
             Decision::Ask { quorum, .. } => Verdict::Ask { quorum },
             Decision::Deny { reason } => Verdict::Deny(Deny::Policy(reason)),
         };

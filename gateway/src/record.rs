@@ -224,7 +224,7 @@ impl Witness {
             } => (Some(assessment), verdict),
         };
         let (decision, why, quorum) = match verdict {
-            Verdict::Allow { why } => (LedgerVerdict::Allow, Some(why.clone()), None),
+            Verdict::Allow { why, .. } => (LedgerVerdict::Allow, Some(why.clone()), None),
             Verdict::Ask { quorum } => (LedgerVerdict::Ask, None, Some(*quorum)),
             Verdict::Deny(d) => (LedgerVerdict::Deny, Some(d.to_string()), None),
         };
@@ -245,7 +245,7 @@ impl Witness {
                 quorum,
             })
             .await?;
-        if let Verdict::Allow { why } = verdict {
+        if let Verdict::Allow { why, .. } = verdict {
             self.mark(&format!("decision: allowed ({why})")).await;
         }
         Ok(())

@@ -151,13 +151,16 @@ async fn explain(ctx: &SessionCtx, target: &str, command: &str) -> Answer {
         } => {
             let reasons = json!(assessment.reasons);
             let (decision, why, text, mode) = match verdict {
-                Verdict::Allow { why } if why.starts_with("whitelisted") => (
-                    json!({ "kind": "whitelisted", "why": why }),
+                Verdict::Allow {
+                    why,
+                    entry: Some((entry, expires_at)),
+                } => (
+                    json!({ "kind": "whitelisted", "why": why, "entry": entry, "expires_at_ms": expires_at }),
                     Some(why.clone()),
                     format!("runs at once: {why}"),
                     mode_for(assessment.tier),
                 ),
-                Verdict::Allow { why } => (
+                Verdict::Allow { why, entry: None } => (
                     json!({ "kind": "run", "why": why }),
                     Some(why.clone()),
                     format!("runs at once ({why})"),
