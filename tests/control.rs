@@ -207,3 +207,21 @@ async fn explain_agrees_with_what_a_real_exec_then_does() {
         "every explain is in the ledger"
     );
 }
+
+#[tokio::test]
+async fn an_over_long_command_does_not_fill_the_ledger() {
+    let gw = Gateway::start(Opts::default()).await;
+    let long = format!("echo {}", "a".repeat(60_000));
+    let e = control_json(&gw, &format!("explain --json --target local -- {long}")).await;
+    assert_eq!(e["decision"]["kind"], "deny", "{e}");
+    let (code, _, err) = gw.exec(&long).await;
+    assert_eq!(code, 77);
+    assert!(err.contains("the limit is 16384 bytes"), "{err}");
+    let ledger = String::from_utf8_lossy(&gw.cli(&["ledger", "export"]).stdout).into_owned();
+    let longest = ledger.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 20_000,
+        "no ledger entry holds the whole 60,000 bytes (longest: {longest})"
+    );
+    assert!(ledger.contains("bytes in all; refused: longer than 16384"));
+}

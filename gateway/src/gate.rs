@@ -138,6 +138,17 @@ impl Gate {
         self.continuity.broken().map(Deny::DatabaseGone)
     }
 
+    /// Refuse a command over `[ssh] max_command_bytes` before anything is stored about it.
+    pub fn length_ok(&self, command: &str) -> Result<(), Deny> {
+        if command.len() > self.config.max_command_bytes {
+            return Err(Deny::TooLong {
+                len: command.len(),
+                limit: self.config.max_command_bytes,
+            });
+        }
+        Ok(())
+    }
+
     /// How long a request waits for reviewers.
     pub fn approval_timeout(&self) -> std::time::Duration {
         self.config.approval_timeout

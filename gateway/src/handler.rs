@@ -299,7 +299,7 @@ impl russh::server::Handler for AgentConnection {
     ) -> Result<(), Self::Error> {
         // Commands get a clean environment; client variables (LANG, LC_*) are not passed.
         // The one variable taken is the agent's stated reason, which goes to reviewers only.
-        if name == session::REASON_VAR {
+        if name == session::REASON_VAR || name == session::MARK_VAR {
             session.channel_success(channel)?;
         } else {
             tracing::debug!(variable = name, "env request refused");

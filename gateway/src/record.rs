@@ -167,6 +167,26 @@ impl Records {
     }
 }
 
+/// A command as the recording and the ledger keep it: whole, unless the gate refused it for
+/// its length — then its first `limit` bytes and its size, so an agent cannot fill the ledger
+/// with commands that were never allowed to run.
+pub fn as_recorded<'a>(command: &'a str, judged: &Judged) -> std::borrow::Cow<'a, str> {
+    match judged {
+        Judged::Refused(Deny::TooLong { len, limit }) => {
+            let mut end = (*limit).min(command.len());
+            while !command.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!(
+                "{}… ({len} bytes in all; refused: longer than {limit})",
+                &command[..end]
+            )
+            .into()
+        }
+        _ => command.into(),
+    }
+}
+
 /// One open session. Dropping it without [`Witness::close`] leaves the row open; the next
 /// start marks it interrupted.
 pub struct Witness {
@@ -207,6 +227,7 @@ impl Witness {
     /// The gate judged `command`: marker, then `command.submitted`. `Err` when either could
     /// not be written (the command is then refused); otherwise the gate's own verdict stands.
     pub async fn judged(&self, command: &str, judged: &Judged) -> Result<(), Deny> {
+        let command = &*as_recorded(command, judged);
         self.recorder
             // A label for people replaying it: the display form (the ledger keeps the bytes).
             .marker(&format!(

@@ -216,7 +216,7 @@ async fn explain(ctx: &SessionCtx, target: &str, command: &str) -> Answer {
         .audit(Event::CommandExplained {
             agent: ctx.agent.name.clone(),
             target: target.to_owned(),
-            command: command.to_owned(),
+            command: crate::record::as_recorded(command, &judged).into_owned(),
             tier,
             decision: verdict,
             why,

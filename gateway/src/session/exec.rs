@@ -45,6 +45,9 @@ pub async fn run(
     let Ok(command) = String::from_utf8(raw) else {
         return refuse(&tx, is_pty, &Deny::NotUtf8).await;
     };
+    if let Err(deny) = ctx.shared.gate.length_ok(&command) {
+        return refuse(&tx, is_pty, &deny).await;
+    }
     let shared = ctx.shared.clone();
     let opened = shared
         .records

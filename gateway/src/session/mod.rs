@@ -35,6 +35,22 @@ pub const DENIED_EXIT: u32 = 77;
 /// reviewers why it runs a command.
 pub const REASON_VAR: &str = "AIRLOCK_REASON";
 
+/// A client that parses the gateway's lines (`airlock mcp`) sends a random value here
+/// (`ssh -o SetEnv=AIRLOCK_MARK=…`): every line the gateway writes on that channel then starts
+/// `airlock[VALUE]:` instead of `airlock:`. The value never reaches the command, so the
+/// command's own stderr cannot forge a gateway line (an approval, a denial, a reviewer's words).
+pub const MARK_VAR: &str = "AIRLOCK_MARK";
+
+tokio::task_local! {
+    /// This session channel's mark, once the client sent one.
+    static MARK: std::cell::RefCell<Option<String>>;
+}
+
+/// A mark is 16 to 64 hex digits.
+fn valid_mark(v: &str) -> bool {
+    (16..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// What a session task knows about its connection.
 pub struct SessionCtx {
     pub shared: Arc<Shared>,
@@ -65,7 +81,12 @@ impl SessionCtx {
 pub(crate) type Tx = ChannelWriteHalf<Msg>;
 
 /// Drive one session channel.
-pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
+pub async fn run(ctx: SessionCtx, channel: Channel<Msg>) {
+    MARK.scope(std::cell::RefCell::new(None), drive(ctx, channel))
+        .await;
+}
+
+async fn drive(mut ctx: SessionCtx, channel: Channel<Msg>) {
     let (mut rx, tx) = channel.split();
     let mut pty: Option<PtyParams> = None;
     let shutdown = ctx.shared.shutdown.clone();
@@ -128,7 +149,18 @@ pub async fn run(mut ctx: SessionCtx, channel: Channel<Msg>) {
                 return refuse(&tx, pty.is_some(), &why).await;
             }
             ChannelMsg::Eof | ChannelMsg::Close => return,
-            // The handler accepts only this variable; it never reaches the command.
+            // The handler accepts only these two variables; they never reach the command.
+            ChannelMsg::SetEnv {
+                variable_name,
+                variable_value,
+                ..
+            } if variable_name == MARK_VAR => {
+                if !valid_mark(&variable_value) {
+                    let why = Deny::NotOffered(format!("{MARK_VAR} must be 16 to 64 hex digits"));
+                    return refuse(&tx, pty.is_some(), &why).await;
+                }
+                let _ = MARK.try_with(|m| *m.borrow_mut() = Some(variable_value));
+            }
             ChannelMsg::SetEnv {
                 variable_name,
                 variable_value,
@@ -152,9 +184,15 @@ pub(crate) fn clamp16(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
 
-/// A line as the agent's terminal wants it.
+/// A line as the agent's terminal wants it (with the channel's mark on the gateway's own
+/// `airlock:` lines, when the client asked for one).
 pub(crate) fn line(pty: bool, text: &str) -> Vec<u8> {
-    format!("{text}{}", if pty { "\r\n" } else { "\n" }).into_bytes()
+    let end = if pty { "\r\n" } else { "\n" };
+    let mark = MARK.try_with(|m| m.borrow().clone()).ok().flatten();
+    match (mark, text.strip_prefix("airlock:")) {
+        (Some(mark), Some(rest)) => format!("airlock[{mark}]:{rest}{end}").into_bytes(),
+        _ => format!("{text}{end}").into_bytes(),
+    }
 }
 
 /// Refuse the channel before any record exists: the deny line on stderr, 77, close.

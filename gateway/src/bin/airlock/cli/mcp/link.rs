@@ -115,13 +115,37 @@ pub fn pinned_keys(cfg: &LinkConfig) -> Result<Vec<PublicKey>, LinkError> {
                 path: cfg.known_hosts.clone(),
                 why: e.to_string(),
             })?;
+    // `@revoked KEY` lines (any host pattern) revoke a key everywhere, as in OpenSSH.
+    let revoked = revoked_keys(&cfg.known_hosts);
+    let keys: Vec<PublicKey> = keys
+        .into_iter()
+        .map(|(_, k)| k)
+        .filter(|k| !revoked.iter().any(|r| r.key_data() == k.key_data()))
+        .collect();
     if keys.is_empty() {
         return Err(LinkError::NotPinned {
             host: host_label(&cfg.host, cfg.port),
             path: cfg.known_hosts.clone(),
         });
     }
-    Ok(keys.into_iter().map(|(_, k)| k).collect())
+    Ok(keys)
+}
+
+/// The keys a known_hosts file marks `@revoked`.
+fn revoked_keys(path: &std::path::Path) -> Vec<PublicKey> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("@revoked"))
+        .filter_map(|rest| {
+            // `@revoked PATTERNS TYPE BASE64 [comment]`
+            let mut f = rest.split_whitespace();
+            let _patterns = f.next()?;
+            let line = format!("{} {}", f.next()?, f.next()?);
+            PublicKey::from_openssh(&line).ok()
+        })
+        .collect()
 }
 
 pub fn load_identity(path: &Path) -> Result<PrivateKey, LinkError> {
@@ -293,21 +317,26 @@ impl Link {
         self.handle(target, false).await.map(|_| ())
     }
 
-    /// Start `command` on `target` (with `reason` as `AIRLOCK_REASON`); the open channel.
+    /// Start `command` on `target` (with `reason` as `AIRLOCK_REASON`, and `mark` as
+    /// `AIRLOCK_MARK`: the gateway's own lines then start `airlock[MARK]:`); the open channel.
     pub async fn exec(
         &self,
         target: &str,
         command: &str,
         reason: Option<&str>,
+        mark: Option<&str>,
     ) -> Result<Channel<Msg>, LinkError> {
-        // A connection that died since the last call fails here; replace it once.
-        let channel = match self
-            .handle(target, false)
-            .await?
-            .channel_open_session()
-            .await
-        {
+        // A connection that died since the last call fails here; replace it once. A live
+        // gateway that refuses the channel (its per-connection limit) is not a lost connection:
+        // reconnecting would only pile up logins.
+        let live = self.handle(target, false).await?;
+        let channel = match live.channel_open_session().await {
             Ok(c) => c,
+            Err(first) if !live.is_closed() => {
+                return Err(LinkError::Channel(format!(
+                    "the gateway refused a new channel ({first}): too many calls at once on one target; retry when one ends"
+                )));
+            }
             Err(first) => {
                 tracing::info!(target, error = %first, "gateway connection lost; reconnecting");
                 self.handle(target, true)
@@ -317,6 +346,12 @@ impl Link {
                     .map_err(|e| LinkError::Channel(format!("cannot open a channel: {e}")))?
             }
         };
+        if let Some(mark) = mark {
+            channel
+                .set_env(false, "AIRLOCK_MARK", mark)
+                .await
+                .map_err(|e| LinkError::Channel(format!("cannot send the call's mark: {e}")))?;
+        }
         if let Some(r) = reason {
             // The gateway takes this one variable (shown to reviewers, never to the command).
             channel

@@ -44,7 +44,7 @@ impl Server {
 
     /// Run a control verb and return its JSON answer as the result.
     async fn control(&self, command: String) -> CallToolResult {
-        let answer = match self.link.exec(CONTROL_TARGET, &command, None).await {
+        let answer = match self.link.exec(CONTROL_TARGET, &command, None, None).await {
             Ok(channel) => link::collect(channel, CONTROL_LIMIT, CONTROL_WITHIN).await,
             Err(e) => Err(e),
         };
