@@ -365,4 +365,39 @@ async fn a_wrong_or_missing_pinned_host_key_is_refused() {
         err.contains(&format!("no host key for [127.0.0.1]:{}", gw.ssh_port)),
         "{err}"
     );
+
+    // The real key, but revoked (or pinned only on a line that negates this host): not pinned.
+    let real = host_key(&gw);
+    let host = format!("[127.0.0.1]:{}", gw.ssh_port);
+    for (name, text) in [
+        (
+            "revoked_known_hosts",
+            format!("@revoked * {}\n{host} {}\n", real.trim(), real.trim()),
+        ),
+        (
+            "negated_known_hosts",
+            format!("{host},!{host} {}\n", real.trim()),
+        ),
+    ] {
+        let file = gw.path(name);
+        std::fs::write(&file, text).expect("write");
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::process::Command::new(BIN)
+                .args(["mcp", "--gateway", &format!("127.0.0.1:{}", gw.ssh_port)])
+                .arg("--identity")
+                .arg(&gw.agent_key)
+                .arg("--known-hosts")
+                .arg(&file)
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("airlock mcp exits in time")
+        .expect("airlock mcp runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("no host key for"), "{name}: {err}");
+    }
 }

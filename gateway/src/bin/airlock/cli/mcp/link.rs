@@ -115,12 +115,20 @@ pub fn pinned_keys(cfg: &LinkConfig) -> Result<Vec<PublicKey>, LinkError> {
                 path: cfg.known_hosts.clone(),
                 why: e.to_string(),
             })?;
-    // `@revoked KEY` lines (any host pattern) revoke a key everywhere, as in OpenSSH.
-    let revoked = revoked_keys(&cfg.known_hosts);
+    // `@revoked KEY` lines (any host pattern) revoke a key everywhere, as in OpenSSH; a line
+    // whose patterns negate this host (`!host`) does not match it, which russh's reader does
+    // not know: a key pinned only on such lines is not pinned.
+    let text = std::fs::read_to_string(&cfg.known_hosts).unwrap_or_default();
+    let revoked = revoked_keys(&text);
+    let (negated, plain) = negated_keys(&text, &host_label(&cfg.host, cfg.port));
     let keys: Vec<PublicKey> = keys
         .into_iter()
         .map(|(_, k)| k)
         .filter(|k| !revoked.iter().any(|r| r.key_data() == k.key_data()))
+        .filter(|k| {
+            !negated.iter().any(|n| n.key_data() == k.key_data())
+                || plain.iter().any(|p| p.key_data() == k.key_data())
+        })
         .collect();
     if keys.is_empty() {
         return Err(LinkError::NotPinned {
@@ -131,19 +139,66 @@ pub fn pinned_keys(cfg: &LinkConfig) -> Result<Vec<PublicKey>, LinkError> {
     Ok(keys)
 }
 
+/// A known_hosts line's key (`TYPE BASE64` after the patterns field).
+fn line_key(mut fields: std::str::SplitWhitespace<'_>) -> Option<PublicKey> {
+    let line = format!("{} {}", fields.next()?, fields.next()?);
+    PublicKey::from_openssh(&line).ok()
+}
+
+/// OpenSSH pattern matching: `*` any run, `?` one character.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob(&pattern[1..], text) || (!text.is_empty() && glob(pattern, &text[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => glob(&pattern[1..], &text[1..]),
+        _ => false,
+    }
+}
+
+/// Keys on lines whose patterns negate `host` (`!pattern`), and keys on plain lines that
+/// name `host` literally without a negation.
+fn negated_keys(text: &str, host: &str) -> (Vec<PublicKey>, Vec<PublicKey>) {
+    let (mut negated, mut plain) = (Vec::new(), Vec::new());
+    for l in text.lines().map(str::trim_start) {
+        if l.starts_with('#') || l.starts_with('@') {
+            continue;
+        }
+        let mut fields = l.split_whitespace();
+        let Some(patterns) = fields.next() else {
+            continue;
+        };
+        let pats: Vec<&str> = patterns.split(',').collect();
+        let negates = pats.iter().any(|p| {
+            p.strip_prefix('!')
+                .is_some_and(|n| glob(n.as_bytes(), host.as_bytes()))
+        });
+        let Some(key) = line_key(fields) else {
+            continue;
+        };
+        if negates {
+            negated.push(key);
+        } else if pats
+            .iter()
+            .any(|p| p.starts_with("|1|") || glob(p.as_bytes(), host.as_bytes()))
+        {
+            plain.push(key);
+        }
+    }
+    (negated, plain)
+}
+
 /// The keys a known_hosts file marks `@revoked`.
-fn revoked_keys(path: &std::path::Path) -> Vec<PublicKey> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
+fn revoked_keys(text: &str) -> Vec<PublicKey> {
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix("@revoked"))
         .filter_map(|rest| {
             // `@revoked PATTERNS TYPE BASE64 [comment]`
             let mut f = rest.split_whitespace();
             let _patterns = f.next()?;
-            let line = format!("{} {}", f.next()?, f.next()?);
-            PublicKey::from_openssh(&line).ok()
+            line_key(f)
         })
         .collect()
 }
@@ -433,5 +488,31 @@ mod tests {
         assert!(parse_gateway(":22").is_err());
         assert_eq!(host_label("127.0.0.1", 2222), "[127.0.0.1]:2222");
         assert_eq!(host_label("gw", 22), "gw");
+    }
+
+    const K: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHj1o0d5P2rJk8s1yQ2qk4j4mA5l2Wb3kO3Xw2nX8C9b";
+
+    #[test]
+    fn revoked_and_negated_entries_do_not_pin() {
+        let host = "[127.0.0.1]:2222";
+        let revoked = revoked_keys(&format!("@revoked * {K}\n[127.0.0.1]:2222 {K}\n"));
+        assert_eq!(revoked.len(), 1);
+        let (neg, plain) = negated_keys(&format!("[127.0.0.1]:2222,![127.0.0.1]:2222 {K}\n"), host);
+        assert_eq!(
+            (neg.len(), plain.len()),
+            (1, 0),
+            "a negated line does not pin"
+        );
+        let (neg, plain) = negated_keys(&format!("*,!10.* {K}\n"), host);
+        assert_eq!(
+            (neg.len(), plain.len()),
+            (0, 1),
+            "another host's negation does not matter"
+        );
+        let (neg, _) = negated_keys(&format!("# {K}\n@cert-authority * {K}\n"), host);
+        assert!(neg.is_empty());
+        assert!(glob(b"[127.0.0.*]:2222", host.as_bytes()));
+        assert!(!glob(b"[127.0.0.?]:2222", b"[127.0.0.10]:2222"));
     }
 }
