@@ -15,6 +15,13 @@ use sqlx::{AnyPool, Row};
 use crate::ids::{self, RandomError};
 use crate::model::{Outcome, RequestStatus, RequestView, Vote, VoteDecision};
 
+/// The file a `sqlite://PATH[?…]` URL names (`None` for other databases and `:memory:`).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 /// How long connecting to the database may take before start-up (or a CLI command) fails.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -207,13 +214,10 @@ impl Store {
         let url = if is_sqlite && !url.contains("mode=") {
             // A database that exists is opened without `create`: if its file disappears while
             // the gateway runs, a new pool connection fails instead of starting an empty one.
-            let file = url
-                .strip_prefix("sqlite://")
-                .map(|r| r.split('?').next().unwrap_or(r))
-                .filter(|p| !p.is_empty() && *p != ":memory:");
+            let file = sqlite_file(url);
             // A new database file is made here, once (an empty file is an empty database).
-            let mode = match file {
-                Some(p) if !std::path::Path::new(p).exists() => {
+            let mode = match &file {
+                Some(p) if !p.exists() => {
                     let mut f = std::fs::OpenOptions::new();
                     f.write(true).create_new(true);
                     #[cfg(unix)]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use airlock_approvals::Store;
+use airlock_approvals::store::sqlite_file;
 use serde::{Deserialize, Serialize};
 
 /// The head file's name inside the data directory.
@@ -43,13 +44,6 @@ pub enum ContinuityError {
     HeadFile { file: String, msg: String },
     #[error("database: {0}")]
     Store(#[from] airlock_approvals::StoreError),
-}
-
-/// The database file a SQLite URL names (`None` for PostgreSQL or memory).
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://")?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 fn identity(path: &Path) -> Option<(u64, u64)> {

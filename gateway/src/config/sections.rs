@@ -131,19 +131,24 @@ pub(super) fn check_labels(
     Ok(())
 }
 
+/// A humantime duration greater than zero, or `default` when absent; errors name `key`.
+fn positive_duration(v: Option<&str>, default: Duration, key: &str) -> Result<Duration, String> {
+    match v {
+        None => Ok(default),
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            Ok(_) => Err(format!("{key} must be greater than zero")),
+            Err(e) => Err(format!("{key} = {text:?}: {e}")),
+        },
+    }
+}
+
 /// `[ssh]`'s limits before login (see [`crate::preauth`]); `max_connections` is the
 /// authenticated pool.
 pub(super) fn preauth(f: &SshFile, max_connections: usize) -> Result<PreAuthConfig, String> {
     let d = PreAuthConfig::default();
-    let duration = |v: &Option<String>, default: Duration, key: &str| -> Result<Duration, String> {
-        match v {
-            None => Ok(default),
-            Some(text) => match humantime::parse_duration(text) {
-                Ok(x) if !x.is_zero() => Ok(x),
-                Ok(_) => Err(format!("[ssh] {key} must be greater than zero")),
-                Err(e) => Err(format!("[ssh] {key} = {text:?}: {e}")),
-            },
-        }
+    let duration = |v: &Option<String>, default, key: &str| {
+        positive_duration(v.as_deref(), default, &format!("[ssh] {key}"))
     };
     if max_connections == 0 {
         return Err("[ssh] max_connections must be at least 1".into());
@@ -187,13 +192,8 @@ pub(super) fn reviewer_limits(f: &ReviewerFile) -> Result<airlock_reviewer_ws::L
         Some(n) => Ok(n),
         None => Ok(default),
     };
-    let duration = |v: &Option<String>, default: Duration, key: &str| match v {
-        None => Ok(default),
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            Ok(_) => Err(format!("[reviewer] {key} must be greater than zero")),
-            Err(e) => Err(format!("[reviewer] {key} = {text:?}: {e}")),
-        },
+    let duration = |v: &Option<String>, default, key: &str| {
+        positive_duration(v.as_deref(), default, &format!("[reviewer] {key}"))
     };
     Ok(Limits {
         max_connections: count(
