@@ -56,6 +56,12 @@ if [ ! -d tests/web/node_modules/playwright-core ]; then
   echo "installing playwright-core into tests/web/node_modules"
   npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
 fi
+# A real OpenID provider (oidc-provider) and playwright-core, both pinned in
+# tests/sso/package-lock.json, for the single sign-on tests in tests/sso.rs.
+if [ ! -d tests/sso/node_modules/oidc-provider ] || [ ! -d tests/sso/node_modules/playwright-core ]; then
+  echo "installing oidc-provider and playwright-core into tests/sso/node_modules"
+  npm ci --prefix tests/sso --no-audit --no-fund --loglevel=error
+fi
 export AIRLOCK_TEST_CHROMIUM=/usr/bin/chromium
 
 cargo test --workspace --locked "$@"

@@ -191,7 +191,8 @@ async fn at_80_by_24_nothing_hides_the_tail_and_high_needs_the_target_typed() {
     }
     type_text(&tui, "local");
     tui.keys(&["Enter"]);
-    tui.wait_for("1 of 2 approvals").await;
+    tui.wait_for("counted, still waiting (any 1/2 (alice))")
+        .await;
     assert!(dir.join("v").exists(), "one approval is not two");
     let ack = bob.decide(req["id"].as_str().expect("id"), "approve").await;
     assert_eq!(ack["result"], "approved", "{ack}");
@@ -234,7 +235,8 @@ async fn at_80_by_24_nothing_hides_the_tail_and_high_needs_the_target_typed() {
     tui.wait_for("Type the target name (local)").await;
     type_text(&tui, "local");
     tui.keys(&["Enter"]);
-    tui.wait_for("1 of 2 approvals").await;
+    tui.wait_for("counted, still waiting (any 1/2 (alice))")
+        .await;
     bob.decide(req["id"].as_str().expect("id"), "approve").await;
     let (code, _, err) = finish(child).await;
     assert_eq!(code, 0, "{err}");
@@ -287,4 +289,75 @@ async fn after_a_decision_the_next_high_card_is_not_under_the_key() {
     assert_eq!(code, 77);
     assert!(err.contains("airlock: denied by alice: wrong box"), "{err}");
     assert!(dir.join("v").exists());
+}
+
+/// `prod-db` needs a DBA and an SRE on `db-*` targets; dave is in `ops`, which no rule requires.
+const GROUPS: &str = r#"[[target]]
+name = "db-main"
+kind = "local"
+[[reviewer_group]]
+name = "sre"
+members = ["bob"]
+[[reviewer_group]]
+name = "dba"
+members = ["carol"]
+[[reviewer_group]]
+name = "ops"
+members = ["dave"]
+[[approval_rule]]
+name = "prod-db"
+match = { targets = ["db-*"] }
+require = [{ group = "dba", count = 1 }, { group = "sre", count = 1 }]
+"#;
+
+/// Reviewer groups (issue 20): the header names the reviewer's groups; a request needing
+/// groups they are not in is marked and A sends nothing; the detail follows others' votes.
+#[tokio::test]
+async fn a_request_needing_other_groups_is_marked_and_follows_the_votes() {
+    let gw = Gateway::start(Opts {
+        timeout: "2m",
+        extra: GROUPS.into(),
+        more_targets: vec!["db-main".into()],
+        ..Opts::default()
+    })
+    .await;
+    let token = gw.add_reviewer("dave");
+    let mut carol = gw.reviewer("carol").await;
+    let mut bob = gw.reviewer("bob").await;
+    let tui = review(&gw, &token, 140, 40);
+    tui.wait_for("Airlock review — dave (ops) — 0 pending")
+        .await;
+    let file = gw.path("needs-dba-and-sre");
+    let cmd = format!("touch {}", file.display());
+    let child = gw.spawn_on("db-main", &cmd);
+    let id = request_for(&mut carol, &cmd).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    tui.wait_for("⊘ touch").await;
+    tui.keys(&["j"]);
+    wait_detail(&tui, "approvals dba 0/1 · sre 0/1").await;
+    wait_detail(&tui, "needs 1 from dba and 1 from sre · rule prod-db").await;
+    wait_detail(
+        &tui,
+        "⊘ your vote does not count here: it needs 1 from dba and 1 from sre",
+    )
+    .await;
+    tui.keys(&["a"]);
+    tui.wait_for("your vote does not count here, nothing was sent")
+        .await;
+    let ack = carol.decide(&id, "approve").await;
+    assert_eq!(ack["result"], "counted", "{ack}");
+    wait_detail(&tui, "approvals dba 1/1 (carol) · sre 0/1").await;
+    assert!(
+        !file.exists(),
+        "dave's A cast nothing; carol alone is not enough"
+    );
+    let ack = bob.decide(&id, "approve").await;
+    assert_eq!(ack["result"], "approved", "{ack}");
+    let (code, _, err) = finish(child).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(file.exists());
+    tui.keys(&["q"]);
+    tui.wait_for("[review exited]").await;
 }

@@ -6,133 +6,14 @@
 
 mod harness;
 
-use std::path::PathBuf;
-use std::time::Duration;
+#[path = "web/driver.rs"]
+mod driver;
+#[path = "web/groups.rs"]
+mod groups;
 
+use driver::{artefact, decisions, drive, fits_the_window, reached, sent, text, texts, thousands};
 use harness::{Gateway, Opts, finish};
 use serde_json::{Value, json};
-
-fn chromium() -> String {
-    std::env::var("AIRLOCK_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
-}
-
-fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/web")
-}
-
-fn artefact(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
-    std::fs::create_dir_all(&dir).expect("artefact dir");
-    dir.join(name)
-}
-
-/// Run the page driver with `steps` (see tests/web/review.mjs); returns what it saw. A failed
-/// run leaves a screenshot in target/test-artifacts/`name`-failed.png.
-async fn drive(gw: &Gateway, token: &str, name: &str, steps: Value) -> Value {
-    assert!(
-        std::path::Path::new(&chromium()).exists()
-            && web_dir().join("node_modules/playwright-core").exists(),
-        "chromium or playwright-core missing: run scripts/test.sh, which installs both"
-    );
-    let page = gw
-        .ws_url
-        .replace("ws://", "http://")
-        .trim_end_matches("/ws")
-        .to_owned()
-        + "/";
-    let run = tokio::process::Command::new("node")
-        .arg(web_dir().join("review.mjs"))
-        .env("AIRLOCK_URL", &page)
-        .env("AIRLOCK_TOKEN", token)
-        .env("AIRLOCK_STEPS", steps.to_string())
-        .env("AIRLOCK_FAILSHOT", artefact(&format!("{name}-failed.png")))
-        .env("AIRLOCK_CHROMIUM", chromium())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(150), run)
-        .await
-        .expect("browser run within 150 s")
-        .expect("node runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let seen: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| {
-        panic!(
-            "driver printed no JSON:\n{text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(out.status.success(), "browser run failed: {seen:#}");
-    seen
-}
-
-fn text<'a>(seen: &'a Value, key: &str) -> &'a str {
-    seen[key].as_str().unwrap_or("")
-}
-
-fn texts(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The page never got wider than the window.
-fn fits_the_window(card: &Value) {
-    assert!(
-        card["page_width"].as_u64().unwrap_or(u64::MAX)
-            <= card["viewport_width"].as_u64().unwrap_or(0),
-        "the page is wider than the window: {card:#}"
-    );
-}
-
-/// 2714 -> "2,714", as the page writes counts.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Wait (bounded) until the driver creates `path`: it tells the test how far the page got.
-async fn reached(path: &std::path::Path) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page never reached {}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The decide frames the page sent, as (card name, decision, comment).
-fn decisions(sent: &Value) -> Vec<(String, String, Option<String>)> {
-    sent.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    (
-                        m["id"].as_str().unwrap_or("").to_owned(),
-                        m["decision"].as_str().unwrap_or("").to_owned(),
-                        m["comment"].as_str().map(str::to_owned),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn sent(card: &str, decision: &str, comment: Option<&str>) -> (String, String, Option<String>) {
-    (card.into(), decision.into(), comment.map(str::to_owned))
-}
 
 #[tokio::test]
 async fn approve_from_the_page_runs_the_command() {
@@ -616,7 +497,10 @@ async fn a_high_approval_needs_the_target_name() {
     let req = bob.next_of("request").await;
     assert_eq!(req["tier"], "high", "{req}");
     let id = req["id"].as_str().expect("id").to_owned();
-    assert_eq!(bob.decide(&id, "approve").await["result"], "counted");
+    let ack = bob.decide(&id, "approve").await;
+    assert_eq!(ack["result"], "counted", "{ack}");
+    // The default high quorum, 2 from anyone, in `Progress`'s words.
+    assert_eq!(ack["progress_text"], "any 1/2 (bob)", "{ack}");
     let seen = drive(
         &gw,
         &token,
@@ -635,6 +519,7 @@ async fn a_high_approval_needs_the_target_name() {
             {"open": "confirm-high"},
             {"text": "#confirm-high-target", "as": "dialog_target"},
             {"text": "#confirm-high-cmd", "as": "dialog_command"},
+            {"text": "#confirm-high-progress", "as": "dialog_progress"},
             {"fill": "#confirm-target", "text": "prod"},
             {"press": "#confirm-target", "key": "Enter"},
             {"text": "#confirm-error", "as": "dialog_error"},
@@ -659,6 +544,21 @@ async fn a_high_approval_needs_the_target_name() {
         "the agent reads the note: {err}"
     );
     assert!(text(&seen["h"], "approvals").contains("1/2"), "{seen:#}");
+    let h = &seen["h"];
+    assert_eq!(
+        h["progress"], "approvals any 1/2 (bob)",
+        "who approved so far: {seen:#}"
+    );
+    assert_eq!(h["needs"], Value::Null, "no rule and no group: {seen:#}");
+    assert_eq!(
+        h["not_counted"],
+        Value::Null,
+        "alice's vote counts: {seen:#}"
+    );
+    assert_eq!(
+        seen["dialog_progress"], "approvals any 1/2 (bob) — needs 2 reviewers",
+        "{seen:#}"
+    );
     assert_eq!(seen["dialog_target"], "local", "{seen:#}");
     assert_eq!(seen["dialog_command"], cmd.as_str(), "{seen:#}");
     assert!(!text(&seen, "dialog_error").is_empty(), "{seen:#}");

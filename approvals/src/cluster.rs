@@ -32,6 +32,8 @@ pub enum Remote {
         reviewer: String,
         decision: VoteDecision,
         approvals: Vec<String>,
+        #[serde(default)]
+        progress: crate::authority::Progress,
     },
     Resolved {
         node: String,
@@ -156,12 +158,14 @@ impl Broker {
                 reviewer,
                 decision,
                 approvals,
+                progress,
                 ..
             } => self.publish_local(BrokerEvent::Voted {
                 id,
                 reviewer,
                 decision,
                 approvals,
+                progress,
             }),
             Remote::Resolved {
                 id,

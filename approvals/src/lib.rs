@@ -5,6 +5,7 @@
 //! one database; the gateway asks it for decisions and the reviewer listener feeds it votes.
 //! Nothing here knows about SSH or WebSockets.
 
+pub mod authority;
 pub mod broker;
 pub mod cluster;
 pub mod ids;
@@ -13,9 +14,11 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod presence;
+pub mod quorum;
 pub mod store;
 pub mod whitelist;
 
+pub use authority::{Authority, Need, Progress, Quorum, Refusal, Reviewer};
 pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
 pub use ledger::Ledger;
 pub use model::{
@@ -38,6 +41,12 @@ pub fn now_ms() -> i64 {
 
 /// RFC 3339 rendering of a stored time, for messages and the CLI.
 pub fn rfc3339(ms: i64) -> String {
+    /// 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+    const LAST: i64 = 253_402_300_799_999;
+    if ms > LAST {
+        // Never from this gateway (TTLs are capped), but a row is data: show it, never panic.
+        return format!("after year 9999 ({ms} ms since the epoch)");
+    }
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }

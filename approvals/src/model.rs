@@ -184,6 +184,9 @@ pub struct Vote {
     pub decision: VoteDecision,
     pub comment: Option<String>,
     pub at: i64,
+    /// The reviewer groups this vote counted for when it was cast (in scope of the request).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// A request as stored and as shown to reviewers.
@@ -197,8 +200,11 @@ pub struct RequestView {
     pub tier: Tier,
     pub score: u8,
     pub reasons: Vec<Reason>,
-    /// Distinct approvals needed.
+    /// Distinct approvals needed in all (`needs.total()`).
     pub quorum: u32,
+    /// Who must approve: the matched `[[approval_rule]]`'s requirements, or the tier default.
+    #[serde(default)]
+    pub needs: crate::authority::Quorum,
     pub status: RequestStatus,
     pub created_at: i64,
     pub expires_at: i64,
@@ -322,6 +328,7 @@ mod tests {
             decision,
             comment: comment.map(str::to_owned),
             at: 0,
+            groups: Vec::new(),
         }
     }
 

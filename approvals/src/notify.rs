@@ -93,13 +93,23 @@ pub fn text(event: Event, r: &RequestView, public_url: Option<&str>) -> String {
     let flags = form.flags;
     let mut out = match event {
         Event::Pending => format!(
-            "Airlock: {} wants to run {command} on {} — {} risk (score {}), needs {} approval{}, denied at {} if nobody decides (request {})",
+            "Airlock: {} wants to run {command} on {} — {} risk (score {}), needs {}, denied at {} if nobody decides (request {})",
             r.agent,
             r.target,
             r.tier,
             r.score,
-            r.quorum,
-            if r.quorum == 1 { "" } else { "s" },
+            if r.needs.is_anyone() {
+                format!(
+                    "{} approval{}",
+                    r.quorum,
+                    if r.quorum == 1 { "" } else { "s" }
+                )
+            } else {
+                match &r.needs.rule {
+                    Some(rule) => format!("{} by rule {rule}", r.needs.describe()),
+                    None => r.needs.describe(),
+                }
+            },
             rfc3339(r.expires_at),
             r.id
         ),
@@ -291,6 +301,7 @@ mod tests {
             score: 90,
             reasons: vec![],
             quorum: 2,
+            needs: Default::default(),
             status: crate::model::RequestStatus::Pending,
             created_at: 0,
             expires_at: 0,

@@ -15,8 +15,9 @@ use crate::now_ms;
 
 #[derive(Default)]
 struct Inner {
-    /// Reviewer name → open sockets on this node.
-    local: HashMap<String, usize>,
+    /// Reviewer name → open sockets on this node, and the groups the last one signed in
+    /// with (a signed-in user's groups come from their identity provider, not the config).
+    local: HashMap<String, (usize, BTreeSet<String>)>,
     /// Peer node → (its reviewers, when it said so).
     peers: HashMap<String, (Vec<String>, i64)>,
 }
@@ -80,7 +81,17 @@ impl Presence {
 
     /// Reviewer `name` opened a socket on this node.
     pub fn join(&self, name: &str) -> Seat {
-        *self.lock().local.entry(name.to_owned()).or_default() += 1;
+        self.join_with(name, BTreeSet::new())
+    }
+
+    /// Reviewer `name`, in `groups`, opened a socket on this node.
+    pub fn join_with(&self, name: &str, groups: BTreeSet<String>) -> Seat {
+        {
+            let mut g = self.lock();
+            let e = g.local.entry(name.to_owned()).or_default();
+            e.0 += 1;
+            e.1 = groups;
+        }
         self.changed.send_modify(|n| *n += 1);
         Seat {
             presence: self.clone(),
@@ -103,12 +114,33 @@ impl Presence {
     /// Distinct reviewers connected anywhere who could decide a request of `agent` (a reviewer
     /// never decides their own).
     pub fn eligible(&self, agent: &str) -> usize {
+        self.eligible_where(agent, |_, _| true)
+    }
+
+    /// Like [`Presence::eligible`], counting only reviewers `counts(name, groups)` accepts;
+    /// `groups` is what a reviewer on this node signed in with, `None` for a peer's reviewer
+    /// (whose groups the caller resolves from the config).
+    pub fn eligible_where(
+        &self,
+        agent: &str,
+        counts: impl Fn(&str, Option<&BTreeSet<String>>) -> bool,
+    ) -> usize {
         let fresh_after = now_ms() - self.peer_ttl_ms;
         let g = self.lock();
-        let mut names: BTreeSet<&str> = g.local.keys().map(String::as_str).collect();
+        let mut names: BTreeSet<&str> = g
+            .local
+            .iter()
+            .filter(|(n, (_, groups))| counts(n, Some(groups)))
+            .map(|(n, _)| n.as_str())
+            .collect();
         for (list, at) in g.peers.values() {
             if *at >= fresh_after {
-                names.extend(list.iter().map(String::as_str));
+                names.extend(
+                    list.iter()
+                        .filter(|n| !names.contains(n.as_str()) && counts(n, None))
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                );
             }
         }
         names.remove(agent);
@@ -124,7 +156,7 @@ impl Presence {
 impl Drop for Seat {
     fn drop(&mut self) {
         let mut g = self.presence.lock();
-        if let Some(n) = g.local.get_mut(&self.name) {
+        if let Some((n, _)) = g.local.get_mut(&self.name) {
             *n -= 1;
             if *n == 0 {
                 g.local.remove(&self.name);

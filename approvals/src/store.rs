@@ -12,6 +12,7 @@ use airlock_classifier::{Reason, Tier};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use crate::authority::{Progress, Quorum};
 use crate::ids::{self, RandomError};
 use crate::model::{Outcome, RequestStatus, RequestView, Vote, VoteDecision};
 
@@ -92,18 +93,23 @@ pub enum VoteResult {
     Counted {
         approvals: Vec<String>,
         quorum: u32,
+        /// Who fills which need so far.
+        progress: Progress,
     },
     /// Vote stored and it settled the request; every vote on it, in order.
     Resolved {
         outcome: Outcome,
         votes: Vec<Vote>,
         quorum: u32,
+        progress: Progress,
     },
     NotFound,
     /// The request was already settled (status given).
     NotPending(RequestStatus),
     AlreadyVoted,
     OwnRequest,
+    /// The reviewer is excluded from this request's quorum (the agent's owner).
+    Excluded,
 }
 
 impl VoteResult {
@@ -126,7 +132,8 @@ pub struct NewRequest {
     pub tier: Tier,
     pub score: u8,
     pub reasons: Vec<Reason>,
-    pub quorum: u32,
+    /// Who must approve (the rule's needs or the tier default).
+    pub needs: Quorum,
     pub expires_at: i64,
     /// The gateway node that holds the waiting agent.
     pub node: String,
@@ -168,7 +175,7 @@ pub struct Store {
 /// Columns of `requests` that [`Store::request_from_row`] reads.
 macro_rules! request_cols {
     () => {
-        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels"
+        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs"
     };
 }
 
@@ -367,9 +374,10 @@ impl Store {
         let id = ids::new_id()?;
         let reasons = serde_json::to_string(&req.reasons).map_err(|e| corrupt("requests", e))?;
         let labels = serde_json::to_string(&req.labels).map_err(|e| corrupt("requests", e))?;
+        let needs = serde_json::to_string(&req.needs).map_err(|e| corrupt("requests", e))?;
         sqlx::query(
-            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $14)",
+            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $14, $15)",
         )
         .bind(&id)
         .bind(&req.session_id)
@@ -379,12 +387,13 @@ impl Store {
         .bind(req.tier.as_str())
         .bind(i64::from(req.score))
         .bind(reasons)
-        .bind(i64::from(req.quorum))
+        .bind(i64::from(req.needs.total()))
         .bind(now)
         .bind(req.expires_at)
         .bind(&req.node)
         .bind(&req.reason)
         .bind(labels)
+        .bind(needs)
         .execute(&self.pool)
         .await?;
         Ok(RequestView {
@@ -399,7 +408,8 @@ impl Store {
             tier: req.tier,
             score: req.score,
             reasons: req.reasons.clone(),
-            quorum: req.quorum,
+            quorum: req.needs.total(),
+            needs: req.needs.clone(),
             status: RequestStatus::Pending,
             created_at: now,
             expires_at: req.expires_at,
@@ -413,6 +423,12 @@ impl Store {
         let score: i64 = r.try_get("score")?;
         let quorum: i64 = r.try_get("quorum")?;
         let labels: Option<String> = r.try_get("labels")?;
+        let quorum = u32::try_from(quorum).map_err(|e| corrupt("requests", e))?;
+        let needs: Option<String> = r.try_get("needs")?;
+        let needs = match needs {
+            Some(n) => serde_json::from_str(&n).map_err(|e| corrupt("requests", e))?,
+            None => Quorum::anyone(quorum),
+        };
         Ok(RequestView {
             reason: r.try_get("reason")?,
             labels: match labels {
@@ -427,7 +443,8 @@ impl Store {
             tier: tier.parse().map_err(|e: String| corrupt("requests", e))?,
             score: u8::try_from(score).map_err(|e| corrupt("requests", e))?,
             reasons: serde_json::from_str(&reasons).map_err(|e| corrupt("requests", e))?,
-            quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
+            quorum,
+            needs,
             status: status_of(r)?,
             created_at: r.try_get("created_at")?,
             expires_at: r.try_get("expires_at")?,
@@ -447,12 +464,16 @@ impl Store {
             },
             comment: r.try_get("comment")?,
             at: r.try_get("at")?,
+            groups: match r.try_get::<Option<String>, _>("groups")? {
+                Some(g) => serde_json::from_str(&g).map_err(|e| corrupt("votes", e))?,
+                None => Vec::new(),
+            },
         })
     }
 
     async fn votes_for(&self, id: &str) -> Result<Vec<Vote>, StoreError> {
         let rows = sqlx::query(
-            "SELECT reviewer, decision, comment, at FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
+            "SELECT reviewer, decision, comment, at, groups FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -487,7 +508,7 @@ impl Store {
         }
         // All their votes in one query, not one query per request.
         let votes = sqlx::query(
-            "SELECT v.request_id, v.reviewer, v.decision, v.comment, v.at FROM votes v \
+            "SELECT v.request_id, v.reviewer, v.decision, v.comment, v.at, v.groups FROM votes v \
              JOIN requests r ON r.id = v.request_id \
              WHERE r.status = 'pending' AND r.expires_at > $1 ORDER BY v.at, v.reviewer",
         )
@@ -632,9 +653,11 @@ mod history;
 mod ledger;
 mod nodes;
 mod sessions;
+mod sso;
 mod votes;
 mod whitelist;
 pub use history::Resolved;
+pub use sso::{LoginStart, SignedIn, secret_hash};
 pub use whitelist::NewWhitelist;
 #[cfg(test)]
 pub(crate) mod tests;

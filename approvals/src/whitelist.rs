@@ -51,6 +51,10 @@ impl Default for WhitelistRules {
 pub enum WhitelistError {
     #[error("high-risk commands can never be whitelisted; they always need reviewers")]
     HighTier,
+    #[error(
+        "this request needs {0}; remembering it would let one approval stand in for that next time"
+    )]
+    NeedsMore(String),
     #[error("bad TTL {0:?}: use e.g. 1h, 1d, 7d or never")]
     BadTtl(String),
     #[error("TTL {asked} is longer than the configured maximum {max}")]
@@ -65,21 +69,26 @@ impl WhitelistError {
     /// Stable code for the reviewer protocol.
     pub fn code(&self) -> &'static str {
         match self {
-            WhitelistError::HighTier => "not_rememberable",
+            WhitelistError::HighTier | WhitelistError::NeedsMore(_) => "not_rememberable",
             WhitelistError::BadTtl(_) | WhitelistError::TooLong { .. } => "bad_ttl",
             WhitelistError::Store(_) | WhitelistError::Unaudited(_) => "internal",
         }
     }
 }
 
-/// `never` → `None`; otherwise a positive duration.
+/// The longest finite TTL (100 years): longer ones are refused, not wrapped or stored past
+/// what a date can say.
+pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `never` → `None`; otherwise a positive duration of at most [`MAX_TTL`].
 pub fn parse_ttl(s: &str) -> Result<Option<Duration>, WhitelistError> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("never") {
         return Ok(None);
     }
     match humantime::parse_duration(s) {
-        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        // Longer than MAX_TTL is not a TTL; "never" says that honestly.
+        Ok(d) if !d.is_zero() && d <= MAX_TTL => Ok(Some(d)),
         _ => Err(WhitelistError::BadTtl(s.to_owned())),
     }
 }
@@ -99,7 +108,14 @@ impl WhitelistRules {
                 max: humantime::format_duration(max).to_string(),
             });
         }
-        Ok(chosen.map(|d| now + d.as_millis() as i64))
+        match chosen {
+            None => Ok(None),
+            Some(d) => i64::try_from(d.as_millis())
+                .ok()
+                .and_then(|ms| now.checked_add(ms))
+                .map(Some)
+                .ok_or_else(|| WhitelistError::BadTtl(ttl.unwrap_or("default").to_owned())),
+        }
     }
 
     /// Whether `request` may be remembered as `choice` asks; `Ok` is the entry's expiry.
@@ -112,6 +128,9 @@ impl WhitelistRules {
     ) -> Result<Option<i64>, WhitelistError> {
         if request.tier == Tier::High {
             return Err(WhitelistError::HighTier);
+        }
+        if !request.needs.is_single() {
+            return Err(WhitelistError::NeedsMore(request.needs.describe()));
         }
         self.expiry(choice.ttl.as_deref(), now)
     }
@@ -192,5 +211,12 @@ mod tests {
         assert!(capped.expiry(Some("7d"), 0).is_err());
         assert!(capped.expiry(Some("never"), 0).is_err());
         assert_eq!(capped.expiry(Some("1d"), 0).unwrap(), Some(86_400_000));
+        for absurd in ["300000y", "1000000000d", "18446744073709551615s"] {
+            assert!(r.expiry(Some(absurd), 0).is_err(), "{absurd}");
+        }
+        assert_eq!(
+            crate::rfc3339(i64::MAX),
+            format!("after year 9999 ({} ms since the epoch)", i64::MAX)
+        );
     }
 }

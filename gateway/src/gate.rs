@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use airlock_approvals::{Decision, Policy, Store, now_ms};
+use airlock_approvals::authority::Subject;
+use airlock_approvals::{Decision, Policy, Quorum, Store, now_ms};
 use airlock_classifier::{Assessment, Classifier, Context, Judgement};
 
 use crate::config::{Agent, Config, Target};
@@ -22,9 +23,11 @@ pub enum Verdict {
         /// The whitelist entry that allowed it (id, expiry in ms), when one did.
         entry: Option<(String, Option<i64>)>,
     },
-    /// Ask reviewers; `quorum` distinct approvals needed.
+    /// Ask reviewers: who must approve (the matched `[[approval_rule]]` or the tier
+    /// default) and how long they have.
     Ask {
-        quorum: u32,
+        needs: Quorum,
+        timeout: std::time::Duration,
     },
     Deny(Deny),
 }
@@ -42,6 +45,28 @@ pub enum Judged {
         target: Box<Target>,
         verdict: Verdict,
     },
+}
+
+/// Who must approve a command the policy sends to reviewers with `quorum` (the tier
+/// default): the first matching `[[approval_rule]]` decides, with the agent's owner excluded;
+/// and how long the request may wait. Pure, shared by the gate and `airlock policy check`.
+pub fn requirement(
+    config: &Config,
+    agent: &Agent,
+    target: &Target,
+    assessment: &Assessment,
+    quorum: u32,
+) -> (Quorum, std::time::Duration) {
+    let r = config.authority.requirement(
+        &Subject {
+            agent: &agent.name,
+            target: &target.name,
+            labels: &target.labels,
+            tier: assessment.tier,
+        },
+        quorum,
+    );
+    (r.quorum, r.timeout.unwrap_or(config.approval_timeout))
 }
 
 /// The part of judging that needs only the config: access, limits and classification. Pure, so
@@ -163,32 +188,43 @@ impl Gate {
             Err(deny) => return Judged::Refused(deny),
         };
         let assessment = judgement.assessment;
-        let whitelisted = if self.policy.consults_whitelist(&assessment, agent.max_tier) {
-            let argv = judgement.plain_argv;
-            match self
-                .store
-                .whitelist_match(
-                    &agent.name,
-                    target,
-                    command,
-                    argv.as_deref(),
-                    assessment.tier,
-                    now_ms(),
-                )
-                .await
-            {
-                Ok(w) => w,
-                Err(e) => {
-                    return Judged::Classified {
-                        assessment,
-                        target: Box::new(t),
-                        verdict: Verdict::Deny(Deny::WhitelistUnavailable(e.to_string())),
-                    };
+        // A whitelist entry may not stand in for an `[[approval_rule]]` that asks for more than
+        // one approval from anyone (two people, or a named group): the rule wins.
+        let (needs, _) = requirement(
+            &self.config,
+            agent,
+            &t,
+            &assessment,
+            self.policy.medium_quorum,
+        );
+        let governed = needs.rule.is_some() && !needs.is_single();
+        let whitelisted =
+            if !governed && self.policy.consults_whitelist(&assessment, agent.max_tier) {
+                let argv = judgement.plain_argv;
+                match self
+                    .store
+                    .whitelist_match(
+                        &agent.name,
+                        target,
+                        command,
+                        argv.as_deref(),
+                        assessment.tier,
+                        now_ms(),
+                    )
+                    .await
+                {
+                    Ok(w) => w,
+                    Err(e) => {
+                        return Judged::Classified {
+                            assessment,
+                            target: Box::new(t),
+                            verdict: Verdict::Deny(Deny::WhitelistUnavailable(e.to_string())),
+                        };
+                    }
                 }
-            }
-        } else {
-            None
-        };
+            } else {
+                None
+            };
         let verdict = match self
             .policy
             .decide(&assessment, whitelisted.as_ref(), agent.max_tier)
@@ -199,7 +235,10 @@ impl Gate {
                 why,
                 entry: whitelisted.as_ref().map(|w| (w.id.clone(), w.expires_at)),
             },
-            Decision::Ask { quorum, .. } => Verdict::Ask { quorum },
+            Decision::Ask { quorum, .. } => {
+                let (needs, timeout) = requirement(&self.config, agent, &t, &assessment, quorum);
+                Verdict::Ask { needs, timeout }
+            }
             Decision::Deny { reason } => Verdict::Deny(Deny::Policy(reason)),
         };
         Judged::Classified {

@@ -28,6 +28,9 @@ pub struct Check {
     /// `None` when the command was refused before classification (access, size, empty).
     pub assessment: Option<Assessment>,
     pub decision: Decision,
+    /// For an ask: who must approve (the matched `[[approval_rule]]` or the tier default) and
+    /// how long they have.
+    pub needs: Option<(airlock_approvals::Quorum, std::time::Duration)>,
 }
 
 impl Check {
@@ -60,13 +63,21 @@ pub fn check(
                 decision: Decision::Deny {
                     reason: deny.to_string(),
                 },
+                needs: None,
             },
-            Ok((judgement, _)) => {
+            Ok((judgement, t)) => {
                 let a = judgement.assessment;
                 let decision = config.policy().decide(&a, None, agent.max_tier);
+                let needs = match &decision {
+                    Decision::Ask { quorum, .. } => {
+                        Some(gate::requirement(config, &agent, &t, &a, *quorum))
+                    }
+                    _ => None,
+                };
                 Check {
                     assessment: Some(a),
                     decision,
+                    needs,
                 }
             }
         },
@@ -146,6 +157,12 @@ pub fn lint(path: &Path) -> (Option<Config>, Vec<Finding>) {
                 config.source,
                 config.authorized_keys.display()
             ),
+        });
+    }
+    for message in config.authority.lint() {
+        findings.push(Finding {
+            error: false,
+            message: format!("{}: {message}", config.source),
         });
     }
     if !config.auto_allow_low {

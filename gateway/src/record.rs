@@ -246,7 +246,14 @@ impl Witness {
         };
         let (decision, why, quorum) = match verdict {
             Verdict::Allow { why, .. } => (LedgerVerdict::Allow, Some(why.clone()), None),
-            Verdict::Ask { quorum } => (LedgerVerdict::Ask, None, Some(*quorum)),
+            Verdict::Ask { needs, .. } => (
+                LedgerVerdict::Ask,
+                Some(match &needs.rule {
+                    Some(rule) => format!("needs {} (approval_rule {rule})", needs.describe()),
+                    None => format!("needs {}", needs.describe()),
+                }),
+                Some(needs.total()),
+            ),
             Verdict::Deny(d) => (LedgerVerdict::Deny, Some(d.to_string()), None),
         };
         self.records

@@ -114,6 +114,7 @@ pub async fn run(
             whitelist: config.whitelist.clone(),
             recordings: config.recordings_dir(),
             limits: config.reviewer_limits.clone(),
+            oidc: config.reviewer_oidc.clone(),
         },
         reviewer_stop,
     ));

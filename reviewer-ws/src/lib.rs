@@ -6,11 +6,14 @@
 
 mod accept;
 pub mod client;
+mod identity;
 mod limits;
 pub mod protocol;
 mod screen;
 pub mod server;
+mod sso;
 mod web;
 
 pub use limits::Limits;
 pub use server::{Options, run};
+pub use sso::{CALLBACK_PATH, MAX_SESSION_LIFETIME, OidcSettings};

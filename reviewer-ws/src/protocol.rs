@@ -1,6 +1,6 @@
 //! JSON messages between the gateway and reviewers. Every message is an object with a `type`.
 
-use airlock_approvals::{Outcome, Remember, RequestView, VoteDecision, rfc3339};
+use airlock_approvals::{Outcome, Progress, Remember, RequestView, VoteDecision, rfc3339};
 use airlock_classifier::visible::Shown;
 use airlock_classifier::{Reason, Tier};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,21 @@ pub struct RequestMsg {
     pub reasons: Vec<Reason>,
     pub approvals_needed: u32,
     pub approvals: Vec<String>,
+    /// The `[[approval_rule]]` that set the quorum (`None`: the tier default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Who must approve, in words: `1 from dba and 1 from sre`.
+    #[serde(default)]
+    pub needs: String,
+    /// Per `require` entry, who has approved and how many are needed.
+    #[serde(default)]
+    pub progress: Progress,
+    /// `dba 0/1 · sre 1/1 (bob)`.
+    #[serde(default)]
+    pub progress_text: String,
+    /// People whose votes never count here (the agent's owner).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<String>,
     pub created_at: String,
     /// Milliseconds since the epoch (the gateway's clock).
     pub created_at_ms: i64,
@@ -93,6 +108,11 @@ impl From<&RequestView> for RequestMsg {
             reasons: reasons_in_code_points(&r.command, &r.reasons),
             approvals_needed: r.quorum,
             approvals: r.approvals(),
+            rule: r.needs.rule.clone(),
+            needs: r.needs.describe(),
+            progress_text: r.needs.progress(&r.votes).to_string(),
+            progress: r.needs.progress(&r.votes),
+            excluded: r.needs.excluded.clone(),
             created_at: rfc3339(r.created_at),
             created_at_ms: r.created_at,
             expires_at: rfc3339(r.expires_at),
@@ -107,6 +127,9 @@ pub enum ServerMsg {
     Hello {
         reviewer: String,
         version: String,
+        /// The reviewer groups this reviewer is in (config members or identity-provider groups).
+        #[serde(default)]
+        groups: Vec<String>,
     },
     Snapshot {
         requests: Vec<RequestMsg>,
@@ -118,6 +141,11 @@ pub enum ServerMsg {
         reviewer: String,
         decision: VoteDecision,
         approvals: Vec<String>,
+        /// Who fills which need now.
+        #[serde(default)]
+        progress: Progress,
+        #[serde(default)]
+        progress_text: String,
     },
     Resolved {
         id: String,
@@ -139,6 +167,10 @@ pub enum ServerMsg {
         result: String,
         approvals: Vec<String>,
         approvals_needed: u32,
+        #[serde(default)]
+        progress: Progress,
+        #[serde(default)]
+        progress_text: String,
         /// The whitelist entry made for an approve-and-remember.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         whitelisted: Option<String>,

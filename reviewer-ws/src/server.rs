@@ -1,21 +1,27 @@
 //! The reviewer listener: `GET /ws` (WebSocket) and `GET /healthz`.
 //!
-//! Authentication is a reviewer token, as `Authorization: Bearer …` on the upgrade or, for
-//! browsers, as the first frame `{"type":"auth","token":…}`. The token is re-checked on every
-//! vote so a removed reviewer cannot keep voting on an open socket. Tokens are never logged.
+//! Authentication (see `identity`) is a reviewer token, as `Authorization: Bearer …` on the
+//! upgrade or, for browsers, as the first frame `{"type":"auth","token":…}`, or a single
+//! sign-on session cookie on the upgrade. The proof is re-checked on every vote so a removed
+//! reviewer or an ended session cannot keep voting on an open socket. Tokens are never logged.
 //! Each socket subscribes to broker events before it reads the snapshot, so nothing falls in
 //! between; a reviewer that lags behind the event stream gets a fresh snapshot.
+//!
+//! Scopes: a socket is sent only the requests its reviewer's groups may see (the snapshot and
+//! every push), and votes and outcomes only for those; votes outside scope are refused by the
+//! broker.
 //!
 //! Connections are accepted and timed out by `accept` within [`Limits`]; a browser socket
 //! that still owes its auth frame holds one of [`Limits::max_unauthenticated`] seats.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_approvals::broker::DecideAck;
-use airlock_approvals::{Broker, BrokerEvent, Remember, Store, WhitelistRules};
+use airlock_approvals::{Broker, BrokerEvent, Remember, Reviewer, Store, WhitelistRules};
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -27,6 +33,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
+use crate::identity::{AuthFailure, Identity};
 use crate::limits::{Limits, Unauthenticated};
 use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
 
@@ -46,6 +53,8 @@ pub(crate) struct AppState {
     pub(crate) recordings: Arc<PathBuf>,
     /// Seats for sockets that have not sent their auth frame yet.
     unauthenticated: Unauthenticated,
+    /// Single sign-on for the page, when `[reviewer.oidc]` is configured.
+    pub(crate) sso: Option<Arc<crate::sso::Sso>>,
 }
 
 /// What the listener needs besides the broker.
@@ -56,6 +65,8 @@ pub struct Options {
     pub recordings: PathBuf,
     /// Connection caps and timeouts; [`Limits::default`] unless configured.
     pub limits: Limits,
+    /// OpenID Connect sign-in for the page (`None`: tokens only).
+    pub oidc: Option<crate::sso::OidcSettings>,
 }
 
 impl Options {
@@ -66,6 +77,7 @@ impl Options {
             whitelist,
             recordings,
             limits: Limits::default(),
+            oidc: None,
         }
     }
 }
@@ -77,16 +89,27 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let sso = match options.oidc {
+        Some(s) => Some(Arc::new(crate::sso::Sso::new(s).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("[reviewer.oidc]: {e}"),
+            )
+        })?)),
+        None => None,
+    };
     let app = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::web::routes())
+        .merge(crate::sso::routes())
         .with_state(AppState {
             broker,
             store: options.store,
             rules: Arc::new(options.whitelist),
             recordings: Arc::new(options.recordings),
             unauthenticated: Unauthenticated::new(options.limits.sane().max_unauthenticated),
+            sso,
         });
     crate::accept::serve(listener, app, options.limits, shutdown).await
 }
@@ -125,20 +148,20 @@ async fn ws_upgrade(
         )
             .into_response();
     }
-    let reviewer = match bearer(&headers) {
-        Some(token) => match st.store.reviewer_for_token(token).await {
-            Ok(Some(name)) => Some((name, token.to_owned())),
-            Ok(None) => return (StatusCode::UNAUTHORIZED, "airlock: bad token\n").into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "token check failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "airlock: store unavailable\n",
-                )
-                    .into_response();
-            }
-        },
-        None => None,
+    let reviewer = match st.identify(&headers).await {
+        Ok(id) => Some(id),
+        Err(AuthFailure::Missing) => None,
+        Err(AuthFailure::Bad(why)) => {
+            return (StatusCode::UNAUTHORIZED, format!("airlock: {why}\n")).into_response();
+        }
+        Err(AuthFailure::Store(e)) => {
+            tracing::error!(error = %e, "token check failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "airlock: store unavailable\n",
+            )
+                .into_response();
+        }
     };
     // Without a token the socket waits up to AUTH_WAIT for one: that wait needs a seat.
     let seat = match reviewer {
@@ -170,7 +193,7 @@ async fn send(socket: &mut WebSocket, m: &ServerMsg) -> bool {
 }
 
 /// Wait for `{"type":"auth"}` as the first frame.
-async fn first_frame_auth(socket: &mut WebSocket, store: &Store) -> Option<(String, String)> {
+async fn first_frame_auth(socket: &mut WebSocket, st: &AppState) -> Option<Identity> {
     let frame = tokio::time::timeout(AUTH_WAIT, socket.recv())
         .await
         .ok()??
@@ -188,21 +211,29 @@ async fn first_frame_auth(socket: &mut WebSocket, store: &Store) -> Option<(Stri
             "send {\"type\":\"auth\",\"token\":…} first",
             None,
         ),
-        Some(token) => match store.reviewer_for_token(&token).await {
-            Ok(Some(name)) => return Some((name, token)),
-            Ok(None) => ServerMsg::error("bad_token", "bad token", None),
-            Err(e) => ServerMsg::error("internal", format!("cannot check token: {e}"), None),
+        Some(token) => match st.by_token(&token).await {
+            Ok(id) => return Some(id),
+            Err(AuthFailure::Bad(why)) => ServerMsg::error("bad_token", why, None),
+            Err(AuthFailure::Missing) => ServerMsg::error("bad_token", "empty token", None),
+            Err(AuthFailure::Store(e)) => {
+                ServerMsg::error("internal", format!("cannot check token: {e}"), None)
+            }
         },
     };
     send(socket, &refusal).await;
     None
 }
 
-async fn snapshot(broker: &Broker) -> ServerMsg {
-    match broker.pending().await {
-        Ok(reqs) => ServerMsg::Snapshot {
-            requests: reqs.iter().map(RequestMsg::from).collect(),
-        },
+/// The pending requests `who` may see; `visible` becomes their ids (later votes and outcomes
+/// are sent only for those).
+async fn snapshot(broker: &Broker, who: &Reviewer, visible: &mut HashSet<String>) -> ServerMsg {
+    match broker.pending_for(who).await {
+        Ok(reqs) => {
+            *visible = reqs.iter().map(|r| r.id.clone()).collect();
+            ServerMsg::Snapshot {
+                requests: reqs.iter().map(RequestMsg::from).collect(),
+            }
+        }
         Err(e) => ServerMsg::error(
             "internal",
             format!("cannot read pending requests: {e}"),
@@ -216,33 +247,43 @@ async fn snapshot(broker: &Broker) -> ServerMsg {
 async fn serve_socket(
     mut socket: WebSocket,
     st: AppState,
-    reviewer: Option<(String, String)>,
+    reviewer: Option<Identity>,
     seat: Option<OwnedSemaphorePermit>,
 ) {
     let broker = st.broker.clone();
     let reviewer = match reviewer {
         Some(r) => Some(r),
-        None => first_frame_auth(&mut socket, &st.store).await,
+        None => first_frame_auth(&mut socket, &st).await,
     };
     drop(seat);
-    let Some((name, token)) = reviewer else {
+    let Some(me) = reviewer else {
         let _ = socket.send(Message::Close(None)).await;
         return;
     };
+    let name = me.reviewer.name.clone();
     tracing::Span::current().record("name", name.as_str());
-    tracing::info!("reviewer connected");
+    tracing::info!(groups = ?me.reviewer.groups, "reviewer connected");
     // Counted as present (agents are told) until this socket closes.
-    let _seat = broker.presence().join(&name);
+    let _seat = broker
+        .presence()
+        .join_with(&name, me.reviewer.groups.clone());
     let mut events = broker.subscribe();
+    // Requests this reviewer was shown (their scope): only their votes and outcomes are sent.
+    let mut visible: HashSet<String> = HashSet::new();
     if !send(
         &mut socket,
         &ServerMsg::Hello {
             reviewer: name.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
+            groups: me.reviewer.groups.iter().cloned().collect(),
         },
     )
     .await
-        || !send(&mut socket, &snapshot(&broker).await).await
+        || !send(
+            &mut socket,
+            &snapshot(&broker, &me.reviewer, &mut visible).await,
+        )
+        .await
     {
         return;
     }
@@ -251,7 +292,7 @@ async fn serve_socket(
             frame = socket.recv() => {
                 let Some(Ok(frame)) = frame else { break };
                 let reply = match frame {
-                    Message::Text(text) => handle(&st, &name, &token, &text).await,
+                    Message::Text(text) => handle(&st, &me, &text).await,
                     Message::Binary(_) => Some(ServerMsg::error("bad_message", "binary frames are not part of the protocol", None)),
                     Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => None,
@@ -265,12 +306,29 @@ async fn serve_socket(
             }
             ev = events.recv() => {
                 let msg = match ev {
-                    Ok(BrokerEvent::Requested(r)) => ServerMsg::Request(Box::new(RequestMsg::from(&*r))),
-                    Ok(BrokerEvent::Voted { id, reviewer, decision, approvals }) => ServerMsg::Vote { id, reviewer, decision, approvals },
-                    Ok(BrokerEvent::Resolved { id, outcome, by, approvers, comment, why }) => ServerMsg::Resolved { id, outcome, by, approvers, comment, why },
+                    Ok(BrokerEvent::Requested(r)) => {
+                        if !broker.may_see(&me.reviewer, &r) {
+                            continue;
+                        }
+                        visible.insert(r.id.clone());
+                        ServerMsg::Request(Box::new(RequestMsg::from(&*r)))
+                    }
+                    Ok(BrokerEvent::Voted { id, reviewer, decision, approvals, progress }) => {
+                        if !visible.contains(&id) {
+                            continue;
+                        }
+                        let progress_text = progress.to_string();
+                        ServerMsg::Vote { id, reviewer, decision, approvals, progress, progress_text }
+                    }
+                    Ok(BrokerEvent::Resolved { id, outcome, by, approvers, comment, why }) => {
+                        if !visible.remove(&id) {
+                            continue;
+                        }
+                        ServerMsg::Resolved { id, outcome, by, approvers, comment, why }
+                    }
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "reviewer lagged; sending a fresh snapshot");
-                        snapshot(&broker).await
+                        snapshot(&broker, &me.reviewer, &mut visible).await
                     }
                     Err(RecvError::Closed) => break,
                 };
@@ -283,7 +341,8 @@ async fn serve_socket(
     tracing::info!("reviewer disconnected");
 }
 
-async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<ServerMsg> {
+async fn handle(st: &AppState, me: &Identity, text: &str) -> Option<ServerMsg> {
+    let name = me.reviewer.name.as_str();
     let broker = &st.broker;
     let msg = match serde_json::from_str::<ClientMsg>(text) {
         Ok(m) => m,
@@ -309,9 +368,9 @@ async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<Se
             remember,
         } => {
             // Removed reviewers lose their vote at once, even on an open socket.
-            match st.store.reviewer_for_token(token).await {
-                Ok(Some(n)) if n == name => {}
-                Ok(_) => {
+            match st.still_valid(me).await {
+                Ok(true) => {}
+                Ok(false) => {
                     return Some(ServerMsg::error(
                         "bad_token",
                         "token no longer valid",
@@ -330,30 +389,41 @@ async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<Se
             async {
                 // Check a remember before voting, so a refused one leaves no vote behind.
                 let remember = match remember {
-                    Some(r) => match rememberable(st, &id, decision, r).await {
+                    Some(r) => match rememberable(st, me, &id, decision, r).await {
                         Ok(v) => Some(v),
                         Err(refusal) => return Some(refusal),
                     },
                     None => None,
                 };
-                let res = broker.decide(name, &id, decision, comment.as_deref()).await;
+                let res = broker
+                    .decide(&me.reviewer, &id, decision, comment.as_deref())
+                    .await;
                 let mut ack = match res {
-                    Ok(DecideAck::Counted { approvals, needed }) => ServerMsg::Ack {
+                    Ok(DecideAck::Counted {
+                        approvals,
+                        needed,
+                        progress,
+                    }) => ServerMsg::Ack {
                         id: id.clone(),
                         result: "counted".into(),
                         approvals,
                         approvals_needed: needed,
+                        progress_text: progress.to_string(),
+                        progress,
                         whitelisted: None,
                     },
                     Ok(DecideAck::Resolved {
                         outcome,
                         approvals,
                         needed,
+                        progress,
                     }) => ServerMsg::Ack {
                         id: id.clone(),
                         result: outcome.as_str().into(),
                         approvals,
                         approvals_needed: needed,
+                        progress_text: progress.to_string(),
+                        progress,
                         whitelisted: None,
                     },
                     Err(e) => return Some(ServerMsg::error(e.code(), e.to_string(), Some(&id))),
@@ -386,6 +456,7 @@ async fn handle(st: &AppState, name: &str, token: &str, text: &str) -> Option<Se
 /// vote is cast).
 async fn rememberable(
     st: &AppState,
+    me: &Identity,
     id: &str,
     decision: airlock_approvals::VoteDecision,
     choice: Remember,
@@ -408,6 +479,27 @@ async fn rememberable(
         }
         Err(e) => return Err(ServerMsg::error("internal", e.to_string(), Some(id))),
     };
+    let authority = st.broker.authority();
+    let unscoped = me.reviewer.groups.is_empty()
+        || authority
+            .groups()
+            .iter()
+            .any(|g| me.reviewer.groups.contains(&g.name) && g.scope.is_none());
+    if choice.any_target && !unscoped {
+        return Err(ServerMsg::error(
+            "out_of_scope",
+            "your reviewer groups are scoped: remember for this target only",
+            Some(id),
+        ));
+    }
+    if !st.broker.may_see(&me.reviewer, &request) {
+        // Said before anything about the request itself (its tier, its rules) is.
+        return Err(ServerMsg::error(
+            "out_of_scope",
+            format!("request {id} is outside the scope of your reviewer groups"),
+            Some(id),
+        ));
+    }
     match st
         .rules
         .check_remember(&request, &choice, airlock_approvals::now_ms())

@@ -2,8 +2,10 @@
 //!
 //! The page is compiled into the binary — plain HTML, CSS and JavaScript, no build step; the
 //! one third-party file (asciinema-player) is vendored, pinned, with its licence. The API takes
-//! the same reviewer token as the socket, in an `Authorization: Bearer` header (never in a
-//! URL), and only reads: history, sessions, recordings, and the last screen of a session.
+//! the same proof as the socket — a reviewer token in an `Authorization: Bearer` header (never
+//! in a URL) or the sign-on session cookie — and only reads: history, sessions, recordings, and
+//! the last screen of a session, each limited to the reviewer's scope (an out-of-scope
+//! recording or screen is refused with 403 and audited).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::server::{AppState, bearer};
+use crate::identity::{AuthFailure, Identity};
+use crate::server::AppState;
 
 /// Larger recordings are for `airlock replay`, not a browser tab.
 const MAX_BROWSER_RECORDING: u64 = 64 * 1024 * 1024;
@@ -23,6 +26,8 @@ const MAX_BROWSER_RECORDING: u64 = 64 * 1024 * 1024;
 const INDEX: &str = include_str!("../web/index.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const SHOWN_JS: &str = include_str!("../web/shown.js");
+const QUORUM_JS: &str = include_str!("../web/quorum.js");
+const SSO_JS: &str = include_str!("../web/sso.js");
 const APP_CSS: &str = include_str!("../web/app.css");
 const PLAYER_JS: &str =
     include_str!("../web/vendor/asciinema-player-3.17.0/asciinema-player.min.js");
@@ -35,10 +40,12 @@ const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; sty
      form-action 'self'; frame-ancestors 'none'";
 
 /// The page's files: path, body, content type.
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     ("/", INDEX, "text/html; charset=utf-8"),
     ("/app.js", APP_JS, "text/javascript; charset=utf-8"),
     ("/shown.js", SHOWN_JS, "text/javascript; charset=utf-8"),
+    ("/sso.js", SSO_JS, "text/javascript; charset=utf-8"),
+    ("/quorum.js", QUORUM_JS, "text/javascript; charset=utf-8"),
     ("/app.css", APP_CSS, "text/css; charset=utf-8"),
     (
         "/vendor/asciinema-player.min.js",
@@ -97,15 +104,13 @@ fn ok_json(v: serde_json::Value) -> Response {
     r
 }
 
-/// The reviewer behind the request's token, or the response refusing it.
-async fn reviewer(st: &AppState, headers: &HeaderMap) -> Result<String, Response> {
-    let Some(token) = bearer(headers) else {
-        return Err(fail(StatusCode::UNAUTHORIZED, "missing bearer token"));
-    };
-    match st.store.reviewer_for_token(token).await {
-        Ok(Some(name)) => Ok(name),
-        Ok(None) => Err(fail(StatusCode::UNAUTHORIZED, "bad token")),
-        Err(e) => {
+/// The reviewer behind the request's proof, or the response refusing it.
+async fn reviewer(st: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
+    match st.identify(headers).await {
+        Ok(id) => Ok(id),
+        Err(AuthFailure::Missing) => Err(fail(StatusCode::UNAUTHORIZED, "missing bearer token")),
+        Err(AuthFailure::Bad(why)) => Err(fail(StatusCode::UNAUTHORIZED, why)),
+        Err(AuthFailure::Store(e)) => {
             tracing::error!(error = %e, "token check failed");
             Err(fail(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))
         }
@@ -124,11 +129,16 @@ async fn history(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = reviewer(&st, &headers).await {
-        return r;
-    }
+    let me = match reviewer(&st, &headers).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
     match st.store.resolved_requests(limit(&q)).await {
-        Ok(v) => ok_json(json!({ "requests": v.iter().map(history_row).collect::<Vec<_>>() })),
+        Ok(v) => ok_json(json!({ "requests": v
+            .iter()
+            .filter(|r| st.broker.may_see(&me.reviewer, &r.request))
+            .map(history_row)
+            .collect::<Vec<_>>() })),
         Err(e) => fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
@@ -162,12 +172,16 @@ async fn sessions(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = reviewer(&st, &headers).await {
-        return r;
-    }
+    let me = match reviewer(&st, &headers).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    let authority = st.broker.authority();
     match st.store.list_sessions(limit(&q)).await {
         Ok(rows) => ok_json(json!({
-            "sessions": rows.iter().map(|s| json!({
+            "sessions": rows.iter()
+                .filter(|s| authority.may_see_target(&me.reviewer, &s.target))
+                .map(|s| json!({
                 "id": s.id, "agent": s.agent, "target": s.target, "kind": s.kind,
                 "command": s.command,
                 "shown": s.command.as_deref().map(airlock_classifier::visible::Shown::of),
@@ -186,11 +200,33 @@ fn recording_path(dir: &Path, id: &str) -> Option<PathBuf> {
     plain.then(|| dir.join(format!("{id}.cast")))
 }
 
-/// The recording of session `id` for an authenticated reviewer, or the refusal.
+/// The recording of session `id` for an authenticated reviewer whose scope covers the
+/// session's target, or the refusal (audited when it is the scope that refuses).
 async fn session_file(st: &AppState, headers: &HeaderMap, id: &str) -> Result<PathBuf, Response> {
-    reviewer(st, headers).await?;
-    recording_path(&st.recordings, id)
-        .ok_or_else(|| fail(StatusCode::BAD_REQUEST, "not a session id"))
+    let me = reviewer(st, headers).await?;
+    let path = recording_path(&st.recordings, id)
+        .ok_or_else(|| fail(StatusCode::BAD_REQUEST, "not a session id"))?;
+    let authority = st.broker.authority();
+    if !authority.is_configured() {
+        return Ok(path);
+    }
+    let rows = st.store.session(id).await.map_err(|e| {
+        tracing::error!(error = %e, "session lookup failed");
+        fail(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+    })?;
+    let Some(session) = rows.into_iter().find(|r| r.id == id) else {
+        return Err(fail(StatusCode::NOT_FOUND, "no such session"));
+    };
+    if !authority.may_see_target(&me.reviewer, &session.target) {
+        st.broker
+            .audit_read_refused(&me.reviewer.name, &format!("session {id}"), "out_of_scope")
+            .await;
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            format!("out_of_scope: session {id} is outside the scope of your reviewer groups"),
+        ));
+    }
+    Ok(path)
 }
 
 async fn recording(

@@ -14,6 +14,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: null,
   me: '',
+  groups: [],             // the reviewer groups the gateway put me in (hello)
+  refused: new Map(),     // id -> why the gateway refused my vote on it (it outranks notCounted's guess)
   ws: null,
   queue: [],              // pending requests, newest first
   selectedId: null,       // only J/K/arrows/click change it, never the gateway
@@ -58,9 +60,11 @@ function showSignin(error) {
   for (const id of ['tabs', 'signout', 'notify', 'sound']) $(id).hidden = true;
   $('signin-error').textContent = error || '';
   $('who').textContent = '';
+  $('groups').textContent = '';
 }
 
 function signOut(error) {
+  AirlockSso.signOut(state.token);
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
@@ -72,7 +76,8 @@ function connect() {
   const ws = new WebSocket(url);
   state.ws = ws;
   $('conn').textContent = 'connecting…';
-  ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', token: state.token }));
+  // A signed-in (single sign-on) page sends no auth frame: the upgrade carried the cookie.
+  ws.onopen = () => { if (typeof state.token === 'string') ws.send(JSON.stringify({ type: 'auth', token: state.token })); };
   ws.onmessage = (ev) => {
     let m;
     try { m = JSON.parse(ev.data); } catch { status('unreadable message from the gateway'); return; }
@@ -80,6 +85,7 @@ function connect() {
   };
   ws.onclose = () => {
     if (!state.token) return;
+    if (state.token === AirlockSso.SESSION) AirlockSso.check(() => signOut('Your session ended; sign in again.'));
     const wait = Math.min(30, 2 ** state.retry);
     state.retry += 1;
     $('conn').textContent = `disconnected — retrying in ${wait}s`;
@@ -98,8 +104,10 @@ function onMessage(m) {
   switch (m.type) {
     case 'hello':
       state.me = m.reviewer;
+      state.groups = m.groups || [];
       state.retry = 0;
       $('who').textContent = `signed in as ${m.reviewer}`;
+      $('groups').textContent = state.groups.length ? `groups: ${state.groups.join(', ')}` : '';
       $('conn').textContent = 'live';
       $('conn').classList.remove('down');
       $('signin-view').hidden = true;
@@ -125,6 +133,12 @@ function onMessage(m) {
     case 'ack': onAck(m); break;
     case 'error':
       if (m.code === 'bad_token' || m.code === 'unauthorized') { signOut('That token was refused.'); return; }
+      if (REFUSALS.includes(m.code)) {
+        // Who I am makes my vote not count here: the card says so from now on.
+        if (m.id && pending(m.id)) { state.refused.set(m.id, m.message); render(); }
+        status(`your vote was refused${m.id ? ` (${quoted(state.known.get(m.id))})` : ''}: ${m.message}`);
+        return;
+      }
       status(`the gateway refused that${m.id ? ` (${quoted(state.known.get(m.id))})` : ''}: ${m.message}`);
       break;
     default:
@@ -135,10 +149,11 @@ function onMessage(m) {
 function onVote(m) {
   const r = state.queue.find((q) => q.id === m.id);
   if (!r) return;
-  r.approvals = m.approvals;
+  progressed(r, m);
   render();
   if (m.reviewer !== state.me) {
-    status(`${m.reviewer} ${m.decision === 'approve' ? 'approved' : 'voted to deny'} ${quoted(r)} — ${m.approvals.length} of ${r.approvals_needed} approvals${m.comment ? ` (${m.reviewer}: ${m.comment})` : ''}`);
+    const where = r.progress_text || `${m.approvals.length} of ${r.approvals_needed} approvals`;
+    status(`${m.reviewer} ${m.decision === 'approve' ? 'approved' : 'voted to deny'} ${quoted(r)} — ${where}${m.comment ? ` (${m.reviewer}: ${m.comment})` : ''}`);
   }
 }
 
@@ -160,8 +175,11 @@ function onResolved(m) {
 
 function onAck(m) {
   const what = quoted(state.known.get(m.id));
+  if (pending(m.id)) { progressed(pending(m.id), m); render(); }
   if (m.whitelisted) {
     status(`you approved ${what} and remembered it ${state.scopes.get(m.id) || ''} (whitelist entry ${m.whitelisted})`);
+  } else if (m.result === 'counted' && m.progress_text) {
+    status(`you approved ${what} — counted; still waiting: ${m.progress_text}`);
   } else if (m.result === 'counted') {
     const more = m.approvals_needed - m.approvals.length;
     status(`you approved ${what} — ${m.approvals.length} of ${m.approvals_needed} approvals; waiting for ${more === 1 ? 'another reviewer' : `${more} more reviewers`}`);
@@ -216,16 +234,27 @@ function beep(times) {
 
 // --- queue -------------------------------------------------------------------------------
 
+// Why my vote cannot count on r (quorum.js), or ''.
+const barredBy = (r) => notCounted(r, state.me, state.groups, state.refused.get(r.id));
+
+// Says why and returns true when my vote cannot count on r (nothing is sent).
+function refusedHere(r) {
+  const why = barredBy(r);
+  if (why) status(`your vote does not count here, nothing was sent: ${why}`);
+  return Boolean(why);
+}
+
 function card(r) {
   const selected = r.id === state.selectedId;
   const high = r.tier === 'high';
+  const barred = barredBy(r);
   const top = el('div', { class: 'top' },
     el('span', { class: `tier tier-${r.tier}` }, r.tier),
     el('span', {}, `score ${r.score}`),
     el('strong', {}, `${r.agent} → ${r.target}`),
     ...Object.entries(r.target_labels || {}).map(([k, v]) =>
       el('span', { class: `label${/^(prod|production|live)$/i.test(v) ? ' label-prod' : ''}` }, `${k}=${v}`)),
-    el('span', { class: 'muted' }, `${r.approvals.length}/${r.approvals_needed} approvals${r.approvals.length ? ': ' + r.approvals.join(', ') : ''}`),
+    progressView(r),
     el('span', { class: 'countdown', 'data-expires': r.expires_at_ms }, `denies in ${left(r.expires_at_ms)}`));
   const stated = r.reason == null ? '' : el('p', { class: 'stated' }, el('span', { class: 'muted' }, 'agent says: '),
     usable(r.shown?.reason) ? renderInto(el('span', {}), r.shown.reason) : el('em', {}, '(cannot display the stated reason safely)'));
@@ -238,8 +267,8 @@ function card(r) {
   const screen = el('details', selected ? { open: '' } : {},
     el('summary', {}, 'terminal context (what the agent sees)'),
     el('div', { class: 'screen', 'data-session': r.session_id || '' }, state.screens.get(r.id) ?? '…'));
-  return el('article', { class: `card${selected ? ' selected' : ''}`, role: 'listitem', 'data-id': r.id, onclick: () => select(r.id) },
-    top, commandView(r, () => expand(r)), flagList(r.shown?.command, 'command-flags'),
+  return el('article', { class: `card${selected ? ' selected' : ''}${barred ? ' barred' : ''}`, role: 'listitem', 'data-id': r.id, onclick: () => select(r.id) },
+    top, ...needsView(r, barred), commandView(r, () => expand(r)), flagList(r.shown?.command, 'command-flags'),
     stated, flagList(r.shown?.reason, 'reason-flags'),
     reasons, screen, actions,
     el('div', { class: 'muted' }, `request ${r.id} · node ${r.node} · asked ${when(r.created_at_ms)}`));
@@ -250,6 +279,7 @@ function renderInto(box, form) { renderForm(box, form, [], false); return box; }
 function render() {
   // The selection only ever names a pending request; once it leaves, nothing is selected.
   if (!state.queue.some((q) => q.id === state.selectedId)) state.selectedId = null;
+  for (const id of state.refused.keys()) if (!pending(id)) state.refused.delete(id);
   const ids = state.queue.map((q) => q.id).join(',');
   if (ids !== state.lastIds) { state.lastIds = ids; state.changedAt = Date.now(); }
   $('count').textContent = String(state.queue.length);
@@ -310,6 +340,7 @@ function approvalBlocker(r) {
 }
 
 function approve(r) {
+  if (refusedHere(r)) return;
   const why = approvalBlocker(r);
   if (why) status(why);
   else if (r.tier === 'high') openConfirmHigh(r);
@@ -332,6 +363,7 @@ function openConfirmHigh(r) {
   $('confirm-high-agent').textContent = r.agent;
   fillCommand($('confirm-high-cmd'), r);
   $('confirm-high-flags').replaceChildren(...(r.shown.command.flags || []).map((f) => el('li', {}, f.text)));
+  $('confirm-high-progress').replaceChildren(progressView(r), r.needs ? ` — needs ${r.needs}` : '');
   $('confirm-target').value = '';
   $('approve-note').value = '';
   $('confirm-error').textContent = '';
@@ -353,6 +385,7 @@ function confirmHigh() {
 }
 
 function openDeny(r) {
+  if (refusedHere(r)) return;
   $('deny-cmd').textContent = `${r.agent} → ${r.target}: ${excerpt(r.shown?.command, 200)}`;
   $('deny-reason').value = '';
   $('deny-dialog').dataset.id = r.id;
@@ -369,6 +402,7 @@ function confirmDeny() {
 
 function openRemember(r) {
   if (r.tier === 'high') { status('high-risk commands can never be remembered'); return; }
+  if (refusedHere(r)) return;
   const why = approvalBlocker(r);
   if (why) { status(why); return; }
   fillCommand($('remember-cmd'), r);
@@ -407,7 +441,7 @@ async function refreshScreen() {
 // --- history -----------------------------------------------------------------------------
 
 async function api(path) {
-  const res = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` }, cache: 'no-store' });
+  const res = await fetch(path, { headers: AirlockSso.headers(state.token), credentials: 'same-origin', cache: 'no-store' });
   if (res.status === 401) { signOut('That token was refused.'); throw new Error('signed out'); }
   if (!res.ok) {
     let msg = `HTTP ${res.status}`;
@@ -559,7 +593,8 @@ function init() {
   setInterval(refreshScreen, 2000);
   updateSoundButton();
   state.token = sessionStorage.getItem(TOKEN_KEY);
-  if (state.token) connect(); else showSignin('');
+  if (state.token) connect();
+  else AirlockSso.resume((session) => { state.token = session; connect(); }, () => showSignin(''));
 }
 
 init();

@@ -955,6 +955,9 @@ fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
 }
 
+mod authority;
+#[allow(unused_imports)] // only the authority tests use these
+pub use authority::*;
 mod peers;
 #[allow(unused_imports)] // each test binary uses a different part of the harness
 pub use peers::{Sshd, Tmux};

@@ -87,6 +87,9 @@ async function inspect(name) {
     reasons: await texts(c.locator('.reasons li')),
     countdown: await c.locator('.countdown').textContent(),
     approvals: await c.locator('.top .muted').textContent(),
+    progress: await optionalText(c.locator('.top .progress')),
+    needs: await optionalText(c.locator('p.needs')),
+    not_counted: await optionalText(c.locator('p.not-counted')),
     labels: (await texts(c.locator('.label'))).join(' '),
     buttons: await texts(c.locator('.actions button')),
     selected: await c.evaluate((e) => e.classList.contains('selected')),
@@ -173,6 +176,7 @@ try {
   await page.press('#token', 'Enter');
   await page.locator('#who', { hasText: 'signed in as' }).waitFor({ timeout: WAIT });
   seen.signed_in_as = await page.locator('#who').textContent();
+  seen.groups = await page.locator('#groups').textContent();
   seen.token_in_url = page.url().includes(token);
   seen.token_in_storage = await page.evaluate(() => sessionStorage.getItem('airlock-reviewer-token') !== null);
   for (const [i, s] of steps.entries()) {

@@ -109,6 +109,13 @@ pub enum Event {
         quorum: u32,
         expires_at: i64,
         reason: Option<String>,
+        /// The `[[approval_rule]]` that set the quorum; absent for the tier default.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        rule: Option<String>,
+        /// Who must approve, in words (`1 from dba and 1 from sre`). Absent in entries written
+        /// before approval rules existed.
+        #[serde(skip_serializing_if = "String::is_empty", default)]
+        needs: String,
     },
     #[serde(rename = "request.vote")]
     RequestVote {
@@ -116,7 +123,50 @@ pub enum Event {
         reviewer: String,
         decision: VoteDecision,
         comment: String,
+        /// The reviewer groups the vote counted for (in scope of the request).
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        groups: Vec<String>,
     },
+    /// A vote refused for who cast it: out of the reviewer's scope, the agent's owner, or in
+    /// none of the groups the request needs. Nothing was counted.
+    #[serde(rename = "request.vote_refused")]
+    VoteRefused {
+        request: String,
+        reviewer: String,
+        decision: VoteDecision,
+        /// `out_of_scope`, `agent_owner`, `not_required`, `own_request`.
+        code: String,
+        why: String,
+    },
+    /// A reviewer asked to read something outside their scope (a session's recording or
+    /// screen); nothing was sent.
+    #[serde(rename = "reviewer.read_refused")]
+    ReadRefused {
+        reviewer: String,
+        /// `session <id>`.
+        what: String,
+        code: String,
+    },
+    /// A reviewer signed in to the web page through the identity provider (OpenID Connect);
+    /// `groups` are the reviewer groups they map to, `claimed` the provider's groups claim.
+    #[serde(rename = "reviewer.sign_in")]
+    SignIn {
+        reviewer: String,
+        groups: Vec<String>,
+        claimed: Vec<String>,
+    },
+    /// A sign-in the gateway refused after the provider answered (or failed to): no session.
+    #[serde(rename = "reviewer.sign_in_refused")]
+    SignInRefused {
+        /// The name the provider vouched for, when it got that far.
+        reviewer: Option<String>,
+        /// `no_group`, `bad_state`, `provider_error`, `bad_token`, `no_username`.
+        code: String,
+        why: String,
+    },
+    /// A signed-in reviewer signed out (the session row is gone).
+    #[serde(rename = "reviewer.sign_out")]
+    SignOut { reviewer: String },
     #[serde(rename = "request.outcome")]
     RequestOutcome {
         request: String,
@@ -194,6 +244,11 @@ impl Event {
             Event::CommandExplained { .. } => "command.explained",
             Event::RequestOpened { .. } => "request.opened",
             Event::RequestVote { .. } => "request.vote",
+            Event::VoteRefused { .. } => "request.vote_refused",
+            Event::ReadRefused { .. } => "reviewer.read_refused",
+            Event::SignIn { .. } => "reviewer.sign_in",
+            Event::SignInRefused { .. } => "reviewer.sign_in_refused",
+            Event::SignOut { .. } => "reviewer.sign_out",
             Event::RequestOutcome { .. } => "request.outcome",
             Event::ExecStart { .. } => "exec.start",
             Event::ExecExit { .. } => "exec.exit",
@@ -217,11 +272,16 @@ impl Event {
             | Event::CommandSubmitted { .. }
             | Event::RequestOpened { .. }
             | Event::ExecStart { .. }
+            | Event::SignIn { .. }
             | Event::WhitelistAdd { .. } => true,
             Event::ConfigLoaded { .. }
             | Event::CommandExplained { .. }
             | Event::SessionClose { .. }
             | Event::RequestVote { .. }
+            | Event::VoteRefused { .. }
+            | Event::ReadRefused { .. }
+            | Event::SignInRefused { .. }
+            | Event::SignOut { .. }
             | Event::RequestOutcome { .. }
             | Event::ExecExit { .. }
             | Event::RecordingClosed { .. }
@@ -304,13 +364,39 @@ mod docs {
                 quorum: 1,
                 expires_at: 0,
                 reason: None,
+                rule: Some(s()),
+                needs: s(),
             },
             Event::RequestVote {
                 request: s(),
                 reviewer: s(),
                 decision: VoteDecision::Approve,
                 comment: s(),
+                groups: vec![s()],
             },
+            Event::VoteRefused {
+                request: s(),
+                reviewer: s(),
+                decision: VoteDecision::Approve,
+                code: s(),
+                why: s(),
+            },
+            Event::ReadRefused {
+                reviewer: s(),
+                what: s(),
+                code: s(),
+            },
+            Event::SignIn {
+                reviewer: s(),
+                groups: vec![s()],
+                claimed: vec![s()],
+            },
+            Event::SignInRefused {
+                reviewer: Some(s()),
+                code: s(),
+                why: s(),
+            },
+            Event::SignOut { reviewer: s() },
             Event::RequestOutcome {
                 request: s(),
                 outcome: Outcome::Approved,
@@ -395,9 +481,14 @@ mod docs {
             Event::UpstreamHostKeyMismatch { .. } => 15,
             Event::GatewayStop { .. } => 16,
             Event::CommandExplained { .. } => 17,
+            Event::VoteRefused { .. } => 18,
+            Event::ReadRefused { .. } => 19,
+            Event::SignIn { .. } => 20,
+            Event::SignInRefused { .. } => 21,
+            Event::SignOut { .. } => 22,
         }
     }
-    const VARIANTS: usize = 18;
+    const VARIANTS: usize = 23;
 
     fn backticked(text: &str) -> Vec<String> {
         text.split('`')

@@ -32,7 +32,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         // Every vote of those requests in one query.
         let votes = sqlx::query(
-            "SELECT request_id, reviewer, decision, comment, at FROM votes WHERE request_id IN \
+            "SELECT request_id, reviewer, decision, comment, at, groups FROM votes WHERE request_id IN \
              (SELECT id FROM requests WHERE status <> 'pending' ORDER BY created_at DESC, id LIMIT $1) \
              ORDER BY at, reviewer",
         )

@@ -74,7 +74,7 @@ fn new_request(agent: &str, tier: Tier, quorum: u32, expires_at: i64) -> NewRequ
         tier,
         score: 45,
         reasons: vec![],
-        quorum,
+        needs: crate::authority::Quorum::anyone(quorum),
         expires_at,
         reason: Some("rotate the logs".into()),
         labels: [("env".to_owned(), "prod".to_owned())].into(),
@@ -130,7 +130,7 @@ async fn quorum_rules() {
             .await
             .unwrap();
         assert_eq!(
-            s.vote(&r.id, "alice", VoteDecision::Approve, None, 1)
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, &[], 1)
                 .await
                 .unwrap()
                 .settled(),
@@ -138,7 +138,7 @@ async fn quorum_rules() {
             "{n}"
         );
         assert_eq!(
-            s.vote(&r.id, "bob", VoteDecision::Approve, None, 2)
+            s.vote(&r.id, "bob", VoteDecision::Approve, None, &[], 2)
                 .await
                 .unwrap(),
             VoteResult::NotPending(RequestStatus::Settled(Outcome::Approved)),
@@ -151,31 +151,39 @@ async fn quorum_rules() {
             .await
             .unwrap();
         assert_eq!(
-            s.vote(&r.id, "alice", VoteDecision::Approve, None, 1)
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, &[], 1)
                 .await
                 .unwrap(),
             VoteResult::Counted {
                 approvals: vec!["alice".into()],
-                quorum: 2
+                quorum: 2,
+                progress: crate::authority::Progress {
+                    entries: vec![crate::authority::NeedProgress {
+                        label: "any".into(),
+                        count: 2,
+                        approvers: vec!["alice".into()],
+                    }],
+                    met: false,
+                },
             },
             "{n}"
         );
         assert_eq!(
-            s.vote(&r.id, "alice", VoteDecision::Approve, None, 2)
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, &[], 2)
                 .await
                 .unwrap(),
             VoteResult::AlreadyVoted,
             "{n}"
         );
         assert_eq!(
-            s.vote(&r.id, "bot", VoteDecision::Approve, None, 2)
+            s.vote(&r.id, "bot", VoteDecision::Approve, None, &[], 2)
                 .await
                 .unwrap(),
             VoteResult::OwnRequest,
             "{n}"
         );
         assert_eq!(
-            s.vote(&r.id, "bob", VoteDecision::Approve, Some("ok"), 3)
+            s.vote(&r.id, "bob", VoteDecision::Approve, Some("ok"), &[], 3)
                 .await
                 .unwrap()
                 .settled(),
@@ -200,11 +208,11 @@ async fn quorum_rules() {
             .insert_request(&new_request("bot", Tier::High, 2, 1_000), 0)
             .await
             .unwrap();
-        s.vote(&r.id, "alice", VoteDecision::Approve, None, 1)
+        s.vote(&r.id, "alice", VoteDecision::Approve, None, &[], 1)
             .await
             .unwrap();
         assert_eq!(
-            s.vote(&r.id, "bob", VoteDecision::Deny, Some("no"), 2)
+            s.vote(&r.id, "bob", VoteDecision::Deny, Some("no"), &[], 2)
                 .await
                 .unwrap()
                 .settled(),
@@ -214,7 +222,7 @@ async fn quorum_rules() {
 
         // Unknown id; a vote at or after the deadline does not count.
         assert_eq!(
-            s.vote("nope", "alice", VoteDecision::Approve, None, 1)
+            s.vote("nope", "alice", VoteDecision::Approve, None, &[], 1)
                 .await
                 .unwrap(),
             VoteResult::NotFound
@@ -224,7 +232,7 @@ async fn quorum_rules() {
             .await
             .unwrap();
         assert_eq!(
-            s.vote(&r.id, "alice", VoteDecision::Approve, None, 10)
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, &[], 10)
                 .await
                 .unwrap(),
             VoteResult::NotPending(RequestStatus::Settled(Outcome::Expired)),
@@ -249,7 +257,7 @@ async fn settle_happens_once() {
             Some(RequestStatus::Settled(Outcome::Expired))
         );
         assert_eq!(
-            s.vote(&r.id, "alice", VoteDecision::Approve, None, 6)
+            s.vote(&r.id, "alice", VoteDecision::Approve, None, &[], 6)
                 .await
                 .unwrap(),
             VoteResult::NotPending(RequestStatus::Settled(Outcome::Expired))
@@ -452,7 +460,7 @@ async fn concurrent_votes_count_once() {
             for who in ["alice", "bob"] {
                 let (s, id) = (s.clone(), id.clone());
                 tasks.push(tokio::spawn(async move {
-                    s.vote(&id, who, VoteDecision::Approve, None, 1).await
+                    s.vote(&id, who, VoteDecision::Approve, None, &[], 1).await
                 }));
             }
         }
@@ -492,13 +500,13 @@ async fn pending_requests_carry_their_votes() {
             .insert_request(&new_request("bot", Tier::High, 2, 1_000), 1)
             .await
             .unwrap();
-        s.vote(&a.id, "alice", VoteDecision::Approve, None, 2)
+        s.vote(&a.id, "alice", VoteDecision::Approve, None, &[], 2)
             .await
             .unwrap();
-        s.vote(&b.id, "bob", VoteDecision::Approve, None, 3)
+        s.vote(&b.id, "bob", VoteDecision::Approve, None, &[], 3)
             .await
             .unwrap();
-        s.vote(&b.id, "carol", VoteDecision::Approve, None, 4)
+        s.vote(&b.id, "carol", VoteDecision::Approve, None, &[], 4)
             .await
             .unwrap(); // settles b
         let pending = s.pending_requests(5).await.unwrap();

@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreError, VoteResult, corrupt, status_of};
+use crate::authority::Quorum;
 use crate::model::{Outcome, RequestStatus, VoteDecision};
 
 impl Store {
@@ -12,12 +13,17 @@ impl Store {
     /// The first statement is a no-op update of the request row *only if pending*: it takes
     /// the row's write lock (PostgreSQL) or the database write lock (SQLite) before anything is
     /// read, so concurrent votes on one request are serialised and quorum is counted once.
+    ///
+    /// `groups` are the reviewer groups the vote counts for (those of the reviewer's groups
+    /// whose scope covers the request; checked by the caller against the config). The
+    /// request's stored [`Quorum`] decides whether the approvals meet it.
     pub async fn vote(
         &self,
         id: &str,
         reviewer: &str,
         decision: VoteDecision,
         comment: Option<&str>,
+        groups: &[String],
         now: i64,
     ) -> Result<VoteResult, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -26,11 +32,12 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-        let row =
-            sqlx::query("SELECT agent, quorum, status, expires_at FROM requests WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let row = sqlx::query(
+            "SELECT agent, quorum, needs, status, expires_at FROM requests WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Ok(VoteResult::NotFound);
         };
@@ -50,21 +57,32 @@ impl Store {
             return Ok(VoteResult::OwnRequest);
         }
         let quorum: i64 = row.try_get("quorum")?;
+        let quorum = u32::try_from(quorum).map_err(|e| corrupt("requests", e))?;
+        let needs: Option<String> = row.try_get("needs")?;
+        let needs = match needs {
+            Some(n) => serde_json::from_str::<Quorum>(&n).map_err(|e| corrupt("requests", e))?,
+            None => Quorum::anyone(quorum),
+        };
+        if needs.excluded.iter().any(|x| x == reviewer) {
+            return Ok(VoteResult::Excluded);
+        }
+        let groups_json = serde_json::to_string(groups).map_err(|e| corrupt("votes", e))?;
         let inserted = sqlx::query(
-            "INSERT INTO votes (request_id, reviewer, decision, comment, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO votes (request_id, reviewer, decision, comment, at, groups) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(reviewer)
         .bind(decision.as_str())
         .bind(comment)
         .bind(now)
+        .bind(groups_json)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
             return Ok(VoteResult::AlreadyVoted);
         }
         let rows = sqlx::query(
-            "SELECT reviewer, decision, comment, at FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
+            "SELECT reviewer, decision, comment, at, groups FROM votes WHERE request_id = $1 ORDER BY at, reviewer",
         )
         .bind(id)
         .fetch_all(&mut *tx)
@@ -79,9 +97,11 @@ impl Store {
             .map(|v| v.reviewer.clone())
             .collect();
         let denied = votes.iter().any(|v| v.decision == VoteDecision::Deny);
+        // Each need filled by distinct people, one place per person (see Quorum::progress).
+        let progress = needs.progress(&votes);
         let outcome = if denied {
             Some(Outcome::Denied)
-        } else if approvals.len() as i64 >= quorum {
+        } else if progress.met {
             Some(Outcome::Approved)
         } else {
             None
@@ -101,11 +121,13 @@ impl Store {
             Some(outcome) => VoteResult::Resolved {
                 outcome,
                 votes,
-                quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
+                quorum,
+                progress,
             },
             None => VoteResult::Counted {
                 approvals,
-                quorum: u32::try_from(quorum).map_err(|e| corrupt("requests", e))?,
+                quorum,
+                progress,
             },
         })
     }

@@ -6,7 +6,9 @@ use std::path::Path;
 use airlock_classifier::Tier;
 use russh::keys::PublicKey;
 
-use super::{Agent, Config, valid_name};
+use std::collections::BTreeMap;
+
+use super::{Agent, AgentFile, Config, Target, valid_name};
 
 impl Config {
     /// The agent owning `key`: config agents first, then the authorized_keys file (re-read
@@ -67,4 +69,58 @@ pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
         }
     }
     out
+}
+
+/// `[[agent]]` entries: agents, and each agent's `owner` (agent name → reviewer name).
+pub(super) fn parse(
+    files: Vec<AgentFile>,
+    targets: &[Target],
+) -> Result<(Vec<Agent>, BTreeMap<String, String>), String> {
+    let mut agents: Vec<Agent> = Vec::new();
+    let mut owners = BTreeMap::new();
+    for a in files {
+        if let Some(o) = &a.owner {
+            if !valid_name(o) {
+                return Err(format!(
+                    "agent {:?} owner {o:?} is not a valid reviewer name",
+                    a.name
+                ));
+            }
+            owners.insert(a.name.clone(), o.clone());
+        }
+        if agents.iter().any(|x| x.name == a.name) {
+            return Err(format!("agent {:?} is defined twice", a.name));
+        }
+        if a.keys.is_empty() {
+            return Err(format!("agent {:?} has no keys", a.name));
+        }
+        let mut keys = Vec::new();
+        for (i, k) in a.keys.iter().enumerate() {
+            keys.push(PublicKey::from_openssh(k.trim()).map_err(|e| {
+                format!(
+                    "agent {:?} key #{}: not an OpenSSH public key line: {e}",
+                    a.name,
+                    i + 1
+                )
+            })?);
+        }
+        for t in &a.targets {
+            if !targets.iter().any(|x| &x.name == t) {
+                return Err(format!("agent {:?} names unknown target {t:?}", a.name));
+            }
+        }
+        let max_tier = match a.max_tier {
+            Some(t) => t
+                .parse()
+                .map_err(|e: String| format!("agent {:?} max_tier: {e}", a.name))?,
+            None => Tier::High,
+        };
+        agents.push(Agent {
+            name: a.name,
+            keys,
+            targets: Some(a.targets),
+            max_tier,
+        });
+    }
+    Ok((agents, owners))
 }

@@ -72,6 +72,10 @@ struct File {
     target: Vec<TargetFile>,
     #[serde(default)]
     rules: RulesFile,
+    #[serde(default)]
+    reviewer_group: Vec<authority::ReviewerGroupFile>,
+    #[serde(default)]
+    approval_rule: Vec<authority::ApprovalRuleFile>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -101,6 +105,8 @@ pub(super) struct ReviewerFile {
     max_unauthenticated: Option<usize>,
     header_read_timeout: Option<String>,
     idle_timeout: Option<String>,
+    /// `[reviewer.oidc]`: single sign-on for the page.
+    oidc: Option<oidc::OidcFile>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -166,12 +172,15 @@ struct ShellFile {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgentFile {
+pub(super) struct AgentFile {
     name: String,
     keys: Vec<String>,
     targets: Vec<String>,
     #[serde(default)]
     max_tier: Option<String>,
+    /// The reviewer responsible for this agent: never counts toward its requests.
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -242,6 +251,8 @@ pub struct Config {
     pub reviewer_public_url: Option<String>,
     /// The reviewer listener's connection limits and timeouts.
     pub reviewer_limits: airlock_reviewer_ws::Limits,
+    /// Single sign-on for the reviewer page (`[reviewer.oidc]`), checked.
+    pub reviewer_oidc: Option<airlock_reviewer_ws::OidcSettings>,
     pub database_url: String,
     /// Start-up fails with one clear error when the database does not answer within this.
     pub database_connect_timeout: Duration,
@@ -275,6 +286,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Extra classifier rule packs (TOML texts), in order.
     pub rule_packs: Vec<(PathBuf, String)>,
+    /// Reviewer groups, scopes, approval rules and agent owners.
+    pub authority: std::sync::Arc<airlock_approvals::Authority>,
     classifier: Classifier,
 }
 
@@ -405,6 +418,11 @@ impl Config {
                 "[approval] medium_quorum must be at least 1".into(),
             ));
         }
+        if medium_quorum > high_quorum {
+            return Err(invalid(format!(
+                "[approval] medium_quorum = {medium_quorum} is more than high_quorum = {high_quorum}: high-risk commands would need fewer people than medium ones"
+            )));
+        }
 
         let whitelist = whitelist_rules(&f.whitelist).map_err(invalid)?;
         let when_nobody_online =
@@ -413,6 +431,10 @@ impl Config {
         let reviewer_public_url =
             sections::public_url(f.reviewer.public_url.as_deref()).map_err(invalid)?;
         let reviewer_limits = sections::reviewer_limits(&f.reviewer).map_err(invalid)?;
+        let reviewer_oidc = match &f.reviewer.oidc {
+            Some(o) => Some(oidc::settings(o, rel).map_err(invalid)?),
+            None => None,
+        };
         let database_connect_timeout = duration(
             f.database.connect_timeout.clone(),
             "5s",
@@ -438,45 +460,10 @@ impl Config {
             targets.push(targets::parse(t, &rel).map_err(invalid)?);
         }
 
-        let mut agents: Vec<Agent> = Vec::new();
-        for a in f.agent {
-            if agents.iter().any(|x| x.name == a.name) {
-                return Err(invalid(format!("agent {:?} is defined twice", a.name)));
-            }
-            if a.keys.is_empty() {
-                return Err(invalid(format!("agent {:?} has no keys", a.name)));
-            }
-            let mut keys = Vec::new();
-            for (i, k) in a.keys.iter().enumerate() {
-                keys.push(PublicKey::from_openssh(k.trim()).map_err(|e| {
-                    invalid(format!(
-                        "agent {:?} key #{}: not an OpenSSH public key line: {e}",
-                        a.name,
-                        i + 1
-                    ))
-                })?);
-            }
-            for t in &a.targets {
-                if !targets.iter().any(|x| &x.name == t) {
-                    return Err(invalid(format!(
-                        "agent {:?} names unknown target {t:?}",
-                        a.name
-                    )));
-                }
-            }
-            let max_tier = match a.max_tier {
-                Some(t) => t
-                    .parse()
-                    .map_err(|e: String| invalid(format!("agent {:?} max_tier: {e}", a.name)))?,
-                None => Tier::High,
-            };
-            agents.push(Agent {
-                name: a.name,
-                keys,
-                targets: Some(a.targets),
-                max_tier,
-            });
-        }
+        let (agents, owners) = agents::parse(f.agent, &targets).map_err(invalid)?;
+
+        let authority = authority::parse(f.reviewer_group, f.approval_rule, owners, &targets)
+            .map_err(invalid)?;
 
         let mut rule_packs = Vec::new();
         for p in f.rules.packs {
@@ -525,6 +512,7 @@ impl Config {
             reviewer_listen,
             reviewer_public_url,
             reviewer_limits,
+            reviewer_oidc,
             database_url,
             database_connect_timeout,
             approval_timeout,
@@ -545,6 +533,7 @@ impl Config {
             agents,
             targets,
             rule_packs,
+            authority: std::sync::Arc::new(authority),
             classifier,
         })
     }
@@ -597,6 +586,8 @@ fn sha256_hex(text: &str) -> String {
 }
 
 mod agents;
+mod authority;
+mod oidc;
 mod targets;
 pub use agents::read_authorized_keys;
 use targets::TargetFile;

@@ -109,7 +109,7 @@ pub(super) const MAX_LABEL_CHARS: usize = 64;
 
 /// A target's `labels`: shown to reviewers as they are, so only plain visible text.
 pub(super) fn check_labels(
-    target: &str,
+    what: &str,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), String> {
     for (k, v) in labels {
@@ -121,7 +121,7 @@ pub(super) fn check_labels(
                 || text.contains('\n')
             {
                 return Err(format!(
-                    "target {target:?}: label {:?} = {:?}: labels must be 1-{MAX_LABEL_CHARS} characters of visible text (no control, invisible or look-alike characters, no line breaks)",
+                    "{what}: label {:?} = {:?}: labels must be 1-{MAX_LABEL_CHARS} characters of visible text (no control, invisible or look-alike characters, no line breaks)",
                     airlock_classifier::visible::Shown::of(k).one_line(),
                     shown.one_line()
                 ));

@@ -165,7 +165,7 @@ pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<T
             ));
         }
     };
-    super::sections::check_labels(&t.name, &t.labels)?;
+    super::sections::check_labels(&format!("target {:?}", t.name), &t.labels)?;
     Ok(Target {
         name: t.name,
         kind,

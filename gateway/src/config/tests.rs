@@ -195,3 +195,94 @@ fn reviewer_and_approval_keys_and_labels_are_checked() {
     );
     assert!(Config::parse(&long, p).is_err());
 }
+
+#[test]
+fn groups_rules_and_owners_parse_and_unsafe_rules_are_refused() {
+    let base = format!(
+        r#"[[target]]
+name = "db-main"
+kind = "local"
+labels = {{ env = "prod" }}
+[[reviewer_group]]
+name = "sre"
+members = ["alice", "bob"]
+[[reviewer_group]]
+name = "dba"
+members = ["carol"]
+oidc_groups = ["db-admins"]
+scope = {{ targets = ["db-*"], labels = {{ env = "prod" }} }}
+[[agent]]
+name = "bot"
+keys = ["{KEY}"]
+targets = ["db-main"]
+owner = "alice"
+"#
+    );
+    let rule = |m: &str, require: &str| {
+        format!(
+            "{base}[[approval_rule]]\nname = \"r\"\nmatch = {m}\nrequire = {require}\ntimeout = \"10m\"\n"
+        )
+    };
+    let ok = rule(
+        r#"{ tier = "high", targets = ["db-*"], labels = { env = "prod" } }"#,
+        r#"[{ group = "dba", count = 1 }, { group = "sre", count = 1 }]"#,
+    );
+    let c = Config::parse(&ok, Path::new("a.toml")).unwrap();
+    assert_eq!(c.authority.groups().len(), 2);
+    assert_eq!(
+        c.authority.rules()[0].timeout,
+        Some(Duration::from_secs(600))
+    );
+    assert_eq!(c.authority.owner_of("bot"), Some("alice"));
+    let medium = rule(
+        r#"{ tier = ["low", "medium"] }"#,
+        r#"[{ any = true, count = 1 }]"#,
+    );
+    assert!(Config::parse(&medium, Path::new("a.toml")).is_ok());
+    for (m, require, says) in [
+        (
+            "{}",
+            r#"[{ any = true, count = 1 }]"#,
+            "high needs at least 2",
+        ),
+        (
+            r#"{ tier = "high" }"#,
+            r#"[{ group = "sre", count = 1 }]"#,
+            "high needs at least 2",
+        ),
+        (
+            r#"{ tier = "medium" }"#,
+            r#"[{ group = "ops", count = 1 }]"#,
+            "\"ops\"",
+        ),
+        (
+            r#"{ tier = "medium" }"#,
+            r#"[{ group = "sre", any = true, count = 1 }]"#,
+            "pick one",
+        ),
+        (
+            r#"{ tier = "medium" }"#,
+            r#"[{ count = 1 }]"#,
+            "`any = true`",
+        ),
+        (r#"{ tier = "medium" }"#, "[]", "empty"),
+        (
+            r#"{ tier = "urgent" }"#,
+            r#"[{ any = true, count = 1 }]"#,
+            "urgent",
+        ),
+        (
+            r#"{ tier = [] }"#,
+            r#"[{ any = true, count = 2 }]"#,
+            "matches nothing",
+        ),
+    ] {
+        let err = Config::parse(&rule(m, require), Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{m} {require}: {err}");
+        assert!(err.starts_with("a.toml"), "{err}");
+    }
+    let bad_owner = ok.replace("owner = \"alice\"", "owner = \"al ice\"");
+    assert!(Config::parse(&bad_owner, Path::new("a.toml")).is_err());
+}

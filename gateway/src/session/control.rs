@@ -166,15 +166,25 @@ async fn explain(ctx: &SessionCtx, target: &str, command: &str) -> Answer {
                     format!("runs at once ({why})"),
                     mode_for(assessment.tier),
                 ),
-                Verdict::Ask { quorum } => {
-                    let timeout = shared.gate.approval_timeout().as_secs();
+                Verdict::Ask { needs, timeout } => {
+                    let timeout = timeout.as_secs();
                     let present = shared.broker.presence().eligible(&ctx.agent.name);
+                    let quorum = needs.total();
+                    let rule = needs
+                        .rule
+                        .as_deref()
+                        .map(|r| format!(", approval_rule {r}"))
+                        .unwrap_or_default();
                     (
-                        json!({ "kind": "ask", "quorum": quorum, "timeout_s": timeout, "reviewers_connected": present }),
+                        json!({
+                            "kind": "ask", "quorum": quorum, "needs": needs.describe(),
+                            "rule": needs.rule, "require": needs.needs,
+                            "timeout_s": timeout, "reviewers_connected": present,
+                        }),
                         None,
                         format!(
-                            "waits for {quorum} reviewer approval{} ({present} connected now; denied after {timeout}s without a decision)",
-                            if *quorum == 1 { "" } else { "s" }
+                            "waits for approval from {}{rule} ({present} connected now; denied after {timeout}s without a decision)",
+                            needs.describe()
                         ),
                         Mode::ReadWrite,
                     )

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use airlock_approvals::{NewRequest, NobodyOnline, Outcome, now_ms};
+use airlock_approvals::{NewRequest, NobodyOnline, Outcome, Quorum, now_ms};
 use airlock_classifier::{Assessment, Tier};
 use tokio::time::Instant;
 
@@ -70,16 +70,19 @@ struct Ask<'a> {
     pub command: &'a str,
     pub assessment: &'a Assessment,
     pub target: &'a Target,
-    pub quorum: u32,
+    /// Who must approve.
+    pub needs: Quorum,
+    /// How long reviewers have.
+    pub timeout: Duration,
     /// The agent's stated reason (`AIRLOCK_REASON`).
     pub reason: Option<&'a str>,
 }
 
-fn reviewers(quorum: u32) -> String {
-    if quorum == 1 {
-        "1 reviewer".to_owned()
-    } else {
-        format!("{quorum} reviewers")
+/// `1 reviewer`, `2 reviewers`, or `1 from dba and 1 from sre by rule prod-db`.
+fn reviewers(needs: &Quorum) -> String {
+    match &needs.rule {
+        Some(rule) => format!("{} by rule {rule}", needs.describe()),
+        None => needs.describe(),
     }
 }
 
@@ -88,14 +91,14 @@ fn reviewers(quorum: u32) -> String {
 pub fn waiting_text(
     tier: Tier,
     score: u8,
-    quorum: u32,
+    needs: &Quorum,
     present: usize,
     timeout: Duration,
     rid: &str,
 ) -> String {
     format!(
         "airlock: waiting for approval ({tier}, score {score}, needs {}, {present} connected, times out in {}) … request {rid}",
-        reviewers(quorum),
+        reviewers(needs),
         human_duration(timeout)
     )
 }
@@ -104,13 +107,13 @@ pub fn waiting_text(
 pub fn countdown_text(
     tier: Tier,
     score: u8,
-    quorum: u32,
+    needs: &Quorum,
     present: usize,
     left: Duration,
 ) -> String {
     format!(
         "airlock: waiting for approval ({tier}, score {score}, needs {}, {present} connected, {} left, ctrl-c withdraws)",
-        reviewers(quorum),
+        reviewers(needs),
         human_duration(left)
     )
 }
@@ -152,7 +155,7 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
         } => (assessment, *target, verdict),
     };
     tracing::info!(tier = %assessment.tier, score = assessment.score, "command classified");
-    let quorum = match verdict {
+    let (needs, timeout) = match verdict {
         Verdict::Deny(deny) => return Go::Refused(deny),
         // A whitelist entry at medium runs as medium: someone approved writing.
         Verdict::Allow { .. } => {
@@ -162,13 +165,14 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
             };
             return Go::Run(target, mode);
         }
-        Verdict::Ask { quorum } => quorum,
+        Verdict::Ask { needs, timeout } => (needs, timeout),
     };
     let question = Ask {
         command,
         assessment: &assessment,
         target: &target,
-        quorum,
+        needs,
+        timeout,
         reason: reason.as_deref(),
     };
     match ask(&shared, question, ui).await {
@@ -181,11 +185,31 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
 
 /// Ask reviewers about `ask` and wait for their answer (or the deadline, or an interrupt).
 async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
-    let timeout = shared.limits.approval_timeout;
+    let timeout = ask.timeout;
     let a = ask.assessment;
     let agent = ui.witness().who().agent.clone();
     let presence = shared.broker.presence().clone();
-    let mut present = presence.eligible(&agent);
+    // Reviewers who could count toward this request: in scope, not the owner, in a required
+    // group (a peer node's reviewers by their config groups).
+    let authority = shared.broker.authority().clone();
+    let subject_labels = ask.target.labels.clone();
+    let subject_target = ask.target.name.clone();
+    let tier = a.tier;
+    let needs = ask.needs.clone();
+    let could_count = |name: &str, groups: Option<&std::collections::BTreeSet<String>>| {
+        let mut r = authority.reviewer(name, &[]);
+        if let Some(g) = groups {
+            r.groups.extend(g.iter().cloned());
+        }
+        let s = airlock_approvals::authority::Subject {
+            agent: &agent,
+            target: &subject_target,
+            labels: &subject_labels,
+            tier,
+        };
+        authority.standing_on(&r, "", &s, &needs).is_ok()
+    };
+    let mut present = presence.eligible_where(&agent, could_count);
     if present == 0 && shared.limits.when_nobody_online == NobodyOnline::Deny {
         tracing::info!("no reviewer connected; denied at once (when_nobody_online = deny)");
         return Answer::Denied(Deny::NobodyOnline);
@@ -206,7 +230,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         tier: a.tier,
         score: a.score,
         reasons: a.reasons.clone(),
-        quorum: ask.quorum,
+        needs: ask.needs.clone(),
         expires_at: now_ms() + timeout.as_millis() as i64,
     };
     let mut ticket = match shared.broker.submit(req).await {
@@ -221,7 +245,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     let started = Instant::now();
     let told = ui
         .tell(&waiting_text(
-            a.tier, a.score, ask.quorum, present, timeout, &rid,
+            a.tier, a.score, &ask.needs, present, timeout, &rid,
         ))
         .await;
     enum Stop {
@@ -234,7 +258,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     } else {
         let _ = ui
             .countdown(&countdown_text(
-                a.tier, a.score, ask.quorum, present, timeout,
+                a.tier, a.score, &ask.needs, present, timeout,
             ))
             .await;
         let wait = ticket.wait(timeout);
@@ -249,9 +273,9 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
                 None => {}
                 Some(Interrupt::Tick) => {
                     let left = timeout.saturating_sub(started.elapsed());
-                    present = presence.eligible(&agent);
+                    present = presence.eligible_where(&agent, could_count);
                     anyone |= present > 0;
-                    let text = countdown_text(a.tier, a.score, ask.quorum, present, left);
+                    let text = countdown_text(a.tier, a.score, &ask.needs, present, left);
                     if ui.countdown(&text).await.is_err() {
                         break Err(Stop::Gone);
                     }
@@ -291,7 +315,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         .or(a.reasons.first())
         .map(|r| format!(", rule {}", r.rule))
         .unwrap_or_default();
-    let context = format!("{} risk{rule}, needed {}", a.tier, reviewers(ask.quorum));
+    let context = format!("{} risk{rule}, needed {}", a.tier, reviewers(&ask.needs));
     match verdict.outcome {
         Outcome::Approved => {
             tracing::info!(request = %rid, by = %verdict.by, "approved");
@@ -303,7 +327,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         Outcome::Expired => Answer::Denied(Deny::Expired {
             request: rid,
             after: timeout,
-            nobody: !(anyone || presence.eligible(&agent) > 0),
+            nobody: !(anyone || presence.eligible_where(&agent, could_count) > 0),
             context,
         }),
         // A reviewer's deny names them; a failure while waiting (the store) says what failed.

@@ -158,7 +158,12 @@ impl Gateway {
         let containment = containment::status_lines(&config, &local);
         let config = Arc::new(config);
         let audit = Audit::new(ledger.clone());
-        let broker = Broker::for_node(store.clone(), ledger, config.node.clone());
+        let broker = Broker::for_node(
+            store.clone(),
+            ledger,
+            config.node.clone(),
+            config.authority.clone(),
+        );
         let (stop, stop_rx) = watch::channel(false);
         let (alive, drained) = mpsc::channel(1);
         let shared = Arc::new(Shared {

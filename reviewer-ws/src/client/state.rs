@@ -6,12 +6,14 @@
 //! - a request can be approved only after its whole detail (command, reason, every
 //!   classifier reason) has been on screen;
 //! - a high request is approved only by typing its target's name; R is not offered for high;
-//! - D asks for a reason the agent will read (Enter alone sends none).
+//! - D asks for a reason the agent will read (Enter alone sends none);
+//! - a request this reviewer's vote cannot count on (they own its agent, or it needs groups
+//!   they are not in) says so, and A/D/R send nothing for it: the gateway would refuse them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use airlock_approvals::{Remember, VoteDecision};
+use airlock_approvals::{Progress, Remember, VoteDecision};
 use airlock_classifier::Tier;
 use airlock_classifier::visible::thousands;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -19,6 +21,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
 
 pub(crate) const TTLS: [&str; 4] = ["1h", "1d", "7d", "never"];
+
+/// Error codes that refuse a vote because of who the reviewer is (docs/reviewer-protocol.md):
+/// the request is then marked as one our vote does not count on.
+const REFUSALS: [&str; 3] = ["out_of_scope", "agent_owner", "not_required"];
 
 /// Longest comment a reviewer can type (the gateway's limit).
 const MAX_COMMENT: usize = airlock_approvals::model::MAX_COMMENT_CHARS;
@@ -82,6 +88,12 @@ pub(crate) struct DetailShown {
 
 pub(crate) struct State {
     pub me: String,
+    /// The reviewer groups the gateway put us in (its hello), for the header and for knowing
+    /// which requests our vote counts on.
+    pub groups: Vec<String>,
+    /// Requests the gateway refused our vote on, with its words: they outrank our own guess
+    /// (the gateway also knows each group's scope).
+    pub refused: HashMap<String, String>,
     pub queue: Vec<RequestMsg>,
     /// The selected request's id; only the reviewer's keys set it.
     pub selected: Option<String>,
@@ -143,6 +155,8 @@ impl State {
     pub fn new() -> Self {
         Self {
             me: String::new(),
+            groups: Vec::new(),
+            refused: HashMap::new(),
             queue: Vec::new(),
             selected: None,
             scroll: 0,
@@ -215,6 +229,7 @@ impl State {
             }
             KeyCode::End => self.scroll = usize::MAX / 2,
             KeyCode::Home => self.scroll = 0,
+            KeyCode::Char('a' | 'A' | 'd' | 'D' | 'r' | 'R') if self.vote_refused_here() => {}
             KeyCode::Char('a' | 'A') => return self.approve(),
             KeyCode::Char('d' | 'D') => {
                 if let Some(id) = self.current().map(|r| r.id.clone()) {
@@ -235,6 +250,49 @@ impl State {
     fn position(&self) -> Option<usize> {
         let id = self.selected.as_deref()?;
         self.queue.iter().position(|r| r.id == id)
+    }
+
+    /// Why our vote cannot count on `r`, if it cannot: the gateway refused it, we own its
+    /// agent (`excluded`), or every need names a group we are not in. Only spares a key press
+    /// the gateway would refuse; the gateway decides.
+    pub fn not_counted(&self, r: &RequestMsg) -> Option<String> {
+        if let Some(why) = self.refused.get(&r.id) {
+            return Some(why.clone());
+        }
+        if !self.me.is_empty() && r.excluded.contains(&self.me) {
+            return Some(format!(
+                "you own agent {}: your vote does not count on its requests",
+                r.agent
+            ));
+        }
+        let required: Vec<&str> = r
+            .progress
+            .entries
+            .iter()
+            .map(|e| e.label.as_str())
+            .collect();
+        // `any` is reserved for a need anyone may fill; no entries: a gateway before groups.
+        if required.is_empty()
+            || required.contains(&"any")
+            || self.groups.iter().any(|g| required.contains(&g.as_str()))
+        {
+            return None;
+        }
+        let needs = if r.needs.is_empty() {
+            required.join(", ")
+        } else {
+            r.needs.clone()
+        };
+        Some(format!("it needs {needs}; you are in none of those groups"))
+    }
+
+    /// Our vote cannot count on the selected request: say why and send nothing.
+    fn vote_refused_here(&mut self) -> bool {
+        let Some(why) = self.current().and_then(|r| self.not_counted(r)) else {
+            return false;
+        };
+        self.status = format!("your vote does not count here, nothing was sent: {why}");
+        true
     }
 
     /// Why the selected request cannot be approved yet, if it cannot.
@@ -376,7 +434,12 @@ impl State {
 
     pub fn apply(&mut self, m: ServerMsg) {
         match m {
-            ServerMsg::Hello { reviewer, .. } => self.me = reviewer,
+            ServerMsg::Hello {
+                reviewer, groups, ..
+            } => {
+                self.me = reviewer;
+                self.groups = groups;
+            }
             ServerMsg::Snapshot { mut requests } => {
                 requests.reverse();
                 self.queue = requests;
@@ -396,11 +459,13 @@ impl State {
                 let _ = out.write_all(b"\x07");
                 let _ = out.flush();
             }
-            ServerMsg::Vote { id, approvals, .. } => {
-                if let Some(r) = self.queue.iter_mut().find(|r| r.id == id) {
-                    r.approvals = approvals;
-                }
-            }
+            ServerMsg::Vote {
+                id,
+                approvals,
+                progress,
+                progress_text,
+                ..
+            } => self.progressed(&id, approvals, progress, progress_text),
             ServerMsg::Resolved {
                 id,
                 outcome,
@@ -423,11 +488,17 @@ impl State {
                 result,
                 approvals,
                 approvals_needed,
+                progress,
+                progress_text,
                 whitelisted,
             } => {
+                self.progressed(&id, approvals.clone(), progress, progress_text.clone());
                 let what = self.find(&id).map(|r| excerpt(r, 40)).unwrap_or_default();
                 self.status = match (result.as_str(), whitelisted) {
                     (_, Some(w)) => format!("{what}: {result}, remembered as whitelist entry {w}"),
+                    ("counted", None) if !progress_text.is_empty() => {
+                        format!("counted, still waiting ({progress_text}): you approved {what}")
+                    }
                     ("counted", None) => format!(
                         "{} of {approvals_needed} approvals, waiting for another reviewer: you approved {what}",
                         approvals.len()
@@ -435,15 +506,40 @@ impl State {
                     (other, None) => format!("{what}: {other}"),
                 }
             }
-            ServerMsg::Error { message, id, .. } => {
+            ServerMsg::Error { code, message, id } => {
                 let what = id
                     .as_deref()
                     .and_then(|id| self.find(id))
                     .map(|r| format!(" ({})", excerpt(r, 30)))
                     .unwrap_or_default();
-                self.status = format!("error{what}: {message}");
+                if REFUSALS.contains(&code.as_str()) {
+                    self.status = format!("your vote was refused{what}: {message}");
+                    if let Some(id) = id.filter(|id| self.find(id).is_some()) {
+                        self.refused.insert(id, message);
+                    }
+                } else {
+                    self.status = format!("error{what}: {message}");
+                }
             }
             ServerMsg::Pong => {}
+        }
+    }
+
+    /// A vote moved request `id` on: who fills which need now. An empty progress (a gateway
+    /// before groups) keeps the old one.
+    fn progressed(
+        &mut self,
+        id: &str,
+        approvals: Vec<String>,
+        progress: Progress,
+        progress_text: String,
+    ) {
+        if let Some(r) = self.queue.iter_mut().find(|r| r.id == id) {
+            r.approvals = approvals;
+            if !progress.entries.is_empty() {
+                r.progress = progress;
+                r.progress_text = progress_text;
+            }
         }
     }
 
@@ -459,6 +555,7 @@ impl State {
         }
         let live: HashSet<&str> = self.queue.iter().map(|r| r.id.as_str()).collect();
         self.seen_whole.retain(|id| live.contains(id.as_str()));
+        self.refused.retain(|id, _| live.contains(id.as_str()));
     }
 }
 

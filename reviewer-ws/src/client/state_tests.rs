@@ -1,11 +1,17 @@
 use super::*;
 use crate::client::ui;
-use airlock_approvals::VoteDecision;
+use airlock_approvals::authority::NeedProgress;
+use airlock_approvals::{Need, Quorum, VoteDecision};
 use crossterm::event::KeyEventState;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn req(id: &str, tier: Tier, target: &str, command: &str) -> RequestMsg {
+    needing(id, tier, target, command, Quorum::anyone(1))
+}
+
+/// A request whose quorum is `needs` (a rule's, with its groups and excluded owner).
+fn needing(id: &str, tier: Tier, target: &str, command: &str, needs: Quorum) -> RequestMsg {
     let view = airlock_approvals::RequestView {
         id: id.into(),
         session_id: "ab".into(),
@@ -20,7 +26,8 @@ fn req(id: &str, tier: Tier, target: &str, command: &str) -> RequestMsg {
             text: "rm -r: deletes a directory tree".into(),
             tier,
         }],
-        quorum: 1,
+        quorum: needs.total(),
+        needs,
         status: airlock_approvals::RequestStatus::Pending,
         created_at: 0,
         expires_at: airlock_approvals::now_ms() + 300_000,
@@ -237,4 +244,226 @@ fn deny_asks_for_a_reason_and_enter_alone_sends_none() {
     st.on_key(key(KeyCode::Char('d')));
     assert!(matches!(st.on_key(key(KeyCode::Esc)), Action::None));
     assert!(st.dialog.is_none());
+}
+
+/// `1 from dba and 1 from sre`, set by rule `prod-db`, the agent owned by `owner`.
+fn dba_and_sre(owner: Option<&str>) -> Quorum {
+    let need = |g: &str| Need {
+        group: Some(g.into()),
+        count: 1,
+    };
+    Quorum {
+        rule: Some("prod-db".into()),
+        needs: vec![need("dba"), need("sre")],
+        excluded: owner.into_iter().map(str::to_owned).collect(),
+    }
+}
+
+fn hello(st: &mut State, me: &str, groups: &[&str]) {
+    st.apply(ServerMsg::Hello {
+        reviewer: me.into(),
+        version: "test".into(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+    });
+}
+
+/// `dba 0/1 · sre 1/1 (bob)` as the gateway sends it.
+fn sre_by_bob() -> (Progress, String) {
+    let entry = |label: &str, who: &[&str]| NeedProgress {
+        label: label.into(),
+        count: 1,
+        approvers: who.iter().map(|w| (*w).to_owned()).collect(),
+    };
+    let p = Progress {
+        entries: vec![entry("dba", &[]), entry("sre", &["bob"])],
+        met: false,
+    };
+    let text = p.to_string();
+    (p, text)
+}
+
+#[test]
+fn the_header_names_the_reviewer_and_their_groups() {
+    let mut st = State::new();
+    hello(&mut st, "alice", &["dba", "oncall"]);
+    let screen = frame(&mut st, 100, 24);
+    assert!(screen.contains("— alice (dba, oncall) —"), "{screen}");
+    hello(&mut st, "carol", &[]);
+    let screen = frame(&mut st, 100, 24);
+    assert!(screen.contains("— carol — 0 pending"), "{screen}");
+}
+
+#[test]
+fn progress_and_rule_are_shown_and_follow_votes_and_acks() {
+    let mut st = State::new();
+    hello(&mut st, "alice", &["dba"]);
+    st.apply(ServerMsg::Request(Box::new(needing(
+        "r1",
+        Tier::Medium,
+        "db1",
+        "psql -c 'vacuum'",
+        dba_and_sre(None),
+    ))));
+    st.on_key(key(KeyCode::Char('j')));
+    let screen = frame(&mut st, 120, 30);
+    assert!(screen.contains("approvals dba 0/1 · sre 0/1"), "{screen}");
+    assert!(
+        screen.contains("needs 1 from dba and 1 from sre · rule prod-db"),
+        "{screen}"
+    );
+    assert!(!screen.contains('⊘'), "alice's vote counts: {screen}");
+    let (progress, progress_text) = sre_by_bob();
+    assert_eq!(progress_text, "dba 0/1 · sre 1/1 (bob)");
+    st.apply(ServerMsg::Vote {
+        id: "r1".into(),
+        reviewer: "bob".into(),
+        decision: VoteDecision::Approve,
+        approvals: vec!["bob".into()],
+        progress: progress.clone(),
+        progress_text: progress_text.clone(),
+    });
+    let screen = frame(&mut st, 120, 30);
+    assert!(
+        screen.contains("approvals dba 0/1 · sre 1/1 (bob)"),
+        "{screen}"
+    );
+    assert_eq!(st.current().map(|r| r.approvals.len()), Some(1));
+    // A vote that leaves a gateway from before groups sends no progress: the old one stays.
+    st.apply(ServerMsg::Vote {
+        id: "r1".into(),
+        reviewer: "dave".into(),
+        decision: VoteDecision::Approve,
+        approvals: vec!["bob".into(), "dave".into()],
+        progress: Progress::default(),
+        progress_text: String::new(),
+    });
+    assert_eq!(
+        st.current().map(|r| r.progress_text.as_str()),
+        Some("dba 0/1 · sre 1/1 (bob)")
+    );
+    st.apply(ServerMsg::Ack {
+        id: "r1".into(),
+        result: "counted".into(),
+        approvals: vec!["bob".into(), "alice".into()],
+        approvals_needed: 2,
+        progress: progress.clone(),
+        progress_text: progress_text.clone(),
+        whitelisted: None,
+    });
+    assert!(
+        st.status
+            .starts_with("counted, still waiting (dba 0/1 · sre 1/1 (bob))"),
+        "{}",
+        st.status
+    );
+}
+
+#[test]
+fn a_request_needing_other_groups_is_marked_and_a_sends_nothing() {
+    let mut st = State::new();
+    hello(&mut st, "alice", &["web"]);
+    st.apply(ServerMsg::Request(Box::new(needing(
+        "r1",
+        Tier::Medium,
+        "db1",
+        "psql -c 'vacuum'",
+        dba_and_sre(None),
+    ))));
+    let list = frame(&mut st, 120, 30);
+    assert!(list.contains("⊘ psql"), "the queue row is marked: {list}");
+    st.on_key(key(KeyCode::Char('j')));
+    let screen = frame(&mut st, 120, 30);
+    assert!(
+        screen.contains("your vote does not count here: it needs 1 from dba and 1 from sre"),
+        "{screen}"
+    );
+    assert!(!screen.contains("[A]pprove"), "A is not offered: {screen}");
+    for k in ['a', 'd', 'r'] {
+        assert!(matches!(st.on_key(key(KeyCode::Char(k))), Action::None));
+        assert!(st.dialog.is_none());
+        assert!(
+            st.status
+                .starts_with("your vote does not count here, nothing was sent: it needs"),
+            "{}",
+            st.status
+        );
+    }
+    // In one of the groups: it counts.
+    hello(&mut st, "alice", &["sre", "web"]);
+    frame(&mut st, 120, 30);
+    let (id, d, _) = sent(st.on_key(key(KeyCode::Char('a'))));
+    assert_eq!((id.as_str(), d), ("r1", VoteDecision::Approve));
+}
+
+#[test]
+fn the_agents_owner_is_told_their_vote_never_counts() {
+    let mut st = State::new();
+    hello(&mut st, "alice", &["dba"]);
+    st.apply(ServerMsg::Request(Box::new(needing(
+        "r1",
+        Tier::Medium,
+        "db1",
+        "psql -c 'vacuum'",
+        dba_and_sre(Some("alice")),
+    ))));
+    st.on_key(key(KeyCode::Char('j')));
+    let screen = frame(&mut st, 120, 30);
+    assert!(
+        screen.contains("your vote does not count here: you own agent bot"),
+        "{screen}"
+    );
+    assert!(matches!(st.on_key(key(KeyCode::Char('a'))), Action::None));
+    assert!(st.status.contains("you own agent bot"), "{}", st.status);
+}
+
+#[test]
+fn refusals_are_plain_status_lines_and_mark_the_request() {
+    let mut st = with(vec![req("r1", Tier::Medium, "local", "touch /tmp/a")]);
+    hello(&mut st, "alice", &[]);
+    st.on_key(key(KeyCode::Char('j')));
+    frame(&mut st, 120, 30);
+    // Anyone counts, as far as the client knows: the approval is sent.
+    sent(st.on_key(key(KeyCode::Char('a'))));
+    st.apply(ServerMsg::error(
+        "out_of_scope",
+        "request r1 is outside the scope of your reviewer groups",
+        Some("r1"),
+    ));
+    assert_eq!(
+        st.status,
+        "your vote was refused (\"touch /tmp/a\"): request r1 is outside the scope of your reviewer groups"
+    );
+    let screen = frame(&mut st, 120, 30);
+    assert!(screen.contains("⊘ touch /tmp/a"), "{screen}");
+    assert!(matches!(st.on_key(key(KeyCode::Char('a'))), Action::None));
+    assert!(st.status.contains("outside the scope"), "{}", st.status);
+    // Other errors are not refusals of the reviewer: nothing is marked.
+    let mut st = with(vec![req("r2", Tier::Medium, "local", "touch /tmp/b")]);
+    st.apply(ServerMsg::error(
+        "already_voted",
+        "you voted before",
+        Some("r2"),
+    ));
+    assert!(
+        st.status.starts_with("error (\"touch /tmp/b\")"),
+        "{}",
+        st.status
+    );
+    assert!(st.refused.is_empty());
+    // A refusal is forgotten with its request.
+    st.apply(ServerMsg::error(
+        "not_required",
+        "needs 1 from dba",
+        Some("r2"),
+    ));
+    assert_eq!(st.refused.len(), 1);
+    st.apply(ServerMsg::Resolved {
+        id: "r2".into(),
+        outcome: airlock_approvals::Outcome::Expired,
+        by: "airlock".into(),
+        approvers: vec![],
+        comment: None,
+        why: String::new(),
+    });
+    assert!(st.refused.is_empty());
 }

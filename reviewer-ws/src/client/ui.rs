@@ -35,6 +35,9 @@ fn mark_style() -> Style {
         .add_modifier(Modifier::BOLD)
 }
 
+/// Marks a request the reviewer's vote cannot count on (queue row, detail, key hints).
+const NOT_COUNTED: &str = "⊘";
+
 fn dim() -> Style {
     Style::new().fg(Color::DarkGray)
 }
@@ -110,10 +113,59 @@ fn plain(text: impl Into<String>, style: Style) -> Vec<Piece> {
     vec![(text.into(), style, false)]
 }
 
-/// Every line of a request's detail at `width` — header, flags, the whole command, the stated
-/// reason, every classifier reason, then a footer (ids, end mark) — and how many lines come
-/// before the footer (what must have been on screen before approval).
-pub(crate) fn detail_lines(r: &RequestMsg, width: usize) -> (Vec<Line<'static>>, usize) {
+/// Who fills which need: `dba 0/1 · sre 1/1 (bob)`, each need green once filled. A gateway
+/// before groups sends no entries: then the plain count.
+fn progress_pieces(r: &RequestMsg) -> Vec<Piece> {
+    let mut p = plain("approvals ", Style::new());
+    if r.progress.entries.is_empty() {
+        let who = if r.approvals.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", r.approvals.join(", "))
+        };
+        p.push((
+            format!("{}/{}{who}", r.approvals.len(), r.approvals_needed),
+            Style::new(),
+            false,
+        ));
+        return p;
+    }
+    for (i, e) in r.progress.entries.iter().enumerate() {
+        if i > 0 {
+            p.push((" · ".into(), dim(), false));
+        }
+        let filled = e.approvers.len() as u64 >= u64::from(e.count);
+        let who = if e.approvers.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", e.approvers.join(", "))
+        };
+        let style = Style::new().fg(if filled { Color::Green } else { Color::Yellow });
+        p.push((
+            format!("{} {}/{}{who}", e.label, e.approvers.len(), e.count),
+            style,
+            false,
+        ));
+    }
+    p
+}
+
+/// `needs 1 from dba and 1 from sre · rule prod-db`, when a rule or a group sets the quorum.
+fn needs_line(r: &RequestMsg) -> Option<String> {
+    let rule = r.rule.as_deref().map(|n| format!(" · rule {n}"));
+    let named = r.progress.entries.iter().any(|e| e.label != "any");
+    (rule.is_some() || named).then(|| format!("needs {}{}", r.needs, rule.unwrap_or_default()))
+}
+
+/// Every line of a request's detail at `width` — header, flags, who must approve, the whole
+/// command, the stated reason, every classifier reason, then a footer (ids, end mark) — and
+/// how many lines come before the footer (what must have been on screen before approval).
+/// `not_counted`: why the reviewer's vote cannot count here, if it cannot.
+pub(crate) fn detail_lines(
+    r: &RequestMsg,
+    not_counted: Option<&str>,
+    width: usize,
+) -> (Vec<Line<'static>>, usize) {
     let mut paras: Vec<Vec<Piece>> = Vec::new();
     paras.push(vec![
         (r.tier.as_str().to_uppercase(), tier_style(r.tier), true),
@@ -148,20 +200,17 @@ pub(crate) fn detail_lines(r: &RequestMsg, width: usize) -> (Vec<Line<'static>>,
                 .collect(),
         );
     }
-    let who = if r.approvals.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", r.approvals.join(", "))
-    };
-    paras.push(plain(
-        format!(
-            "approvals {}/{}{who}",
-            r.approvals.len(),
-            r.approvals_needed
-        ),
-        Style::new(),
-    ));
+    paras.push(progress_pieces(r));
+    if let Some(needs) = needs_line(r) {
+        paras.push(plain(needs, dim()));
+    }
     let warn = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
+    if let Some(why) = not_counted {
+        paras.push(plain(
+            format!("{NOT_COUNTED} your vote does not count here: {why}"),
+            warn,
+        ));
+    }
     for f in &r.shown.command.flags {
         paras.push(plain(format!("⚠ command: {}", f.text), warn));
     }
@@ -225,7 +274,16 @@ pub(crate) fn draw(f: &mut Frame, st: &State) -> Option<DetailShown> {
     f.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled("Airlock review", Style::new().add_modifier(Modifier::BOLD)),
-            Span::raw(format!(" — {} — {} pending — ", st.me, st.queue.len())),
+            Span::raw(format!(" — {}", st.me)),
+            Span::styled(
+                if st.groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", st.groups.join(", "))
+                },
+                dim(),
+            ),
+            Span::raw(format!(" — {} pending — ", st.queue.len())),
             link,
         ])),
         top,
@@ -235,6 +293,11 @@ pub(crate) fn draw(f: &mut Frame, st: &State) -> Option<DetailShown> {
     let deny = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
     let keys: Vec<Span> = match st.current() {
         None => vec![Span::styled("[j/k] select  [q]uit", dim())],
+        Some(r) if st.not_counted(r).is_some() => vec![
+            Span::styled("[j/k] select  [Space/b] scroll  ", dim()),
+            Span::styled(format!("{NOT_COUNTED} your vote does not count here"), deny),
+            Span::styled("  [q]uit", dim()),
+        ],
         Some(r) => {
             let mut k = vec![
                 Span::styled("[j/k] select  [Space/b] scroll  ", dim()),
@@ -290,7 +353,14 @@ fn queue(f: &mut Frame, st: &State, area: Rect) {
             } else {
                 format!("{tier:<4} {:>5} ", countdown(r.expires_at_ms))
             };
-            let used = head.chars().count() + 1;
+            // A request our vote cannot count on: marked, and its command dimmed.
+            let barred = st.not_counted(r).is_some();
+            let bar = if barred {
+                format!("{NOT_COUNTED} ")
+            } else {
+                String::new()
+            };
+            let used = head.chars().count() + bar.chars().count() + 1;
             let (mut text, mut more) = r.shown.command.one_line_within(width.saturating_sub(used));
             if more > 0 {
                 // Room for the marker that says how much is left out.
@@ -314,8 +384,9 @@ fn queue(f: &mut Frame, st: &State, area: Rect) {
             };
             ListItem::new(Line::from(vec![
                 Span::styled(head, tier_style(r.tier)),
+                Span::styled(bar, dim()),
                 Span::styled(flag, Style::new().fg(Color::Red)),
-                Span::raw(text),
+                Span::styled(text, if barred { dim() } else { Style::new() }),
                 Span::styled(tail, dim()),
             ]))
         })
@@ -354,7 +425,7 @@ fn details(f: &mut Frame, st: &State, area: Rect) -> Option<DetailShown> {
     };
     let width = usize::from(info.width.saturating_sub(2));
     let height = usize::from(info.height.saturating_sub(2));
-    let (lines, content) = detail_lines(r, width);
+    let (lines, content) = detail_lines(r, st.not_counted(r).as_deref(), width);
     let total = lines.len();
     let scroll = st.scroll.min(total.saturating_sub(height));
     let below = total.saturating_sub(scroll + height);

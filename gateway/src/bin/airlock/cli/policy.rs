@@ -47,11 +47,24 @@ fn print_human(c: &Check) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match &c.decision {
         Decision::Allow { why } => writeln!(out, "allow: {why}")?,
-        Decision::Ask { quorum, .. } => writeln!(
-            out,
-            "needs approval: {quorum} reviewer{}",
-            if *quorum == 1 { "" } else { "s" }
-        )?,
+        Decision::Ask { quorum, .. } => match &c.needs {
+            Some((needs, timeout)) => writeln!(
+                out,
+                "needs approval: {}{} (denied after {} without a decision)",
+                needs.describe(),
+                needs
+                    .rule
+                    .as_deref()
+                    .map(|r| format!(", approval_rule {r}"))
+                    .unwrap_or_default(),
+                humantime::format_duration(*timeout)
+            )?,
+            None => writeln!(
+                out,
+                "needs approval: {quorum} reviewer{}",
+                if *quorum == 1 { "" } else { "s" }
+            )?,
+        },
         Decision::Deny { reason } => writeln!(out, "deny: {reason}")?,
     }
     if let Some(a) = &c.assessment {
@@ -63,7 +76,20 @@ fn print_human(c: &Check) -> std::io::Result<()> {
 fn print_json(c: &Check) -> std::io::Result<()> {
     let (decision, extra) = match &c.decision {
         Decision::Allow { why } => ("allow", json!({ "why": why })),
-        Decision::Ask { quorum, .. } => ("ask", json!({ "quorum": quorum })),
+        Decision::Ask { quorum, .. } => (
+            "ask",
+            match &c.needs {
+                Some((needs, timeout)) => json!({
+                    "quorum": needs.total(),
+                    "rule": needs.rule,
+                    "needs": needs.describe(),
+                    "require": needs.needs,
+                    "excluded": needs.excluded,
+                    "timeout_s": timeout.as_secs(),
+                }),
+                None => json!({ "quorum": quorum }),
+            },
+        ),
         Decision::Deny { reason } => ("deny", json!({ "reason": reason })),
     };
     let mut v = json!({ "decision": decision });

@@ -423,6 +423,17 @@ mod tests {
         );
         assert_eq!(w.and_then(|w| w.timeout), Some(Duration::from_secs(90)));
         assert_eq!(parse_waiting("airlock: approved by alice"), None);
+        // An approval rule's needs: groups and the rule's name, no commas or parentheses.
+        let w = parse_waiting(
+            "airlock: waiting for approval (high, score 90, needs 1 from dba and 1 from sre and 1 from sec by rule prod-db, 3 connected, times out in 10m) … request r1",
+        )
+        .expect("parsed");
+        assert_eq!(
+            w.needs,
+            "needs 1 from dba and 1 from sre and 1 from sec by rule prod-db"
+        );
+        assert_eq!(w.connected, "3 connected");
+        assert_eq!(w.timeout, Some(Duration::from_secs(600)));
     }
 
     #[test]

@@ -7,6 +7,13 @@ async fn broker() -> (Broker, tempfile::TempDir) {
     (Broker::new(Store::connect(&url).await.unwrap()), dir)
 }
 
+fn who(name: &str) -> crate::authority::Reviewer {
+    crate::authority::Reviewer {
+        name: name.into(),
+        groups: Default::default(),
+    }
+}
+
 fn req(quorum: u32) -> NewRequest {
     NewRequest {
         node: "test-node".into(),
@@ -17,7 +24,7 @@ fn req(quorum: u32) -> NewRequest {
         tier: if quorum > 1 { Tier::High } else { Tier::Medium },
         score: 50,
         reasons: vec![],
-        quorum,
+        needs: crate::authority::Quorum::anyone(quorum),
         expires_at: now_ms() + 60_000,
         reason: None,
         labels: Default::default(),
@@ -39,13 +46,20 @@ async fn approval_releases_the_waiter_and_is_broadcast() {
         t.wait(Duration::from_secs(30)).await
     });
     assert_eq!(
-        b.decide("alice", &id, VoteDecision::Approve, None)
+        b.decide(&who("alice"), &id, VoteDecision::Approve, None)
             .await
             .unwrap(),
         DecideAck::Resolved {
             outcome: Outcome::Approved,
             approvals: vec!["alice".into()],
             needed: 1,
+            progress: crate::authority::Quorum::anyone(1).progress(&[crate::model::Vote {
+                reviewer: "alice".into(),
+                decision: VoteDecision::Approve,
+                comment: None,
+                at: 0,
+                groups: vec![],
+            }]),
         }
     );
     let v = waiter.await.unwrap();
@@ -58,7 +72,8 @@ async fn approval_releases_the_waiter_and_is_broadcast() {
         }
     ));
     assert!(matches!(
-        b.decide("bob", &id, VoteDecision::Approve, None).await,
+        b.decide(&who("bob"), &id, VoteDecision::Approve, None)
+            .await,
         Err(DecideError::AlreadyResolved { .. })
     ));
 }
@@ -72,12 +87,17 @@ async fn deny_carries_the_comment() {
         let mut t = t;
         t.wait(Duration::from_secs(30)).await
     });
-    b.decide("alice", &id, VoteDecision::Approve, None)
+    b.decide(&who("alice"), &id, VoteDecision::Approve, None)
         .await
         .unwrap();
-    b.decide("bob", &id, VoteDecision::Deny, Some("not on a Friday"))
-        .await
-        .unwrap();
+    b.decide(
+        &who("bob"),
+        &id,
+        VoteDecision::Deny,
+        Some("not on a Friday"),
+    )
+    .await
+    .unwrap();
     let v = waiter.await.unwrap();
     assert_eq!(v.outcome, Outcome::Denied);
     assert_eq!(v.why, "denied by bob: not on a Friday");
@@ -92,7 +112,7 @@ async fn no_answer_in_time_expires_and_late_votes_fail() {
     let v = t.wait(Duration::from_millis(200)).await;
     assert_eq!(v.outcome, Outcome::Expired);
     let err = b
-        .decide("alice", &id, VoteDecision::Approve, None)
+        .decide(&who("alice"), &id, VoteDecision::Approve, None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "already_resolved");
@@ -112,7 +132,7 @@ async fn withdrawn_requests_cannot_be_approved() {
         Outcome::Withdrawn
     );
     assert!(
-        b.decide("alice", &id, VoteDecision::Approve, None)
+        b.decide(&who("alice"), &id, VoteDecision::Approve, None)
             .await
             .is_err()
     );

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 
+use crate::authority::{Authority, Progress, Refusal, Reviewer};
 use crate::ledger::Event;
 use crate::ledger::Ledger;
 use crate::model::{Outcome, RequestStatus, RequestView, VoteDecision, settled_by_votes};
@@ -27,6 +28,8 @@ pub enum BrokerEvent {
         reviewer: String,
         decision: VoteDecision,
         approvals: Vec<String>,
+        /// Who fills which need so far (`dba 0/1 · sre 1/1 (bob)`).
+        progress: Progress,
     },
     Resolved {
         id: String,
@@ -54,6 +57,9 @@ pub enum DecideError {
     OwnRequest(String),
     #[error("{0}")]
     BadComment(String),
+    /// Scope, ownership or group membership keeps this reviewer from voting on it.
+    #[error("{0}")]
+    Refused(Refusal),
     #[error(
         "your approval of request {0} is stored, but its outcome could not be written to the audit ledger, so the request was denied"
     )]
@@ -71,6 +77,7 @@ impl DecideError {
             DecideError::AlreadyVoted(_) => "already_voted",
             DecideError::OwnRequest(_) => "own_request",
             DecideError::BadComment(_) => "bad_comment",
+            DecideError::Refused(r) => r.code(),
             DecideError::Store(_) | DecideError::Unaudited(_) => "internal",
         }
     }
@@ -82,12 +89,14 @@ pub enum DecideAck {
     Counted {
         approvals: Vec<String>,
         needed: u32,
+        progress: Progress,
     },
     /// It settled the request; who approved it (in voting order) of how many were needed.
     Resolved {
         outcome: Outcome,
         approvals: Vec<String>,
         needed: u32,
+        progress: Progress,
     },
 }
 
@@ -128,6 +137,10 @@ struct Inner {
     waiters: Mutex<HashMap<String, oneshot::Sender<Verdict>>>,
     /// Who is connected to decide.
     presence: Presence,
+    /// Reviewer groups, scopes, rules and owners: who may vote on what.
+    authority: Arc<Authority>,
+    /// Refused votes already in the ledger (reviewer, request, code), so repeats are not.
+    refusals_audited: Mutex<std::collections::HashSet<(String, String, &'static str)>>,
 }
 
 impl Broker {
@@ -138,11 +151,12 @@ impl Broker {
     }
 
     pub fn with_ledger(store: Store, ledger: Ledger) -> Self {
-        Self::for_node(store, ledger, String::new())
+        Self::for_node(store, ledger, String::new(), Arc::default())
     }
 
-    /// A broker for gateway node `node` (cluster mode tells peers what happened here).
-    pub fn for_node(store: Store, ledger: Ledger, node: String) -> Self {
+    /// A broker for gateway node `node` (cluster mode tells peers what happened here), whose
+    /// votes are checked against `authority`.
+    pub fn for_node(store: Store, ledger: Ledger, node: String, authority: Arc<Authority>) -> Self {
         let (events, _) = broadcast::channel(1024);
         let cluster = store.is_postgres();
         Self {
@@ -154,14 +168,21 @@ impl Broker {
                 events,
                 waiters: Mutex::new(HashMap::new()),
                 presence: Presence::default(),
+                authority,
+                refusals_audited: Mutex::default(),
             }),
         }
     }
 
-    /// The ledger every request, vote and outcome goes to (this crate's own use; the
-    /// gateway holds its own handle).
-    pub(crate) fn ledger(&self) -> &Ledger {
+    /// The ledger every request, vote and outcome goes to; the reviewer listener writes
+    /// sign-in events to it (the gateway holds its own handle).
+    pub fn ledger(&self) -> &Ledger {
         &self.inner.ledger
+    }
+
+    /// Who may see and vote on what (the reviewer listener filters by it too).
+    pub fn authority(&self) -> &Arc<Authority> {
+        &self.inner.authority
     }
 
     pub fn node(&self) -> &str {
@@ -278,9 +299,11 @@ impl Broker {
                 agent: req.agent.clone(),
                 target: req.target.clone(),
                 command: req.command.clone(),
-                quorum: req.quorum,
+                quorum: req.needs.total(),
                 expires_at: req.expires_at,
                 reason: req.reason.clone(),
+                rule: req.needs.rule.clone(),
+                needs: req.needs.describe(),
             })
             .await;
         if let Err(e) = logged {
@@ -318,10 +341,12 @@ impl Broker {
         self.inner.store.pending_requests(now_ms()).await
     }
 
-    /// A reviewer's vote.
+    /// A reviewer's vote. Scope, ownership and group membership are checked against the
+    /// request as stored (its quorum was fixed when it opened); a refusal is audited and
+    /// nothing is counted.
     pub async fn decide(
         &self,
-        reviewer: &str,
+        reviewer: &Reviewer,
         id: &str,
         decision: VoteDecision,
         comment: Option<&str>,
@@ -330,11 +355,30 @@ impl Broker {
         if let Some(c) = comment {
             crate::model::check_comment(c).map_err(DecideError::BadComment)?;
         }
+        let Some(request) = self.inner.store.get_request(id).await? else {
+            return Err(DecideError::UnknownRequest(id.to_owned()));
+        };
+        let groups = match self
+            .inner
+            .authority
+            .standing(reviewer, &request, &request.needs)
+        {
+            Ok(g) => g,
+            Err(refusal) => return Err(self.refuse(reviewer, id, decision, refusal).await),
+        };
+        let name = reviewer.name.as_str();
         let res = self
             .inner
             .store
-            .vote(id, reviewer, decision, comment, now_ms())
+            .vote(id, name, decision, comment, &groups, now_ms())
             .await?;
+        if matches!(res, VoteResult::Excluded) {
+            let refusal = Refusal::Owner {
+                agent: request.agent.clone(),
+            };
+            return Err(self.refuse(reviewer, id, decision, refusal).await);
+        }
+        let reviewer = name;
         if matches!(
             res,
             VoteResult::Counted { .. } | VoteResult::Resolved { .. }
@@ -347,6 +391,7 @@ impl Broker {
                     reviewer: reviewer.to_owned(),
                     decision,
                     comment: comment.unwrap_or("").to_owned(),
+                    groups: groups.clone(),
                 })
                 .await;
             if let Err(e) = logged {
@@ -362,13 +407,26 @@ impl Broker {
                 status,
             }),
             VoteResult::AlreadyVoted => Err(DecideError::AlreadyVoted(id.to_owned())),
-            VoteResult::OwnRequest => Err(DecideError::OwnRequest(id.to_owned())),
-            VoteResult::Counted { approvals, quorum } => {
+            VoteResult::OwnRequest => {
+                let e = DecideError::OwnRequest(id.to_owned());
+                self.audit_refusal(reviewer, id, decision, e.code(), e.to_string())
+                    .await;
+                Err(e)
+            }
+            VoteResult::Excluded => Err(DecideError::Refused(Refusal::Owner {
+                agent: request.agent,
+            })),
+            VoteResult::Counted {
+                approvals,
+                quorum,
+                progress,
+            } => {
                 self.publish(BrokerEvent::Voted {
                     id: id.to_owned(),
                     reviewer: reviewer.to_owned(),
                     decision,
                     approvals: approvals.clone(),
+                    progress: progress.clone(),
                 });
                 self.tell_peers(crate::cluster::Remote::Voted {
                     node: self.inner.node.clone(),
@@ -376,17 +434,20 @@ impl Broker {
                     reviewer: reviewer.to_owned(),
                     decision,
                     approvals: approvals.clone(),
+                    progress: progress.clone(),
                 })
                 .await;
                 Ok(DecideAck::Counted {
                     approvals,
                     needed: quorum,
+                    progress,
                 })
             }
             VoteResult::Resolved {
                 outcome,
                 votes,
                 quorum,
+                progress,
             } => {
                 let why = settled_by_votes(outcome, &votes)
                     .unwrap_or_else(|| format!("{outcome} by {reviewer}"));
@@ -410,6 +471,7 @@ impl Broker {
                     outcome,
                     approvals: approvers,
                     needed: quorum,
+                    progress,
                 })
             }
         }
@@ -555,6 +617,6 @@ impl Ticket {
     }
 }
 
+mod scope;
 #[cfg(test)]
-#[path = "broker_tests.rs"]
 mod tests;
