@@ -118,6 +118,7 @@ async fn tools_are_listed_and_the_control_target_answers() {
         [
             "explain_command",
             "list_targets",
+            "request_access",
             "request_status",
             "run_command"
         ],
@@ -400,4 +401,50 @@ async fn a_wrong_or_missing_pinned_host_key_is_refused() {
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains("no host key for"), "{name}: {err}");
     }
+}
+
+#[tokio::test]
+async fn request_access_waits_for_a_reviewer_and_then_run_command_works() {
+    let gw = Gateway::start(harness::grant_opts(false, "")).await;
+    let mut alice = gw.reviewer("alice").await;
+    let canary = gw.path("unused");
+    let child = client(&gw, "access", &pinned(&gw), &canary);
+    let r = alice.access_request().await;
+    assert_eq!(r["access_target"], harness::VAULT, "{r:#}");
+    assert_eq!(r["reason"], "test: deploy the hotfix", "{r:#}");
+    let ack = alice.decide(r["id"].as_str().expect("id"), "approve").await;
+    assert_eq!(ack["result"], "approved", "{ack:#}");
+    let v = outcome(child).await;
+
+    let before = &v["before"];
+    assert_eq!(before["is_error"], true, "{v:#}");
+    let text = before["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("no access grant for vault") && text.contains("request_access"),
+        "{before:#}"
+    );
+    assert_eq!(
+        before["structured"]["access_grant_needed"], true,
+        "{before:#}"
+    );
+
+    let access = &v["access"];
+    assert_eq!(access["is_error"], false, "{v:#}");
+    let text = access["text"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("access to vault granted until ") && text.contains("by alice"),
+        "{access:#}"
+    );
+    assert_eq!(access["structured"]["granted"], true, "{access:#}");
+    assert_eq!(access["structured"]["request_id"], r["id"], "{access:#}");
+
+    let after = &v["after"];
+    assert_eq!(after["is_error"], false, "{v:#}");
+    assert_eq!(after["structured"]["exit_status"], 0, "{after:#}");
+    assert!(
+        after["structured"]["stdout"]
+            .as_str()
+            .is_some_and(|s| s.contains("granted-run")),
+        "{after:#}"
+    );
 }

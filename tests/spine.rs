@@ -443,6 +443,16 @@ async fn reviewer_protocol_rejects_bad_tokens_and_bad_frames() {
     assert!(out.status.success());
     let e = alice.decide("0000000000000000", "approve").await;
     assert_eq!(e["code"], "bad_token");
+
+    // …and stops reading too: without sending anything, its socket is told and closed within
+    // the proof re-check beat (5 s).
+    let mut bob = gw.reviewer("bob").await;
+    let out = gw.cli(&["reviewer", "remove", "bob"]);
+    assert!(out.status.success());
+    let told = tokio::time::timeout(Duration::from_secs(8), bob.next_of("error"))
+        .await
+        .expect("a removed reviewer's open socket is closed within 8 s");
+    assert_eq!(told["code"], "bad_token", "{told}");
 }
 
 #[tokio::test]

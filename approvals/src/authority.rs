@@ -513,7 +513,8 @@ impl Authority {
         let groups = self
             .groups_covering(r, s.target, s.labels)
             .ok_or_else(|| Refusal::OutOfScope { id: id.to_owned() })?;
-        if quorum.excluded.contains(&r.name) || self.owner_of(s.agent) == Some(r.name.as_str()) {
+        let same = |x: &str| x.eq_ignore_ascii_case(&r.name);
+        if quorum.excluded.iter().any(|x| same(x)) || self.owner_of(s.agent).is_some_and(same) {
             return Err(Refusal::Owner {
                 agent: s.agent.to_owned(),
             });

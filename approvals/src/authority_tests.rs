@@ -185,6 +185,7 @@ fn scopes_decide_who_sees_and_who_may_vote() {
         node: String::new(),
         reason: None,
         labels: prod.clone(),
+        kind: Default::default(),
         votes: Vec::new(),
     };
     let s = Subject {

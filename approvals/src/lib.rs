@@ -8,12 +8,14 @@
 pub mod authority;
 pub mod broker;
 pub mod cluster;
+pub mod grants;
 pub mod ids;
 pub mod ledger;
 pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod presence;
+pub mod proposals;
 pub mod quorum;
 pub mod store;
 pub mod whitelist;
@@ -22,8 +24,8 @@ pub use authority::{Authority, Need, Progress, Quorum, Refusal, Reviewer};
 pub use broker::{Broker, BrokerEvent, DecideAck, DecideError, Ticket, Verdict};
 pub use ledger::Ledger;
 pub use model::{
-    Outcome, RequestStatus, RequestView, SessionKind, SessionOutcome, Vote, VoteDecision,
-    WhitelistEntry,
+    Outcome, RequestKind, RequestStatus, RequestView, SessionKind, SessionOutcome, Vote,
+    VoteDecision, WhitelistEntry,
 };
 pub use policy::{Decision, Policy};
 pub use presence::{NobodyOnline, Presence, Seat};

@@ -135,6 +135,8 @@ pub enum SessionOutcome {
     Shutdown,
     /// Recording, store or target failure.
     Error,
+    /// The access grant it ran under expired or was revoked, so the gateway ended it.
+    GrantEnded,
     /// Found open at start-up: the previous run died with it.
     Interrupted,
 }
@@ -151,6 +153,7 @@ impl SessionOutcome {
             SessionOutcome::MaxLength => "max-length",
             SessionOutcome::Shutdown => "shutdown",
             SessionOutcome::Error => "error",
+            SessionOutcome::GrantEnded => "grant-ended",
             SessionOutcome::Interrupted => "interrupted",
         }
     }
@@ -189,6 +192,34 @@ pub struct Vote {
     pub groups: Vec<String>,
 }
 
+/// What a request asks reviewers for: to run a command, or to grant the agent time-boxed
+/// access to the request's target (a grant; see [`crate::grants`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestKind {
+    #[default]
+    Command,
+    /// Access to `RequestView::target` for `duration_s` seconds from the approval.
+    Access { duration_s: u64 },
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Command => "command",
+            RequestKind::Access { .. } => "access",
+        }
+    }
+
+    /// How long the access asked for lasts (`None` for a command).
+    pub fn access_duration(self) -> Option<std::time::Duration> {
+        match self {
+            RequestKind::Command => None,
+            RequestKind::Access { duration_s } => Some(std::time::Duration::from_secs(duration_s)),
+        }
+    }
+}
+
 /// A request as stored and as shown to reviewers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestView {
@@ -216,6 +247,10 @@ pub struct RequestView {
     /// The target's labels (`env = "prod"`, …).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// A command (the default) or an access request (`command` then reads
+    /// `request-access TARGET DURATION`, for views that know only commands).
+    #[serde(default)]
+    pub kind: RequestKind,
     pub votes: Vec<Vote>,
 }
 

@@ -308,6 +308,7 @@ mod tests {
             node: "n".into(),
             reason: Some("rotate logs\x1b[2K, OPS-42".into()),
             labels: [("env".to_owned(), "prod".to_owned())].into(),
+            kind: Default::default(),
             votes: vec![],
         }
     }

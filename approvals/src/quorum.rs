@@ -96,7 +96,12 @@ impl Quorum {
         let approvers: Vec<&Vote> = votes
             .iter()
             .filter(|v| v.decision == VoteDecision::Approve)
-            .filter(|v| !self.excluded.contains(&v.reviewer))
+            .filter(|v| {
+                !self
+                    .excluded
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(&v.reviewer))
+            })
             .collect();
         // One slot per needed approval, labelled with its need's index. A stored quorum beyond
         // any configurable size (a damaged row) is never met rather than allocated.

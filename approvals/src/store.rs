@@ -84,6 +84,10 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Random(#[from] RandomError),
+    #[error("no grant with id {0:?}")]
+    NoGrant(String),
+    #[error("grant {id} has already ended ({how})")]
+    GrantEnded { id: String, how: String },
 }
 
 /// Result of recording a vote.
@@ -141,6 +145,8 @@ pub struct NewRequest {
     pub reason: Option<String>,
     /// The target's labels (`env = "prod"`, …).
     pub labels: BTreeMap<String, String>,
+    /// A command, or an access request for `target`.
+    pub kind: crate::model::RequestKind,
 }
 
 /// What `airlock sessions list` narrows by; `None` means any.
@@ -175,7 +181,7 @@ pub struct Store {
 /// Columns of `requests` that [`Store::request_from_row`] reads.
 macro_rules! request_cols {
     () => {
-        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs"
+        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs, kind, access_duration_s"
     };
 }
 
@@ -312,58 +318,6 @@ impl Store {
 
     // --- reviewers -------------------------------------------------------------------------
 
-    /// Create a reviewer and return its token (shown once; only the hash is kept).
-    pub async fn add_reviewer(&self, name: &str, now: i64) -> Result<String, StoreError> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !valid {
-            return Err(StoreError::ReviewerName(name.to_owned()));
-        }
-        let token = ids::new_token()?;
-        let res = sqlx::query("INSERT INTO reviewers (name, token_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(ids::token_hash(&token))
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::ReviewerExists(name.to_owned()));
-        }
-        Ok(token)
-    }
-
-    pub async fn list_reviewers(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT name, created_at FROM reviewers ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("name")?, r.try_get("created_at")?)))
-            .collect()
-    }
-
-    pub async fn remove_reviewer(&self, name: &str) -> Result<(), StoreError> {
-        let res = sqlx::query("DELETE FROM reviewers WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NoReviewer(name.to_owned()));
-        }
-        Ok(())
-    }
-
-    /// The reviewer a token belongs to, if any (and not removed).
-    pub async fn reviewer_for_token(&self, token: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM reviewers WHERE token_hash = $1")
-            .bind(ids::token_hash(token))
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.try_get("name")).transpose()?)
-    }
-
     // --- requests and votes ----------------------------------------------------------------
 
     pub async fn insert_request(
@@ -376,8 +330,8 @@ impl Store {
         let labels = serde_json::to_string(&req.labels).map_err(|e| corrupt("requests", e))?;
         let needs = serde_json::to_string(&req.needs).map_err(|e| corrupt("requests", e))?;
         sqlx::query(
-            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs, kind, access_duration_s) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&id)
         .bind(&req.session_id)
@@ -394,9 +348,12 @@ impl Store {
         .bind(&req.reason)
         .bind(labels)
         .bind(needs)
+        .bind(req.kind.as_str())
+        .bind(access::duration_column(req.kind)?)
         .execute(&self.pool)
         .await?;
         Ok(RequestView {
+            kind: req.kind,
             reason: req.reason.clone(),
             labels: req.labels.clone(),
             node: req.node.clone(),
@@ -430,6 +387,7 @@ impl Store {
             None => Quorum::anyone(quorum),
         };
         Ok(RequestView {
+            kind: access::kind_of(r)?,
             reason: r.try_get("reason")?,
             labels: match labels {
                 Some(l) => serde_json::from_str(&l).map_err(|e| corrupt("requests", e))?,
@@ -649,14 +607,20 @@ impl Store {
     }
 }
 
+mod access;
+mod grants;
 mod history;
 mod ledger;
 mod nodes;
+mod proposals;
+mod reviewers;
 mod sessions;
 mod sso;
 mod votes;
 mod whitelist;
+pub use crate::grants::{Grant, NewGrant};
 pub use history::Resolved;
+pub use proposals::Accepted;
 pub use sso::{LoginStart, SignedIn, secret_hash};
 pub use whitelist::NewWhitelist;
 #[cfg(test)]

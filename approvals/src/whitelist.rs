@@ -51,6 +51,8 @@ impl Default for WhitelistRules {
 pub enum WhitelistError {
     #[error("high-risk commands can never be whitelisted; they always need reviewers")]
     HighTier,
+    #[error("an access request is not a command: it cannot be remembered (approve it alone)")]
+    AccessRequest,
     #[error(
         "this request needs {0}; remembering it would let one approval stand in for that next time"
     )]
@@ -69,7 +71,9 @@ impl WhitelistError {
     /// Stable code for the reviewer protocol.
     pub fn code(&self) -> &'static str {
         match self {
-            WhitelistError::HighTier | WhitelistError::NeedsMore(_) => "not_rememberable",
+            WhitelistError::HighTier
+            | WhitelistError::NeedsMore(_)
+            | WhitelistError::AccessRequest => "not_rememberable",
             WhitelistError::BadTtl(_) | WhitelistError::TooLong { .. } => "bad_ttl",
             WhitelistError::Store(_) | WhitelistError::Unaudited(_) => "internal",
         }
@@ -126,6 +130,9 @@ impl WhitelistRules {
         choice: &Remember,
         now: i64,
     ) -> Result<Option<i64>, WhitelistError> {
+        if request.kind != crate::model::RequestKind::Command {
+            return Err(WhitelistError::AccessRequest);
+        }
         if request.tier == Tier::High {
             return Err(WhitelistError::HighTier);
         }
@@ -161,6 +168,9 @@ impl Broker {
         choice: &Remember,
         expires_at: Option<i64>,
     ) -> Result<WhitelistEntry, WhitelistError> {
+        if request.kind != crate::model::RequestKind::Command {
+            return Err(WhitelistError::AccessRequest);
+        }
         if request.tier == Tier::High {
             return Err(WhitelistError::HighTier);
         }

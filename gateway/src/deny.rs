@@ -85,6 +85,22 @@ pub enum Deny {
     /// A channel request Airlock does not offer (forwarding, subsystems, …).
     #[error("{0}")]
     NotOffered(String),
+    /// The target has `requires_grant = true` and the agent holds no live access grant. The
+    /// hint names the gateway `gw`: SSH never tells the server the host name the agent used.
+    #[error(
+        "no access grant for {target} (request one: ssh airlock@gw request-access {target} 1h \"why\")"
+    )]
+    NoGrant { target: String },
+    /// The grant a running command or shell depended on ended (`how`: expired, revoked by …).
+    #[error("the access grant for {target} {how}")]
+    GrantEnded { target: String, how: String },
+    /// The grant could not be checked, so nothing runs (fail closed).
+    #[error("access grants unavailable ({0})")]
+    GrantsUnavailable(String),
+    /// An access request refused before any reviewer saw it (a duration above
+    /// `[grants] max_duration`, no reason, …), or approved without a grant to show.
+    #[error("{0}")]
+    AccessRefused(String),
 }
 
 impl Deny {
@@ -116,6 +132,10 @@ impl Deny {
             Deny::Target(_) => "target",
             Deny::Unsandboxed { .. } => "sandbox_unavailable",
             Deny::NotOffered(_) => "not_offered",
+            Deny::NoGrant { .. } => "no_grant",
+            Deny::GrantEnded { .. } => "grant_ended",
+            Deny::GrantsUnavailable(_) => "grants_unavailable",
+            Deny::AccessRefused(_) => "access_refused",
         }
     }
 
@@ -163,6 +183,13 @@ mod tests {
         assert_eq!(
             e.line(),
             "airlock: denied: no reviewer decided within 2s (request r1 expired); no reviewer was connected — medium risk, rule fs.write, needed 1 reviewer"
+        );
+        let g = Deny::NoGrant {
+            target: "prod".into(),
+        };
+        assert_eq!(
+            g.line(),
+            r#"airlock: denied: no access grant for prod (request one: ssh airlock@gw request-access prod 1h "why")"#
         );
         let r = Deny::Reviewer("denied by alice: not during the freeze, OPS-12".into());
         assert_eq!(

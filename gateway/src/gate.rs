@@ -2,7 +2,8 @@
 //!
 //! Owns the decision and nothing else: it writes no audit entry and runs nothing (the session
 //! record writes what was judged; the session acts on the value). Touches: the config's agents
-//! and targets, the classifier, the policy, and the store's whitelist (read only).
+//! and targets, the classifier, the policy, and the store's whitelist and access grants (read
+//! only).
 
 use std::sync::Arc;
 
@@ -174,14 +175,64 @@ impl Gate {
         Ok(())
     }
 
+    /// On a `requires_grant` target the agent may use, a live access grant — else
+    /// [`Deny::NoGrant`], or [`Deny::GrantsUnavailable`] when the store cannot say (fail
+    /// closed). Other targets, unknown ones and ones the agent may not use pass here (the
+    /// access checks that follow refuse the latter two). The control target is never one.
+    pub async fn grant_ok(&self, agent: &Agent, target: &str) -> Result<(), Deny> {
+        let Some(t) = self.config.target(target) else {
+            return Ok(());
+        };
+        if !t.requires_grant || !agent.may_use(target) {
+            return Ok(());
+        }
+        match self.store.active_grant(&agent.name, target, now_ms()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Deny::NoGrant {
+                target: target.to_owned(),
+            }),
+            Err(e) => Err(Deny::GrantsUnavailable(e.to_string())),
+        }
+    }
+
     /// How long a request waits for reviewers.
     pub fn approval_timeout(&self) -> std::time::Duration {
         self.config.approval_timeout
     }
 
+    /// Who must approve an access request for `target`, and how long it may wait: the first
+    /// `[[approval_rule]]` matching it as a medium-tier request, else 1 approval from anyone
+    /// (the agent's owner excluded either way).
+    pub fn access_requirement(
+        &self,
+        agent: &Agent,
+        target: &Target,
+    ) -> (Quorum, std::time::Duration) {
+        let r = self.config.authority.requirement(
+            &Subject {
+                agent: &agent.name,
+                target: &target.name,
+                labels: &target.labels,
+                tier: airlock_classifier::Tier::Medium,
+            },
+            1,
+        );
+        (r.quorum, r.timeout.unwrap_or(self.config.approval_timeout))
+    }
+
+    /// `[grants] max_duration`: the longest access an agent may ask for.
+    pub fn grant_max_duration(&self) -> std::time::Duration {
+        self.config.grant_max_duration
+    }
+
     pub async fn judge(&self, agent: &Agent, target: &str, command: &str) -> Judged {
         if let Some(why) = self.continuity.broken() {
             return Judged::Refused(Deny::DatabaseGone(why));
+        }
+        // Before classification: without a live grant nothing runs, not even a low or
+        // whitelisted command.
+        if let Err(deny) = self.grant_ok(agent, target).await {
+            return Judged::Refused(deny);
         }
         let (judgement, t) = match assess(&self.config, &self.classifier, agent, target, command) {
             Ok(v) => v,

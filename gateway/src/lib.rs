@@ -36,6 +36,7 @@ pub mod continuity;
 pub mod deny;
 pub mod environment;
 pub mod gate;
+pub mod grants;
 pub mod handler;
 pub mod hostkey;
 pub mod login;

@@ -160,6 +160,10 @@ pub async fn run(
             config.database_url.clone(),
         )));
     }
+    // Access grants: end what runs under a grant that expired or was revoked (on any node).
+    duties.push(tokio::spawn(
+        shared.grants.clone().run(store.clone(), audit.clone()),
+    ));
     let edge = Edge {
         config: config.clone(),
         audit: audit.clone(),

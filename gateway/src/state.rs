@@ -93,4 +93,6 @@ pub struct Shared {
     pub limits: Limits,
     pub shutdown: Shutdown,
     pub sessions: Sessions,
+    /// What runs under an access grant, ended when the grant ends.
+    pub grants: crate::grants::Grants,
 }

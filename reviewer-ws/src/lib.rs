@@ -8,6 +8,7 @@ mod accept;
 pub mod client;
 mod identity;
 mod limits;
+mod proposals;
 pub mod protocol;
 mod screen;
 pub mod server;

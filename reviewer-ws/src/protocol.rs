@@ -45,12 +45,32 @@ pub struct RequestMsg {
     /// People whose votes never count here (the agent's owner).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<String>,
+    /// `command` (run `command`) or `access` (grant the agent access to `access_target` for
+    /// `access_duration_s` seconds from the approval; `command` then reads
+    /// `request-access TARGET DURATION` for clients that know only commands).
+    #[serde(default = "command_kind")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_duration_s: Option<u64>,
     pub created_at: String,
     /// Milliseconds since the epoch (the gateway's clock).
     pub created_at_ms: i64,
     pub expires_at: String,
     /// Milliseconds since the epoch, for countdowns without date parsing.
     pub expires_at_ms: i64,
+}
+
+fn command_kind() -> String {
+    "command".to_owned()
+}
+
+impl RequestMsg {
+    /// Whether this asks for access to a target rather than to run a command.
+    pub fn is_access(&self) -> bool {
+        self.kind == "access"
+    }
 }
 
 /// The display forms of a request's agent-supplied texts.
@@ -113,6 +133,9 @@ impl From<&RequestView> for RequestMsg {
             progress_text: r.needs.progress(&r.votes).to_string(),
             progress: r.needs.progress(&r.votes),
             excluded: r.needs.excluded.clone(),
+            kind: r.kind.as_str().to_owned(),
+            access_target: r.kind.access_duration().map(|_| r.target.clone()),
+            access_duration_s: r.kind.access_duration().map(|d| d.as_secs()),
             created_at: rfc3339(r.created_at),
             created_at_ms: r.created_at,
             expires_at: rfc3339(r.expires_at),

@@ -41,6 +41,8 @@ use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
 const MAX_FRAME: usize = 64 * 1024;
 /// Time a browser has to send its auth frame.
 const AUTH_WAIT: Duration = Duration::from_secs(10);
+/// How often an open socket's proof (token or session) is checked again.
+const RECHECK: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -102,6 +104,7 @@ pub async fn run(
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::web::routes())
+        .merge(crate::proposals::routes())
         .merge(crate::sso::routes())
         .with_state(AppState {
             broker,
@@ -124,7 +127,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Cross-site WebSocket hijacking guard: a browser page may only connect to its own origin.
-fn origin_allowed(headers: &HeaderMap) -> bool {
+pub(crate) fn origin_allowed(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true; // not a browser
     };
@@ -287,8 +290,24 @@ async fn serve_socket(
     {
         return;
     }
+    // The proof is re-checked on this beat too, not only at a vote: a removed reviewer or an
+    // ended or expired session stops *reading* within RECHECK as well.
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
     loop {
         tokio::select! {
+            _ = recheck.tick() => {
+                let why = match st.still_valid(&me).await {
+                    Ok(true) => continue,
+                    Ok(false) => "your token was removed or your session ended; sign in again".to_owned(),
+                    Err(e) => format!("cannot check your sign-in: {e}"),
+                };
+                tracing::info!(%why, "reviewer socket closed");
+                let _ = send(&mut socket, &ServerMsg::error("bad_token", why, None)).await;
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
             frame = socket.recv() => {
                 let Some(Ok(frame)) = frame else { break };
                 let reply = match frame {

@@ -28,6 +28,8 @@ const APP_JS: &str = include_str!("../web/app.js");
 const SHOWN_JS: &str = include_str!("../web/shown.js");
 const QUORUM_JS: &str = include_str!("../web/quorum.js");
 const SSO_JS: &str = include_str!("../web/sso.js");
+const PROPOSED_JS: &str = include_str!("../web/proposed.js");
+const ACCESS_JS: &str = include_str!("../web/access.js");
 const APP_CSS: &str = include_str!("../web/app.css");
 const PLAYER_JS: &str =
     include_str!("../web/vendor/asciinema-player-3.17.0/asciinema-player.min.js");
@@ -40,12 +42,18 @@ const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; sty
      form-action 'self'; frame-ancestors 'none'";
 
 /// The page's files: path, body, content type.
-const ASSETS: [(&str, &str, &str); 8] = [
+const ASSETS: [(&str, &str, &str); 10] = [
     ("/", INDEX, "text/html; charset=utf-8"),
     ("/app.js", APP_JS, "text/javascript; charset=utf-8"),
     ("/shown.js", SHOWN_JS, "text/javascript; charset=utf-8"),
     ("/sso.js", SSO_JS, "text/javascript; charset=utf-8"),
     ("/quorum.js", QUORUM_JS, "text/javascript; charset=utf-8"),
+    ("/access.js", ACCESS_JS, "text/javascript; charset=utf-8"),
+    (
+        "/proposed.js",
+        PROPOSED_JS,
+        "text/javascript; charset=utf-8",
+    ),
     ("/app.css", APP_CSS, "text/css; charset=utf-8"),
     (
         "/vendor/asciinema-player.min.js",

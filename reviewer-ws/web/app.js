@@ -32,7 +32,6 @@ const state = {
   audio: null,
 };
 
-
 // The last few events, newest first (its own span), so an ack is not hidden by the broadcast
 // after it.
 const recent = [];
@@ -260,6 +259,7 @@ function card(r) {
     usable(r.shown?.reason) ? renderInto(el('span', {}), r.shown.reason) : el('em', {}, '(cannot display the stated reason safely)'));
   const reasons = el('ul', { class: 'reasons' }, ...r.reasons.map((x) => el('li', {}, `[${x.tier}] ${marked(x.text)}`)));
   const button = (cls, label, fn) => el('button', { type: 'button', class: cls, onclick: (e) => clicked(e, r, fn) }, label);
+  if (isAccess(r)) return accessCard(r, selected, barred, button); // access.js
   const actions = el('div', { class: 'actions' },
     button('approve', high ? '✓ Approve… (A)' : '✓ Approve (A)', approve),
     high ? '' : button('remember', 'Approve & remember… (R)', openRemember),
@@ -401,7 +401,7 @@ function confirmDeny() {
 }
 
 function openRemember(r) {
-  if (r.tier === 'high') { status('high-risk commands can never be remembered'); return; }
+  if (r.tier === 'high' || isAccess(r)) { status(isAccess(r) ? 'an access request is not a command: it cannot be remembered' : 'high-risk commands can never be remembered'); return; }
   if (refusedHere(r)) return;
   const why = approvalBlocker(r);
   if (why) { status(why); return; }

@@ -955,9 +955,18 @@ fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
 }
 
+mod access;
+#[allow(unused_imports)] // only the access-request tests use these
+pub use access::*;
 mod authority;
 #[allow(unused_imports)] // only the authority tests use these
 pub use authority::*;
+mod grants;
+#[allow(unused_imports)] // only the grant tests use these
+pub use grants::*;
 mod peers;
 #[allow(unused_imports)] // each test binary uses a different part of the harness
 pub use peers::{Sshd, Tmux};
+mod promote;
+#[allow(unused_imports)] // only the staging-first tests use these
+pub use promote::*;

@@ -118,12 +118,33 @@ async def denied(s, args):
     return out
 
 
+async def access(s, args):
+    # On a target that needs an access grant: run_command is refused and points at
+    # request_access; request_access waits for the reviewer (the Rust side approves); then the
+    # same command runs. The target is "vault" (tests/harness/grants.rs).
+    out = {"before": shape(await s.call_tool("run_command", {"target": "vault", "command": "echo granted-run"}))}
+    progress = []
+
+    async def on_progress(p, total, message):
+        progress.append({"progress": p, "total": total, "message": message})
+
+    asked = await s.call_tool(
+        "request_access",
+        {"target": "vault", "duration": "1h", "reason": "test: deploy the hotfix"},
+        progress_callback=on_progress,
+    )
+    out["access"] = shape(asked)
+    out["access_progress"] = progress
+    out["after"] = shape(await s.call_tool("run_command", {"target": "vault", "command": "echo granted-run"}))
+    return out
+
+
 async def refused(s, args):
     # Never reached when the server refuses to start: initialize fails first.
     return {"tools": [t.name for t in (await s.list_tools()).tools]}
 
 
-SCENARIOS = {"discover": discover, "low": low, "forged": forged, "medium": medium, "denied": denied, "refused": refused}
+SCENARIOS = {"discover": discover, "low": low, "forged": forged, "medium": medium, "denied": denied, "refused": refused, "access": access}
 
 
 async def main():

@@ -13,6 +13,7 @@
 //   {"fill": SELECTOR, "text": T}   type T into an input (replacing its value)
 //   {"press": SELECTOR, "key": K}   press K in that element
 //   {"check": SELECTOR}             tick a radio button or checkbox
+//   {"tap": SELECTOR}               click the one element SELECTOR names (tabs, list buttons)
 //   {"open": ID} / {"closed": ID}   wait for dialog ID to be open / closed
 //   {"text": SELECTOR, "as": KEY}   record an element's text
 //   {"gone": NAME}                  wait for card NAME to leave the queue
@@ -147,6 +148,7 @@ async function run(s) {
   else if ('fill' in s) await page.fill(s.fill, s.text);
   else if ('press' in s) await page.press(s.press, s.key);
   else if ('check' in s) await page.check(s.check);
+  else if ('tap' in s) await page.locator(s.tap).click();
   else if ('open' in s) await page.locator(`dialog#${s.open}[open]`).waitFor({ timeout: WAIT });
   else if ('closed' in s) await page.locator(`dialog#${s.closed}:not([open])`).waitFor({ state: 'attached', timeout: WAIT });
   else if ('text' in s) seen[s.as] = await page.locator(s.text).textContent();

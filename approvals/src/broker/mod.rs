@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 
-use crate::authority::{Authority, Progress, Refusal, Reviewer};
+use crate::authority::{Authority, Refusal, Reviewer};
 use crate::ledger::Event;
 use crate::ledger::Ledger;
 use crate::model::{Outcome, RequestStatus, RequestView, VoteDecision, settled_by_votes};
@@ -19,96 +19,8 @@ use crate::now_ms;
 use crate::presence::Presence;
 use crate::store::{NewRequest, Store, StoreError, VoteResult};
 
-/// What reviewers are told.
-#[derive(Debug, Clone)]
-pub enum BrokerEvent {
-    Requested(Box<RequestView>),
-    Voted {
-        id: String,
-        reviewer: String,
-        decision: VoteDecision,
-        approvals: Vec<String>,
-        /// Who fills which need so far (`dba 0/1 · sre 1/1 (bob)`).
-        progress: Progress,
-    },
-    Resolved {
-        id: String,
-        outcome: Outcome,
-        /// The vote that settled it, or `airlock`.
-        by: String,
-        /// Every approving reviewer, in voting order.
-        approvers: Vec<String>,
-        /// The settling vote's comment.
-        comment: Option<String>,
-        /// What the agent was told (`approved by alice and bob`, `denied by bob: …`).
-        why: String,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DecideError {
-    #[error("unknown request {0}")]
-    UnknownRequest(String),
-    #[error("request {id} is already {status}")]
-    AlreadyResolved { id: String, status: RequestStatus },
-    #[error("you have already voted on request {0}")]
-    AlreadyVoted(String),
-    #[error("you cannot vote on your own request {0}")]
-    OwnRequest(String),
-    #[error("{0}")]
-    BadComment(String),
-    /// Scope, ownership or group membership keeps this reviewer from voting on it.
-    #[error("{0}")]
-    Refused(Refusal),
-    #[error(
-        "your approval of request {0} is stored, but its outcome could not be written to the audit ledger, so the request was denied"
-    )]
-    Unaudited(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl DecideError {
-    /// Stable machine-readable code for the reviewer protocol.
-    pub fn code(&self) -> &'static str {
-        match self {
-            DecideError::UnknownRequest(_) => "unknown_request",
-            DecideError::AlreadyResolved { .. } => "already_resolved",
-            DecideError::AlreadyVoted(_) => "already_voted",
-            DecideError::OwnRequest(_) => "own_request",
-            DecideError::BadComment(_) => "bad_comment",
-            DecideError::Refused(r) => r.code(),
-            DecideError::Store(_) | DecideError::Unaudited(_) => "internal",
-        }
-    }
-}
-
-/// What a vote did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecideAck {
-    Counted {
-        approvals: Vec<String>,
-        needed: u32,
-        progress: Progress,
-    },
-    /// It settled the request; who approved it (in voting order) of how many were needed.
-    Resolved {
-        outcome: Outcome,
-        approvals: Vec<String>,
-        needed: u32,
-        progress: Progress,
-    },
-}
-
-/// The final word on a request, as the waiting session sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub outcome: Outcome,
-    /// Who settled it (reviewer name, or `airlock` for timeouts and failures).
-    pub by: String,
-    /// Human explanation for the agent's `airlock: denied: …` line.
-    pub why: String,
-}
+mod messages;
+pub use messages::{BrokerEvent, DecideAck, DecideError, Verdict};
 
 /// A submitted request; await [`Ticket::wait`] for the verdict.
 pub struct Ticket {
@@ -461,11 +373,19 @@ impl Broker {
                     by: reviewer.to_owned(),
                     why,
                 };
-                let audited = self
-                    .resolved(id, verdict, approvers.clone(), comment.map(str::to_owned))
+                let done = self
+                    .resolved(
+                        id,
+                        verdict,
+                        approvers.clone(),
+                        comment.map(str::to_owned),
+                        Some(&request),
+                    )
                     .await;
-                if !audited && outcome == Outcome::Approved {
-                    return Err(DecideError::Unaudited(id.to_owned()));
+                if let Err(e) = done
+                    && outcome == Outcome::Approved
+                {
+                    return Err(e);
                 }
                 Ok(DecideAck::Resolved {
                     outcome,
@@ -477,15 +397,17 @@ impl Broker {
         }
     }
 
-    /// Tell everyone how `id` ended; `false` when its outcome could not be audited (an
-    /// approval is then turned into a deny: nothing approved runs unaudited).
+    /// Tell everyone how `id` ended; `Err` when its outcome could not be audited, or the
+    /// grant an approved access `request` asks for could not be made (an approval is then
+    /// turned into a deny: nothing approved runs unaudited).
     async fn resolved(
         &self,
         id: &str,
         mut verdict: Verdict,
         approvers: Vec<String>,
         comment: Option<String>,
-    ) -> bool {
+        request: Option<&RequestView>,
+    ) -> Result<(), DecideError> {
         // Logged before the waiting session hears it, so the ledger shows the outcome before
         // anything the outcome allows.
         let logged = self
@@ -498,8 +420,9 @@ impl Broker {
                 why: verdict.why.clone(),
             })
             .await;
-        let audited = logged.is_ok();
+        let mut done = Ok(());
         if let Err(e) = logged {
+            done = Err(DecideError::Unaudited(id.to_owned()));
             tracing::error!(request = id, error = %e, "outcome not in the audit ledger");
             if verdict.outcome == Outcome::Approved {
                 verdict = Verdict {
@@ -516,6 +439,18 @@ impl Broker {
                     tracing::error!(request = id, error = %e, "cannot mark the unaudited approval denied");
                 }
             }
+        }
+        // An approved access request is a grant before the agent hears it (fail closed).
+        if done.is_ok()
+            && verdict.outcome == Outcome::Approved
+            && let Some(r) = request
+            && let Err(why) = self.grant_access(r, &approvers).await
+        {
+            verdict = self.overruled(id, &why).await;
+            done = Err(DecideError::NotGranted {
+                id: id.to_owned(),
+                why,
+            });
         }
         if let Some(w) = self.waiters().remove(id) {
             let _ = w.send(verdict.clone());
@@ -538,7 +473,7 @@ impl Broker {
             comment,
         })
         .await;
-        audited
+        done
     }
 
     /// Settle without a vote (timeout, withdrawal). Returns the verdict that stands: if a vote
@@ -556,7 +491,7 @@ impl Broker {
                     by: "airlock".into(),
                     why: why.to_owned(),
                 };
-                self.resolved(id, v.clone(), Vec::new(), None).await;
+                let _ = self.resolved(id, v.clone(), Vec::new(), None, None).await;
                 v
             }
             Ok(_) => {
@@ -617,6 +552,7 @@ impl Ticket {
     }
 }
 
+mod access;
 mod scope;
 #[cfg(test)]
 mod tests;

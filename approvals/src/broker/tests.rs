@@ -28,6 +28,7 @@ fn req(quorum: u32) -> NewRequest {
         expires_at: now_ms() + 60_000,
         reason: None,
         labels: Default::default(),
+        kind: Default::default(),
     }
 }
 

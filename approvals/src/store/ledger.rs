@@ -42,6 +42,31 @@ impl Store {
         }
     }
 
+    /// The payloads of entries of `kind` written at or after `since_ts` (ms), oldest first,
+    /// at most `limit` (for summaries such as `airlock agents show`; verification reads
+    /// [`Store::ledger_entries`]).
+    pub async fn ledger_payloads(
+        &self,
+        kind: &str,
+        since_ts: i64,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT payload FROM ledger WHERE kind = $1 AND ts >= $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(kind)
+        .bind(since_ts)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.try_get("payload")?;
+                Ok(serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null))
+            })
+            .collect()
+    }
+
     /// Entries with seq ≥ `since`, in order, at most `limit`.
     pub async fn ledger_entries(&self, since: i64, limit: i64) -> Result<Vec<Entry>, StoreError> {
         let rows = sqlx::query(

@@ -34,10 +34,11 @@ pub fn secret_hash(secret: &str) -> String {
 }
 
 impl Store {
-    /// Keep a login in progress until `expires_at`, unless `max_live` unexpired logins exist
-    /// already (then `Ok(false)`: a flood of login starts cannot grow the table without
-    /// bound). The check and the insert are not one transaction; the bound is approximate by
-    /// at most the number of concurrent starts.
+    /// Keep a login in progress until `expires_at`. At most `max_live` are kept: beyond it the
+    /// oldest give way (returned: how many), so a flood of login starts can neither grow the
+    /// table without bound nor lock everyone out of signing in — it can only push out logins
+    /// older than the flood's last `max_live` starts, and the user retries. The count and the
+    /// insert are not one transaction; the bound is approximate by the concurrent starts.
     pub async fn begin_reviewer_login(
         &self,
         state: &str,
@@ -45,7 +46,7 @@ impl Store {
         now: i64,
         expires_at: i64,
         max_live: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<i64, StoreError> {
         sqlx::query("DELETE FROM reviewer_logins WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
@@ -54,8 +55,15 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
-        if live >= max_live {
-            return Ok(false);
+        let evicted = (live - max_live + 1).max(0);
+        if evicted > 0 {
+            sqlx::query(
+                "DELETE FROM reviewer_logins WHERE state_sha256 IN \
+                 (SELECT state_sha256 FROM reviewer_logins ORDER BY created_at, state_sha256 LIMIT $1)",
+            )
+            .bind(evicted)
+            .execute(&self.pool)
+            .await?;
         }
         sqlx::query(
             "INSERT INTO reviewer_logins (state_sha256, pkce_verifier, nonce, created_at, expires_at) \
@@ -68,7 +76,7 @@ impl Store {
         .bind(expires_at)
         .execute(&self.pool)
         .await?;
-        Ok(true)
+        Ok(evicted)
     }
 
     /// Take the login `state` belongs to: at most once, and only before it expires.
@@ -167,6 +175,18 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// End every session of reviewer `name` (an operator's `airlock reviewer remove`); how
+    /// many there were. Open sockets notice at their next proof check.
+    pub async fn end_sessions_of(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM reviewer_sessions WHERE reviewer = $1")
+                .bind(name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Delete every expired session and login; how many sessions went.
     pub async fn sweep_reviewer_sessions(&self, now: i64) -> Result<u64, StoreError> {
         sqlx::query("DELETE FROM reviewer_logins WHERE expires_at <= $1")
@@ -238,27 +258,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_login_is_taken_once_before_it_expires_and_starts_are_bounded() {
+    async fn a_login_is_taken_once_before_it_expires_and_a_flood_evicts_the_oldest() {
         let (_d, s) = store().await;
         let start = LoginStart {
             pkce_verifier: "v".into(),
             nonce: "n".into(),
         };
-        assert!(
-            s.begin_reviewer_login("st1", &start, 0, 100, 2)
-                .await
-                .expect("begin")
-        );
-        assert!(
-            s.begin_reviewer_login("st2", &start, 0, 100, 2)
-                .await
-                .expect("begin")
-        );
-        assert!(
-            !s.begin_reviewer_login("st3", &start, 0, 100, 2)
-                .await
-                .expect("begin"),
-            "bounded"
+        let begin = |st: &'static str, now: i64, exp: i64| {
+            let s = s.clone();
+            let start = start.clone();
+            async move {
+                s.begin_reviewer_login(st, &start, now, exp, 2)
+                    .await
+                    .expect("begin")
+            }
+        };
+        assert_eq!(begin("st0", 0, 100).await, 0);
+        assert_eq!(begin("st1", 1, 100).await, 0);
+        assert_eq!(begin("st2", 2, 100).await, 1, "the oldest gave way");
+        assert_eq!(
+            s.finish_reviewer_login("st0", 50).await.expect("finish"),
+            None,
+            "evicted"
         );
         assert_eq!(
             s.finish_reviewer_login("st1", 50).await.expect("finish"),
@@ -274,11 +295,6 @@ mod tests {
             None,
             "expired"
         );
-        assert!(
-            s.begin_reviewer_login("st4", &start, 200, 300, 2)
-                .await
-                .expect("begin"),
-            "expired rows swept"
-        );
+        assert_eq!(begin("st4", 200, 300).await, 0, "expired rows swept");
     }
 }

@@ -78,6 +78,7 @@ fn new_request(agent: &str, tier: Tier, quorum: u32, expires_at: i64) -> NewRequ
         expires_at,
         reason: Some("rotate the logs".into()),
         labels: [("env".to_owned(), "prod".to_owned())].into(),
+        kind: Default::default(),
     }
 }
 

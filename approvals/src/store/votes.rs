@@ -53,7 +53,8 @@ impl Store {
             )));
         }
         let agent: String = row.try_get("agent")?;
-        if agent == reviewer {
+        // Case-blind: `Claude` is not a second person next to the agent `claude`.
+        if agent.eq_ignore_ascii_case(reviewer) {
             return Ok(VoteResult::OwnRequest);
         }
         let quorum: i64 = row.try_get("quorum")?;
@@ -63,7 +64,11 @@ impl Store {
             Some(n) => serde_json::from_str::<Quorum>(&n).map_err(|e| corrupt("requests", e))?,
             None => Quorum::anyone(quorum),
         };
-        if needs.excluded.iter().any(|x| x == reviewer) {
+        if needs
+            .excluded
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(reviewer))
+        {
             return Ok(VoteResult::Excluded);
         }
         let groups_json = serde_json::to_string(groups).map_err(|e| corrupt("votes", e))?;

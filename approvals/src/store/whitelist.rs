@@ -27,13 +27,14 @@ pub struct NewWhitelist<'a> {
     pub expires_at: Option<i64>,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, agent, target, command, kind, words, tier, created_by, created_at, expires_at";
 
 /// Scope, expiry and tier conditions shared by both lookups ($2 agent, $3 target, $4 now,
 /// $5 the command's tier, low or medium: an entry approved at medium covers low and medium,
-/// and an entry marked high can never match).
-const IN_FORCE: &str = "(agent IS NULL OR agent = $2) AND (target IS NULL OR target = $3) \
+/// and an entry marked high can never match). Only live entries: a proposal (see
+/// `proposals.rs`) allows nothing until it is accepted.
+const IN_FORCE: &str = "status = 'live' AND (agent IS NULL OR agent = $2) AND (target IS NULL OR target = $3) \
      AND (expires_at IS NULL OR expires_at > $4) AND (tier = 'medium' OR tier = $5)";
 
 impl Store {
@@ -77,7 +78,9 @@ impl Store {
         })
     }
 
-    fn whitelist_from_row(r: &AnyRow) -> Result<(WhitelistEntry, Option<Vec<String>>), StoreError> {
+    pub(super) fn whitelist_from_row(
+        r: &AnyRow,
+    ) -> Result<(WhitelistEntry, Option<Vec<String>>), StoreError> {
         let tier: String = r.try_get("tier")?;
         let kind: String = r.try_get("kind")?;
         let words: Option<String> = r.try_get("words")?;
@@ -104,10 +107,11 @@ impl Store {
         ))
     }
 
-    /// Every entry, expired ones included, in a stable order.
+    /// Every live entry, expired ones included, in a stable order (proposals: see
+    /// `list_proposals`).
     pub async fn list_whitelist(&self) -> Result<Vec<WhitelistEntry>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM whitelist ORDER BY command, agent, target, id"
+            "SELECT {COLUMNS} FROM whitelist WHERE status = 'live' ORDER BY command, agent, target, id"
         )))
         .fetch_all(&self.pool)
         .await?;

@@ -65,6 +65,8 @@ struct File {
     #[serde(default)]
     whitelist: WhitelistFile,
     #[serde(default)]
+    grants: sections::GrantsFile,
+    #[serde(default)]
     webhook: Vec<WebhookFile>,
     #[serde(default)]
     agent: Vec<AgentFile>,
@@ -225,6 +227,8 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
     /// Variables added to the pinned environment (`env = { … }`); never a pinned name.
     pub env: BTreeMap<String, String>,
+    /// Every command needs a live access grant for its agent (docs/grants.md).
+    pub requires_grant: bool,
 }
 
 /// The validated configuration the gateway runs with.
@@ -280,6 +284,8 @@ pub struct Config {
     pub when_nobody_online: NobodyOnline,
     /// How long remembered commands stay whitelisted, and the longest anyone may choose.
     pub whitelist: WhitelistRules,
+    /// `[grants] max_duration`: the longest access grant anyone may give (default 8h).
+    pub grant_max_duration: Duration,
     /// Where to announce pending requests and timeouts.
     pub webhooks: Vec<Webhook>,
     pub agents: Vec<Agent>,
@@ -425,6 +431,7 @@ impl Config {
         }
 
         let whitelist = whitelist_rules(&f.whitelist).map_err(invalid)?;
+        let grant_max_duration = sections::grant_max_duration(&f.grants).map_err(invalid)?;
         let when_nobody_online =
             sections::when_nobody_online(f.approval.when_nobody_online.as_deref())
                 .map_err(invalid)?;
@@ -529,6 +536,7 @@ impl Config {
             auto_allow_low: f.approval.auto_allow_low.unwrap_or(true),
             when_nobody_online,
             whitelist,
+            grant_max_duration,
             webhooks,
             agents,
             targets,

@@ -131,6 +131,23 @@ pub(super) fn check_labels(
     Ok(())
 }
 
+/// `[grants]`: limits on time-boxed access grants (docs/grants.md).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GrantsFile {
+    /// The longest grant anyone may give (`grant add --for`, an approved access request).
+    max_duration: Option<String>,
+}
+
+/// `[grants] max_duration`, default 8h.
+pub(super) fn grant_max_duration(f: &GrantsFile) -> Result<Duration, String> {
+    positive_duration(
+        f.max_duration.as_deref(),
+        airlock_approvals::grants::DEFAULT_MAX_DURATION,
+        "[grants] max_duration",
+    )
+}
+
 /// A humantime duration greater than zero, or `default` when absent; errors name `key`.
 fn positive_duration(v: Option<&str>, default: Duration, key: &str) -> Result<Duration, String> {
     match v {

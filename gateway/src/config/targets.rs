@@ -53,6 +53,9 @@ pub(super) struct TargetFile {
     connect_timeout: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Nothing runs for an agent without a live access grant (docs/grants.md).
+    #[serde(default)]
+    requires_grant: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +84,7 @@ impl TargetFile {
             known_hosts: None,
             connect_timeout: None,
             labels: BTreeMap::new(),
+            requires_grant: false,
         }
     }
 }
@@ -171,6 +175,7 @@ pub(super) fn parse(t: TargetFile, rel: &dyn Fn(PathBuf) -> PathBuf) -> Result<T
         kind,
         labels: t.labels,
         env: t.env,
+        requires_grant: t.requires_grant,
     })
 }
 

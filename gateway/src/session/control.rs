@@ -6,7 +6,9 @@
 //! - `explain --target T -- CMD` — what the gateway would do with CMD on T for this agent,
 //!   through the very gate a real exec goes through (access, classifier, whitelist, policy);
 //!   nothing is stored as a request; audited as `command.explained`;
-//! - `status ID` — one of this agent's requests (another agent's is "no such request").
+//! - `status ID` — one of this agent's requests (another agent's is "no such request");
+//! - `request-access TARGET DURATION REASON…` — ask reviewers for a time-boxed grant (see
+//!   [`super::access`]; it waits for them like a command does).
 //!
 //! `--json` anywhere before `--` gives one JSON object on stdout; otherwise plain text. Exit
 //! status 0 on success, 1 for an unknown request, 2 for bad usage (the usage on stderr).
@@ -15,6 +17,7 @@ use airlock_approvals::ledger::Event;
 use airlock_approvals::ledger::event::Verdict as LedgerVerdict;
 use airlock_approvals::{RequestStatus, VoteDecision, model::settled_by_votes};
 use airlock_classifier::Tier;
+use russh::ChannelReadHalf;
 use serde_json::{Value, json};
 
 use super::{SessionCtx, Tx, end_with, line};
@@ -24,7 +27,7 @@ use crate::targets::Mode;
 /// The reserved target name.
 pub const CONTROL_TARGET: &str = "airlock";
 
-const USAGE: &str = "usage: ssh airlock@GATEWAY 'whoami | targets | explain --target T -- COMMAND | status REQUEST-ID' (add --json for JSON)";
+const USAGE: &str = "usage: ssh airlock@GATEWAY 'whoami | targets | explain --target T -- COMMAND | status REQUEST-ID | request-access TARGET DURATION REASON' (add --json for JSON)";
 
 /// What a verb answers: its JSON, its text, and an exit status.
 struct Answer {
@@ -43,11 +46,18 @@ impl Answer {
     }
 }
 
-/// Answer one control command on `tx` and end the channel.
-pub async fn run(ctx: SessionCtx, tx: Tx, pty: bool, raw: Vec<u8>) {
+/// Answer one control command on `tx` and end the channel (`rx` tells a `request-access`
+/// that waits for reviewers when the agent withdraws or leaves).
+pub async fn run(ctx: SessionCtx, rx: ChannelReadHalf, tx: Tx, pty: bool, raw: Vec<u8>) {
     let Ok(command) = String::from_utf8(raw) else {
         return usage(&tx, pty, "the command is not valid UTF-8").await;
     };
+    // Its reason is free text (it may hold ` -- ` or `--json`): parsed on its own.
+    if let Some(args) = command.trim_start().strip_prefix(super::access::VERB)
+        && (args.is_empty() || args.starts_with(char::is_whitespace))
+    {
+        return super::access::run(ctx, rx, tx, pty, args).await;
+    }
     // Flags and the verb come before ` -- `; what follows it is a command, verbatim.
     let (head, rest) = match command.split_once(" -- ") {
         Some((h, r)) => (h, Some(r)),

@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use airlock_approvals::{NewRequest, NobodyOnline, Outcome, Quorum, now_ms};
-use airlock_classifier::{Assessment, Tier};
+use airlock_approvals::ledger::Event;
+use airlock_approvals::{NewRequest, NobodyOnline, Outcome, Quorum, RequestKind, now_ms};
+use airlock_classifier::{Assessment, Reason, Tier};
 use tokio::time::Instant;
 
 use super::SessionCtx;
@@ -54,9 +55,9 @@ pub trait Waiting {
 
 /// How the conversation ended.
 #[derive(Debug)]
-enum Answer {
-    /// Quorum reached: run it.
-    Approved,
+pub enum Answer {
+    /// Quorum reached (request `request`): run it, or show the grant.
+    Approved { request: String },
     /// Not run; tell the agent [`Deny::line`].
     Denied(Deny),
     /// The agent withdrew it with ctrl-c (it has been told).
@@ -65,10 +66,20 @@ enum Answer {
     Gone,
 }
 
+/// What reviewers are asked about: a judged command, or access to the target for a while.
+enum Subject<'a> {
+    Command(&'a Assessment),
+    /// An access request (matched against approval rules as medium; no classifier score).
+    Access {
+        duration: Duration,
+    },
+}
+
 /// What is asked.
 struct Ask<'a> {
+    /// The command, or `request-access TARGET DURATION` for an access request.
     pub command: &'a str,
-    pub assessment: &'a Assessment,
+    pub subject: Subject<'a>,
     pub target: &'a Target,
     /// Who must approve.
     pub needs: Quorum,
@@ -88,31 +99,25 @@ fn reviewers(needs: &Quorum) -> String {
 
 /// The line an agent gets when its command starts waiting; `present` is how many reviewers who
 /// could decide are connected now.
+/// `head` is what is asked: `medium, score 49`, or `access to prod for 1h`.
 pub fn waiting_text(
-    tier: Tier,
-    score: u8,
+    head: &str,
     needs: &Quorum,
     present: usize,
     timeout: Duration,
     rid: &str,
 ) -> String {
     format!(
-        "airlock: waiting for approval ({tier}, score {score}, needs {}, {present} connected, times out in {}) … request {rid}",
+        "airlock: waiting for approval ({head}, needs {}, {present} connected, times out in {}) … request {rid}",
         reviewers(needs),
         human_duration(timeout)
     )
 }
 
 /// The countdown a terminal shows in place while the request waits.
-pub fn countdown_text(
-    tier: Tier,
-    score: u8,
-    needs: &Quorum,
-    present: usize,
-    left: Duration,
-) -> String {
+pub fn countdown_text(head: &str, needs: &Quorum, present: usize, left: Duration) -> String {
     format!(
-        "airlock: waiting for approval ({tier}, score {score}, needs {}, {present} connected, {} left, ctrl-c withdraws)",
+        "airlock: waiting for approval ({head}, needs {}, {present} connected, {} left, ctrl-c withdraws)",
         reviewers(needs),
         human_duration(left)
     )
@@ -169,24 +174,74 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
     };
     let question = Ask {
         command,
-        assessment: &assessment,
+        subject: Subject::Command(&assessment),
         target: &target,
         needs,
         timeout,
         reason: reason.as_deref(),
     };
     match ask(&shared, question, ui).await {
-        Answer::Approved => Go::Run(target, Mode::ReadWrite),
+        // The access grant may have ended while reviewers decided.
+        Answer::Approved { .. } => match shared.gate.grant_ok(&agent, &target.name).await {
+            Ok(()) => Go::Run(target, Mode::ReadWrite),
+            Err(deny) => Go::Refused(deny),
+        },
         Answer::Denied(deny) => Go::Refused(deny),
         Answer::Withdrawn => Go::Withdrawn,
         Answer::Gone => Go::Gone,
     }
 }
 
+/// Ask reviewers to grant the agent access to `target` for `duration` (the `request-access`
+/// verb of the control target): the same request, wait, countdown, withdrawal and verdict as
+/// a command, with `command` the readable `request-access TARGET DURATION`.
+pub async fn ask_access<W: Waiting>(
+    ui: &mut W,
+    command: &str,
+    target: &Target,
+    duration: Duration,
+    reason: &str,
+    (needs, timeout): (Quorum, Duration),
+) -> Answer {
+    let shared = ui.ctx().shared.clone();
+    let question = Ask {
+        command,
+        subject: Subject::Access { duration },
+        target,
+        needs,
+        timeout,
+        reason: Some(reason),
+    };
+    ask(&shared, question, ui).await
+}
+
 /// Ask reviewers about `ask` and wait for their answer (or the deadline, or an interrupt).
 async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     let timeout = ask.timeout;
-    let a = ask.assessment;
+    // What reviewers see and rules match: a command's tier, score and reasons; an access
+    // request is medium, with no score or reasons of the classifier's.
+    let (tier, score, reasons, kind, head) = match ask.subject {
+        Subject::Command(a) => (
+            a.tier,
+            a.score,
+            a.reasons.clone(),
+            RequestKind::Command,
+            format!("{}, score {}", a.tier, a.score),
+        ),
+        Subject::Access { duration } => (
+            Tier::Medium,
+            0,
+            Vec::<Reason>::new(),
+            RequestKind::Access {
+                duration_s: duration.as_secs(),
+            },
+            format!(
+                "access to {} for {}",
+                ask.target.name,
+                airlock_approvals::grants::humanize(duration)
+            ),
+        ),
+    };
     let agent = ui.witness().who().agent.clone();
     let presence = shared.broker.presence().clone();
     // Reviewers who could count toward this request: in scope, not the owner, in a required
@@ -194,7 +249,6 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     let authority = shared.broker.authority().clone();
     let subject_labels = ask.target.labels.clone();
     let subject_target = ask.target.name.clone();
-    let tier = a.tier;
     let needs = ask.needs.clone();
     let could_count = |name: &str, groups: Option<&std::collections::BTreeSet<String>>| {
         let mut r = authority.reviewer(name, &[]);
@@ -227,9 +281,10 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         reason: ask.reason.map(str::to_owned),
         labels: ask.target.labels.clone(),
         command: ask.command.to_owned(),
-        tier: a.tier,
-        score: a.score,
-        reasons: a.reasons.clone(),
+        tier,
+        score,
+        reasons: reasons.clone(),
+        kind,
         needs: ask.needs.clone(),
         expires_at: now_ms() + timeout.as_millis() as i64,
     };
@@ -241,12 +296,29 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         }
     };
     let rid = ticket.request.id.clone();
+    if let RequestKind::Access { duration_s } = kind {
+        // Reviewers decide an access request only once its ask is in the ledger.
+        let logged = shared
+            .records
+            .audit(Event::GrantRequested {
+                request: rid.clone(),
+                session: ui.witness().id().to_owned(),
+                agent: agent.clone(),
+                target: ask.target.name.clone(),
+                duration_s,
+                reason: ask.reason.unwrap_or_default().to_owned(),
+            })
+            .await;
+        if let Err(deny) = logged {
+            let v = ticket.withdraw("audit ledger unavailable").await;
+            ui.witness().decided(&v).await;
+            return Answer::Denied(deny);
+        }
+    }
     ui.witness().request_opened(&rid).await;
     let started = Instant::now();
     let told = ui
-        .tell(&waiting_text(
-            a.tier, a.score, &ask.needs, present, timeout, &rid,
-        ))
+        .tell(&waiting_text(&head, &ask.needs, present, timeout, &rid))
         .await;
     enum Stop {
         Withdraw,
@@ -257,9 +329,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         Err(Stop::Gone)
     } else {
         let _ = ui
-            .countdown(&countdown_text(
-                a.tier, a.score, &ask.needs, present, timeout,
-            ))
+            .countdown(&countdown_text(&head, &ask.needs, present, timeout))
             .await;
         let wait = ticket.wait(timeout);
         tokio::pin!(wait);
@@ -275,7 +345,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
                     let left = timeout.saturating_sub(started.elapsed());
                     present = presence.eligible_where(&agent, could_count);
                     anyone |= present > 0;
-                    let text = countdown_text(a.tier, a.score, &ask.needs, present, left);
+                    let text = countdown_text(&head, &ask.needs, present, left);
                     if ui.countdown(&text).await.is_err() {
                         break Err(Stop::Gone);
                     }
@@ -308,21 +378,25 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
     };
     ui.witness().decided(&verdict).await;
     // Every denial names what was asked: the tier, the rule that decided it, who had to approve.
-    let rule = a
-        .reasons
-        .iter()
-        .find(|r| r.tier == a.tier)
-        .or(a.reasons.first())
-        .map(|r| format!(", rule {}", r.rule))
-        .unwrap_or_default();
-    let context = format!("{} risk{rule}, needed {}", a.tier, reviewers(&ask.needs));
+    let context = match ask.subject {
+        Subject::Command(_) => {
+            let rule = reasons
+                .iter()
+                .find(|r| r.tier == tier)
+                .or(reasons.first())
+                .map(|r| format!(", rule {}", r.rule))
+                .unwrap_or_default();
+            format!("{tier} risk{rule}, needed {}", reviewers(&ask.needs))
+        }
+        Subject::Access { .. } => format!("{head}, needed {}", reviewers(&ask.needs)),
+    };
     match verdict.outcome {
         Outcome::Approved => {
             tracing::info!(request = %rid, by = %verdict.by, "approved");
             if ui.tell(&format!("airlock: {}", verdict.why)).await.is_err() {
                 return Answer::Gone;
             }
-            Answer::Approved
+            Answer::Approved { request: rid }
         }
         Outcome::Expired => Answer::Denied(Deny::Expired {
             request: rid,

@@ -3,7 +3,8 @@
 //!
 //! Stdin and resizes that arrive while the command waits are kept (up to a bound) and handed
 //! to it when it starts. If recording fails while it runs, the command is killed; if the agent
-//! goes away, it is killed; if the gateway stops, it gets the shutdown grace, then is killed.
+//! goes away, it is killed; if the gateway stops, it gets the shutdown grace, then is killed;
+//! if the access grant it runs under ends, it is killed at once (see `crate::grants`).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio::time::Instant;
 use super::conversation::{self, Go, Gone, Interrupt, Waiting};
 use super::{DENIED_EXIT, SessionCtx, Tx, clamp16, end_with, line, refuse};
 use crate::deny::{Deny, human_duration};
+use crate::grants::GrantWatch;
 use crate::record::Witness;
 use crate::targets::{self, Control, Exit, Output, Process, PtyParams};
 
@@ -111,6 +113,9 @@ impl Exec {
         if let Err(deny) = self.witness.started(command, mode).await {
             return self.deny(deny).await;
         }
+        let grant = shared
+            .grants
+            .watch(&self.ctx.agent.name, &target.name, target.requires_grant);
         let proc = match shared
             .targets
             .spawn(&target, command, self.pty.as_ref(), mode)
@@ -119,11 +124,15 @@ impl Exec {
             Ok(p) => p,
             Err(deny) => return self.deny(deny).await,
         };
-        self.relay(proc).await
+        self.relay(proc, grant).await
     }
 
     /// Relay output and input until the command has exited and its output is drained.
-    async fn relay(&mut self, mut proc: Process) -> (SessionOutcome, Option<Exit>) {
+    async fn relay(
+        &mut self,
+        mut proc: Process,
+        mut grant: GrantWatch,
+    ) -> (SessionOutcome, Option<Exit>) {
         let shared = self.ctx.shared.clone();
         let grace = shared.limits.shutdown_grace;
         if !self.stdin.is_empty() {
@@ -144,6 +153,7 @@ impl Exec {
         let drain = tokio::time::sleep_until(far);
         let kill_at = tokio::time::sleep_until(far);
         let mut stopping = false;
+        let mut grant_ended = false;
         tokio::pin!(drain, kill_at);
         let recorder = self.witness.recorder();
         let failed = recorder.failed();
@@ -186,6 +196,13 @@ impl Exec {
                     stopping = true;
                     kill_at.as_mut().reset(Instant::now() + grace);
                     tracing::info!(grace = %human_duration(grace), "gateway stopping; the command may finish within the grace period");
+                }
+                why = grant.ended(), if exit.is_none() && !grant_ended => {
+                    grant_ended = true;
+                    let why = why.to_string();
+                    let _ = self.say(&format!("airlock: {why}; command killed")).await;
+                    killed = Some(why);
+                    let _ = proc.control.send(Control::Kill).await;
                 }
                 () = &mut kill_at, if stopping && exit.is_none() && killed.is_none() => {
                     let why = shared.limits.shutdown_kill_reason();
@@ -266,6 +283,7 @@ impl Exec {
         }
         let outcome = match (&killed, client_open) {
             (_, false) => SessionOutcome::Disconnected,
+            (Some(_), true) if grant_ended => SessionOutcome::GrantEnded,
             (Some(_), true) => SessionOutcome::Shutdown,
             (None, true) => SessionOutcome::Ran,
         };

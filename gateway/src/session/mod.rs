@@ -10,6 +10,7 @@
 //! Touches: [`Shared`] only. Whatever fails before a command starts is a deny
 //! (`airlock: denied: …`, exit status 77).
 
+pub mod access;
 pub mod control;
 pub mod conversation;
 pub mod exec;
@@ -117,7 +118,7 @@ async fn drive(mut ctx: SessionCtx, channel: Channel<Msg>) {
                 });
             }
             ChannelMsg::Exec { command, .. } if ctx.target == control::CONTROL_TARGET => {
-                return control::run(ctx, tx, pty.is_some(), command).await;
+                return control::run(ctx, rx, tx, pty.is_some(), command).await;
             }
             ChannelMsg::Exec { .. } | ChannelMsg::RequestShell { .. }
                 if let Some(deny) = ctx.shared.gate.refusal() =>
@@ -129,7 +130,7 @@ async fn drive(mut ctx: SessionCtx, channel: Channel<Msg>) {
             }
             ChannelMsg::RequestShell { .. } if ctx.target == control::CONTROL_TARGET => {
                 let why = Deny::NotOffered(format!(
-                    "the control target `{}` answers one verb per command: ssh {}@GATEWAY 'whoami | targets | explain --target T -- CMD | status ID'",
+                    "the control target `{}` answers one verb per command: ssh {}@GATEWAY 'whoami | targets | explain --target T -- CMD | status ID | request-access T DURATION REASON'",
                     control::CONTROL_TARGET,
                     control::CONTROL_TARGET
                 ));

@@ -181,6 +181,7 @@ impl Gateway {
             },
             shutdown: Shutdown::new(stop_rx),
             sessions: Sessions::new(&alive),
+            grants: crate::grants::Grants::default(),
         });
         Ok(Self {
             info: StartInfo {

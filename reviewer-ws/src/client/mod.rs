@@ -8,6 +8,7 @@
 //! reconnects with backoff and shows that it is doing so; a refused token ends it. It speaks
 //! only the documented protocol and API, so it doubles as a reference client.
 
+mod detail;
 mod state;
 mod ui;
 

@@ -337,6 +337,10 @@ impl State {
             self.status = "select a request first (j/k)".into();
             return;
         };
+        if r.is_access() {
+            self.status = "an access request is not a command: it cannot be remembered".into();
+            return;
+        }
         if r.tier == Tier::High {
             self.status = "high-risk commands can never be remembered".into();
             return;

@@ -34,6 +34,7 @@ fn needing(id: &str, tier: Tier, target: &str, command: &str, needs: Quorum) -> 
         node: "n1".into(),
         reason: None,
         labels: Default::default(),
+        kind: Default::default(),
         votes: vec![],
     };
     RequestMsg::from(&view)

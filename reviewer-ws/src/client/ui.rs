@@ -15,10 +15,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
 use unicode_width::UnicodeWidthChar;
 
+use super::detail::detail_lines;
 use super::state::{DetailShown, Dialog, Link, State, TTLS, excerpt};
 use crate::protocol::RequestMsg;
 
-fn tier_style(t: Tier) -> Style {
+pub(super) fn tier_style(t: Tier) -> Style {
     let c = match t {
         Tier::Low => Color::Green,
         Tier::Medium => Color::Yellow,
@@ -36,13 +37,13 @@ fn mark_style() -> Style {
 }
 
 /// Marks a request the reviewer's vote cannot count on (queue row, detail, key hints).
-const NOT_COUNTED: &str = "⊘";
+pub(super) const NOT_COUNTED: &str = "⊘";
 
-fn dim() -> Style {
+pub(super) fn dim() -> Style {
     Style::new().fg(Color::DarkGray)
 }
 
-fn countdown(expires_at_ms: i64) -> String {
+pub(super) fn countdown(expires_at_ms: i64) -> String {
     let s = ((expires_at_ms - airlock_approvals::now_ms()) / 1000).max(0);
     if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
@@ -52,10 +53,10 @@ fn countdown(expires_at_ms: i64) -> String {
 }
 
 /// A piece of a paragraph: text, its style, and whether it must stay on one line if it fits.
-type Piece = (String, Style, bool);
+pub(super) type Piece = (String, Style, bool);
 
 /// A display form as pieces: text in `text_style`, marks in the mark style.
-fn pieces(shown: &Shown, text_style: Style) -> Vec<Piece> {
+pub(super) fn pieces(shown: &Shown, text_style: Style) -> Vec<Piece> {
     shown
         .parts
         .iter()
@@ -109,13 +110,13 @@ pub(crate) fn wrap(pieces: &[Piece], width: usize) -> Vec<Line<'static>> {
     lines
 }
 
-fn plain(text: impl Into<String>, style: Style) -> Vec<Piece> {
+pub(super) fn plain(text: impl Into<String>, style: Style) -> Vec<Piece> {
     vec![(text.into(), style, false)]
 }
 
 /// Who fills which need: `dba 0/1 · sre 1/1 (bob)`, each need green once filled. A gateway
 /// before groups sends no entries: then the plain count.
-fn progress_pieces(r: &RequestMsg) -> Vec<Piece> {
+pub(super) fn progress_pieces(r: &RequestMsg) -> Vec<Piece> {
     let mut p = plain("approvals ", Style::new());
     if r.progress.entries.is_empty() {
         let who = if r.approvals.is_empty() {
@@ -151,103 +152,10 @@ fn progress_pieces(r: &RequestMsg) -> Vec<Piece> {
 }
 
 /// `needs 1 from dba and 1 from sre · rule prod-db`, when a rule or a group sets the quorum.
-fn needs_line(r: &RequestMsg) -> Option<String> {
+pub(super) fn needs_line(r: &RequestMsg) -> Option<String> {
     let rule = r.rule.as_deref().map(|n| format!(" · rule {n}"));
     let named = r.progress.entries.iter().any(|e| e.label != "any");
     (rule.is_some() || named).then(|| format!("needs {}{}", r.needs, rule.unwrap_or_default()))
-}
-
-/// Every line of a request's detail at `width` — header, flags, who must approve, the whole
-/// command, the stated reason, every classifier reason, then a footer (ids, end mark) — and
-/// how many lines come before the footer (what must have been on screen before approval).
-/// `not_counted`: why the reviewer's vote cannot count here, if it cannot.
-pub(crate) fn detail_lines(
-    r: &RequestMsg,
-    not_counted: Option<&str>,
-    width: usize,
-) -> (Vec<Line<'static>>, usize) {
-    let mut paras: Vec<Vec<Piece>> = Vec::new();
-    paras.push(vec![
-        (r.tier.as_str().to_uppercase(), tier_style(r.tier), true),
-        (
-            format!(
-                "  score {}  {} → {}  denies in {}",
-                r.score,
-                r.agent,
-                r.target,
-                countdown(r.expires_at_ms)
-            ),
-            Style::new(),
-            false,
-        ),
-    ]);
-    if !r.target_labels.is_empty() {
-        paras.push(
-            r.target_labels
-                .iter()
-                .map(|(k, v)| {
-                    let prod = matches!(
-                        v.to_ascii_lowercase().as_str(),
-                        "prod" | "production" | "live"
-                    );
-                    let style = if prod {
-                        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
-                    } else {
-                        Style::new()
-                    };
-                    (format!("{k}={v} "), style, true)
-                })
-                .collect(),
-        );
-    }
-    paras.push(progress_pieces(r));
-    if let Some(needs) = needs_line(r) {
-        paras.push(plain(needs, dim()));
-    }
-    let warn = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
-    if let Some(why) = not_counted {
-        paras.push(plain(
-            format!("{NOT_COUNTED} your vote does not count here: {why}"),
-            warn,
-        ));
-    }
-    for f in &r.shown.command.flags {
-        paras.push(plain(format!("⚠ command: {}", f.text), warn));
-    }
-    paras.push(plain(
-        format!("command ({} characters):", thousands(r.shown.command.chars)),
-        dim(),
-    ));
-    paras.push(pieces(
-        &r.shown.command,
-        Style::new().add_modifier(Modifier::BOLD),
-    ));
-    if let Some(reason) = &r.shown.reason {
-        for f in &reason.flags {
-            paras.push(plain(format!("⚠ stated reason: {}", f.text), warn));
-        }
-        let mut p = plain("agent says: ", dim());
-        p.extend(pieces(reason, Style::new().add_modifier(Modifier::ITALIC)));
-        paras.push(p);
-    }
-    for reason in &r.reasons {
-        paras.push(vec![
-            (
-                format!("[{}] ", reason.tier.as_str()),
-                tier_style(reason.tier),
-                true,
-            ),
-            (reason.text.clone(), Style::new(), false),
-        ]);
-    }
-    let mut lines: Vec<Line<'static>> = paras.iter().flat_map(|p| wrap(p, width)).collect();
-    let content = lines.len();
-    lines.extend(wrap(
-        &plain(format!("request {} · node {}", r.id, r.node), dim()),
-        width,
-    ));
-    lines.extend(wrap(&plain("— end of request —", dim()), width));
-    (lines, content)
 }
 
 /// Draw the frame; returns what the detail pane showed of the selected request.
@@ -341,7 +249,12 @@ fn queue(f: &mut Frame, st: &State, area: Rect) {
         .queue
         .iter()
         .map(|r| {
-            let tier = &r.tier.as_str()[..r.tier.as_str().len().min(4)];
+            // An access request reads `acc` and its title, never a command.
+            let tier = if r.is_access() {
+                "acc"
+            } else {
+                &r.tier.as_str()[..r.tier.as_str().len().min(4)]
+            };
             // Narrow panes leave agent and target to the detail pane: the command comes first.
             let head = if width >= 60 {
                 format!(
@@ -362,7 +275,10 @@ fn queue(f: &mut Frame, st: &State, area: Rect) {
             };
             let used = head.chars().count() + bar.chars().count() + 1;
             let (mut text, mut more) = r.shown.command.one_line_within(width.saturating_sub(used));
-            if more > 0 {
+            if r.is_access() {
+                let title = super::detail::access_title(r);
+                (text, more) = (title.chars().take(width.saturating_sub(used)).collect(), 0);
+            } else if more > 0 {
                 // Room for the marker that says how much is left out.
                 let marker = format!("…+{}", thousands(r.shown.command.chars))
                     .chars()

@@ -48,9 +48,10 @@ pub const CALLBACK_PATH: &str = "/auth/callback";
 pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// How long a started login may take at the provider.
 const LOGIN_TTL: Duration = Duration::from_secs(10 * 60);
-/// Logins in progress at once, over the whole cluster; more starts are refused until some
-/// finish or expire (each is a database row an unauthenticated client can make).
-const MAX_LIVE_LOGINS: i64 = 1000;
+/// Logins in progress kept at once, over the whole cluster; beyond it the oldest give way
+/// (each is a database row an unauthenticated client can make, so starts are never refused:
+/// refusing would let a flood lock everyone out).
+const MAX_LIVE_LOGINS: i64 = 10_000;
 
 /// The `[reviewer.oidc]` settings, checked by [`OidcSettings::check`].
 #[derive(Clone)]
@@ -150,6 +151,38 @@ fn is_loopback(u: &Url) -> bool {
 pub(crate) struct Sso {
     pub(crate) settings: Arc<OidcSettings>,
     pub(crate) provider: Provider,
+    /// Refused sign-ins are audited at a bounded rate: anyone can hit the callback, and the
+    /// ledger is permanent.
+    pub(crate) refusals: std::sync::Mutex<RefusalBudget>,
+}
+
+/// How many refused sign-ins this node writes to the ledger per minute; beyond it they are
+/// counted and one summary entry says how many were not written one by one.
+pub(crate) const REFUSALS_PER_MINUTE: u32 = 30;
+
+/// The current minute's refused sign-ins: written, and counted but not written.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalBudget {
+    pub(crate) minute_started: i64,
+    pub(crate) written: u32,
+    pub(crate) suppressed: u64,
+}
+
+impl RefusalBudget {
+    /// Whether to write this refusal, and how many earlier ones went unwritten (to say once,
+    /// in the next entry that is written).
+    pub(crate) fn take(&mut self, now_ms: i64) -> Option<u64> {
+        if now_ms - self.minute_started >= 60_000 {
+            self.minute_started = now_ms;
+            self.written = 0;
+        }
+        if self.written >= REFUSALS_PER_MINUTE {
+            self.suppressed += 1;
+            return None;
+        }
+        self.written += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 impl Sso {
@@ -157,7 +190,11 @@ impl Sso {
         settings.check()?;
         let settings = Arc::new(settings);
         let provider = Provider::new(settings.clone()).map_err(|e| e.to_string())?;
-        Ok(Self { settings, provider })
+        Ok(Self {
+            settings,
+            provider,
+            refusals: std::sync::Mutex::default(),
+        })
     }
 
     /// `Set-Cookie` for a new session.
@@ -305,5 +342,21 @@ mod tests {
         );
         assert_eq!(cookie_value(&h, SESSION_COOKIE), Some("yes"));
         assert_eq!(cookie_value(&h, LOGIN_COOKIE), None);
+    }
+
+    #[test]
+    fn refused_sign_ins_are_audited_at_a_bounded_rate_and_the_rest_counted() {
+        let mut b = RefusalBudget::default();
+        for _ in 0..REFUSALS_PER_MINUTE {
+            assert_eq!(b.take(1_000), Some(0));
+        }
+        assert_eq!(b.take(2_000), None);
+        assert_eq!(b.take(3_000), None);
+        assert_eq!(
+            b.take(61_000),
+            Some(2),
+            "the next minute says how many went unwritten"
+        );
+        assert_eq!(b.take(61_001), Some(0));
     }
 }

@@ -94,6 +94,10 @@ pub(crate) enum ProviderError {
     BadToken(String),
     #[error("the identity provider's userinfo answer is not usable: {0}")]
     UserInfo(String),
+    #[error(
+        "the groups claim has {0} values; at most {MAX_GROUPS} are read, so it was refused rather than cut"
+    )]
+    TooManyGroups(usize),
 }
 
 /// An HTTP error from the adapter below.
@@ -266,7 +270,7 @@ impl Provider {
         };
         let mut user = User {
             name: from_token.name(&s.username_claim),
-            groups: from_token.groups(&s.groups_claim),
+            groups: from_token.groups(&s.groups_claim)?,
         };
         let incomplete = user.name.is_none() || !from_token.has(&s.groups_claim);
         if incomplete && let Ok(request) = client.user_info(tokens.access_token().clone(), None) {
@@ -288,7 +292,7 @@ impl Provider {
             };
             user.name = user.name.or_else(|| from_info.name(&s.username_claim));
             if !from_token.has(&s.groups_claim) {
-                user.groups = from_info.groups(&s.groups_claim);
+                user.groups = from_info.groups(&s.groups_claim)?;
             }
         }
         Ok(user)
@@ -317,33 +321,45 @@ impl Claims<'_> {
             "sub" => Some(self.sub),
             other => self.extra.get(other).and_then(Value::as_str),
         };
-        v.filter(|n| valid_name(n)).map(str::to_owned)
+        // Lower-cased: one person, one name, whatever case the provider sends (names are
+        // compared exactly elsewhere: the agent's own name, its owner, a quorum's places).
+        v.map(str::to_ascii_lowercase).filter(|n| valid_name(n))
     }
 
     /// The groups claim: an array of strings (non-strings are ignored), or one string.
-    fn groups(&self, claim: &str) -> Vec<String> {
-        match self.extra.get(claim) {
+    /// More values than [`MAX_GROUPS`] refuse the sign-in: cutting the list could drop the
+    /// very group that maps to a reviewer group, and would misstate the user's groups.
+    fn groups(&self, claim: &str) -> Result<Vec<String>, ProviderError> {
+        Ok(match self.extra.get(claim) {
+            Some(Value::Array(a)) if a.len() > MAX_GROUPS => {
+                return Err(ProviderError::TooManyGroups(a.len()));
+            }
             Some(Value::Array(a)) => a
                 .iter()
                 .filter_map(Value::as_str)
-                .take(MAX_GROUPS)
                 .map(str::to_owned)
                 .collect(),
             Some(Value::String(g)) => vec![g.clone()],
             _ => Vec::new(),
-        }
+        })
     }
 }
 
-/// More groups than this in a claim are ignored (the session row stays small).
-const MAX_GROUPS: usize = 256;
+/// Most values a groups claim may have (the session row stays small).
+const MAX_GROUPS: usize = 1024;
 
-/// A reviewer name from a provider: 1-128 visible characters, no spaces or controls (it is
-/// shown to other reviewers and written to the ledger).
+/// A reviewer name from a provider (after lower-casing): 1-128 characters of `a-z`, `0-9`,
+/// `.`, `_`, `-`, `@`, `+`. Nothing invisible, no look-alike letters, no case twins: a name
+/// that only looks like `claude` or `alice` could otherwise approve what `claude` or `alice`
+/// may not (its own agent's requests, a second place in a quorum).
 pub(crate) fn valid_name(n: &str) -> bool {
     !n.is_empty()
-        && n.chars().count() <= 128
-        && n.chars().all(|c| !c.is_whitespace() && !c.is_control())
+        && n.len() <= 128
+        && n.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+')
+        })
 }
 
 /// An error and its sources in one line.
@@ -370,5 +386,14 @@ mod tests {
         assert!(!valid_name("car ol"));
         assert!(!valid_name("carol\u{7}"));
         assert!(!valid_name(&"x".repeat(129)));
+        for twin in [
+            "Claude",
+            "claude\u{200b}",
+            "cl\u{202e}aude",
+            "\u{0441}laude",
+            "ｃlaude",
+        ] {
+            assert!(!valid_name(twin), "{twin:?}");
+        }
     }
 }

@@ -228,6 +228,10 @@ async fn me(State(st): State<AppState>, headers: HeaderMap) -> Response {
     }
 }
 
+/// Longest refusal text written to the ledger (a provider's `error_description` is the
+/// caller's text).
+const MAX_REFUSAL_CHARS: usize = 300;
+
 /// `GET /auth/login`: send the browser to the provider, keeping the login's secrets.
 async fn login(State(st): State<AppState>) -> Response {
     let Some(sso) = st.sso.clone() else {
@@ -255,16 +259,18 @@ async fn login(State(st): State<AppState>) -> Response {
         .begin_reviewer_login(&auth.state, &start, now, expires_at, MAX_LIVE_LOGINS)
         .await
     {
-        Ok(true) => {
+        Ok(evicted) => {
+            if evicted > 0 {
+                tracing::warn!(
+                    evicted,
+                    max = MAX_LIVE_LOGINS,
+                    "more sign-ins started than are kept; the oldest unfinished ones gave way"
+                );
+            }
             let mut r = redirect(&auth.url);
             set_cookie(&mut r, &sso.login_cookie(&auth.state));
             r
         }
-        Ok(false) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-in busy",
-            "Too many sign-ins are in progress; try again in a few minutes.",
-        ),
         Err(e) => {
             tracing::error!(error = %e, "cannot keep a login");
             page(
@@ -293,17 +299,33 @@ async fn callback(
         }
         Err(refused) => {
             tracing::warn!(code = refused.code(), why = %refused, "sign-in refused");
-            let audited = st
-                .broker
-                .ledger()
-                .append(&Event::SignInRefused {
-                    reviewer: refused.name(),
-                    code: refused.code().to_owned(),
-                    why: refused.to_string(),
-                })
-                .await;
-            if let Err(e) = audited {
-                tracing::error!(error = %e, "refused sign-in not in the audit ledger");
+            let budget = sso
+                .refusals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(now_ms());
+            if let Some(unwritten) = budget {
+                let mut why = refused.to_string();
+                if why.chars().count() > MAX_REFUSAL_CHARS {
+                    why = why.chars().take(MAX_REFUSAL_CHARS).collect::<String>() + "…";
+                }
+                if unwritten > 0 {
+                    why = format!(
+                        "{why} (and {unwritten} earlier refused sign-ins not written one by one)"
+                    );
+                }
+                let audited = st
+                    .broker
+                    .ledger()
+                    .append(&Event::SignInRefused {
+                        reviewer: refused.name(),
+                        code: refused.code().to_owned(),
+                        why,
+                    })
+                    .await;
+                if let Err(e) = audited {
+                    tracing::error!(error = %e, "refused sign-in not in the audit ledger");
+                }
             }
             page(refused.status(), "Sign-in refused", &refused.to_string())
         }

@@ -26,6 +26,18 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum AgentsCmd {
+    /// One agent's blast radius: targets and grants, its whitelist by target, what it ran in
+    /// the last 7 days, and the largest thing it can do without a human now.
+    Show {
+        name: String,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Run the gateway (SSH for agents, WebSocket for reviewers).
     Serve,
@@ -35,6 +47,12 @@ enum Cmd {
     /// Manage the whitelist of commands that run without asking.
     #[command(subcommand)]
     Whitelist(WhitelistCmd),
+    /// Time-boxed access grants for targets with requires_grant = true.
+    #[command(subcommand)]
+    Grant(cli::grant::GrantCmd),
+    /// What agents can do: targets, grants, whitelist, recent commands.
+    #[command(subcommand)]
+    Agents(AgentsCmd),
     /// Terminal client: pending requests live; A approves, R approves and remembers, D denies.
     Review {
         /// Reviewer WebSocket URL (default: from the config's [reviewer] listen).
@@ -208,6 +226,53 @@ pub(crate) enum WhitelistCmd {
     Import {
         file: PathBuf,
     },
+    /// Copy the entries of one target to another as proposals: they allow nothing until
+    /// reviewers accept them (`whitelist review`, or the web page's Proposed list).
+    Promote {
+        #[arg(long)]
+        from_target: String,
+        #[arg(long)]
+        to_target: String,
+        /// Only this agent's entries.
+        #[arg(long)]
+        agent: Option<String>,
+        /// One JSON object per proposal.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy one agent's entries to another agent as proposals (onboarding).
+    Copy {
+        #[arg(long)]
+        from_agent: String,
+        #[arg(long)]
+        to_agent: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List proposals with what each would allow; accept or reject them (asks on a terminal;
+    /// with --accept/--reject/--accept-all, or without a terminal, it never asks).
+    Review {
+        /// Accept this proposal as the operator (cli:$USER; repeatable).
+        #[arg(long, value_name = "ID")]
+        accept: Vec<String>,
+        /// Reject this proposal (repeatable).
+        #[arg(long, value_name = "ID")]
+        reject: Vec<String>,
+        /// Accept every proposal listed.
+        #[arg(long)]
+        accept_all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the live whitelist with an exported file (`whitelist export`).
+    Diff {
+        file: PathBuf,
+        /// Exit with status 1 when they differ (for CI).
+        #[arg(long)]
+        exit_code: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -290,6 +355,8 @@ async fn async_main(cli: Cli) -> Result<()> {
         Cmd::Serve => serve(config).await,
         Cmd::Reviewer(c) => cli::reviewer::run(config, c).await,
         Cmd::Whitelist(c) => cli::whitelist::run(config, c).await,
+        Cmd::Grant(c) => cli::grant::run(config, c).await,
+        Cmd::Agents(AgentsCmd::Show { name, json }) => cli::agents::show(config, &name, json).await,
         Cmd::Review { url, token_file } => {
             let token = cli::review::token(token_file.as_deref())?;
             let url = url.unwrap_or_else(|| format!("ws://{}/ws", config.reviewer_listen));

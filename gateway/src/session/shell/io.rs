@@ -28,6 +28,8 @@ pub(super) enum Ev {
     RecorderFailed(String),
     Tick,
     Shutdown,
+    /// The access grant this session runs under ended.
+    GrantEnded(crate::deny::Deny),
 }
 
 /// What `next` saw, before the bookkeeping it implies.
@@ -84,6 +86,7 @@ impl Sh {
                 ticker,
                 input_open,
                 ctx,
+                grant,
                 ..
             } = &mut *self;
             let shutdown = ctx.shared.shutdown.clone();
@@ -126,6 +129,7 @@ impl Sh {
                 () = shutdown.requested(), if !shutdown_seen => {
                     Raw::Ev(Ev::Shutdown)
                 }
+                why = grant.ended() => Raw::Ev(Ev::GrantEnded(why)),
                 _ = ticker.tick() => Raw::Ev(Ev::Tick),
             };
             match raw {
@@ -147,6 +151,7 @@ impl Sh {
             Ev::ClientGone => Err(End::ClientGone),
             Ev::ShellExited(e) => Err(End::ShellExited(e)),
             Ev::RecorderFailed(e) => Err(End::Recorder(e)),
+            Ev::GrantEnded(deny) => Err(End::GrantEnded(deny)),
             Ev::Resize(cols, rows) => {
                 self.cols = cols;
                 self.witness.resize(cols, rows).await;

@@ -29,6 +29,7 @@ use tokio::time::{Instant, Interval};
 use super::conversation::{self, Go};
 use super::{DENIED_EXIT, SessionCtx, Tx, refuse};
 use crate::deny::{Deny, human_duration};
+use crate::grants::GrantWatch;
 use crate::record::Witness;
 use crate::targets::shell::Shell;
 use crate::targets::{Control, Exit, Mode, Output, PtyParams};
@@ -55,6 +56,9 @@ enum End {
     Error(String),
     /// The gateway stopped (a unit still running after the grace period was killed).
     Shutdown,
+    /// The access grant the session ran under expired or was revoked (or could not be
+    /// checked); a running unit was killed.
+    GrantEnded(Deny),
 }
 
 struct Sh {
@@ -89,6 +93,8 @@ struct Sh {
     exit: Option<Exit>,
     /// `$?` of the last unit (denied units count as 77), the status at end of input.
     last_status: u32,
+    /// Ends the session when the access grant it runs under ends (`crate::grants`).
+    grant: GrantWatch,
 }
 
 /// Run a shell session: with `pty`, the gated interactive shell; without, a script on stdin.
@@ -99,6 +105,13 @@ pub async fn run(ctx: SessionCtx, rx: ChannelReadHalf, tx: Tx, pty: Option<PtyPa
         Ok(t) => t,
         Err(deny) => return refuse(&tx, terminal, &deny).await,
     };
+    // Without a live grant every unit would be denied: refuse the session outright.
+    if let Err(deny) = shared.gate.grant_ok(&ctx.agent, &ctx.target).await {
+        return refuse(&tx, terminal, &deny).await;
+    }
+    let grant = shared
+        .grants
+        .watch(&ctx.agent.name, &target.name, target.requires_grant);
     let kind = if terminal {
         SessionKind::Shell
     } else {
@@ -151,6 +164,7 @@ pub async fn run(ctx: SessionCtx, rx: ChannelReadHalf, tx: Tx, pty: Option<PtyPa
         pending_end: None,
         exit: None,
         last_status: 0,
+        grant,
     };
     tracing::info!(session = %sh.witness.id(), terminal, "shell session started");
     let end = sh.main().await;
@@ -367,6 +381,11 @@ impl Sh {
                 },
                 None => self.next().await,
             };
+            if let Ev::GrantEnded(deny) = ev {
+                // Killed at once and recorded; the session's last line says why.
+                self.kill_unit(&deny.to_string()).await;
+                return Err(End::GrantEnded(deny));
+            }
             let Some(ev) = self.common(ev, true).await? else {
                 continue;
             };
@@ -403,6 +422,12 @@ impl Sh {
     /// The grace period is over and the unit still runs: end it (and its shell).
     async fn kill_for_shutdown(&mut self) -> Result<(), End> {
         let why = self.ctx.shared.limits.shutdown_kill_reason();
+        self.kill_unit(&why).await;
+        Err(End::Shutdown)
+    }
+
+    /// Kill the running unit (and its shell) and record why.
+    async fn kill_unit(&mut self, why: &str) {
         let _ = self.shell.process.control.send(Control::Kill).await;
         let exit = tokio::time::timeout(Duration::from_secs(5), &mut self.shell.process.exit)
             .await
@@ -413,8 +438,7 @@ impl Sh {
                 core_dumped: false,
             });
         self.exit = Some(exit.clone());
-        self.witness.exited(&exit, Some(&why)).await;
-        Err(End::Shutdown)
+        self.witness.exited(&exit, Some(why)).await;
     }
 
     /// Relay output still in the PTY after a command's end record; returns the last byte.
@@ -489,6 +513,11 @@ impl Sh {
                 Some("airlock: session ended: the gateway is shutting down".to_owned()),
                 DENIED_EXIT,
                 SessionOutcome::Shutdown,
+            ),
+            End::GrantEnded(deny) => (
+                Some(format!("airlock: session ended: {deny}")),
+                DENIED_EXIT,
+                SessionOutcome::GrantEnded,
             ),
         };
         let label = message

@@ -7,8 +7,9 @@
 //! answers must show the pinned key and take ours — otherwise it exits with the reason), the
 //! logging (stderr only: stdout is the MCP channel) and serving until the client leaves.
 //! `link` holds the SSH connections, `tools` the tool list and argument checks, `run` the
-//! watched exec behind `run_command`, `server` the MCP handler. Needs no gateway config.
+//! watched exec behind `run_command` (and `access` behind `request_access`), `server` the MCP handler. Needs no gateway config.
 
+mod access;
 mod link;
 mod run;
 mod server;

@@ -3,12 +3,16 @@
 //! depend on them). `operator` holds what they share (the database, the operator's name,
 //! auditing a change).
 
+pub mod agents;
 pub mod classify;
+pub mod grant;
 pub mod ledger;
 pub mod mcp;
 pub mod operator;
 pub mod policy;
+pub mod proposals;
 pub mod review;
 pub mod reviewer;
 pub mod sessions;
 pub mod whitelist;
+pub mod whitelist_diff;

@@ -31,7 +31,14 @@ pub async fn run(config: Config, cmd: ReviewerCmd) -> Result<()> {
             }
         }
         ReviewerCmd::Remove { name } => {
-            s.remove_reviewer(&name).await?;
+            // A signed-in (single sign-on) user has sessions but maybe no token: removing
+            // ends both, and is an error only when there was neither.
+            let sessions = s.end_sessions_of(&name).await?;
+            match s.remove_reviewer(&name).await {
+                Ok(()) => {}
+                Err(airlock_approvals::StoreError::NoReviewer(_)) if sessions > 0 => {}
+                Err(e) => return Err(e.into()),
+            }
             let by = operator();
             audit(
                 &s,
@@ -42,7 +49,7 @@ pub async fn run(config: Config, cmd: ReviewerCmd) -> Result<()> {
             )
             .await?;
             eprintln!(
-                "reviewer {name} removed; its token no longer works, even on open connections"
+                "reviewer {name} removed; its token and {sessions} sign-on session(s) no longer work, even on open connections (closed within 5 s); a signed-in user can sign in again unless the identity provider or the groups mapping stops them"
             );
         }
     }

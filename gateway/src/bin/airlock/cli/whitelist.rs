@@ -1,4 +1,5 @@
-//! `airlock whitelist list|add|revoke|export|import`.
+//! `airlock whitelist list|add|revoke|export|import` (and the dispatch of `promote`, `copy`,
+//! `review` and `diff`, which live in `proposals.rs` and `whitelist_diff.rs`).
 //!
 //! Export writes a stable, sorted TOML file (no ids, no expired entries) so a team can keep
 //! the whitelist in git and review its diffs; import checks every entry first and adds none
@@ -27,14 +28,14 @@ pub struct Wanted {
 }
 
 /// An entry checked against the config and the classifier, ready to store.
-struct Checked {
-    wanted: Wanted,
-    words: Option<Vec<String>>,
-    tier: Tier,
+pub(super) struct Checked {
+    pub(super) wanted: Wanted,
+    pub(super) words: Option<Vec<String>>,
+    pub(super) tier: Tier,
 }
 
 /// Scope names must exist, globs must parse, and nothing high may be whitelisted.
-fn check(config: &Config, w: Wanted) -> Result<Checked> {
+pub(super) fn check(config: &Config, w: Wanted) -> Result<Checked> {
     if let Some(a) = &w.agent
         && config.agent(a).is_none()
     {
@@ -92,7 +93,7 @@ async fn store_one(s: &Store, c: &Checked, by: &str) -> Result<WhitelistEntry> {
     Ok(e)
 }
 
-fn describe(e: &WhitelistEntry) -> String {
+pub(super) fn describe(e: &WhitelistEntry) -> String {
     format!(
         "{} {:?} ({}) for agent {} on target {}, {}",
         if e.glob { "glob" } else { "command" },
@@ -162,31 +163,31 @@ pub async fn revoke(s: &Store, id: &str) -> Result<()> {
 /// The export file: `[[entry]]` tables, sorted, times in RFC 3339.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct File {
+pub(super) struct File {
     #[serde(default)]
-    entry: Vec<FileEntry>,
+    pub(super) entry: Vec<FileEntry>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields)]
-struct FileEntry {
-    command: String,
+pub(super) struct FileEntry {
+    pub(super) command: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    glob: bool,
+    pub(super) glob: bool,
     /// Absent: any agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    agent: Option<String>,
+    pub(super) agent: Option<String>,
     /// Absent: any target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    target: Option<String>,
+    pub(super) target: Option<String>,
     /// Absent: never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<String>,
+    pub(super) expires_at: Option<String>,
     /// Informational on import: the tier is judged again by this gateway's classifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    tier: Option<String>,
+    pub(super) tier: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    created_by: Option<String>,
+    pub(super) created_by: Option<String>,
 }
 
 pub async fn export(s: &Store, out: Option<&Path>) -> Result<()> {
@@ -323,5 +324,48 @@ pub async fn run(config: Config, cmd: WhitelistCmd) -> Result<()> {
         WhitelistCmd::Revoke { id } => revoke(&s, &id).await,
         WhitelistCmd::Export { out } => export(&s, out.as_deref()).await,
         WhitelistCmd::Import { file } => import(&config, &s, &file).await,
+        WhitelistCmd::Promote {
+            from_target,
+            to_target,
+            agent,
+            json,
+        } => {
+            let from = super::proposals::From::Target {
+                from: from_target,
+                to: to_target,
+                agent,
+            };
+            super::proposals::propose(&config, &s, from, json).await
+        }
+        WhitelistCmd::Copy {
+            from_agent,
+            to_agent,
+            json,
+        } => {
+            let from = super::proposals::From::Agent {
+                from: from_agent,
+                to: to_agent,
+            };
+            super::proposals::propose(&config, &s, from, json).await
+        }
+        WhitelistCmd::Review {
+            accept,
+            reject,
+            accept_all,
+            json,
+        } => {
+            let asked = super::proposals::Asked {
+                accept,
+                reject,
+                accept_all,
+                json,
+            };
+            super::proposals::review(&config, &s, asked).await
+        }
+        WhitelistCmd::Diff {
+            file,
+            exit_code,
+            json,
+        } => super::whitelist_diff::diff(&s, &file, exit_code, json).await,
     }
 }

@@ -25,6 +25,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(3600);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// The exit status the gateway gives a command it refused.
 const DENIED_EXIT: u32 = 77;
+/// What the gateway's deny line says on a `requires_grant` target without a live grant.
+const NO_GRANT: &str = "no access grant";
 
 /// What the caller asked for.
 pub struct RunSpec {
@@ -235,10 +237,16 @@ impl Gate {
                 )
             })
             .unwrap_or_default();
+        // An access request's line reads `access to prod for 1h` where a command's has a tier.
+        let what = if w.tier.starts_with("access to ") {
+            w.tier.clone()
+        } else {
+            format!("{} risk", w.tier)
+        };
         Some((
             format!(
-                "request {} ({} risk) is waiting for approval: {} ({} when asked){left}",
-                w.id, w.tier, w.needs, w.connected
+                "request {} ({what}) is waiting for approval: {} ({} when asked){left}",
+                w.id, w.needs, w.connected
             ),
             w.timeout.map(|t| t.as_secs_f64()),
         ))
@@ -368,12 +376,21 @@ pub async fn run(
         "stderr_cut_bytes": err.cut,
         "gateway_notes": gate.notes,
         "ended": ending,
+        "access_grant_needed": denied.is_some_and(|l| l.contains(NO_GRANT)),
     });
     let mut text = String::new();
-    if let Some(line) = denied {
-        text.push_str(&format!(
+    // A target that needs an access grant says `no access grant`: the way on is asking for
+    // one (request_access), not another route.
+    let needs_grant = denied.is_some_and(|l| l.contains(NO_GRANT));
+    match denied {
+        Some(line) if needs_grant => text.push_str(&format!(
+            "{line}\nThe command did not run: target {} needs an access grant. Call request_access (target, duration, reason) and wait for a reviewer's approval, then run the command again.\n",
+            spec.target
+        )),
+        Some(line) => text.push_str(&format!(
             "{line}\nThe command did not run. Do not retry it reworded or by another route; ask the user, or change the plan.\n"
-        ));
+        )),
+        None => {}
     }
     if let Some(e) = &ending {
         text.push_str(&format!("{e}\n"));
@@ -385,7 +402,12 @@ pub async fn run(
     };
     text.push_str(&format!("exit status: {exit}\ndecision: {decision}\n"));
     if let Some(w) = waiting {
-        text.push_str(&format!("request: {} ({} risk)\n", w.id, w.tier));
+        let risk = if w.tier.starts_with("access to ") {
+            ""
+        } else {
+            " risk"
+        };
+        text.push_str(&format!("request: {} ({}{risk})\n", w.id, w.tier));
     }
     for n in &gate.notes {
         text.push_str(&format!("{n}\n"));

@@ -166,6 +166,39 @@ impl ServerHandler for Server {
                     .await
             }
             Call::Status { id } => self.control(format!("status --json {id}")).await,
+            Call::Access {
+                target,
+                duration,
+                reason,
+            } => {
+                let progress = context.meta.get_progress_token().map(|token| PeerProgress {
+                    peer: context.peer.clone(),
+                    token,
+                });
+                let ct = context.ct.clone();
+                tracing::info!(target, duration, "request_access");
+                let asked = super::access::request(
+                    &self.link,
+                    &target,
+                    &duration,
+                    &reason,
+                    progress,
+                    async move { ct.cancelled().await },
+                )
+                .await;
+                match asked {
+                    Ok((is_error, text, structured)) => {
+                        let mut r = if is_error {
+                            error(text)
+                        } else {
+                            CallToolResult::success(vec![ContentBlock::text(text)])
+                        };
+                        r.structured_content = Some(structured);
+                        r
+                    }
+                    Err(e) => error(format!("airlock mcp: {e}")),
+                }
+            }
         };
         Ok(result.into())
     }

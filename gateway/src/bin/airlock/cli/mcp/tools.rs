@@ -1,4 +1,4 @@
-//! The four tools `airlock mcp` offers: their descriptions, input schemas and the checking
+//! The five tools `airlock mcp` offers: their descriptions, input schemas and the checking
 //! of arguments.
 //!
 //! Why it exists: the descriptions are what a model reads before it acts, so they say what
@@ -20,6 +20,8 @@ use super::run::{MAX_WAIT, OUTPUT_LIMIT};
 const REASON_MAX: usize = 500;
 /// Longest target name or request id accepted here.
 const NAME_MAX: usize = 128;
+/// Longest `duration` accepted here (`2h30m`, `90m`, …).
+const DURATION_MAX: usize = 32;
 
 const RUN: &str = "Run a shell command on a server through Airlock, the approval gateway between you and the servers. \
 Every command is parsed and scored before it runs: low-risk (read-only) commands run at once, and cannot write; riskier ones wait until a human reviewer approves them (high-risk ones need two), and no answer in time means deny. \
@@ -32,6 +34,11 @@ Not sure how a command will be judged? Call explain_command first. Commands run 
 const LIST: &str = "List the targets (servers) this agent may use through Airlock, with their labels (e.g. env=prod) and whether each needs an access grant. Use a name from here as `target` in run_command.";
 
 const EXPLAIN: &str = "Ask Airlock what it would do with a command on a target, without running it: risk tier, score, the rules that matched (with spans), and the decision — run at once, whitelisted, ask reviewers (how many, timeout) or deny (why). Nothing runs and no request is made. Use it to choose a safer command, or to know you will need a reviewer and a good reason.";
+
+const ACCESS: &str = "Ask human reviewers for time-boxed access to a target that needs an access grant (list_targets says which; run_command on such a target without a grant is denied with `no access grant`). \
+Give `duration` (e.g. 30m, 1h; at most the gateway's [grants] max_duration, by default 8h) and a `reason` reviewers can judge, e.g. a ticket. \
+The call waits until a reviewer decides (progress notifications while it waits) and returns the grant's id and expiry; then run_command works on that target until the grant expires, each command still judged and, above low risk, still asked about. \
+A denial is final: do not ask again with another wording; tell the user.";
 
 const STATUS: &str = "The state of one of this agent's approval requests, by the request id run_command reported: pending (with votes so far), approved, denied (by whom, why), expired or withdrawn.";
 
@@ -98,6 +105,24 @@ pub fn all() -> Vec<Tool> {
         .with_title("What the gate would do with a command")
         .with_annotations(read_only.clone()),
         Tool::new(
+            "request_access",
+            ACCESS,
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "target": target_schema(),
+                    "duration": {"type": "string", "minLength": 1, "maxLength": DURATION_MAX,
+                        "description": "How long the access should last, e.g. \"30m\", \"1h\", \"2h30m\"."},
+                    "reason": {"type": "string", "minLength": 1, "maxLength": REASON_MAX,
+                        "description": "Why you need access, for the reviewers (one line, at most 500 characters)."}
+                },
+                "required": ["target", "duration", "reason"],
+                "additionalProperties": false
+            })),
+        )
+        .with_title("Ask reviewers for access to a target")
+        .with_annotations(ToolAnnotations::new().destructive(false).open_world(true)),
+        Tool::new(
             "request_status",
             STATUS,
             schema(json!({
@@ -119,8 +144,18 @@ pub fn all() -> Vec<Tool> {
 pub enum Call {
     Run(super::run::RunSpec),
     ListTargets,
-    Explain { target: String, command: String },
-    Status { id: String },
+    Explain {
+        target: String,
+        command: String,
+    },
+    Status {
+        id: String,
+    },
+    Access {
+        target: String,
+        duration: String,
+        reason: String,
+    },
 }
 
 fn bad(field: &str, why: &str) -> ErrorData {
@@ -250,9 +285,32 @@ pub fn parse(name: &str, arguments: Option<&JsonObject>) -> Result<Call, ErrorDa
             a.only(&["id"])?;
             Ok(Call::Status { id: a.word("id")? })
         }
+        "request_access" => {
+            a.only(&["target", "duration", "reason"])?;
+            let duration = a.word("duration")?;
+            if duration.chars().count() > DURATION_MAX {
+                return Err(bad("duration", "too long; use e.g. 30m, 1h, 2h30m"));
+            }
+            let reason = a.required("reason")?;
+            let n = reason.chars().count();
+            if n > REASON_MAX {
+                return Err(bad(
+                    "reason",
+                    &format!("{n} characters; the gateway takes at most {REASON_MAX}"),
+                ));
+            }
+            if reason.chars().any(char::is_control) {
+                return Err(bad("reason", "must be one line without control characters"));
+            }
+            Ok(Call::Access {
+                target: a.word("target")?,
+                duration,
+                reason: reason.trim().to_owned(),
+            })
+        }
         other => Err(ErrorData::invalid_params(
             format!(
-                "unknown tool {other:?} (tools: run_command, list_targets, explain_command, request_status)"
+                "unknown tool {other:?} (tools: run_command, list_targets, explain_command, request_access, request_status)"
             ),
             Some(json!({"field": "name"})),
         )),
@@ -327,6 +385,27 @@ mod tests {
             ),
             "accepted"
         );
-        assert_eq!(all().len(), 4);
+        assert!(
+            err(
+                "request_access",
+                json!({"target": "prod", "duration": "1h"})
+            )
+            .contains("`reason`: is required")
+        );
+        assert!(
+            err(
+                "request_access",
+                json!({"target": "prod", "duration": "1h", "reason": "a\nb"})
+            )
+            .contains("`reason`: must be one line")
+        );
+        assert_eq!(
+            err(
+                "request_access",
+                json!({"target": "prod", "duration": "1h", "reason": "hotfix, OPS-42"})
+            ),
+            "accepted"
+        );
+        assert_eq!(all().len(), 5);
     }
 }
