@@ -54,6 +54,16 @@ async fn no_grant_no_command_then_a_grant_opens_the_target_until_it_expires() {
     let (code, out, err) = gw.exec_on("airlock", "whoami").await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("bot"), "{out}");
+    // The agent is told which targets need a grant (MCP's list_targets reads this).
+    let (code, out, err) = gw.exec_on("airlock", "targets --json").await;
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    let vault = listed["targets"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["name"] == VAULT))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(vault["grant_required"], true, "{listed}");
 
     // A 3-second grant opens the target…
     let added = Instant::now();
@@ -214,8 +224,10 @@ async fn the_cli_checks_durations_agents_and_targets() {
     assert!(e.contains("unknown agent \"ghost\""), "{e}");
     let e = err(&add("bot", "nowhere", "1h"));
     assert!(e.contains("unknown target \"nowhere\""), "{e}");
-    let e = err(&add("bot", VAULT, "0s"));
-    assert!(e.contains("longer than zero"), "{e}");
+    for short in ["0s", "1ns", "500ms"] {
+        let e = err(&add("bot", VAULT, short));
+        assert!(e.contains("at least one second"), "{short}: {e}");
+    }
     // A target that needs no grant: added, with a clear warning.
     let out = gw.grant_cli(&add("bot", "local", "1h"));
     assert!(out.status.success());

@@ -6,6 +6,8 @@
 
 mod harness;
 
+#[path = "web/agents.rs"]
+mod agents;
 #[path = "web/driver.rs"]
 mod driver;
 #[path = "web/groups.rs"]

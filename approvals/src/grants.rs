@@ -115,7 +115,7 @@ pub struct NewGrant {
 /// A grant duration that may not be given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
-    #[error("a grant must last longer than zero")]
+    #[error("a grant must last at least one second")]
     Zero,
     #[error(
         "{} is longer than [grants] max_duration ({})",
@@ -127,7 +127,8 @@ pub enum DurationError {
 
 /// Refuse a zero duration or one above `max` (`[grants] max_duration`).
 pub fn check_duration(asked: Duration, max: Duration) -> Result<(), DurationError> {
-    if asked.is_zero() {
+    if asked < Duration::from_secs(1) {
+        // Stored in whole seconds: less than one would be a grant of nothing.
         Err(DurationError::Zero)
     } else if asked > max {
         Err(DurationError::TooLong { asked, max })
@@ -169,6 +170,13 @@ mod tests {
             check_duration(Duration::ZERO, max),
             Err(DurationError::Zero)
         );
+        for sub_second in [Duration::from_nanos(1), Duration::from_millis(999)] {
+            assert_eq!(
+                check_duration(sub_second, max),
+                Err(DurationError::Zero),
+                "{sub_second:?} would be stored as a grant of 0 s"
+            );
+        }
         let e = check_duration(max + Duration::from_secs(1), max).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -187,9 +187,11 @@ pub fn may_decide(
         return Err(ProposalError::OutOfScope(e.id.clone()));
     }
     if let Some(agent) = &e.agent
-        && (agent == actor.person()
-            || agent == actor.name()
-            || authority.owner_of(agent) == Some(actor.person()))
+        && (agent.eq_ignore_ascii_case(actor.person())
+            || agent.eq_ignore_ascii_case(actor.name())
+            || authority
+                .owner_of(agent)
+                .is_some_and(|o| o.eq_ignore_ascii_case(actor.person())))
     {
         return Err(ProposalError::OwnAgent(actor.name().to_owned()));
     }

@@ -88,6 +88,10 @@ async fn a_proposal_matches_only_once_enough_distinct_people_accept_it() {
         let bot = who(&a, "bot");
         let err = accept(s, &ledger, &a, &Actor::Reviewer(&bot), &id, 3).await;
         assert_eq!(err.unwrap_err().code(), "own_agent");
+        // …nor under a case twin of its name.
+        let twin = who(&a, "Bot");
+        let err = accept(s, &ledger, &a, &Actor::Reviewer(&twin), &id, 3).await;
+        assert_eq!(err.unwrap_err().code(), "own_agent");
         let quinn = who(&a, "quinn");
         let err = accept(s, &ledger, &a, &Actor::Reviewer(&quinn), &id, 3).await;
         assert_eq!(err.unwrap_err().code(), "out_of_scope");
@@ -101,6 +105,13 @@ async fn a_proposal_matches_only_once_enough_distinct_people_accept_it() {
         assert!(!matches(s, "systemctl restart app", Tier::Medium).await);
         let again = accept(s, &ledger, &a, &Actor::Operator("cli:alice"), &id, 4).await;
         assert_eq!(again.unwrap_err().code(), "already_accepted");
+        let twin = who(&a, "ALICE");
+        let again = accept(s, &ledger, &a, &Actor::Reviewer(&twin), &id, 4).await;
+        assert_eq!(
+            again.unwrap_err().code(),
+            "already_accepted",
+            "a case twin is the same person"
+        );
         assert!(!matches(s, "systemctl restart app", Tier::Medium).await);
 
         // A second person makes it live; then it matches, and it is no longer proposed.

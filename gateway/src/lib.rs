@@ -25,11 +25,14 @@
 //! - [`startup`] and [`server`]: opening everything, the accept loop, background duties and
 //!   the shutdown drain.
 //! - [`policy`]: `policy check`/`lint` for the CLI, on the same [`gate::assess`].
+//! - [`agents_report`]: one agent's blast radius (targets, grants, whitelist, last week), for
+//!   `airlock agents show` and the reviewer page's Agents tab.
 //!
 //! Data flows one way: agent → session → gate → broker → reviewers → decision → target →
 //! recorder + ledger. Nothing runs without a decision, and every error on the way to one is a
 //! deny.
 
+pub mod agents_report;
 pub mod audit;
 pub mod config;
 pub mod continuity;

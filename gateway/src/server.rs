@@ -115,6 +115,10 @@ pub async fn run(
             recordings: config.recordings_dir(),
             limits: config.reviewer_limits.clone(),
             oidc: config.reviewer_oidc.clone(),
+            agents: Some(std::sync::Arc::new(crate::agents_report::Directory {
+                config: config.clone(),
+                store: store.clone(),
+            })),
         },
         reviewer_stop,
     ));

@@ -2,9 +2,11 @@
 //!
 //! Reviewers see pending requests pushed live and vote on them. The wire format lives in
 //! [`protocol`] (documented for third-party clients in `docs/reviewer-protocol.md`), the
-//! listener in [`server`], and `airlock review` in [`client`].
+//! listener in [`server`], and `airlock review` in [`client`]. The page's Agents tab reads
+//! reports the gateway builds, through [`AgentDirectory`].
 
 mod accept;
+mod agents;
 pub mod client;
 mod identity;
 mod limits;
@@ -15,6 +17,7 @@ pub mod server;
 mod sso;
 mod web;
 
+pub use agents::{AgentDirectory, ReportFuture, TargetFilter};
 pub use limits::Limits;
 pub use server::{Options, run};
 pub use sso::{CALLBACK_PATH, MAX_SESSION_LIFETIME, OidcSettings};

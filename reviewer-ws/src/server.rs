@@ -33,6 +33,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
+use crate::agents::AgentDirectory;
 use crate::identity::{AuthFailure, Identity};
 use crate::limits::{Limits, Unauthenticated};
 use crate::protocol::{ClientMsg, RequestMsg, ServerMsg};
@@ -57,6 +58,8 @@ pub(crate) struct AppState {
     unauthenticated: Unauthenticated,
     /// Single sign-on for the page, when `[reviewer.oidc]` is configured.
     pub(crate) sso: Option<Arc<crate::sso::Sso>>,
+    /// Agent reports for the Agents tab (`None`: the tab's API answers 404).
+    pub(crate) agents: Option<Arc<dyn AgentDirectory>>,
 }
 
 /// What the listener needs besides the broker.
@@ -69,6 +72,9 @@ pub struct Options {
     pub limits: Limits,
     /// OpenID Connect sign-in for the page (`None`: tokens only).
     pub oidc: Option<crate::sso::OidcSettings>,
+    /// Agent reports for the Agents tab, built by the gateway (this crate cannot see its
+    /// config); `None`: `/api/agents` answers 404.
+    pub agents: Option<Arc<dyn AgentDirectory>>,
 }
 
 impl Options {
@@ -80,6 +86,7 @@ impl Options {
             recordings,
             limits: Limits::default(),
             oidc: None,
+            agents: None,
         }
     }
 }
@@ -105,6 +112,7 @@ pub async fn run(
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::web::routes())
         .merge(crate::proposals::routes())
+        .merge(crate::agents::routes())
         .merge(crate::sso::routes())
         .with_state(AppState {
             broker,
@@ -113,6 +121,7 @@ pub async fn run(
             recordings: Arc::new(options.recordings),
             unauthenticated: Unauthenticated::new(options.limits.sane().max_unauthenticated),
             sso,
+            agents: options.agents,
         });
     crate::accept::serve(listener, app, options.limits, shutdown).await
 }

@@ -30,6 +30,7 @@ const QUORUM_JS: &str = include_str!("../web/quorum.js");
 const SSO_JS: &str = include_str!("../web/sso.js");
 const PROPOSED_JS: &str = include_str!("../web/proposed.js");
 const ACCESS_JS: &str = include_str!("../web/access.js");
+const AGENTS_JS: &str = include_str!("../web/agents.js");
 const APP_CSS: &str = include_str!("../web/app.css");
 const PLAYER_JS: &str =
     include_str!("../web/vendor/asciinema-player-3.17.0/asciinema-player.min.js");
@@ -42,13 +43,14 @@ const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; sty
      form-action 'self'; frame-ancestors 'none'";
 
 /// The page's files: path, body, content type.
-const ASSETS: [(&str, &str, &str); 10] = [
+const ASSETS: [(&str, &str, &str); 11] = [
     ("/", INDEX, "text/html; charset=utf-8"),
     ("/app.js", APP_JS, "text/javascript; charset=utf-8"),
     ("/shown.js", SHOWN_JS, "text/javascript; charset=utf-8"),
     ("/sso.js", SSO_JS, "text/javascript; charset=utf-8"),
     ("/quorum.js", QUORUM_JS, "text/javascript; charset=utf-8"),
     ("/access.js", ACCESS_JS, "text/javascript; charset=utf-8"),
+    ("/agents.js", AGENTS_JS, "text/javascript; charset=utf-8"),
     (
         "/proposed.js",
         PROPOSED_JS,
@@ -98,14 +100,14 @@ fn page(body: &'static str, kind: &'static str) -> Response {
     r
 }
 
-fn fail(code: StatusCode, msg: impl Into<String>) -> Response {
+pub(crate) fn fail(code: StatusCode, msg: impl Into<String>) -> Response {
     let mut r = (code, axum::Json(json!({ "error": msg.into() }))).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
-fn ok_json(v: serde_json::Value) -> Response {
+pub(crate) fn ok_json(v: serde_json::Value) -> Response {
     let mut r = axum::Json(v).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -113,7 +115,7 @@ fn ok_json(v: serde_json::Value) -> Response {
 }
 
 /// The reviewer behind the request's proof, or the response refusing it.
-async fn reviewer(st: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
+pub(crate) async fn reviewer(st: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
     match st.identify(headers).await {
         Ok(id) => Ok(id),
         Err(AuthFailure::Missing) => Err(fail(StatusCode::UNAUTHORIZED, "missing bearer token")),

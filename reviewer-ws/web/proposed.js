@@ -121,7 +121,7 @@ const AirlockProposed = (() => {
   function init() {
     $('tab-proposed').addEventListener('click', () => show(true));
     // app.js owns the other tabs; leaving for one of them closes this view.
-    for (const id of ['tab-queue', 'tab-history']) $(id).addEventListener('click', () => show(false));
+    for (const id of ['tab-queue', 'tab-history', 'tab-agents']) $(id).addEventListener('click', () => show(false));
     document.addEventListener('keydown', (e) => { if (open && e.key.toLowerCase() === 'h' && !document.querySelector('dialog[open]')) show(false); }, true);
     $('proposed-all').addEventListener('click', acceptAll);
     $('proposed-refresh').addEventListener('click', load);

@@ -25,7 +25,9 @@ pub(super) fn kind_of(r: &AnyRow) -> Result<RequestKind, StoreError> {
     let duration: Option<i64> = r.try_get("access_duration_s")?;
     match (kind.as_str(), duration) {
         ("command", _) => Ok(RequestKind::Command),
-        ("access", Some(d)) if d > 0 => Ok(RequestKind::Access {
+        // A zero duration is read as it is (older gateways let sub-second asks through):
+        // one odd row must not make every pending-requests read fail.
+        ("access", Some(d)) if d >= 0 => Ok(RequestKind::Access {
             duration_s: d.unsigned_abs(),
         }),
         (other, d) => Err(corrupt(

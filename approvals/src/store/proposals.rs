@@ -14,7 +14,6 @@ use sqlx::Row;
 
 use super::whitelist::COLUMNS;
 use super::{NewWhitelist, Store, StoreError, corrupt};
-use crate::ids;
 use crate::model::WhitelistEntry;
 use crate::proposals::{Proposal, ProposalStatus};
 
@@ -37,46 +36,7 @@ impl Store {
         proposed_by: &str,
         source: &str,
     ) -> Result<WhitelistEntry, StoreError> {
-        let id = ids::new_id()?;
-        let (kind, program, words) = match e.words {
-            Some(w) => (
-                "glob",
-                w.first().cloned(),
-                Some(serde_json::to_string(w).map_err(|x| corrupt("whitelist", x))?),
-            ),
-            None => ("exact", None, None),
-        };
-        sqlx::query(
-            "INSERT INTO whitelist (id, agent, target, command, kind, program, words, tier, \
-             created_by, created_at, expires_at, status, proposed_by, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'proposed', $12, $13)",
-        )
-        .bind(&id)
-        .bind(e.agent)
-        .bind(e.target)
-        .bind(e.pattern)
-        .bind(kind)
-        .bind(program)
-        .bind(words)
-        .bind(e.tier.as_str())
-        .bind(e.created_by)
-        .bind(e.created_at)
-        .bind(e.expires_at)
-        .bind(proposed_by)
-        .bind(source)
-        .execute(&self.pool)
-        .await?;
-        Ok(WhitelistEntry {
-            id,
-            agent: e.agent.map(str::to_owned),
-            target: e.target.map(str::to_owned),
-            command: e.pattern.to_owned(),
-            glob: e.words.is_some(),
-            tier: e.tier,
-            created_by: e.created_by.to_owned(),
-            created_at: e.created_at,
-            expires_at: e.expires_at,
-        })
+        self.insert_whitelist(e, Some((proposed_by, source))).await
     }
 
     async fn accepted_by(&self, id: &str) -> Result<Vec<String>, StoreError> {
@@ -161,6 +121,10 @@ impl Store {
         needed: usize,
         now: i64,
     ) -> Result<Accepted, StoreError> {
+        // One person, whatever the case of the name they act under (`Alice` in the page and
+        // `cli:alice` are one person, so a medium entry still needs two).
+        let person = person.to_ascii_lowercase();
+        let person = person.as_str();
         let mut tx = self.pool.begin().await?;
         // Takes the row's write lock (the database's, on SQLite) only while it is proposed.
         let locked = sqlx::query(

@@ -39,6 +39,16 @@ const IN_FORCE: &str = "status = 'live' AND (agent IS NULL OR agent = $2) AND (t
 
 impl Store {
     pub async fn add_whitelist(&self, e: &NewWhitelist<'_>) -> Result<WhitelistEntry, StoreError> {
+        self.insert_whitelist(e, None).await
+    }
+
+    /// Insert `e`: live, or, with `proposal` = (proposed by, source), a proposal that allows
+    /// nothing until accepted (see `proposals.rs`).
+    pub(super) async fn insert_whitelist(
+        &self,
+        e: &NewWhitelist<'_>,
+        proposal: Option<(&str, &str)>,
+    ) -> Result<WhitelistEntry, StoreError> {
         let id = ids::new_id()?;
         let (kind, program, words) = match e.words {
             Some(w) => (
@@ -50,7 +60,8 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO whitelist (id, agent, target, command, kind, program, words, tier, \
-             created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             created_by, created_at, expires_at, status, proposed_by, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(e.agent)
@@ -63,6 +74,13 @@ impl Store {
         .bind(e.created_by)
         .bind(e.created_at)
         .bind(e.expires_at)
+        .bind(if proposal.is_some() {
+            "proposed"
+        } else {
+            "live"
+        })
+        .bind(proposal.map(|p| p.0))
+        .bind(proposal.map(|p| p.1))
         .execute(&self.pool)
         .await?;
         Ok(WhitelistEntry {

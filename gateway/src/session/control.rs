@@ -114,7 +114,7 @@ fn targets(ctx: &SessionCtx) -> Answer {
                     crate::config::TargetKind::Ssh(_) => "ssh",
                 },
                 "labels": t.labels,
-                "grant_required": false,
+                "grant_required": t.requires_grant,
             })
         })
         .collect();
@@ -131,9 +131,14 @@ fn targets(ctx: &SessionCtx) -> Answer {
                 })
                 .unwrap_or_default();
             format!(
-                "{}\t{}\t{labels}",
+                "{}\t{}\t{labels}{}",
                 t["name"].as_str().unwrap_or_default(),
-                t["kind"].as_str().unwrap_or_default()
+                t["kind"].as_str().unwrap_or_default(),
+                if t["grant_required"] == true {
+                    "\tneeds an access grant (request-access)"
+                } else {
+                    ""
+                }
             )
         })
         .collect::<Vec<_>>()

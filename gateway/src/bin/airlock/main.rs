@@ -301,6 +301,15 @@ fn main() -> ExitCode {
         );
     }
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve | Cmd::Mcp(_)) {
+        // Operator commands end quietly when their reader goes away (`grant list | head`),
+        // like other Unix tools, instead of panicking on a broken pipe. The gateway and the
+        // MCP server keep Rust's default (ignore SIGPIPE, handle the write error).
+        // SAFETY: setting a signal disposition before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     if let Cmd::Ledger(LedgerCmd::Verify {
         file,
         pubkey,

@@ -45,8 +45,18 @@ pub async fn run(config: Config, cmd: GrantCmd) -> Result<()> {
             reason,
         } => {
             let d = checked(&config, &agent, &target, &duration)?;
+            // The reason is shown to reviewers and agents and written to the ledger: one
+            // bounded line of visible text, like an agent's.
+            let reason = reason.unwrap_or_default();
+            let shown = airlock_classifier::visible::Shown::of(&reason);
+            if reason.chars().count() > 500 || reason.contains('\n') || !shown.is_plain() {
+                bail!(
+                    "--reason must be one line of at most 500 visible characters (it reads {:?})",
+                    shown.one_line()
+                );
+            }
             let s = store(&config).await?;
-            add(&s, agent, target, d, reason.unwrap_or_default()).await
+            add(&s, agent, target, d, reason).await
         }
         GrantCmd::List { json } => list(&store(&config).await?, json).await,
         GrantCmd::Revoke { id } => revoke(&store(&config).await?, &id).await,
@@ -148,7 +158,8 @@ async fn list(s: &Store, json: bool) -> Result<()> {
             g.target,
             state_text(&g, now),
             g.created_by,
-            g.reason
+            // Rows from anywhere (the ledger's grants, agents' requests): shown, never raw.
+            airlock_classifier::visible::Shown::of(&g.reason).one_line()
         );
     }
     Ok(())

@@ -7,11 +7,17 @@ use airlock_gateway::config::Config;
 use anyhow::{Context as _, Result};
 
 /// Who ran an operator command, for the ledger.
+///
+/// `$USER` lower-cased when it is a plain name (letters, digits, `.`, `_`, `-`; at most 64),
+/// else `operator`: the name lands in the ledger and counts as a person for whitelist
+/// proposals, so no empty, spaced, escape-carrying or case-twin names.
 pub fn operator() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "operator".into())
-    )
+    let user = std::env::var("USER")
+        .ok()
+        .map(|u| u.to_ascii_lowercase())
+        .filter(|u| airlock_gateway::config::valid_name(u))
+        .unwrap_or_else(|| "operator".into());
+    format!("cli:{user}")
 }
 
 /// Put an operator change in the audit ledger; the change is done, so a failure is an error

@@ -115,6 +115,19 @@ pub async fn propose(config: &Config, s: &Store, from: From, json: bool) -> Resu
             present += 1;
             continue;
         }
+        // An entry for an agent on a target that agent may not use would be a proposal of
+        // nothing (and misleading on review): not made.
+        if let (Some(agent), Some(target)) = (&wanted.agent, &wanted.target)
+            && config
+                .agent_named(agent)
+                .is_some_and(|a| !a.may_use(target))
+        {
+            refused.push(format!(
+                "{:?}: agent {agent} may not use target {target}",
+                e.command
+            ));
+            continue;
+        }
         let checked = match check(config, wanted) {
             Ok(c) => c,
             Err(err) => {

@@ -222,9 +222,30 @@ pub async fn export(s: &Store, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// Largest whitelist export read (`import`, `diff`): far above any real whitelist, and a
+/// bound for `/dev/zero` or a wrong file.
+const MAX_EXPORT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A whitelist export's text, refused when larger than [`MAX_EXPORT_BYTES`] or not UTF-8.
+pub(crate) fn read_export(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_EXPORT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > MAX_EXPORT_BYTES {
+        anyhow::bail!(
+            "{}: larger than {} MiB; not a whitelist export",
+            path.display(),
+            MAX_EXPORT_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))
+}
+
 pub async fn import(config: &Config, s: &Store, path: &Path) -> Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = read_export(path)?;
     let file: File =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let now = now_ms();

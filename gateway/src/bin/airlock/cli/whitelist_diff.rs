@@ -41,8 +41,7 @@ fn instant(t: Option<&str>) -> Option<i64> {
 }
 
 pub async fn diff(s: &Store, path: &Path, exit_code: bool, json: bool) -> Result<()> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let text = super::whitelist::read_export(path)?;
     let file: File =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let now = now_ms();
