@@ -40,21 +40,7 @@ async fn agents_show_lists_targets_grants_whitelist_and_recent_commands() {
     );
 
     // A whitelist entry on the vault, a grant, and some commands.
-    let wl = gw.cli(&[
-        "whitelist",
-        "add",
-        "--agent",
-        "bot",
-        "--target",
-        VAULT,
-        "--",
-        "hostname",
-    ]);
-    assert!(
-        wl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wl.stderr)
-    );
+    gw.whitelist_for_bot(VAULT, "hostname");
     let id = gw.grant_add(VAULT, "1h");
     assert_eq!(gw.exec_on("local", "uptime").await.0, 0);
     assert_eq!(gw.exec_on("local", "whoami").await.0, 0);

@@ -58,21 +58,7 @@ async fn a_scoped_reviewer_never_sees_targets_outside_the_scope() {
     .await;
     let (alice, carol) = (gw.add_reviewer("alice"), gw.add_reviewer("carol"));
     // Unattended on the vault: a whitelist entry and a live grant; and a command run there.
-    let wl = gw.cli(&[
-        "whitelist",
-        "add",
-        "--agent",
-        "bot",
-        "--target",
-        VAULT,
-        "--",
-        "hostname",
-    ]);
-    assert!(
-        wl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wl.stderr)
-    );
+    gw.whitelist_for_bot(VAULT, "hostname");
     gw.grant_add(VAULT, "1h");
     assert_eq!(gw.exec_on(VAULT, "hostname").await.0, 0);
 

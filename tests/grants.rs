@@ -27,21 +27,7 @@ async fn no_grant_no_command_then_a_grant_opens_the_target_until_it_expires() {
     assert_eq!(code, 77, "{err}");
     assert_eq!(err.trim(), hint);
     assert!(out.is_empty());
-    let wl = gw.cli(&[
-        "whitelist",
-        "add",
-        "--agent",
-        "bot",
-        "--target",
-        VAULT,
-        "--",
-        "hostname",
-    ]);
-    assert!(
-        wl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wl.stderr)
-    );
+    gw.whitelist_for_bot(VAULT, "hostname");
     let (code, _, err) = gw.exec_on(VAULT, "hostname").await;
     assert_eq!((code, err.trim()), (77, hint.as_str()));
     // A script (shell request without a terminal) is refused outright.

@@ -26,6 +26,25 @@ pub fn grant_opts(postgres: bool, more: &str) -> Opts {
 }
 
 impl Gateway {
+    /// `airlock whitelist add --agent bot --target TARGET -- CMD`, which must succeed.
+    pub fn whitelist_for_bot(&self, target: &str, cmd: &str) {
+        let out = self.cli(&[
+            "whitelist",
+            "add",
+            "--agent",
+            "bot",
+            "--target",
+            target,
+            "--",
+            cmd,
+        ]);
+        assert!(
+            out.status.success(),
+            "whitelist add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `airlock grant ARGS…`, whatever its outcome.
     pub fn grant_cli(&self, args: &[&str]) -> std::process::Output {
         let mut all = vec!["grant"];
