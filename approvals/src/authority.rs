@@ -287,14 +287,18 @@ impl Authority {
     pub fn may_see_target(&self, r: &Reviewer, target: &str) -> bool {
         match self.targets.get(target) {
             Some(labels) => self.may_see(r, target, labels),
-            None => {
-                r.groups.is_empty()
-                    || self
-                        .groups
-                        .iter()
-                        .any(|g| r.groups.contains(&g.name) && g.scope.is_none())
-            }
+            None => self.unscoped(r),
         }
+    }
+
+    /// No scope limits `r`: in no group, or in a group without a scope (may act on any
+    /// target, even one no config names: an any-target whitelist entry, a removed target).
+    pub fn unscoped(&self, r: &Reviewer) -> bool {
+        r.groups.is_empty()
+            || self
+                .groups
+                .iter()
+                .any(|g| r.groups.contains(&g.name) && g.scope.is_none())
     }
 
     pub fn groups(&self) -> &[ReviewerGroup] {

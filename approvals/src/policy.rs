@@ -52,6 +52,15 @@ impl Policy {
             }
     }
 
+    /// Approvals from anyone a command of `tier` needs when no `[[approval_rule]]` says more:
+    /// `medium_quorum` (at least 1) below high, `high_quorum` (at least 2) for high.
+    pub fn quorum_for(&self, tier: Tier) -> u32 {
+        match tier {
+            Tier::Low | Tier::Medium => self.medium_quorum.max(1),
+            Tier::High => self.high_quorum.max(2),
+        }
+    }
+
     /// `max_tier` is the highest tier this agent may even ask for (from the agent's config).
     pub fn decide(
         &self,
@@ -79,12 +88,8 @@ impl Policy {
                     whitelisted.map(|w| w.id.as_str()).unwrap_or_default()
                 ),
             },
-            Tier::Low | Tier::Medium => Decision::Ask {
-                quorum: self.medium_quorum.max(1),
-                reasons,
-            },
-            Tier::High => Decision::Ask {
-                quorum: self.high_quorum.max(2),
+            Tier::Low | Tier::Medium | Tier::High => Decision::Ask {
+                quorum: self.quorum_for(a.tier),
                 reasons,
             },
         }

@@ -164,17 +164,8 @@ pub fn may_see(authority: &Authority, actor: &Actor<'_>, p: &WhitelistEntry) -> 
     };
     match &p.target {
         Some(t) => authority.may_see_target(r, t),
-        None => unscoped(authority, r),
+        None => authority.unscoped(r),
     }
-}
-
-/// No scope limits `r`: in no group, or in a group without a scope.
-fn unscoped(authority: &Authority, r: &Reviewer) -> bool {
-    r.groups.is_empty()
-        || authority
-            .groups()
-            .iter()
-            .any(|g| r.groups.contains(&g.name) && g.scope.is_none())
 }
 
 /// Whether `actor` may accept or reject `e`: in scope, and not its agent or the agent's owner.

@@ -239,15 +239,11 @@ impl Gate {
             Err(deny) => return Judged::Refused(deny),
         };
         let assessment = judgement.assessment;
-        // A whitelist entry may not stand in for an `[[approval_rule]]` that asks for more than
-        // one approval from anyone (two people, or a named group): the rule wins.
-        let (needs, _) = requirement(
-            &self.config,
-            agent,
-            &t,
-            &assessment,
-            self.policy.medium_quorum,
-        );
+        // Who would have to approve it (used if policy asks). A whitelist entry may not stand
+        // in for an `[[approval_rule]]` that asks for more than one approval from anyone (two
+        // people, or a named group): the rule wins.
+        let quorum = self.policy.quorum_for(assessment.tier);
+        let (needs, timeout) = requirement(&self.config, agent, &t, &assessment, quorum);
         let governed = needs.rule.is_some() && !needs.is_single();
         let whitelisted =
             if !governed && self.policy.consults_whitelist(&assessment, agent.max_tier) {
@@ -286,10 +282,8 @@ impl Gate {
                 why,
                 entry: whitelisted.as_ref().map(|w| (w.id.clone(), w.expires_at)),
             },
-            Decision::Ask { quorum, .. } => {
-                let (needs, timeout) = requirement(&self.config, agent, &t, &assessment, quorum);
-                Verdict::Ask { needs, timeout }
-            }
+            // `decide` asks for `quorum_for(tier)`, the quorum `needs` was built from.
+            Decision::Ask { .. } => Verdict::Ask { needs, timeout },
             Decision::Deny { reason } => Verdict::Deny(Deny::Policy(reason)),
         };
         Judged::Classified {

@@ -507,13 +507,7 @@ async fn rememberable(
         }
         Err(e) => return Err(ServerMsg::error("internal", e.to_string(), Some(id))),
     };
-    let authority = st.broker.authority();
-    let unscoped = me.reviewer.groups.is_empty()
-        || authority
-            .groups()
-            .iter()
-            .any(|g| me.reviewer.groups.contains(&g.name) && g.scope.is_none());
-    if choice.any_target && !unscoped {
+    if choice.any_target && !st.broker.authority().unscoped(&me.reviewer) {
         return Err(ServerMsg::error(
             "out_of_scope",
             "your reviewer groups are scoped: remember for this target only",
