@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Airlock next to OpenSSH on this machine: builds release, starts a real sshd and `airlock
 # serve` on loopback with throwaway keys, runs the scenarios of docs/performance.md and prints
-# a Markdown table. Arguments go to airlock-bench (e.g. `--only 1,3 --runs 20`, `--help`).
+# a Markdown table. Arguments go to airlock-bench (`--quick` for a fast look, `--only 1,3 --runs 20`,
+# `--help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

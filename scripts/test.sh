@@ -6,7 +6,13 @@ cd "$(dirname "$0")/.."
 
 # OpenSSH client and server, and tmux (the terminal the shell tests type into), from Debian.
 declare -A package=([ssh]=openssh-client [sftp]=openssh-client [ssh-keygen]=openssh-client
-  [ssh-agent]=openssh-client [tmux]=tmux [unshare]=util-linux)
+  [ssh-agent]=openssh-client [tmux]=tmux [unshare]=util-linux
+  # tests/tls.rs: a test CA and certificates (openssl), HTTPS that verifies them (curl), and
+  # nginx as the TLS reverse proxy of docs/tls.md.
+  [openssl]=openssl [curl]=curl [nginx]=nginx-light
+  # tests/install.rs: systemd-analyze verifies packaging/airlock.service (in a container the
+  # package only adds files; scripts/package.sh signs with the openssl above).
+  [systemd-analyze]=systemd)
 missing=()
 for tool in "${!package[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
@@ -47,6 +53,20 @@ if ! "$venv/bin/python" -c 'import importlib.metadata as m; assert m.version("mc
     >/dev/null 2>&1; then
   echo "installing the MCP Python SDK (mcp 2.3.0) into $venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check mcp==2.3.0
+fi
+# websockets (17.1, from PyPI) is the WSS client that verifies the reviewer listener's TLS
+# certificate in tests/tls.rs.
+if ! "$venv/bin/python" -c 'import importlib.metadata as m; assert m.version("websockets") == "17.1"' \
+    >/dev/null 2>&1; then
+  echo "installing websockets 17.1 into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check websockets==17.1
+fi
+# prometheus-client (0.26.0, from PyPI): its text and OpenMetrics parsers read /metrics back in
+# tests/metrics.rs.
+if ! "$venv/bin/python" -c 'import importlib.metadata as m; assert m.version("prometheus-client") == "0.26.0"' \
+    >/dev/null 2>&1; then
+  echo "installing prometheus-client 0.26.0 into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check prometheus-client==0.26.0
 fi
 export AIRLOCK_TEST_PYTHON="$PWD/$venv/bin/python"
 

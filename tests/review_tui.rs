@@ -8,6 +8,8 @@
 //!   high needs the target's name typed; both approvers are named to the agent.
 //! - 80×24: after approving one card nothing is selected, and a second A does not approve the
 //!   HIGH request queued under it.
+//! - 140×40: `bash x.sh` shows x.sh as the gateway read it — hash, numbered lines, the risky
+//!   ones marked with their rule, escapes as marks — and a denial keeps its target directory.
 
 mod harness;
 
@@ -360,4 +362,38 @@ async fn a_request_needing_other_groups_is_marked_and_follows_the_votes() {
     assert!(file.exists());
     tui.keys(&["q"]);
     tui.wait_for("[review exited]").await;
+}
+
+/// Issue 22: `bash x.sh` shows x.sh in the detail pane as the gateway read it from the target —
+/// path, hash, every line numbered, its `rm -rf` line marked as high with the rule under it,
+/// an escape sequence in it as a mark — and a denial leaves the directory in place.
+#[tokio::test]
+async fn the_detail_shows_the_script_a_command_runs_with_its_risky_line() {
+    let gw = Gateway::start(Opts::default()).await;
+    let token = gw.add_reviewer("alice");
+    let tui = review(&gw, &token, 140, 40);
+    tui.wait_for("Airlock review — alice").await;
+    let dir = canary(&gw, "script-canary");
+    let script = gw.path("x.sh");
+    let body = format!("echo start \x1b[2K\nrm -rf {}\n", dir.display());
+    std::fs::write(&script, &body).expect("script");
+    let cmd = format!("bash {}", script.display());
+    let child = gw.spawn_exec(&cmd);
+    tui.wait_for(&cmd).await;
+    tui.keys(&["j"]);
+    wait_detail(&tui, &format!("script {} — shell", script.display())).await;
+    let sha = airlock_approvals::scripts::sha256_hex(body.as_bytes());
+    wait_detail(&tui, &format!("sha256 {sha}")).await;
+    wait_detail(&tui, "2 lines, 2 risky (▶):").await;
+    // The escape is a mark (and itself makes the line risky); the `rm -rf` line is high.
+    wait_detail(&tui, "▶1 │ echo start ⟨ESC⟩[2K").await;
+    wait_detail(&tui, &format!("▶2 │ rm -rf {}", dir.display())).await;
+    wait_detail(&tui, "↳ [high] fs.rm-recursive: ").await;
+    assert!(!tui.screen().contains('\x1b'), "no raw escape on screen");
+    tui.keys(&["d"]);
+    tui.wait_for("Reason the agent will read").await;
+    tui.keys(&["Enter"]);
+    let (code, _, err) = finish(child).await;
+    assert_eq!(code, 77, "{err}");
+    assert!(dir.join("v").exists(), "the denied script never ran");
 }

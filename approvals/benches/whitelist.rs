@@ -30,6 +30,7 @@ async fn fill(s: &Store) {
             (p, Some(w))
         };
         s.add_whitelist(&NewWhitelist {
+            scripts: &[],
             agent: (i % 3 == 0).then_some("bot"),
             target: (i % 5 == 0).then_some("web-1"),
             pattern: &pattern,

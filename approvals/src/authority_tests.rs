@@ -169,6 +169,7 @@ fn scopes_decide_who_sees_and_who_may_vote() {
     assert!(a.may_see(&nobody, "anything", &BTreeMap::new()));
 
     let req = RequestView {
+        scripts: Vec::new(),
         id: "r1".into(),
         session_id: "s".into(),
         agent: "deploy-bot".into(),

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod presence;
 pub mod proposals;
 pub mod quorum;
+pub mod scripts;
 pub mod store;
 pub mod whitelist;
 
@@ -30,7 +31,7 @@ pub use model::{
 pub use policy::{Decision, Policy};
 pub use presence::{NobodyOnline, Presence, Seat};
 pub use store::NewRequest;
-pub use store::{NewWhitelist, SessionFilter, SessionRow, Store, StoreError};
+pub use store::{NewWhitelist, PinnedMatch, SessionFilter, SessionRow, Store, StoreError};
 pub use whitelist::{Remember, WhitelistError, WhitelistRules};
 
 /// Milliseconds since the Unix epoch; every stored time uses this unit.

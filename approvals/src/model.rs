@@ -251,6 +251,9 @@ pub struct RequestView {
     /// `request-access TARGET DURATION`, for views that know only commands).
     #[serde(default)]
     pub kind: RequestKind,
+    /// Files the command runs, as the gateway read them from the target (`bash x.sh`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<crate::scripts::ScriptFile>,
     pub votes: Vec<Vote>,
 }
 

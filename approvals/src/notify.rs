@@ -67,6 +67,11 @@ const COMMAND_CHARS: usize = 300;
 /// The same for the agent's stated reason.
 const REASON_CHARS: usize = 200;
 
+/// Most files a notification names (the page shows every one).
+const SCRIPTS_NAMED: usize = 4;
+/// Characters of a script's path or riskiest line a notification carries.
+const SCRIPT_LINE_CHARS: usize = 200;
+
 /// Agent text as a notification shows it: the display form on one line (controls, bidi and
 /// invisible characters as visible marks), never cut without saying how much is left out, in
 /// a code block so chat markup (`*bold*`, `_italic_`, `~strike~`) does not apply; a backtick
@@ -79,6 +84,44 @@ fn shown(form: &Shown, max: usize) -> String {
     } else {
         format!("```{line}…``` (+{} chars, open the page)", thousands(more))
     }
+}
+
+/// One line per file the command runs: its path, kind, size, hash, and its riskiest line or
+/// why it was not read — `Runs ```x.sh``` (shell, 20 bytes, sha256 ab12cd34ef56…):
+/// ```x.sh:1: rm -rf /tmp/d````. The path and the line are the agent's: shown like the command.
+fn scripts(r: &RequestView) -> String {
+    let mut out = String::new();
+    let quote = |t: &str| shown(&Shown::of_line(t), SCRIPT_LINE_CHARS);
+    for f in r.scripts.iter().take(SCRIPTS_NAMED) {
+        let sha = f
+            .sha256
+            .as_deref()
+            .map(|h| format!(", sha256 {}…", h.chars().take(12).collect::<String>()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\nRuns {} ({}, {} bytes{sha})",
+            quote(&f.path),
+            f.kind.as_str(),
+            thousands(usize::try_from(f.size).unwrap_or(usize::MAX))
+        ));
+        if let Some(p) = &f.previous {
+            let old: String = p.sha256.chars().take(12).collect();
+            out.push_str(&format!(", changed since the approved version {old}…"));
+        }
+        if let Some(problem) = &f.problem {
+            out.push_str(&format!(": {}", quote(problem)));
+        }
+        if let Some(line) = f.riskiest() {
+            out.push_str(&format!(": {}", quote(&line)));
+        }
+    }
+    if r.scripts.len() > SCRIPTS_NAMED {
+        out.push_str(&format!(
+            "\n… and {} more files (open the page)",
+            r.scripts.len() - SCRIPTS_NAMED
+        ));
+    }
+    out
 }
 
 /// Where the request is on the reviewer page, when `[reviewer] public_url` is set.
@@ -121,6 +164,7 @@ pub fn text(event: Event, r: &RequestView, public_url: Option<&str>) -> String {
     for f in &flags {
         out.push_str(&format!("\n⚠ {}", f.text));
     }
+    out.push_str(&scripts(r));
     if !r.labels.is_empty() {
         let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out.push_str(&format!("\nTarget labels: {}", labels.join(", ")));
@@ -292,6 +336,7 @@ mod tests {
 
     fn request(command: &str) -> RequestView {
         RequestView {
+            scripts: Vec::new(),
             id: "r1".into(),
             session_id: "s".into(),
             agent: "bot".into(),
@@ -358,6 +403,72 @@ mod tests {
         assert_eq!(
             slack_escape("echo <!channel> && cat <http://x|y> > f"),
             "echo &lt;!channel&gt; &amp;&amp; cat &lt;http://x|y&gt; &gt; f"
+        );
+    }
+
+    #[test]
+    fn the_text_names_each_script_and_its_riskiest_line() {
+        use crate::scripts::{Previous, RiskyLine, ScriptFile, ScriptKind};
+        let mut r = request("bash x.sh");
+        let risky = |line, tier| RiskyLine {
+            line,
+            tier,
+            rule: "fs.rm-recursive".into(),
+            text: "rm: deletes recursively".into(),
+        };
+        r.scripts = vec![
+            ScriptFile {
+                unbound: None,
+                path: "x.sh".into(),
+                resolved: "/tmp/x.sh".into(),
+                kind: ScriptKind::Shell,
+                size: 2714,
+                sha256: Some("abcd1234ef567890".repeat(4)),
+                content: Some("echo hi\nrm -rf /tmp/d `*x*` \u{1b}[2K\n".into()),
+                problem: None,
+                lines: vec![
+                    risky(2, airlock_classifier::Tier::High),
+                    risky(1, airlock_classifier::Tier::Low),
+                ],
+                previous: Some(Previous {
+                    sha256: "0123456789ab".repeat(5),
+                    diff: String::new(),
+                }),
+            },
+            ScriptFile {
+                unbound: None,
+                path: "big.sh".into(),
+                resolved: "/tmp/big.sh".into(),
+                kind: ScriptKind::Unread,
+                size: 0,
+                sha256: None,
+                content: None,
+                problem: Some("larger than 256 KiB".into()),
+                lines: vec![],
+                previous: None,
+            },
+        ];
+        let t = text(Event::Pending, &r, None);
+        assert!(
+            t.contains(
+                "\nRuns ```x.sh``` (shell, 2,714 bytes, sha256 abcd1234ef56…), changed since the \
+                 approved version 0123456789ab…: ```x.sh:2: rm -rf /tmp/d ⟨U+0060⟩*x*⟨U+0060⟩ ⟨ESC⟩[2K```"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("\nRuns ```big.sh``` (unread, 0 bytes): ```larger than 256 KiB```"),
+            "{t}"
+        );
+        assert!(!t.contains('\x1b'), "{t}");
+        let timeout = text(Event::Timeout, &r, None);
+        assert!(timeout.contains("x.sh:2: rm -rf /tmp/d"), "{timeout}");
+        r.scripts = vec![r.scripts[1].clone(); 6];
+        let many = text(Event::Pending, &r, None);
+        assert_eq!(many.matches("\nRuns ```big.sh```").count(), 4, "{many}");
+        assert!(
+            many.contains("\n… and 2 more files (open the page)\nTarget labels"),
+            "{many}"
         );
     }
 }

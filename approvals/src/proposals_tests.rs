@@ -45,6 +45,7 @@ fn who(a: &Authority, name: &str) -> Reviewer {
 async fn propose(s: &Store, command: &str, tier: Tier, target: Option<&str>) -> String {
     s.propose_whitelist(
         &NewWhitelist {
+            scripts: &[],
             agent: Some("bot"),
             target,
             pattern: command,

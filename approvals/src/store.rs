@@ -147,6 +147,8 @@ pub struct NewRequest {
     pub labels: BTreeMap<String, String>,
     /// A command, or an access request for `target`.
     pub kind: crate::model::RequestKind,
+    /// Files the command runs, as the gateway read them.
+    pub scripts: Vec<crate::scripts::ScriptFile>,
 }
 
 /// What `airlock sessions list` narrows by; `None` means any.
@@ -181,7 +183,7 @@ pub struct Store {
 /// Columns of `requests` that [`Store::request_from_row`] reads.
 macro_rules! request_cols {
     () => {
-        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs, kind, access_duration_s"
+        "id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs, kind, access_duration_s, scripts"
     };
 }
 
@@ -329,9 +331,10 @@ impl Store {
         let reasons = serde_json::to_string(&req.reasons).map_err(|e| corrupt("requests", e))?;
         let labels = serde_json::to_string(&req.labels).map_err(|e| corrupt("requests", e))?;
         let needs = serde_json::to_string(&req.needs).map_err(|e| corrupt("requests", e))?;
+        let scripts = scripts::column(&req.scripts)?;
         sqlx::query(
-            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs, kind, access_duration_s) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $14, $15, $16, $17)",
+            "INSERT INTO requests (id, session_id, agent, target, command, tier, score, reasons, quorum, status, created_at, expires_at, node, reason, labels, needs, kind, access_duration_s, scripts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&id)
         .bind(&req.session_id)
@@ -350,9 +353,12 @@ impl Store {
         .bind(needs)
         .bind(req.kind.as_str())
         .bind(access::duration_column(req.kind)?)
+        .bind(scripts)
         .execute(&self.pool)
         .await?;
+        self.keep_script_texts(&req.scripts, now).await?;
         Ok(RequestView {
+            scripts: req.scripts.clone(),
             kind: req.kind,
             reason: req.reason.clone(),
             labels: req.labels.clone(),
@@ -387,6 +393,7 @@ impl Store {
             None => Quorum::anyone(quorum),
         };
         Ok(RequestView {
+            scripts: scripts::from_row(r)?,
             kind: access::kind_of(r)?,
             reason: r.try_get("reason")?,
             labels: match labels {
@@ -609,11 +616,14 @@ impl Store {
 
 mod access;
 mod grants;
+mod health;
 mod history;
+pub mod insights;
 mod ledger;
 mod nodes;
 mod proposals;
 mod reviewers;
+mod scripts;
 mod sessions;
 mod sso;
 mod votes;
@@ -622,6 +632,6 @@ pub use crate::grants::{Grant, NewGrant};
 pub use history::Resolved;
 pub use proposals::Accepted;
 pub use sso::{LoginStart, SignedIn, secret_hash};
-pub use whitelist::NewWhitelist;
+pub use whitelist::{NewWhitelist, PinnedMatch};
 #[cfg(test)]
 pub(crate) mod tests;

@@ -57,6 +57,10 @@ pub enum WhitelistError {
         "this request needs {0}; remembering it would let one approval stand in for that next time"
     )]
     NeedsMore(String),
+    #[error(
+        "this command runs {path}, which an entry could not be bound to ({why}): approve it each time"
+    )]
+    UnboundScript { path: String, why: String },
     #[error("bad TTL {0:?}: use e.g. 1h, 1d, 7d or never")]
     BadTtl(String),
     #[error("TTL {asked} is longer than the configured maximum {max}")]
@@ -73,7 +77,8 @@ impl WhitelistError {
         match self {
             WhitelistError::HighTier
             | WhitelistError::NeedsMore(_)
-            | WhitelistError::AccessRequest => "not_rememberable",
+            | WhitelistError::AccessRequest
+            | WhitelistError::UnboundScript { .. } => "not_rememberable",
             WhitelistError::BadTtl(_) | WhitelistError::TooLong { .. } => "bad_ttl",
             WhitelistError::Store(_) | WhitelistError::Unaudited(_) => "internal",
         }
@@ -139,6 +144,14 @@ impl WhitelistRules {
         if !request.needs.is_single() {
             return Err(WhitelistError::NeedsMore(request.needs.describe()));
         }
+        for f in &request.scripts {
+            if let Some(why) = f.not_rememberable() {
+                return Err(WhitelistError::UnboundScript {
+                    path: f.path.clone(),
+                    why,
+                });
+            }
+        }
         self.expiry(choice.ttl.as_deref(), now)
     }
 }
@@ -174,10 +187,24 @@ impl Broker {
         if request.tier == Tier::High {
             return Err(WhitelistError::HighTier);
         }
+        // The entry is bound to the bytes reviewers saw: a file not read whole cannot be.
+        let mut pins = Vec::new();
+        for f in &request.scripts {
+            match (f.not_rememberable(), f.pin()) {
+                (None, Some(p)) => pins.push(p),
+                (why, _) => {
+                    return Err(WhitelistError::UnboundScript {
+                        path: f.path.clone(),
+                        why: why.unwrap_or_else(|| "it was not read whole".into()),
+                    });
+                }
+            }
+        }
         let now = now_ms();
         let entry = self
             .store()
             .add_whitelist(&NewWhitelist {
+                scripts: &pins,
                 agent: (!choice.any_agent).then_some(request.agent.as_str()),
                 target: (!choice.any_target).then_some(request.target.as_str()),
                 pattern: &request.command,

@@ -11,7 +11,7 @@ use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{Channel, client::Msg};
 use tokio::task::JoinSet;
 
-struct Client;
+pub struct Client;
 
 impl client::Handler for Client {
     type Error = russh::Error;

@@ -100,7 +100,7 @@ impl Lab {
                  AuthorizedKeysFile {auth}\nPidFile none\nUsePAM no\nStrictModes no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PubkeyAuthentication yes\nPermitRootLogin yes\nMaxSessions 100\n\
-                 MaxStartups 200\nX11Forwarding no\nPrintMotd no\nPrintLastLog no\n",
+                 MaxStartups 1000\nX11Forwarding no\nPrintMotd no\nPrintLastLog no\n",
                 host = host_key.display(),
                 auth = d.join("authorized_keys").display()
             ),
@@ -122,6 +122,9 @@ impl Lab {
 [ssh]
 listen = "127.0.0.1:0"
 max_connections = 10000
+# Every bench client comes from 127.0.0.1: the flood limits would measure refusals.
+max_startups = "2000:30:4000"
+per_source_max_startups = 2000
 [reviewer]
 listen = "127.0.0.1:0"
 [database]
@@ -257,6 +260,26 @@ targets = ["local", "up"]
         .to_owned())
     }
 
+    /// Run the gateway's CLI on the lab's config; its stdout.
+    pub fn cli(&self, airlock_bin: &Path, args: &[&str]) -> anyhow::Result<String> {
+        run(Command::new(airlock_bin)
+            .arg("--config")
+            .arg(self.path("airlock.toml"))
+            .args(args)
+            .current_dir(self.dir.path()))
+    }
+
+    /// The sequence number of the ledger's last entry.
+    pub fn ledger_head(&self, airlock_bin: &Path) -> anyhow::Result<i64> {
+        let export = self.cli(airlock_bin, &["ledger", "export"])?;
+        Ok(export
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["seq"].as_i64())
+            .max()
+            .unwrap_or(0))
+    }
+
     /// Resident set size of the gateway process, in KiB.
     pub fn airlock_rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.airlock_pid))?;
@@ -267,7 +290,7 @@ targets = ["local", "up"]
             .context("no VmRSS in /proc status")
     }
 
-    /// Recordings pile up at 6 bytes per zero byte in the throughput runs; clear them.
+    /// Recordings pile up at a gigabyte per throughput run; clear them.
     pub fn clear_recordings(&self) {
         let dir = self.path("data/recordings");
         for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {

@@ -51,8 +51,8 @@ impl Row {
 
     fn target_text(&self) -> String {
         match (self.target, self.better) {
-            (Target::Ratio(r), Better::Lower) => format!("≤ {r:.1}×"),
-            (Target::Ratio(r), Better::Higher) => format!("≥ {r:.1}×"),
+            (Target::Ratio(r), Better::Lower) => format!("≤ {r}×"),
+            (Target::Ratio(r), Better::Higher) => format!("≥ {r}×"),
             (Target::P99AtMost(v), _) => format!("p99 ≤ {v} {}", self.unit),
             (Target::P50AtMost(v), _) => format!("≤ {v} {}", self.unit),
             (Target::P50AtLeast(v), _) => format!("≥ {v} {}", self.unit),
@@ -75,15 +75,15 @@ fn num(v: f64) -> String {
 
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| scenario | unit | n | OpenSSH p50 | OpenSSH p99 | Airlock p50 | Airlock p99 | Airlock / OpenSSH (p50) | target | met |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | unit | n | OpenSSH min | OpenSSH p50 | OpenSSH p99 | Airlock min | Airlock p50 | Airlock p99 | Airlock / OpenSSH (p50) | target | met |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let (op50, op99) = r
+        let (omin, op50, op99) = r
             .openssh
             .as_ref()
-            .map(|o| (num(o.p50()), num(o.p99())))
-            .unwrap_or(("—".into(), "—".into()));
+            .map(|o| (num(o.min()), num(o.p50()), num(o.p99())))
+            .unwrap_or(("—".into(), "—".into(), "—".into()));
         let ratio = r.ratio().map(|x| format!("{x:.2}×")).unwrap_or("—".into());
         let met = match r.met() {
             Some(true) => "yes",
@@ -91,10 +91,11 @@ pub fn markdown(rows: &[Row]) -> String {
             None => "—",
         };
         s.push_str(&format!(
-            "| {} | {} | {} | {op50} | {op99} | {} | {} | {ratio} | {} | {met} |\n",
+            "| {} | {} | {} | {omin} | {op50} | {op99} | {} | {} | {} | {ratio} | {} | {met} |\n",
             r.scenario,
             r.unit,
             r.airlock.len(),
+            num(r.airlock.min()),
             num(r.airlock.p50()),
             num(r.airlock.p99()),
             r.target_text(),

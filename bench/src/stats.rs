@@ -36,6 +36,15 @@ impl Samples {
         v[rank.clamp(1, v.len()) - 1]
     }
 
+    /// The smallest sample (for a throughput, the worst run; for a latency, the best).
+    pub fn min(&self) -> f64 {
+        match self.1 {
+            // A difference of distributions has no meaningful minimum of its own.
+            Some(_) => f64::NAN,
+            None => self.0.iter().copied().fold(f64::NAN, f64::min),
+        }
+    }
+
     pub fn p50(&self) -> f64 {
         self.1.map_or_else(|| self.pct(50.0), |(p50, _)| p50)
     }
@@ -59,5 +68,6 @@ mod tests {
         assert_eq!(s.p99(), 5.0);
         assert_eq!(s.pct(20.0), 1.0);
         assert!(Samples::default().p50().is_nan());
+        assert_eq!(s.min(), 1.0);
     }
 }

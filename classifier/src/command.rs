@@ -53,6 +53,9 @@ pub struct SimpleCmd {
     pub env: Vec<(String, String)>,
     /// The program was named by a path outside the system directories (`./ls`).
     pub program_path: Option<String>,
+    /// A wrapper peeled to reach it changes the working directory or root (`env -C`,
+    /// `sudo -D`, `chroot`): relative paths name other files than they seem to.
+    pub moved_dir: bool,
 }
 
 impl SimpleCmd {

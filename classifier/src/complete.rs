@@ -26,6 +26,11 @@ pub fn completeness(text: &str) -> Completeness {
     {
         return Completeness::Incomplete;
     }
+    // The parser recurses per nested compound: text that may nest too deep is never parsed
+    // (bash's verdict does not matter here; the classifier calls it high).
+    if crate::compound_openers(text) > crate::MAX_NESTING {
+        return Completeness::Invalid;
+    }
     let mut parser = Parser::new(Cursor::new(text.as_bytes()), &ParserOptions::default());
     match parser.parse_program() {
         Ok(_) => Completeness::Complete,

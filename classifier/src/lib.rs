@@ -11,9 +11,11 @@ mod argv;
 mod code;
 mod command;
 mod complete;
+pub mod content;
 mod dataflow;
 mod envvars;
 mod feeds;
+pub mod files;
 mod hidden;
 mod judge;
 mod nosql;
@@ -125,6 +127,25 @@ pub struct Assessment {
     pub reasons: Vec<Reason>,
     /// Every simple command found after unwrapping, as the argv the shell would build.
     pub commands: Vec<Vec<String>>,
+    /// Files the command runs as a program or script, for the gateway to read and judge
+    /// ([`Classifier::judge_file`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<files::FileRun>,
+}
+
+impl Assessment {
+    /// Add reasons found beyond the command text (what the files it runs hold) and derive the
+    /// tier and score again: the tier is never below any reason's.
+    pub fn add_reasons(&mut self, more: Vec<Reason>, ctx: &Context) {
+        let mut reasons: Vec<Reason> = std::mem::take(&mut self.reasons)
+            .into_iter()
+            .filter(|r| r.rule != "context.production")
+            .collect();
+        reasons.extend(more);
+        let files = std::mem::take(&mut self.files);
+        *self = finish(reasons, std::mem::take(&mut self.commands), ctx);
+        self.files = files;
+    }
 }
 
 /// What the classifier knows about where the command will run.
@@ -225,6 +246,7 @@ impl Classifier {
         let mut reasons = Vec::new();
         let mut commands = Vec::new();
         let mut plain = None;
+        let mut runs = Vec::new();
         if command.len() > MAX_COMMAND_BYTES {
             reasons.push(Reason {
                 rule: "input.too-long".into(),
@@ -239,11 +261,13 @@ impl Classifier {
                 text: "command contains a NUL byte".into(),
                 tier: Tier::High,
             });
-        } else if nesting(command) > MAX_NESTING {
+        } else if nesting(command) > MAX_NESTING || compound_openers(command) > MAX_NESTING {
             reasons.push(Reason {
                 rule: "shell.too-deep".into(),
                 span: None,
-                text: format!("brackets nest deeper than {MAX_NESTING} levels"),
+                text: format!(
+                    "brackets or compound commands (if, while, for, case) nest deeper than {MAX_NESTING} levels"
+                ),
                 tier: Tier::High,
             });
         } else {
@@ -259,6 +283,7 @@ impl Classifier {
                 reasons.extend(judge::evaluate(&self.pack, cmd));
             }
             reasons.extend(dataflow::written_then_run(&found.commands));
+            runs = files::runs(&found.commands, command);
             let nothing_runs = found.commands.is_empty();
             commands.extend(found.commands.into_iter().map(|c| c.argv));
             if nothing_runs && reasons.is_empty() {
@@ -271,8 +296,10 @@ impl Classifier {
                 });
             }
         }
+        let mut assessment = finish(reasons, commands, ctx);
+        assessment.files = runs;
         Judgement {
-            assessment: finish(reasons, commands, ctx),
+            assessment,
             plain_argv: plain,
         }
     }
@@ -302,6 +329,45 @@ fn nesting(text: &str) -> usize {
         }
     }
     max
+}
+
+/// How many compound commands (`if`, `while`, `until`, `for`, `select`, `case`) the text opens,
+/// counted where a command may start and never taken back by a closing word: the parser
+/// recurses per nested compound, and closers can hide in strings (`echo "; fi;"`), so only an
+/// upper bound is safe. Quotes and comments are not skipped (they only over-count).
+pub fn compound_openers(text: &str) -> usize {
+    let mut n = 0usize;
+    let mut command_position = true;
+    let mut word = String::new();
+    let mut flush = |word: &mut String, pos: &mut bool| {
+        if word.is_empty() {
+            return;
+        }
+        if *pos {
+            match word.as_str() {
+                "if" | "while" | "until" => n += 1,
+                "for" | "select" | "case" => {
+                    n += 1;
+                    *pos = false;
+                }
+                "then" | "do" | "else" | "elif" | "!" | "time" => {}
+                _ => *pos = false,
+            }
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        match c {
+            '(' | ')' | '{' | '}' | ';' | '&' | '|' | '\n' | '`' => {
+                flush(&mut word, &mut command_position);
+                command_position = true;
+            }
+            c if c.is_whitespace() => flush(&mut word, &mut command_position),
+            c => word.push(c),
+        }
+    }
+    flush(&mut word, &mut command_position);
+    n
 }
 
 /// Fold reasons into a tier and a score inside that tier's band.
@@ -334,6 +400,7 @@ fn finish(mut reasons: Vec<Reason>, commands: Vec<Vec<String>>, ctx: &Context) -
         score,
         reasons,
         commands,
+        files: Vec::new(),
     }
 }
 

@@ -87,6 +87,9 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("/.docker/", "registry credentials"),
     ("/.config/systemd/", "user services"),
     ("/.config/autostart/", "autostart entries"),
+    // `.pth` files and `sitecustomize.py` here run in every Python program that starts.
+    ("/site-packages/", "code every Python program loads"),
+    ("/dist-packages/", "code every Python program loads"),
 ];
 
 /// `/etc//shadow` and `/etc/./shadow` are `/etc/shadow`: the spelling rules and readers see.
@@ -257,6 +260,8 @@ mod tests {
             "/var/lib/postgresql/15/main/PG_VERSION",
             "/var/spool/cron/crontabs/root",
             "/var/log/auth.log",
+            "~/.local/lib/python3.11/site-packages/zz.pth",
+            "/usr/lib/python3/dist-packages/sitecustomize.py",
             "/",
         ] {
             assert!(sensitive(p).is_some(), "{p} should be sensitive");

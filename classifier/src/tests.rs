@@ -169,6 +169,27 @@ fn score_stays_in_the_tier_band_and_production_raises_it() {
 }
 
 #[test]
+fn deeply_nested_compound_commands_are_high_not_a_crash() {
+    // The parser recurses per nested `if`: hundreds of levels once overflowed the stack and
+    // took the gateway down. Open, closed, and with closers hidden in strings.
+    let open = "if true; then\n".repeat(300);
+    let closed = format!("{open}rm -rf /srv\n{}", "fi\n".repeat(300));
+    let hidden = "if true; then echo \"; fi;\"\n".repeat(300);
+    let loops = "while true; do for x in a; do\n".repeat(150);
+    for text in [&open, &closed, &hidden, &loops] {
+        assert_eq!(tier(text), Tier::High);
+        assert_eq!(
+            crate::completeness(text),
+            crate::Completeness::Invalid,
+            "never parsed"
+        );
+    }
+    // Ordinary scripts with a few sequential blocks still parse.
+    let fine = "if a; then b; fi\nwhile c; do d; done\ncase x in a) b;; esac\n".repeat(5);
+    assert_eq!(crate::completeness(&fine), crate::Completeness::Complete);
+}
+
+#[test]
 fn deep_nesting_is_bounded() {
     // Substitutions nested past MAX_DEPTH: the classifier stops and calls it high.
     let mut cmd = "rm -rf /srv".to_string();

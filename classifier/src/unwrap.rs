@@ -71,6 +71,7 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
             }
             Step::Inner { skip, wrapper } => {
                 let xargs = (wrapper == "xargs").then(|| XargsInput::of(&cmd.argv[..skip]));
+                cmd.moved_dir |= crate::files::chdir_wrapper(&cmd.argv[..skip]);
                 cmd.wrappers.push(wrapper);
                 cmd.argv.drain(..skip);
                 let words = cmd.dynamic_words.len();
@@ -96,6 +97,7 @@ pub fn unwrap(cmd: SimpleCmd, depth: usize) -> Vec<Unwrapped> {
                 if range.is_empty() {
                     return out;
                 }
+                cmd.moved_dir |= crate::files::chdir_wrapper(&cmd.argv[..range.start]);
                 cmd.argv = cmd.argv[range.clone()].to_vec();
                 cmd.dynamic_words = cmd
                     .dynamic_words

@@ -101,6 +101,11 @@ pub enum Deny {
     /// `[grants] max_duration`, no reason, …), or approved without a grant to show.
     #[error("{0}")]
     AccessRefused(String),
+    /// A file the command runs no longer holds the bytes that were judged and approved.
+    #[error(
+        "{path} changed after it was approved: {why}; nothing ran (run it again to have the new version reviewed)"
+    )]
+    ScriptChanged { path: String, why: String },
 }
 
 impl Deny {
@@ -136,6 +141,7 @@ impl Deny {
             Deny::GrantEnded { .. } => "grant_ended",
             Deny::GrantsUnavailable(_) => "grants_unavailable",
             Deny::AccessRefused(_) => "access_refused",
+            Deny::ScriptChanged { .. } => "script_changed",
         }
     }
 

@@ -14,6 +14,7 @@ use airlock_classifier::{Assessment, Classifier, Context, Judgement};
 use crate::config::{Agent, Config, Target};
 use crate::continuity::Continuity;
 use crate::deny::Deny;
+use crate::scripts::{self, Reader, Seen};
 
 /// What the gate decided, as a value the session acts on.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub enum Judged {
         /// environment, labels and credentials).
         target: Box<Target>,
         verdict: Verdict,
+        /// The files it runs, as read and judged (empty for most commands).
+        scripts: Vec<Seen>,
     },
 }
 
@@ -119,6 +122,8 @@ pub struct Gate {
     store: Store,
     /// Whether the database is still the one opened (refuses everything when not).
     continuity: Arc<Continuity>,
+    /// Where the classifier's latency is counted (`None`: not counted, as in `policy check`).
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Gate {
@@ -129,7 +134,14 @@ impl Gate {
             config,
             store,
             continuity,
+            metrics: None,
         }
+    }
+
+    /// Count the classifier's latency into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Check access and that the target exists, before a session opens anything.
@@ -225,7 +237,14 @@ impl Gate {
         self.config.grant_max_duration
     }
 
-    pub async fn judge(&self, agent: &Agent, target: &str, command: &str) -> Judged {
+    /// Judge `command` for `agent` on `target`, reading the files it runs with `files`.
+    pub async fn judge<R: Reader>(
+        &self,
+        agent: &Agent,
+        target: &str,
+        command: &str,
+        files: &R,
+    ) -> Judged {
         if let Some(why) = self.continuity.broken() {
             return Judged::Refused(Deny::DatabaseGone(why));
         }
@@ -234,44 +253,70 @@ impl Gate {
         if let Err(deny) = self.grant_ok(agent, target).await {
             return Judged::Refused(deny);
         }
-        let (judgement, t) = match assess(&self.config, &self.classifier, agent, target, command) {
+        let started = std::time::Instant::now();
+        let assessed = assess(&self.config, &self.classifier, agent, target, command);
+        if let (Some(m), Ok(_)) = (&self.metrics, &assessed) {
+            m.classified(started.elapsed());
+        }
+        let (judgement, t) = match assessed {
             Ok(v) => v,
             Err(deny) => return Judged::Refused(deny),
         };
-        let assessment = judgement.assessment;
+        let mut assessment = judgement.assessment;
+        let mut seen = Vec::new();
+        if !assessment.files.is_empty() {
+            let ctx = Context {
+                agent: agent.name.clone(),
+                target: t.name.clone(),
+                labels: t.labels.clone(),
+            };
+            seen = scripts::inspect(&self.classifier, &ctx, &t, &mut assessment, files).await;
+        }
+        // A whitelist entry covers a command that runs files only with those files, byte for
+        // byte; one that runs a file the gateway could not read whole is never covered.
+        let pins: Option<Vec<_>> = seen.iter().map(Seen::pin).collect();
         // Who would have to approve it (used if policy asks). A whitelist entry may not stand
         // in for an `[[approval_rule]]` that asks for more than one approval from anyone (two
         // people, or a named group): the rule wins.
         let quorum = self.policy.quorum_for(assessment.tier);
         let (needs, timeout) = requirement(&self.config, agent, &t, &assessment, quorum);
         let governed = needs.rule.is_some() && !needs.is_single();
-        let whitelisted =
-            if !governed && self.policy.consults_whitelist(&assessment, agent.max_tier) {
+        let whitelisted = match pins {
+            Some(pins)
+                if !governed && self.policy.consults_whitelist(&assessment, agent.max_tier) =>
+            {
                 let argv = judgement.plain_argv;
                 match self
                     .store
-                    .whitelist_match(
+                    .whitelist_match_pinned(
                         &agent.name,
                         target,
                         command,
                         argv.as_deref(),
                         assessment.tier,
                         now_ms(),
+                        &pins,
                     )
                     .await
                 {
-                    Ok(w) => w,
+                    Ok(m) => {
+                        if m.entry.is_none() && !m.approved.is_empty() {
+                            self.previous_versions(&mut seen, &m.approved).await;
+                        }
+                        m.entry
+                    }
                     Err(e) => {
                         return Judged::Classified {
                             assessment,
                             target: Box::new(t),
                             verdict: Verdict::Deny(Deny::WhitelistUnavailable(e.to_string())),
+                            scripts: seen,
                         };
                     }
                 }
-            } else {
-                None
-            };
+            }
+            _ => None,
+        };
         let verdict = match self
             .policy
             .decide(&assessment, whitelisted.as_ref(), agent.max_tier)
@@ -290,6 +335,34 @@ impl Gate {
             assessment,
             target: Box::new(t),
             verdict,
+            scripts: seen,
+        }
+    }
+
+    /// Show reviewers what changed: for each file a whitelist entry approved at another
+    /// version (same resolved path, other hash), that version's hash and a diff from it.
+    async fn previous_versions(
+        &self,
+        seen: &mut [Seen],
+        approved: &[airlock_approvals::scripts::ScriptPin],
+    ) {
+        for s in seen.iter_mut() {
+            let Some(old) = approved
+                .iter()
+                .find(|p| p.path == s.file.resolved && Some(&p.sha256) != s.file.sha256.as_ref())
+            else {
+                continue;
+            };
+            let diff = match (self.store.script_text(&old.sha256).await, &s.file.content) {
+                (Ok(Some(before)), Some(now)) => {
+                    airlock_approvals::scripts::unified_diff(&before, now)
+                }
+                _ => String::new(),
+            };
+            s.file.previous = Some(airlock_approvals::scripts::Previous {
+                sha256: old.sha256.clone(),
+                diff,
+            });
         }
     }
 }

@@ -234,7 +234,17 @@ impl russh::server::Handler for AgentConnection {
             reason: None,
             alive,
         };
-        let span = tracing::info_span!("session", channel = %channel.id(), target = %self.target);
+        // The agent is named here (russh runs these callbacks outside the `conn` span);
+        // `session` and `request` are filled in as they become known (record.rs,
+        // conversation.rs), so each log line of a command names all three (docs/operations.md).
+        let span = tracing::info_span!(
+            "session",
+            agent = %ctx.agent.name,
+            channel = %channel.id(),
+            target = %self.target,
+            session = tracing::field::Empty,
+            request = tracing::field::Empty,
+        );
         tokio::spawn(
             async move {
                 let _slot = slot;

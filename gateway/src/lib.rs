@@ -13,8 +13,10 @@
 //! - [`sandbox`]: what a command can reach, enforced by the kernel (Landlock, the guard
 //!   process, capabilities); also the `airlock sandbox-exec` helper's own code.
 //! - [`targets`]: where approved commands run (local, upstream), behind one interface.
-//! - [`gate`]: command text in, a typed verdict out (access, limits, classifier, whitelist,
-//!   policy). Writes nothing.
+//! - [`scripts`]: the files a command runs — read from the target, judged, shown to
+//!   reviewers, checked and pinned before they run.
+//! - [`gate`]: command text in, a typed verdict out (access, limits, classifier, the files it
+//!   runs, whitelist, policy). Writes nothing.
 //! - [`record`]: the session record (witness): recording, store row and ledger entries,
 //!   written together, one method per lifecycle step.
 //! - [`state`]: the narrow handles sessions share (gate, broker, records, targets, limits,
@@ -25,6 +27,8 @@
 //! - [`startup`] and [`server`]: opening everything, the accept loop, background duties and
 //!   the shutdown drain.
 //! - [`policy`]: `policy check`/`lint` for the CLI, on the same [`gate::assess`].
+//! - [`metrics`]: the Prometheus registry handle the session record and the gate count into;
+//!   [`ops`]: `/metrics` and `/readyz` for the reviewer crate's listeners (docs/metrics.md).
 //! - [`agents_report`]: one agent's blast radius (targets, grants, whitelist, last week), for
 //!   `airlock agents show` and the reviewer page's Agents tab.
 //!
@@ -43,10 +47,14 @@ pub mod grants;
 pub mod handler;
 pub mod hostkey;
 pub mod login;
+pub mod metrics;
+pub mod ops;
 pub mod policy;
 pub mod preauth;
+pub mod quickack;
 pub mod record;
 pub mod sandbox;
+pub mod scripts;
 pub mod server;
 pub mod session;
 pub mod startup;

@@ -8,9 +8,17 @@
 //! (session row, `session.open`, recording, `command.submitted`, `exec.start`) was not; the
 //! front-end then refuses. Steps after the fact log their failures and go on.
 //!
-//! Touches: the store (sessions table), the audit handle, the recordings directory.
+//! It also counts what it writes into the gateway's [`Metrics`]: every judged command once, by
+//! tier and decision (a command that waited is counted when its verdict comes, or as refused
+//! when it ends without one), the time reviewers took, sessions, recorded bytes and failed
+//! recordings.
+//!
+//! Touches: the store (sessions table), the audit handle, the recordings directory, metrics.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use airlock_approvals::broker::Verdict as BrokerVerdict;
 use airlock_approvals::ledger::Event;
@@ -22,6 +30,8 @@ use airlock_recorder::{Header, Recorder, RecorderError};
 use crate::audit::Audit;
 use crate::deny::Deny;
 use crate::gate::{Judged, Verdict};
+use crate::metrics::{Active, Decision, Metrics};
+use crate::scripts::Seen;
 use crate::targets::Mode;
 use crate::targets::{Exit, PtyParams};
 
@@ -40,6 +50,7 @@ pub struct Records {
     store: Store,
     audit: Audit,
     dir: PathBuf,
+    metrics: Metrics,
 }
 
 impl Records {
@@ -48,11 +59,12 @@ impl Records {
         self.audit.write(event).await
     }
 
-    pub fn new(store: Store, audit: Audit, recordings: PathBuf) -> Self {
+    pub fn new(store: Store, audit: Audit, recordings: PathBuf, metrics: Metrics) -> Self {
         Self {
             store,
             audit,
             dir: recordings,
+            metrics,
         }
     }
 
@@ -66,6 +78,8 @@ impl Records {
         pty: Option<&PtyParams>,
     ) -> Result<Witness, Deny> {
         let id = airlock_approvals::ids::new_id().map_err(|_| Deny::NoRandomness)?;
+        // Every later log line of this session carries its id (the `session` span's field).
+        tracing::Span::current().record("session", id.as_str());
         if let Err(e) = self
             .store
             .open_session(
@@ -122,6 +136,7 @@ impl Records {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start recording; refusing");
+                self.metrics.recording_failed();
                 self.close_row(&id, SessionOutcome::Error, None, None).await;
                 let _ = self
                     .audit
@@ -139,6 +154,9 @@ impl Records {
             who: who.clone(),
             records: self.clone(),
             recorder,
+            active: self.metrics.session(kind.as_str()),
+            asked: Mutex::new(None),
+            recording_failed: AtomicBool::new(false),
         })
     }
 
@@ -194,6 +212,20 @@ pub struct Witness {
     who: Who,
     records: Records,
     recorder: Recorder,
+    /// Counts this session in `airlock_sessions_active` until the witness is gone.
+    #[allow(dead_code)]
+    active: Active,
+    /// The command that went to reviewers and is not counted yet: its tier, and when its
+    /// request opened (a std mutex: held for a swap, never across an await).
+    asked: Mutex<Option<Asked>>,
+    /// Whether the recording failed at some step (counted once, at close).
+    recording_failed: AtomicBool,
+}
+
+/// A command waiting for its verdict, for the metrics.
+struct Asked {
+    tier: airlock_classifier::Tier,
+    opened: Option<Instant>,
 }
 
 impl Witness {
@@ -212,7 +244,11 @@ impl Witness {
 
     /// Record what the agent is shown. What is not recorded must not be shown.
     pub async fn output(&self, stream: Stream, bytes: &[u8]) -> Result<(), RecorderError> {
-        self.recorder.output(stream, bytes).await
+        let res = self.recorder.output(stream, bytes).await;
+        if res.is_err() {
+            self.recording_failed.store(true, Ordering::Relaxed);
+        }
+        res
     }
 
     /// Record keys the agent typed on a terminal.
@@ -227,6 +263,51 @@ impl Witness {
     /// The gate judged `command`: marker, then `command.submitted`. `Err` when either could
     /// not be written (the command is then refused); otherwise the gate's own verdict stands.
     pub async fn judged(&self, command: &str, judged: &Judged) -> Result<(), Deny> {
+        self.settle_unanswered();
+        let tier = match judged {
+            Judged::Refused(_) => None,
+            Judged::Classified { assessment, .. } => Some(assessment.tier),
+        };
+        let res = self.write_judged(command, judged).await;
+        self.count_judged(tier, res.is_ok(), judged);
+        res
+    }
+
+    /// Count a judged command: at once when it was decided here, or later (see
+    /// [`Witness::decided`]) when it went to reviewers.
+    fn count_judged(&self, tier: Option<airlock_classifier::Tier>, written: bool, judged: &Judged) {
+        let metrics = &self.records.metrics;
+        let verdict = match judged {
+            Judged::Classified { verdict, .. } if written => verdict,
+            _ => return metrics.command(tier, Decision::Refused),
+        };
+        match (verdict, tier) {
+            (Verdict::Allow { entry: Some(_), .. }, _) => {
+                metrics.command(tier, Decision::Whitelist)
+            }
+            (Verdict::Allow { entry: None, .. }, _) => metrics.command(tier, Decision::Auto),
+            (Verdict::Ask { .. }, Some(tier)) => {
+                *self.asked.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Asked { tier, opened: None });
+            }
+            (Verdict::Deny(_), _) | (Verdict::Ask { .. }, None) => {
+                metrics.command(tier, Decision::Refused)
+            }
+        }
+    }
+
+    /// A command that went to reviewers and ended without a verdict (nobody online, the store,
+    /// ledger or recording failed before the request opened) was refused: count it so.
+    fn settle_unanswered(&self) {
+        let asked = self.asked.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(a) = asked {
+            self.records
+                .metrics
+                .command(Some(a.tier), Decision::Refused);
+        }
+    }
+
+    async fn write_judged(&self, command: &str, judged: &Judged) -> Result<(), Deny> {
         let command = &*as_recorded(command, judged);
         self.recorder
             // A label for people replaying it: the display form (the ledger keeps the bytes).
@@ -235,14 +316,18 @@ impl Witness {
                 airlock_classifier::visible::Shown::of(command).one_line()
             ))
             .await
-            .map_err(|_| Deny::RecordingFailed)?;
-        let (a, verdict) = match judged {
-            Judged::Refused(d) => (None, &Verdict::Deny(d.clone())),
+            .map_err(|_| {
+                self.recording_failed.store(true, Ordering::Relaxed);
+                Deny::RecordingFailed
+            })?;
+        let (a, verdict, scripts) = match judged {
+            Judged::Refused(d) => (None, &Verdict::Deny(d.clone()), &[][..]),
             Judged::Classified {
                 assessment,
                 verdict,
+                scripts,
                 ..
-            } => (Some(assessment), verdict),
+            } => (Some(assessment), verdict, &scripts[..]),
         };
         let (decision, why, quorum) = match verdict {
             Verdict::Allow { why, .. } => (LedgerVerdict::Allow, Some(why.clone()), None),
@@ -271,8 +356,19 @@ impl Witness {
                 decision,
                 why,
                 quorum,
+                scripts: scripts.iter().filter_map(Seen::pin).collect(),
             })
             .await?;
+        for f in scripts.iter().map(|s| &s.file) {
+            self.mark(&format!(
+                "script: {} ({}, {} bytes, sha256 {})",
+                airlock_classifier::visible::Shown::of(&f.path).one_line(),
+                f.kind.as_str(),
+                f.size,
+                f.sha256.as_deref().unwrap_or("not read")
+            ))
+            .await;
+        }
         if let Verdict::Allow { why, .. } = verdict {
             self.mark(&format!("decision: allowed ({why})")).await;
         }
@@ -284,23 +380,42 @@ impl Witness {
     pub async fn recording_ok(&self) -> Result<(), Deny> {
         self.recorder.sync().await.map_err(|e| {
             tracing::error!(error = %e, "recording failed before asking reviewers; denying");
+            self.recording_failed.store(true, Ordering::Relaxed);
             Deny::RecordingFailed
         })
     }
 
     /// A request for reviewers was opened (the broker wrote `request.opened`).
     pub async fn request_opened(&self, request: &str) {
+        if let Some(a) = self
+            .asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            a.opened = Some(Instant::now());
+        }
         self.mark(&format!("approval requested: {request}")).await;
     }
 
     /// The reviewers' (or the deadline's) verdict (the broker wrote `request.outcome`).
     pub async fn decided(&self, v: &BrokerVerdict) {
+        // Only a judged command's request is counted (not an access request).
+        let asked = self.asked.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(a) = asked {
+            let decision = Decision::of(v);
+            self.records.metrics.command(Some(a.tier), decision);
+            if let Some(opened) = a.opened {
+                self.records.metrics.approval(decision, opened.elapsed());
+            }
+        }
         self.mark(&format!("decision: {} ({})", v.outcome, v.why))
             .await;
     }
 
     /// Refused: the marker the replay shows.
     pub async fn denied(&self, deny: &Deny) {
+        self.settle_unanswered();
         self.mark(&format!("denied: {deny}")).await;
     }
 
@@ -348,13 +463,27 @@ impl Witness {
 
     /// Close the recording, then write `recording.closed`, `session.close` and the row.
     pub async fn close(self, outcome: SessionOutcome, exit: Option<&Exit>) {
+        self.settle_unanswered();
         let closed = self.recorder.close().await;
         if let Err(e) = &closed {
             tracing::error!(error = %e, "recording did not close cleanly");
         }
+        if let Ok(c) = &closed {
+            self.records.metrics.recorded(c.size);
+        }
+        if closed.is_err() || self.recording_failed.load(Ordering::Relaxed) {
+            self.records.metrics.recording_failed();
+        }
         let closed = closed.ok();
         let audit = &self.records.audit;
+        // The raw data file (bytes the cast cannot hold) first, then the cast that indexes it:
+        // each is hashed into the ledger on its own, so `ledger verify --recordings` checks both.
+        let mut files: Vec<&airlock_recorder::Closed> = Vec::new();
         if let Some(c) = &closed {
+            files.extend(c.raw.as_deref());
+            files.push(c);
+        }
+        for c in files {
             let file = c
                 .path
                 .file_name()

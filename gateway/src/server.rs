@@ -76,6 +76,9 @@ pub async fn run(
         stop,
         alive,
         mut drained,
+        metrics,
+        metrics_listener,
+        reviewer_tls,
         ..
     } = gw;
     // The reviewer listener and the connections stop only after the drain.
@@ -106,6 +109,28 @@ pub async fn run(
         config.webhooks.clone(),
         config.reviewer_public_url.clone(),
     ));
+    // `/metrics` and `/readyz` (docs/metrics.md): the listener crate asks the gateway.
+    let ops: std::sync::Arc<dyn airlock_reviewer_ws::ops::Probes> =
+        std::sync::Arc::new(crate::ops::Ops {
+            config: config.clone(),
+            store: store.clone(),
+            continuity: continuity.clone(),
+            shared: shared.clone(),
+            metrics,
+            recordings: config.recordings_dir(),
+            probing: tokio::sync::Mutex::new(()),
+        });
+    let metrics_task = metrics_listener.map(|listener| {
+        let mut rx = disconnect_rx.clone();
+        tokio::spawn(airlock_reviewer_ws::ops::serve(
+            listener,
+            ops.clone(),
+            config.reviewer_limits.clone(),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ))
+    });
     let reviewer_task = tokio::spawn(airlock_reviewer_ws::run(
         reviewers,
         broker.clone(),
@@ -115,6 +140,9 @@ pub async fn run(
             recordings: config.recordings_dir(),
             limits: config.reviewer_limits.clone(),
             oidc: config.reviewer_oidc.clone(),
+            tls: reviewer_tls,
+            public_url: config.reviewer_public_url.clone(),
+            probes: Some(ops),
             agents: Some(std::sync::Arc::new(crate::agents_report::Directory {
                 config: config.clone(),
                 store: store.clone(),
@@ -223,6 +251,8 @@ pub async fn run(
             async move {
                 let grace = preauth.config().login_grace;
                 let conn = async {
+                    // Acknowledge the client's packets at once (see `quickack` for why).
+                    let stream = crate::quickack::QuickAck::new(stream);
                     match russh::server::run_stream(ssh_config, stream, handler).await {
                         Ok(session) => {
                             let handle = session.handle();
@@ -286,6 +316,12 @@ pub async fn run(
     audit.checkpoint().await;
     if let Err(e) = continuity.record_head(&store).await {
         tracing::error!(error = %e, "cannot record the ledger head");
+    }
+    if let Some(Ok(Err(e))) = match metrics_task {
+        Some(t) => Some(t.await),
+        None => None,
+    } {
+        tracing::error!(error = %e, "metrics listener failed");
     }
     match reviewer_task.await {
         Ok(res) => res,

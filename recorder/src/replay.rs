@@ -1,12 +1,13 @@
 //! Playing a recording back: output events with their real timing (optionally faster, with
-//! long pauses cut), from the start or from a marker, or all at once (`--cat`).
+//! long pauses cut), from the start or from a marker, or all at once (`--cat`), and export to
+//! plain asciicast for other players.
 //!
 //! Sleeping is injected so the timing logic is tested without waiting.
 
 use std::io::Write;
 use std::time::Duration;
 
-use crate::asciicast::{EventKind, Recording};
+use crate::asciicast::{self, EventKind, Recording, Utf8Carry};
 
 #[derive(Debug, Clone)]
 pub struct PlayOptions {
@@ -62,28 +63,83 @@ pub fn play(
         }
     };
     let mut clock = start;
-    for e in &rec.events {
-        if e.kind != EventKind::Output {
-            continue;
+    rec.visit(|c| {
+        if c.kind != EventKind::Output {
+            return Ok(());
         }
-        if e.time > clock {
-            let mut gap = (e.time - clock) / opts.speed;
+        if c.time > clock {
+            let mut gap = (c.time - clock) / opts.speed;
             if let Some(limit) = opts.idle_limit {
                 gap = gap.min(limit.as_secs_f64());
             }
             out.flush()?;
             sleep(Duration::from_secs_f64(gap));
-            clock = e.time;
+            clock = c.time;
         }
-        out.write_all(e.data.as_bytes())?;
-    }
+        out.write_all(c.bytes)
+    })?;
     out.flush()?;
     Ok(())
 }
 
-/// All output at once, as `asciinema cat` prints it.
+/// All output at once, byte for byte (raw spans included), as `asciinema cat` prints it.
 pub fn cat(rec: &Recording, out: &mut impl Write) -> std::io::Result<()> {
-    out.write_all(rec.output().as_bytes())?;
+    rec.visit(|c| match c.kind {
+        EventKind::Output => out.write_all(c.bytes),
+        _ => Ok(()),
+    })?;
+    out.flush()
+}
+
+/// A plain asciicast v2 file for `asciinema` and other players: raw spans become `o`/`i`
+/// events. asciicast holds only text, so bytes that are not UTF-8 become U+FFFD there (the
+/// recording itself keeps them; `airlock replay --cat` prints them exactly).
+pub fn export(rec: &Recording, out: &mut impl Write) -> std::io::Result<()> {
+    asciicast::write_header(out, &rec.header)?;
+    let mut carry = [Utf8Carry::default(), Utf8Carry::default()];
+    let mut line = Vec::new();
+    let mut markers = rec
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Marker | EventKind::Resize));
+    let mut next = markers.next();
+    let mut last = 0.0;
+    rec.visit(|c| {
+        // Markers and resizes keep their place among the output.
+        while let Some(m) = next.filter(|m| m.time <= c.time) {
+            line.clear();
+            asciicast::push_event(&mut line, m.time, m.kind, &m.data);
+            out.write_all(&line)?;
+            next = markers.next();
+        }
+        let text = carry[usize::from(c.kind == EventKind::Input)].decode(c.bytes);
+        if !text.is_empty() {
+            line.clear();
+            asciicast::push_event(&mut line, c.time, c.kind, &text);
+            out.write_all(&line)?;
+        }
+        last = c.time;
+        Ok(())
+    })?;
+    for (i, c) in carry.iter_mut().enumerate() {
+        let tail = c.finish();
+        if !tail.is_empty() {
+            let kind = if i == 1 {
+                EventKind::Input
+            } else {
+                EventKind::Output
+            };
+            line.clear();
+            asciicast::push_event(&mut line, last, kind, &tail);
+            out.write_all(&line)?;
+        }
+    }
+    while let Some(m) = next {
+        line.clear();
+        asciicast::push_event(&mut line, m.time, m.kind, &m.data);
+        out.write_all(&line)?;
+        next = markers.next();
+    }
     out.flush()
 }
 
@@ -99,6 +155,7 @@ mod tests {
             data: data.into(),
         };
         Recording {
+            raw_path: None,
             header: Header::new(80, 24),
             events: vec![
                 ev(0.5, EventKind::Output, "a"),

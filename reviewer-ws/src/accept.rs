@@ -15,6 +15,11 @@
 //! still speaks HTTP. On shutdown the loop stops accepting, asks every HTTP connection to
 //! finish its request and close, and returns after at most [`SHUTDOWN_GRACE`]; upgraded
 //! WebSockets are not waited for, as with `axum::serve`.
+//!
+//! With TLS (`tls`), the handshake happens inside the connection's seat and is bounded by the
+//! header read timeout (a client that opens a socket and never finishes its ClientHello is a
+//! slowloris like one that never finishes its headers); a connection still in its handshake
+//! is evictable and counts as HTTP.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::limits::{Limits, Throttle, WARN_EVERY};
 
@@ -184,12 +190,13 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Serve `app` on `listener` within `limits` until `shutdown` resolves, then let open HTTP
-/// connections finish for at most [`SHUTDOWN_GRACE`].
+/// Serve `app` on `listener` within `limits` (over TLS with `tls`) until `shutdown` resolves,
+/// then let open HTTP connections finish for at most [`SHUTDOWN_GRACE`].
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let limits = Arc::new(limits.sane());
@@ -275,6 +282,7 @@ pub(crate) async fn serve(
         };
         tasks.spawn(serve_connection(
             io,
+            tls.clone(),
             app.clone(),
             limits.clone(),
             (table.clone(), id, conn),
@@ -302,15 +310,57 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Serve one connection until it closes, is upgraded, is evicted, stalls for the idle
-/// timeout, or shutdown has asked it to finish and it has.
+/// Serve one connection (after its TLS handshake, with `tls`), then forget it.
 async fn serve_connection(
     io: Tracked,
+    tls: Option<TlsAcceptor>,
     app: Router,
     limits: Arc<Limits>,
     (table, id, conn): (Arc<Table>, u64, Arc<Conn>),
     mut stop: watch::Receiver<bool>,
 ) {
+    match tls {
+        None => serve_http(io, app, &limits, &table, &conn, stop).await,
+        Some(acceptor) => {
+            // Bounded like a request's headers, and given up for eviction or shutdown.
+            let handshake = tokio::select! {
+                hs = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(io)) => hs,
+                () = conn.evict.notified() => {
+                    tracing::debug!("reviewer connection evicted during its TLS handshake");
+                    table.http().remove(&id);
+                    return;
+                }
+                _ = stop.changed() => {
+                    table.http().remove(&id);
+                    return;
+                }
+            };
+            match handshake {
+                Ok(Ok(stream)) => serve_http(stream, app, &limits, &table, &conn, stop).await,
+                // Scanners, plain HTTP on the TLS port, clients that distrust the certificate.
+                Ok(Err(e)) => tracing::debug!(error = %e, "reviewer TLS handshake failed"),
+                Err(_) => tracing::debug!(
+                    timeout = ?limits.header_read_timeout,
+                    "reviewer TLS handshake timed out"
+                ),
+            }
+        }
+    }
+    table.http().remove(&id);
+}
+
+/// Serve HTTP on one connection until it closes, is upgraded, is evicted, stalls for the idle
+/// timeout, or shutdown has asked it to finish and it has.
+async fn serve_http<I>(
+    io: I,
+    app: Router,
+    limits: &Limits,
+    table: &Table,
+    conn: &Conn,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -321,7 +371,7 @@ async fn serve_connection(
     let mut served = pin!(served);
     let mut stopping = false;
     loop {
-        let silence = table.silence(&conn);
+        let silence = table.silence(conn);
         let idle_at = tokio::time::Instant::now() + limits.idle_timeout.saturating_sub(silence);
         tokio::select! {
             res = served.as_mut() => {
@@ -342,14 +392,13 @@ async fn serve_connection(
                 }
             }
             () = tokio::time::sleep_until(idle_at) => {
-                if table.silence(&conn) >= limits.idle_timeout {
+                if table.silence(conn) >= limits.idle_timeout {
                     tracing::debug!(idle = ?limits.idle_timeout, "reviewer connection idle; closed");
                     break;
                 }
             }
         }
     }
-    table.http().remove(&id);
 }
 
 #[cfg(test)]
@@ -372,7 +421,9 @@ mod tests {
             let stop = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            serve(listener, app(), limits, stop).await.expect("serve");
+            serve(listener, app(), limits, None, stop)
+                .await
+                .expect("serve");
         });
         (addr, tx, task)
     }

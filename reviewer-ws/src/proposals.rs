@@ -23,7 +23,7 @@ use airlock_approvals::now_ms;
 use airlock_approvals::proposals::{self, Actor, Proposal, ProposalError};
 
 use crate::identity::{AuthFailure, Identity, Proof};
-use crate::server::{AppState, origin_allowed};
+use crate::server::AppState;
 
 /// The most proposals one list or one accept-all handles (a promotion is a whitelist's
 /// worth; the rest waits for the next page load).
@@ -87,7 +87,7 @@ async fn changer(st: &AppState, headers: &HeaderMap) -> Result<Identity, Respons
             "send Content-Type: application/json",
         ));
     }
-    if !origin_allowed(headers) {
+    if !st.origin_allowed(headers) {
         return Err(fail(
             StatusCode::FORBIDDEN,
             "cross_origin",

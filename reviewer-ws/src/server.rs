@@ -13,6 +13,10 @@
 //!
 //! Connections are accepted and timed out by `accept` within [`Limits`]; a browser socket
 //! that still owes its auth frame holds one of [`Limits::max_unauthenticated`] seats.
+//!
+//! With [`Options::tls`] the listener speaks only TLS, sends HSTS, and reloads its
+//! certificate on SIGHUP (see `tls`); without it, a listener bound beyond loopback is warned
+//! about at start. Browser origins are checked by `origin` (`[reviewer] public_url`).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -60,6 +64,18 @@ pub(crate) struct AppState {
     pub(crate) sso: Option<Arc<crate::sso::Sso>>,
     /// Agent reports for the Agents tab (`None`: the tab's API answers 404).
     pub(crate) agents: Option<Arc<dyn AgentDirectory>>,
+    /// `scheme://host[:port]` of `[reviewer] public_url`: a browser origin accepted besides
+    /// the request's own `Host` (behind a reverse proxy).
+    public_origin: Option<Arc<str>>,
+    /// Readiness checks for `/readyz` (`None`: it answers 404).
+    pub(crate) probes: Option<Arc<dyn crate::ops::Probes>>,
+}
+
+impl AppState {
+    /// Cross-site guard for browser requests (see `origin`).
+    pub(crate) fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        crate::origin::allowed(headers, self.public_origin.as_deref())
+    }
 }
 
 /// What the listener needs besides the broker.
@@ -75,6 +91,13 @@ pub struct Options {
     /// Agent reports for the Agents tab, built by the gateway (this crate cannot see its
     /// config); `None`: `/api/agents` answers 404.
     pub agents: Option<Arc<dyn AgentDirectory>>,
+    /// Serve over TLS with this certificate (`None`: plain HTTP).
+    pub tls: Option<Arc<crate::tls::Tls>>,
+    /// The page's address as browsers reach it (`[reviewer] public_url`); its origin is
+    /// accepted by the cross-site checks.
+    pub public_url: Option<String>,
+    /// Readiness checks for `/readyz` (docs/metrics.md); `None`: it answers 404.
+    pub probes: Option<Arc<dyn crate::ops::Probes>>,
 }
 
 impl Options {
@@ -87,6 +110,9 @@ impl Options {
             limits: Limits::default(),
             oidc: None,
             agents: None,
+            tls: None,
+            public_url: None,
+            probes: None,
         }
     }
 }
@@ -107,12 +133,38 @@ pub async fn run(
         })?)),
         None => None,
     };
+    let public_origin = match options.public_url.as_deref() {
+        None => None,
+        Some(url) => Some(Arc::from(crate::origin::of(url).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("[reviewer] public_url {url:?}: not an http(s) URL"),
+            )
+        })?)),
+    };
+    let local = listener.local_addr()?;
+    if options.tls.is_none() && !local.ip().is_loopback() {
+        tracing::warn!(
+            listen = %local,
+            "reviewer listener reachable beyond this host without TLS: tokens, sign-on \
+             cookies and votes cross the network in clear text; set [reviewer] tls_cert and \
+             tls_key (or tls_self_signed = true), or bind to 127.0.0.1 behind a TLS reverse \
+             proxy (docs/tls.md)"
+        );
+    }
     let app = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(st): State<AppState>| async move {
+                crate::ops::readyz(st.probes.as_ref()).await
+            }),
+        )
         .merge(crate::web::routes())
         .merge(crate::proposals::routes())
         .merge(crate::agents::routes())
+        .merge(crate::insights::routes())
         .merge(crate::sso::routes())
         .with_state(AppState {
             broker,
@@ -122,8 +174,24 @@ pub async fn run(
             unauthenticated: Unauthenticated::new(options.limits.sane().max_unauthenticated),
             sso,
             agents: options.agents,
+            public_origin,
+            probes: options.probes,
         });
-    crate::accept::serve(listener, app, options.limits, shutdown).await
+    let Some(tls) = options.tls else {
+        return crate::accept::serve(listener, app, options.limits, None, shutdown).await;
+    };
+    let app = app.layer(axum::middleware::map_response(crate::tls::hsts));
+    let reload = tokio::spawn(crate::tls::reload_on_hangup(tls.clone()));
+    let served = crate::accept::serve(
+        listener,
+        app,
+        options.limits,
+        Some(tls.acceptor()),
+        shutdown,
+    )
+    .await;
+    reload.abort();
+    served
 }
 
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -135,25 +203,13 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Cross-site WebSocket hijacking guard: a browser page may only connect to its own origin.
-pub(crate) fn origin_allowed(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true; // not a browser
-    };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.to_str().ok().and_then(|o| {
-        o.split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/'))
-    });
-    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
-}
-
 async fn ws_upgrade(
     State(st): State<AppState>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers) {
+    // Cross-site WebSocket hijacking guard: a browser page may only connect from our origin.
+    if !st.origin_allowed(&headers) {
         return (
             StatusCode::FORBIDDEN,
             "airlock: cross-origin WebSocket refused\n",

@@ -30,7 +30,10 @@ const QUORUM_JS: &str = include_str!("../web/quorum.js");
 const SSO_JS: &str = include_str!("../web/sso.js");
 const PROPOSED_JS: &str = include_str!("../web/proposed.js");
 const ACCESS_JS: &str = include_str!("../web/access.js");
+const SCRIPTS_JS: &str = include_str!("../web/scripts.js");
 const AGENTS_JS: &str = include_str!("../web/agents.js");
+const INSIGHTS_JS: &str = include_str!("../web/insights.js");
+const INSIGHTS_CSS: &str = include_str!("../web/insights.css");
 const APP_CSS: &str = include_str!("../web/app.css");
 const PLAYER_JS: &str =
     include_str!("../web/vendor/asciinema-player-3.17.0/asciinema-player.min.js");
@@ -43,14 +46,21 @@ const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; sty
      form-action 'self'; frame-ancestors 'none'";
 
 /// The page's files: path, body, content type.
-const ASSETS: [(&str, &str, &str); 11] = [
+const ASSETS: [(&str, &str, &str); 14] = [
     ("/", INDEX, "text/html; charset=utf-8"),
     ("/app.js", APP_JS, "text/javascript; charset=utf-8"),
     ("/shown.js", SHOWN_JS, "text/javascript; charset=utf-8"),
     ("/sso.js", SSO_JS, "text/javascript; charset=utf-8"),
     ("/quorum.js", QUORUM_JS, "text/javascript; charset=utf-8"),
     ("/access.js", ACCESS_JS, "text/javascript; charset=utf-8"),
+    ("/scripts.js", SCRIPTS_JS, "text/javascript; charset=utf-8"),
     ("/agents.js", AGENTS_JS, "text/javascript; charset=utf-8"),
+    (
+        "/insights.js",
+        INSIGHTS_JS,
+        "text/javascript; charset=utf-8",
+    ),
+    ("/insights.css", INSIGHTS_CSS, "text/css; charset=utf-8"),
     (
         "/proposed.js",
         PROPOSED_JS,

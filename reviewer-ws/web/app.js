@@ -270,7 +270,7 @@ function card(r) {
   return el('article', { class: `card${selected ? ' selected' : ''}${barred ? ' barred' : ''}`, role: 'listitem', 'data-id': r.id, onclick: () => select(r.id) },
     top, ...needsView(r, barred), commandView(r, () => expand(r)), flagList(r.shown?.command, 'command-flags'),
     stated, flagList(r.shown?.reason, 'reason-flags'),
-    reasons, screen, actions,
+    reasons, scriptsView(r), screen, actions,
     el('div', { class: 'muted' }, `request ${r.id} · node ${r.node} · asked ${when(r.created_at_ms)}`));
 }
 
@@ -334,7 +334,7 @@ function decide(r, decision, comment, rest) {
 
 // Why r cannot be approved as it is on screen, or '' when it can.
 function approvalBlocker(r) {
-  if (!displayable(r)) return 'this request cannot be displayed safely, so it cannot be approved here; deny it or use airlock review';
+  if (!displayable(r) || !scriptsDisplayable(r)) return 'this request cannot be displayed safely, so it cannot be approved here; deny it or use airlock review';
   const hidden = hiddenChars(r);
   return hidden ? `expand the whole command first (E): ${fmt(hidden)} characters not shown` : '';
 }

@@ -539,9 +539,11 @@ targets = [{targets}]
     }
 
     pub fn recordings(&self) -> Vec<PathBuf> {
+        // The casts; a session's raw data file (`SESSION.raw`) is read through its cast.
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.path("data/recordings"))
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
+        v.retain(|p| p.extension().is_some_and(|x| x == "cast"));
         v.sort();
         v
     }

@@ -27,6 +27,8 @@
 //   {"touch": PATH}                 create PATH (tells the test how far the page got)
 //   {"shot": PATH}                  screenshot of the whole page
 //   {"history": TEXT, "as": KEY}    open History, record TEXT's row, play its session
+//   {"scripts": NAME, "as": KEY}    record the files card NAME shows it runs, and whether agent
+//                                   text injected any element (an <img>) or ran (window.__pwned)
 import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -101,6 +103,38 @@ async function inspect(name) {
   };
 }
 
+async function scriptsOf(name) {
+  const c = card(name);
+  await c.locator('.script').first().waitFor({ timeout: WAIT });
+  const files = await c.locator('.script').evaluateAll((els) => els.map((s) => ({
+    path: s.querySelector('.script-path')?.textContent ?? null,
+    kind: s.querySelector('.script-kind')?.textContent ?? null,
+    size: s.querySelector('.script-size')?.textContent ?? null,
+    sha: s.querySelector('.script-head .sha')?.textContent ?? null,
+    sha_title: s.querySelector('.script-head .sha')?.title ?? null,
+    sha_full: s.querySelector('.script-head .sha')?.dataset.sha ?? null,
+    problem: s.querySelector('.script-problem')?.textContent ?? null,
+    flags: [...s.querySelectorAll('ul.script-flags li')].map((e) => e.textContent),
+    summary: s.querySelector('.script-lines')?.textContent ?? null,
+    lines: [...s.querySelectorAll('.sl')].map((e) => [e.querySelector('.ln').textContent, e.querySelector('.code').textContent]),
+    risky: [...s.querySelectorAll('.sl.risky')].map((e) => ({ line: e.dataset.line, class: e.className,
+      text: e.querySelector('.code').textContent, background: getComputedStyle(e).backgroundColor })),
+    why: [...s.querySelectorAll('.why')].map((e) => e.textContent),
+    marks: [...s.querySelectorAll('.script-code .mark')].map((e) => e.textContent),
+    changed: s.querySelector('.script-changed')?.textContent ?? null,
+    added: [...s.querySelectorAll('.dl.add')].map((e) => e.textContent),
+    removed: [...s.querySelectorAll('.dl.del')].map((e) => e.textContent),
+    text: s.textContent,
+  })));
+  return {
+    files,
+    title: await optionalText(c.locator('.scripts-title')),
+    images: await page.evaluate(() => document.querySelectorAll('img').length),
+    elements_in_code: await c.locator('.script-code .code *:not(.mark), .diff .dl *:not(.mark)').count(),
+    pwned: await page.evaluate(() => window.__pwned ?? null),
+  };
+}
+
 async function statusMatches(selector, re) {
   const rx = new RegExp(re);
   const deadline = Date.now() + WAIT;
@@ -163,6 +197,7 @@ async function run(s) {
   else if ('touch' in s) writeFileSync(s.touch, '');
   else if ('shot' in s) await page.screenshot({ path: s.shot, fullPage: true });
   else if ('history' in s) seen[s.as ?? 'history'] = await history(s.history);
+  else if ('scripts' in s) seen[s.as ?? s.scripts] = await scriptsOf(s.scripts);
   else throw new Error('unknown step');
 }
 

@@ -124,6 +124,7 @@ mod tests {
 
     fn access(duration_s: u64) -> NewRequest {
         NewRequest {
+            scripts: Vec::new(),
             node: String::new(),
             session_id: "s".into(),
             agent: "bot".into(),

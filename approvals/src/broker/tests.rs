@@ -16,6 +16,7 @@ fn who(name: &str) -> crate::authority::Reviewer {
 
 fn req(quorum: u32) -> NewRequest {
     NewRequest {
+        scripts: Vec::new(),
         node: "test-node".into(),
         session_id: "s".into(),
         agent: "bot".into(),

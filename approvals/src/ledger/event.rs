@@ -85,6 +85,10 @@ pub enum Event {
         /// Ask: distinct approvals needed.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         quorum: Option<u32>,
+        /// The files the command runs that the gateway read whole: resolved path and SHA-256
+        /// of the bytes judged (what an approval is bound to).
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        scripts: Vec<crate::scripts::ScriptPin>,
     },
     /// An agent asked the control target what the gateway would do with a command (nothing
     /// ran, no request was opened).

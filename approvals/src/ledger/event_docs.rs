@@ -47,6 +47,10 @@ fn samples() -> Vec<Event> {
             decision: Verdict::Allow,
             why: Some(s()),
             quorum: Some(1),
+            scripts: vec![crate::scripts::ScriptPin {
+                path: s(),
+                sha256: s(),
+            }],
         },
         Event::RequestOpened {
             request: s(),

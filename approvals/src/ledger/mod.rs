@@ -15,6 +15,7 @@ pub use event::{AuthOutcome, Event};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
@@ -36,6 +37,15 @@ pub struct Ledger {
     lock: Arc<Mutex<()>>,
     /// Added to every payload as `node`, so a cluster's shared chain says who wrote what.
     node: Option<String>,
+    /// Appends made and failed by this ledger and its clones (the gateway's metrics read it).
+    counts: Arc<Counts>,
+}
+
+/// How many events a [`Ledger`] (with its clones) appended, and how many appends failed.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub appended: AtomicU64,
+    pub failed: AtomicU64,
 }
 
 impl Ledger {
@@ -46,6 +56,7 @@ impl Ledger {
             every: i64::try_from(every.max(1)).unwrap_or(i64::MAX),
             lock: Arc::new(Mutex::new(())),
             node: None,
+            counts: Arc::default(),
         }
     }
 
@@ -64,7 +75,18 @@ impl Ledger {
     /// Append one event. `Err` means it is not in the ledger; for an event that
     /// [gates an action](Event::gates_action) the caller must then refuse the action.
     pub async fn append(&self, event: &Event) -> Result<Entry, StoreError> {
-        self.append_raw(event.kind(), event.payload()).await
+        let res = self.append_raw(event.kind(), event.payload()).await;
+        let counter = match res {
+            Ok(_) => &self.counts.appended,
+            Err(_) => &self.counts.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        res
+    }
+
+    /// The append counters shared by this ledger and its clones.
+    pub fn counts(&self) -> Arc<Counts> {
+        self.counts.clone()
     }
 
     /// Append under any kind: only for the chain's own tests, never for real events.

@@ -66,6 +66,7 @@ pub(crate) async fn backends() -> Vec<TestDb> {
 
 fn new_request(agent: &str, tier: Tier, quorum: u32, expires_at: i64) -> NewRequest {
     NewRequest {
+        scripts: Vec::new(),
         node: "test-node".into(),
         session_id: "s1".into(),
         agent: agent.into(),
@@ -301,6 +302,7 @@ fn wl<'a>(
     expires_at: Option<i64>,
 ) -> NewWhitelist<'a> {
     NewWhitelist {
+        scripts: &[],
         agent,
         target,
         pattern,

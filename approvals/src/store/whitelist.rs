@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 use super::{Store, StoreError, corrupt};
 use crate::ids;
 use crate::model::WhitelistEntry;
+use crate::scripts::ScriptPin;
 
 /// An entry to add. `words` is `Some` for a glob (its pattern parsed into words).
 #[derive(Debug, Clone)]
@@ -25,10 +26,23 @@ pub struct NewWhitelist<'a> {
     pub created_by: &'a str,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    /// The files the approved command ran, by content: the entry allows the command only while
+    /// each still has this hash (empty: it allows only commands that run no file).
+    pub scripts: &'a [ScriptPin],
 }
 
 pub(super) const COLUMNS: &str =
-    "id, agent, target, command, kind, words, tier, created_by, created_at, expires_at";
+    "id, agent, target, command, kind, words, tier, created_by, created_at, expires_at, scripts";
+
+/// What the whitelist says about a command that runs files.
+#[derive(Debug, Clone, Default)]
+pub struct PinnedMatch {
+    /// The entry that allows it: same command, and every file as approved.
+    pub entry: Option<WhitelistEntry>,
+    /// When none does but an entry for the same command approved other versions of its files:
+    /// those versions (for the reviewer's diff).
+    pub approved: Vec<ScriptPin>,
+}
 
 /// Scope, expiry and tier conditions shared by both lookups ($2 agent, $3 target, $4 now,
 /// $5 the command's tier, low or medium: an entry approved at medium covers low and medium,
@@ -60,8 +74,8 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO whitelist (id, agent, target, command, kind, program, words, tier, \
-             created_by, created_at, expires_at, status, proposed_by, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             created_by, created_at, expires_at, status, proposed_by, source, scripts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&id)
         .bind(e.agent)
@@ -81,6 +95,7 @@ impl Store {
         })
         .bind(proposal.map(|p| p.0))
         .bind(proposal.map(|p| p.1))
+        .bind(super::scripts::pins_column(e.scripts)?)
         .execute(&self.pool)
         .await?;
         Ok(WhitelistEntry {
@@ -146,9 +161,9 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
-    /// An entry in force for this agent and target that allows `command` (of `tier`): one
-    /// with exactly this text, or a glob that matches `argv` (the command's plain argv, if it
-    /// has one). High-tier commands never match.
+    /// An entry in force for this agent and target that allows `command` (of `tier`), which
+    /// runs no file: one with exactly this text, or a glob that matches `argv` (the command's
+    /// plain argv, if it has one). High-tier commands never match.
     pub async fn whitelist_match(
         &self,
         agent: &str,
@@ -158,26 +173,77 @@ impl Store {
         tier: Tier,
         now: i64,
     ) -> Result<Option<WhitelistEntry>, StoreError> {
+        Ok(self
+            .whitelist_match_pinned(agent, target, command, argv, tier, now, &[])
+            .await?
+            .entry)
+    }
+
+    /// [`Store::whitelist_match`] for a command that runs the files `scripts` (resolved path
+    /// and SHA-256 of what the gateway read): an entry allows it only if it was approved with
+    /// exactly these files at exactly these hashes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn whitelist_match_pinned(
+        &self,
+        agent: &str,
+        target: &str,
+        command: &str,
+        argv: Option<&[String]>,
+        tier: Tier,
+        now: i64,
+        scripts: &[ScriptPin],
+    ) -> Result<PinnedMatch, StoreError> {
+        let mut out = PinnedMatch::default();
         if tier == Tier::High {
-            return Ok(None);
+            return Ok(out);
         }
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut want = scripts.to_vec();
+        want.sort();
+        want.dedup();
+        for (entry, pins) in self
+            .candidates(agent, target, command, argv, tier, now)
+            .await?
+        {
+            if pins == want {
+                out.entry = Some(entry);
+                return Ok(out);
+            }
+            if out.approved.is_empty() && !pins.is_empty() {
+                out.approved = pins;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Entries in force whose command or glob covers this one, with their file pins, exact
+    /// texts first.
+    async fn candidates(
+        &self,
+        agent: &str,
+        target: &str,
+        command: &str,
+        argv: Option<&[String]>,
+        tier: Tier,
+        now: i64,
+    ) -> Result<Vec<(WhitelistEntry, Vec<ScriptPin>)>, StoreError> {
+        let mut out = Vec::new();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM whitelist WHERE command = $1 AND kind = 'exact' AND {IN_FORCE} \
-             ORDER BY id LIMIT 1"
+             ORDER BY id"
         )))
         .bind(command)
         .bind(agent)
         .bind(target)
         .bind(now)
         .bind(tier.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        if let Some(r) = row {
-            return Ok(Some(Self::whitelist_from_row(&r)?.0));
+        for r in &rows {
+            out.push((Self::whitelist_from_row(r)?.0, super::scripts::pins_of(r)?));
         }
-        let Some(argv) = argv else { return Ok(None) };
+        let Some(argv) = argv else { return Ok(out) };
         let Some(program) = argv.first() else {
-            return Ok(None);
+            return Ok(out);
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM whitelist WHERE program = $1 AND kind = 'glob' AND {IN_FORCE} \
@@ -193,9 +259,9 @@ impl Store {
         for r in &rows {
             let (entry, words) = Self::whitelist_from_row(r)?;
             if words.is_some_and(|w| glob_matches(&w, argv)) {
-                return Ok(Some(entry));
+                out.push((entry, super::scripts::pins_of(r)?));
             }
         }
-        Ok(None)
+        Ok(out)
     }
 }

@@ -37,6 +37,11 @@ impl Config {
 /// every authentication so enrolling or removing a key needs no restart. Such agents may use
 /// every target. Malformed lines are skipped with a warning (they grant nothing).
 pub fn read_authorized_keys(path: &Path) -> Vec<Agent> {
+    if let Some(why) = authorized_keys_unsafe(path) {
+        // Checked at start-up too; a file loosened since then enrols nobody (fail closed).
+        tracing::error!("{why}; ignoring every key in it");
+        return Vec::new();
+    }
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
@@ -123,4 +128,42 @@ pub(super) fn parse(
         });
     }
     Ok((agents, owners))
+}
+
+/// Why the authorized_keys file cannot be trusted (sshd's `StrictModes`): the file or its
+/// directory writable by group or others, or the file owned by someone other than the
+/// gateway's user or root — whoever can write it can enrol an agent. `None` when it is safe or
+/// absent.
+pub fn authorized_keys_unsafe(path: &Path) -> Option<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "authorized_keys {} is writable by group or others (mode {mode:o}): anyone who can write it can enrol an agent; chmod 600 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(format!(
+            "authorized_keys {} is owned by uid {}, not the gateway's user (uid {me}) or root",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    let dmeta = std::fs::metadata(dir).ok()?;
+    let dmode = dmeta.permissions().mode() & 0o777;
+    if dmode & 0o022 != 0 {
+        return Some(format!(
+            "authorized_keys {}: its directory {} is writable by group or others (mode {dmode:o}), so anyone could replace the file; chmod go-w {}",
+            path.display(),
+            dir.display(),
+            dir.display()
+        ));
+    }
+    None
 }

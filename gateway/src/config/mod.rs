@@ -78,6 +78,10 @@ struct File {
     reviewer_group: Vec<authority::ReviewerGroupFile>,
     #[serde(default)]
     approval_rule: Vec<authority::ApprovalRuleFile>,
+    #[serde(default)]
+    log: serving::LogFile,
+    #[serde(default)]
+    metrics: sections::MetricsFile,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +111,10 @@ pub(super) struct ReviewerFile {
     max_unauthenticated: Option<usize>,
     header_read_timeout: Option<String>,
     idle_timeout: Option<String>,
+    /// TLS for the listener: PEM certificate chain and key, or a generated certificate.
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_self_signed: Option<bool>,
     /// `[reviewer.oidc]`: single sign-on for the page.
     oidc: Option<oidc::OidcFile>,
 }
@@ -255,6 +263,13 @@ pub struct Config {
     pub reviewer_public_url: Option<String>,
     /// The reviewer listener's connection limits and timeouts.
     pub reviewer_limits: airlock_reviewer_ws::Limits,
+    /// `[metrics] listen`: where `/metrics`, `/healthz` and `/readyz` are served (off when
+    /// unset; docs/metrics.md).
+    pub metrics_listen: Option<SocketAddr>,
+    /// TLS for the reviewer listener (`[reviewer] tls_*`); `None`: plain HTTP.
+    pub reviewer_tls: Option<airlock_reviewer_ws::TlsSource>,
+    /// `[log]`: format and level of the gateway's log (docs/operations.md).
+    pub log: LogConfig,
     /// Single sign-on for the reviewer page (`[reviewer.oidc]`), checked.
     pub reviewer_oidc: Option<airlock_reviewer_ws::OidcSettings>,
     pub database_url: String,
@@ -364,6 +379,10 @@ impl Config {
             "127.0.0.1:8080",
             "[reviewer] listen",
         )?;
+        let metrics_listen = match f.metrics.listen.clone() {
+            Some(a) => Some(addr(Some(a), "", "[metrics] listen")?),
+            None => None,
+        };
         let timeout_s = f.approval.timeout.unwrap_or_else(|| "5m".into());
         let approval_timeout = humantime::parse_duration(&timeout_s)
             .map_err(|e| invalid(format!("[approval] timeout = {timeout_s:?}: {e}")))?;
@@ -438,8 +457,20 @@ impl Config {
         let reviewer_public_url =
             sections::public_url(f.reviewer.public_url.as_deref()).map_err(invalid)?;
         let reviewer_limits = sections::reviewer_limits(&f.reviewer).map_err(invalid)?;
+        let reviewer_tls = serving::reviewer_tls(
+            f.reviewer.tls_cert.clone().map(rel),
+            f.reviewer.tls_key.clone().map(rel),
+            f.reviewer.tls_self_signed,
+            &data_dir,
+            reviewer_listen,
+            reviewer_public_url.as_deref(),
+        )
+        .map_err(invalid)?;
+        let log = serving::log(&f.log).map_err(invalid)?;
         let reviewer_oidc = match &f.reviewer.oidc {
-            Some(o) => Some(oidc::settings(o, rel).map_err(invalid)?),
+            Some(o) => {
+                Some(oidc::settings(o, rel, reviewer_public_url.as_deref()).map_err(invalid)?)
+            }
             None => None,
         };
         let database_connect_timeout = duration(
@@ -517,8 +548,11 @@ impl Config {
             preauth,
             shutdown_grace,
             reviewer_listen,
+            metrics_listen,
             reviewer_public_url,
             reviewer_limits,
+            reviewer_tls,
+            log,
             reviewer_oidc,
             database_url,
             database_connect_timeout,
@@ -597,9 +631,11 @@ mod agents;
 mod authority;
 mod oidc;
 mod targets;
-pub use agents::read_authorized_keys;
+pub use agents::{authorized_keys_unsafe, read_authorized_keys};
 use targets::TargetFile;
 pub use targets::{LocalTarget, UpstreamTarget};
 mod sections;
+mod serving;
+pub use serving::{DEFAULT_LOG_LEVEL, LogConfig, LogFormat, SELF_SIGNED_DIR};
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,8 @@ pub(super) struct OidcFile {
     client_id: String,
     client_secret: Option<Secret>,
     client_secret_file: Option<PathBuf>,
-    redirect_url: String,
+    /// Default: `[reviewer] public_url` + `/auth/callback`.
+    redirect_url: Option<String>,
     username_claim: Option<String>,
     groups_claim: Option<String>,
     scopes: Option<Vec<String>>,
@@ -41,12 +42,38 @@ const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 
 /// The checked settings; `Err` is the message for the config error. `rel` resolves a path
-/// against the config file's directory.
+/// against the config file's directory; `public_url` is `[reviewer] public_url`, the one
+/// source of the page's address: the redirect URL defaults to its callback and, when both
+/// are set, must be on the same origin (else the sign-on cookie lands on another host).
 pub(super) fn settings(
     f: &OidcFile,
     rel: impl Fn(PathBuf) -> PathBuf,
+    public_url: Option<&str>,
 ) -> Result<OidcSettings, String> {
     let at = "[reviewer.oidc]";
+    let redirect_url = match (&f.redirect_url, public_url) {
+        (Some(r), None) => r.clone(),
+        (None, Some(p)) => format!(
+            "{}{}",
+            p.trim_end_matches('/'),
+            airlock_reviewer_ws::CALLBACK_PATH
+        ),
+        (None, None) => {
+            return Err(format!(
+                "{at}: set [reviewer] public_url (the page's address as browsers reach it) or redirect_url"
+            ));
+        }
+        (Some(r), Some(p)) => {
+            let origin = airlock_reviewer_ws::origin_of;
+            if origin(r).is_none() || origin(r) != origin(p) {
+                return Err(format!(
+                    "{at}: redirect_url {r:?} is not on [reviewer] public_url {p:?}; drop redirect_url (it defaults to public_url + {})",
+                    airlock_reviewer_ws::CALLBACK_PATH
+                ));
+            }
+            r.clone()
+        }
+    };
     let client_secret = match (&f.client_secret, &f.client_secret_file) {
         (Some(_), Some(_)) => {
             return Err(format!(
@@ -77,7 +104,7 @@ pub(super) fn settings(
         issuer: f.issuer.clone(),
         client_id: f.client_id.clone(),
         client_secret,
-        redirect_url: f.redirect_url.clone(),
+        redirect_url,
         username_claim: f
             .username_claim
             .clone()
@@ -134,7 +161,7 @@ mod tests {
 
     #[test]
     fn defaults_are_preferred_username_groups_and_eight_hours() {
-        let s = settings(&file(""), |p| p).expect("valid");
+        let s = settings(&file(""), |p| p, None).expect("valid");
         assert_eq!(s.username_claim, "preferred_username");
         assert_eq!(s.groups_claim, "groups");
         assert_eq!(s.scopes, ["openid", "profile", "email"]);
@@ -153,12 +180,16 @@ mod tests {
         let f = file("client_secret_file = \"secret\"");
         let base = dir.path().to_owned();
         let rel = |q: PathBuf| base.join(q);
-        assert!(settings(&f, rel).unwrap_err().contains("chmod 600"));
+        assert!(settings(&f, rel, None).unwrap_err().contains("chmod 600"));
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let s = settings(&f, |q| dir.path().join(q)).expect("valid");
+        let s = settings(&f, |q| dir.path().join(q), None).expect("valid");
         assert_eq!(s.client_secret.as_deref(), Some("s3cret"));
         let both = file("client_secret_file = \"secret\"\nclient_secret = \"x\"");
-        assert!(settings(&both, |q| q).unwrap_err().contains("not both"));
+        assert!(
+            settings(&both, |q| q, None)
+                .unwrap_err()
+                .contains("not both")
+        );
         assert!(
             !format!("{both:?}").contains("\"x\""),
             "secrets stay out of Debug"
@@ -186,12 +217,34 @@ mod tests {
     }
 
     #[test]
+    fn public_url_is_the_one_source_of_the_callback() {
+        let mut f = file("");
+        f.redirect_url = None;
+        let s = settings(&f, |p| p, Some("https://airlock.example/")).expect("valid");
+        assert_eq!(s.redirect_url, "https://airlock.example/auth/callback");
+        assert!(
+            settings(&f, |p| p, None)
+                .unwrap_err()
+                .contains("public_url")
+        );
+        // Both set, same origin: kept.
+        let s = settings(&file(""), |p| p, Some("https://Airlock.example:443")).expect("valid");
+        assert_eq!(s.redirect_url, "https://airlock.example/auth/callback");
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
-        let e = settings(&file("session_lifetime = \"48h\""), |p| p).unwrap_err();
+        let e = settings(&file("session_lifetime = \"48h\""), |p| p, None).unwrap_err();
         assert!(e.contains("session_lifetime"), "{e}");
         let mut f = file("");
-        f.redirect_url = "https://airlock.example/login".into();
-        assert!(settings(&f, |p| p).unwrap_err().contains("/auth/callback"));
+        f.redirect_url = Some("https://airlock.example/login".into());
+        assert!(
+            settings(&f, |p| p, None)
+                .unwrap_err()
+                .contains("/auth/callback")
+        );
+        let e = settings(&f, |p| p, Some("https://other.example")).unwrap_err();
+        assert!(e.contains("public_url"), "{e}");
         let e = toml::from_str::<OidcFile>(
             "issuer = \"x\"\nclient_id = \"y\"\nredirect_url = \"z\"\ntypo = 1",
         )

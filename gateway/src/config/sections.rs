@@ -235,3 +235,11 @@ pub(super) fn reviewer_limits(f: &ReviewerFile) -> Result<airlock_reviewer_ws::L
         )?,
     })
 }
+
+/// `[metrics]`: the operators' listener (docs/metrics.md).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MetricsFile {
+    /// `HOST:PORT` for `/metrics`, `/healthz` and `/readyz`; unset: no such listener.
+    pub(super) listen: Option<String>,
+}

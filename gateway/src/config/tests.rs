@@ -104,6 +104,21 @@ fn the_example_config_parses() {
 }
 
 #[test]
+fn the_metrics_listener_is_off_unless_configured() {
+    let c = Config::parse("", Path::new("a.toml")).expect("empty config");
+    assert_eq!(c.metrics_listen, None);
+    let c = Config::parse(
+        "[metrics]\nlisten = \"127.0.0.1:9464\"\n",
+        Path::new("a.toml"),
+    )
+    .expect("metrics listen");
+    assert_eq!(c.metrics_listen.map(|a| a.port()), Some(9464));
+    let err = Config::parse("[metrics]\nlisten = \"nowhere\"\n", Path::new("a.toml"))
+        .expect_err("a bad address");
+    assert!(err.to_string().contains("[metrics] listen"), "{err}");
+}
+
+#[test]
 fn target_containment_keys_are_checked() {
     let err = |body: &str| {
         Config::parse(

@@ -80,6 +80,11 @@ pub fn main(args: &[OsString]) -> ! {
             )),
         },
     };
+    // Before the pins exist: a path replaced from now on stops the command.
+    let pins = match super::pinwatch::watch(&policy.pins) {
+        Ok(w) => w,
+        Err(e) => die(&format!("sandbox: {e}")),
+    };
     let mask = block_signals();
     // SAFETY: single-threaded process (no runtime has started): fork is safe.
     let child = unsafe { libc::fork() };
@@ -89,7 +94,7 @@ pub fn main(args: &[OsString]) -> ! {
     if child == 0 {
         exec_child(&policy, &argv, &mask, user.as_ref(), scratch.as_deref());
     }
-    let status = watch(child, parent, parent_fd, &mask);
+    let status = watch(child, parent, parent_fd, &mask, pins.as_ref());
     kill_descendants();
     if made && let Some(d) = &scratch {
         let _ = std::fs::remove_dir_all(d);
@@ -170,6 +175,10 @@ fn exec_child(
     } else {
         match mask::mask(policy, scratch) {
             Ok(mask::Masked::Covered) => true,
+            // Approved scripts are pinned in the namespace: without one they cannot be.
+            Ok(mask::Masked::Unavailable(e)) if !policy.pins.is_empty() => die(&format!(
+                "sandbox: the approved script cannot be pinned without a mount namespace ({e})"
+            )),
             Ok(mask::Masked::Unavailable(_)) => false,
             Err(e) => die(&format!("the sandbox could not be applied: {e}")),
         }
@@ -243,6 +252,7 @@ fn watch(
     parent: libc::pid_t,
     parent_fd: Option<libc::c_int>,
     mask: &libc::sigset_t,
+    pins: Option<&super::pinwatch::PinWatch>,
 ) -> Status {
     const KILLED: Status = libc::SIGKILL;
     // SAFETY: signalfd on a set we built; poll/read on descriptors we own.
@@ -278,11 +288,28 @@ fn watch(
                     events: libc::POLLIN,
                     revents: 0,
                 },
+                libc::pollfd {
+                    fd: pins.map_or(-1, |p| p.fd),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
             // The parent is also checked every quarter second: a pidfd may say nothing until
             // the dead gateway is reaped (or exist at all, on an old kernel).
-            libc::poll(fds.as_mut_ptr(), 2, 250);
+            libc::poll(fds.as_mut_ptr(), 3, 250);
             if fds[1].revents != 0 {
+                return KILLED;
+            }
+            if fds[2].revents != 0
+                && let Some(path) = pins.and_then(|p| p.changed())
+            {
+                libc::kill(-child, libc::SIGKILL);
+                libc::kill(child, libc::SIGKILL);
+                let msg = format!(
+                    "airlock: {} was replaced while the approved command ran; the command was stopped\n",
+                    path.display()
+                );
+                libc::write(2, msg.as_ptr().cast(), msg.len());
                 return KILLED;
             }
             if fds[0].revents != 0 {

@@ -181,6 +181,38 @@ fn read_only(at: &Path, bind: bool) -> Result<(), MaskError> {
     Ok(())
 }
 
+/// Show `copy` (the gateway's copy of approved bytes) at `at`, read-only, for this namespace:
+/// whatever is written to the file at `at` meanwhile, this command reads the approved bytes.
+/// Not `noexec`: `./deploy.sh` must still run.
+fn pin(copy: &Path, at: &Path) -> Result<(), MaskError> {
+    bind(copy, at)?;
+    let options = mount_options(at).unwrap_or_default();
+    let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | kept_flags(&options);
+    // SAFETY: NUL-terminated string that outlives the call.
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            cstr(at).as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if rc < 0 {
+        return Err(err("cannot make the approved copy read-only at", at));
+    }
+    Ok(())
+}
+
+/// The options of the mount at exactly `at` (the last one: the pin just made).
+fn mount_options(at: &Path) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().rev().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f.len() > 5 && unescape(f[4]).as_path() == at).then(|| f[5].to_owned())
+    })
+}
+
 /// Mount flags a remount must keep (in a user namespace they are locked: dropping one fails).
 fn kept_flags(options: &str) -> libc::c_ulong {
     options.split(',').fold(0, |f, o| {
@@ -316,6 +348,10 @@ pub fn mask(policy: &Policy, scratch: Option<&Path>) -> Result<Masked, MaskError
     let whole_ro = policy.mode == super::Mode::ReadOnly;
     if let Err(e) = unshare() {
         return Ok(Masked::Unavailable(e));
+    }
+    // The approved scripts first: their paths may lie anywhere, even under a cover.
+    for (copy, at) in &policy.pins {
+        pin(copy, at)?;
     }
     // Opened in the new namespace (a bind's source must be in it), before its parent is
     // covered, so it can be bound back.

@@ -27,6 +27,7 @@
 pub mod guard;
 pub mod mask;
 pub mod orphans;
+pub mod pinwatch;
 pub mod privs;
 pub mod rules;
 pub mod seccomp;
@@ -83,12 +84,16 @@ pub struct Policy {
     /// Hand the command this binary open on this descriptor (the gated shell starts its
     /// read-only lines from it: `/proc/self/fd/N` cannot be replaced on disk).
     pub exe_fd: Option<i32>,
+    /// Files shown read-only at a path for the command's whole run: (the gateway's copy of
+    /// the approved bytes, the path the command runs). A script reviewers approved cannot be
+    /// rewritten under the command (see `crate::scripts`).
+    pub pins: Vec<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error(
-        "usage: airlock sandbox-exec [--read-only] [--hide PATH]… [--hide-prefix PATH]… [--scratch DIR | --scratch-in DIR] [--user NAME] [--unconfined] [--exe-fd N] -- PROGRAM [ARG…] ({0})"
+        "usage: airlock sandbox-exec [--read-only] [--hide PATH]… [--hide-prefix PATH]… [--scratch DIR | --scratch-in DIR] [--user NAME] [--unconfined] [--exe-fd N] [--pin COPY PATH]… -- PROGRAM [ARG…] ({0})"
     )]
     Usage(String),
 }
@@ -130,6 +135,11 @@ impl Policy {
             a.push("--exe-fd".into());
             a.push(fd.to_string().into());
         }
+        for (copy, at) in &self.pins {
+            a.push("--pin".into());
+            a.push(copy.into());
+            a.push(at.into());
+        }
         a.push("--".into());
         a
     }
@@ -144,6 +154,7 @@ impl Policy {
             user: None,
             unconfined: false,
             exe_fd: None,
+            pins: Vec::new(),
         };
         let mut it = args.iter();
         let value = |it: &mut std::slice::Iter<'_, OsString>, flag: &str| {
@@ -174,6 +185,11 @@ impl Policy {
                                 )
                             })?,
                     );
+                }
+                Some("--pin") => {
+                    let copy = absolute(value(&mut it, "--pin")?)?;
+                    let at = absolute(value(&mut it, "--pin")?)?;
+                    p.pins.push((copy, at));
                 }
                 Some("--hide") => p.hide.push(absolute(value(&mut it, "--hide")?)?),
                 Some("--hide-prefix") => p
@@ -297,6 +313,7 @@ impl Sandbox {
             user: user.map(str::to_owned),
             unconfined,
             exe_fd: None,
+            pins: Vec::new(),
         }
     }
 }
@@ -327,6 +344,7 @@ mod tests {
             user: Some("deploy".into()),
             unconfined: false,
             exe_fd: Some(9),
+            pins: vec![("/tmp/airlock-run-0/pin-1".into(), "/srv/x.sh".into())],
         };
         let mut args = p.to_args();
         args.remove(0);

@@ -225,6 +225,7 @@ mod tests {
             user: None,
             unconfined: false,
             exe_fd: None,
+            pins: Vec::new(),
         }
     }
 

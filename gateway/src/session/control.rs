@@ -148,7 +148,14 @@ fn targets(ctx: &SessionCtx) -> Answer {
 
 async fn explain(ctx: &SessionCtx, target: &str, command: &str) -> Answer {
     let shared = &ctx.shared;
-    let judged = shared.gate.judge(&ctx.agent, target, command).await;
+    let reader = crate::scripts::TargetReader {
+        targets: &shared.targets,
+        cwd: None,
+    };
+    let judged = shared
+        .gate
+        .judge(&ctx.agent, target, command, &reader)
+        .await;
     let (tier, decision, why, text, reasons, score, mode) = match &judged {
         Judged::Refused(deny) => (
             None,

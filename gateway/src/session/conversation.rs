@@ -18,6 +18,7 @@ use crate::config::Target;
 use crate::deny::{Deny, human_duration};
 use crate::gate::{Judged, Verdict};
 use crate::record::Witness;
+use crate::scripts::{Seen, TargetReader};
 use crate::state::Shared;
 use crate::targets::Mode;
 
@@ -51,6 +52,11 @@ pub trait Waiting {
     fn witness(&self) -> &Witness;
     /// Who asks, for what target, and why.
     fn ctx(&self) -> &SessionCtx;
+    /// The directory the command will start in, when it is not where every command starts
+    /// (the gated shell after a `cd`): relative paths of the files it runs resolve from here.
+    fn cwd(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// How the conversation ended.
@@ -87,6 +93,8 @@ struct Ask<'a> {
     pub timeout: Duration,
     /// The agent's stated reason (`AIRLOCK_REASON`).
     pub reason: Option<&'a str>,
+    /// The files the command runs, as reviewers will see them.
+    pub scripts: Vec<airlock_approvals::scripts::ScriptFile>,
 }
 
 /// `1 reviewer`, `2 reviewers`, or `1 from dba and 1 from sre by rule prod-db`.
@@ -127,8 +135,9 @@ pub fn countdown_text(head: &str, needs: &Quorum, present: usize, left: Duration
 #[derive(Debug)]
 pub enum Go {
     /// Run it on this target: read-only when no human approved it and it was judged low (what
-    /// "low" claims is then enforced by the sandbox), read-write otherwise.
-    Run(Target, Mode),
+    /// "low" claims is then enforced by the sandbox), read-write otherwise; the files it runs
+    /// must still hold what was judged ([`crate::scripts::verify`]).
+    Run(Target, Mode, Vec<Seen>),
     /// Not run; tell the agent [`Deny::line`].
     Refused(Deny),
     /// The agent withdrew it with ctrl-c (it has been told).
@@ -147,17 +156,22 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
         ctx.target.clone(),
         ctx.reason.clone(),
     );
-    let judged = shared.gate.judge(&agent, &target, command).await;
+    let reader = TargetReader {
+        targets: &shared.targets,
+        cwd: ui.cwd(),
+    };
+    let judged = shared.gate.judge(&agent, &target, command, &reader).await;
     if let Err(deny) = ui.witness().judged(command, &judged).await {
         return Go::Refused(deny);
     }
-    let (assessment, target, verdict) = match judged {
+    let (assessment, target, verdict, scripts) = match judged {
         Judged::Refused(deny) => return Go::Refused(deny),
         Judged::Classified {
             assessment,
             target,
             verdict,
-        } => (assessment, *target, verdict),
+            scripts,
+        } => (assessment, *target, verdict, scripts),
     };
     tracing::info!(tier = %assessment.tier, score = assessment.score, "command classified");
     let (needs, timeout) = match verdict {
@@ -168,7 +182,7 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
                 Tier::Low => Mode::ReadOnly,
                 Tier::Medium | Tier::High => Mode::ReadWrite,
             };
-            return Go::Run(target, mode);
+            return Go::Run(target, mode, scripts);
         }
         Verdict::Ask { needs, timeout } => (needs, timeout),
     };
@@ -179,11 +193,12 @@ pub async fn decide<W: Waiting>(command: &str, ui: &mut W) -> Go {
         needs,
         timeout,
         reason: reason.as_deref(),
+        scripts: scripts.iter().map(|s| s.file.clone()).collect(),
     };
     match ask(&shared, question, ui).await {
         // The access grant may have ended while reviewers decided.
         Answer::Approved { .. } => match shared.gate.grant_ok(&agent, &target.name).await {
-            Ok(()) => Go::Run(target, Mode::ReadWrite),
+            Ok(()) => Go::Run(target, Mode::ReadWrite, scripts),
             Err(deny) => Go::Refused(deny),
         },
         Answer::Denied(deny) => Go::Refused(deny),
@@ -211,6 +226,7 @@ pub async fn ask_access<W: Waiting>(
         needs,
         timeout,
         reason: Some(reason),
+        scripts: Vec::new(),
     };
     ask(&shared, question, ui).await
 }
@@ -274,6 +290,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         return Answer::Denied(deny);
     }
     let req = NewRequest {
+        scripts: ask.scripts.clone(),
         node: shared.limits.node.clone(),
         session_id: ui.witness().id().to_owned(),
         agent: agent.clone(),
@@ -296,6 +313,7 @@ async fn ask<W: Waiting>(shared: &Shared, ask: Ask<'_>, ui: &mut W) -> Answer {
         }
     };
     let rid = ticket.request.id.clone();
+    tracing::Span::current().record("request", rid.as_str());
     if let RequestKind::Access { duration_s } = kind {
         // Reviewers decide an access request only once its ask is in the ledger.
         let logged = shared

@@ -18,6 +18,7 @@ use super::{DENIED_EXIT, SessionCtx, Tx, clamp16, end_with, line, refuse};
 use crate::deny::{Deny, human_duration};
 use crate::grants::GrantWatch;
 use crate::record::Witness;
+use crate::scripts::{self, Bound, TargetReader};
 use crate::targets::{self, Control, Exit, Output, Process, PtyParams};
 
 /// Stdin an agent may send while its command waits for approval; beyond this it must wait.
@@ -102,8 +103,8 @@ impl Exec {
 
     async fn go(&mut self, command: &str) -> (SessionOutcome, Option<Exit>) {
         let shared = self.ctx.shared.clone();
-        let (target, mode) = match conversation::decide(command, self).await {
-            Go::Run(t, mode) => (t, mode),
+        let (target, mode, seen) = match conversation::decide(command, self).await {
+            Go::Run(t, mode, seen) => (t, mode, seen),
             Go::Refused(deny) => return self.deny(deny).await,
             Go::Withdrawn | Go::Gone => return (SessionOutcome::Withdrawn, None),
         };
@@ -113,18 +114,37 @@ impl Exec {
         if let Err(deny) = self.witness.started(command, mode).await {
             return self.deny(deny).await;
         }
+        // What runs is what was judged: the files it runs still hold the bytes reviewers saw,
+        // and (local targets) those bytes are pinned at their paths while it runs.
+        let reader = TargetReader {
+            targets: &shared.targets,
+            cwd: None,
+        };
+        if let Err(deny) = scripts::verify(&target, &seen, &reader).await {
+            return self.deny(deny).await;
+        }
+        let bound = if matches!(target.kind, crate::config::TargetKind::Local(_)) {
+            match Bound::write(shared.targets.pin_dir(), &seen) {
+                Ok(b) => b,
+                Err(deny) => return self.deny(deny).await,
+            }
+        } else {
+            Bound::default()
+        };
         let grant = shared
             .grants
             .watch(&self.ctx.agent.name, &target.name, target.requires_grant);
         let proc = match shared
             .targets
-            .spawn(&target, command, self.pty.as_ref(), mode)
+            .spawn_pinned(&target, command, self.pty.as_ref(), mode, &bound.pins)
             .await
         {
             Ok(p) => p,
             Err(deny) => return self.deny(deny).await,
         };
-        self.relay(proc, grant).await
+        let ended = self.relay(proc, grant).await;
+        drop(bound);
+        ended
     }
 
     /// Relay output and input until the command has exited and its output is drained.

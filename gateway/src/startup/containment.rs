@@ -73,31 +73,6 @@ fn hidden(config: &Config) -> Vec<PathBuf> {
     hide
 }
 
-/// The data dir holds the database, keys and recordings: made 0700 when it is new; an existing
-/// one that others can enter is named in the log (the operator's choice, not ours to change).
-pub fn private_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
-    if dir.exists() {
-        if let Ok(m) = std::fs::metadata(dir)
-            && m.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(
-                dir = %dir.display(),
-                mode = format!("{:o}", m.permissions().mode() & 0o777),
-                "the data dir is open to other users (database, keys, recordings): chmod 700 it"
-            );
-        }
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| StartError::DataDir {
-            path: dir.display().to_string(),
-            msg: e.to_string(),
-        })
-}
-
 /// This uid's run dir in the temp dir: made 0711 (others may pass, not list), and refused if
 /// someone else made it first (another user could otherwise read sessions' scratch dirs).
 fn run_dir() -> Result<(PathBuf, PathBuf), StartError> {

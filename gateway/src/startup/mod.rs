@@ -35,8 +35,14 @@ pub enum StartError {
     LedgerKey { path: String, msg: String },
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// A secret others can read, or an agent list others can write (names the file).
+    #[error("{0}")]
+    Permissions(String),
     #[error(transparent)]
     Continuity(#[from] crate::continuity::ContinuityError),
+    /// `[reviewer] tls_*`: names the certificate or key file.
+    #[error("[reviewer] TLS: {0}")]
+    ReviewerTls(#[from] airlock_reviewer_ws::TlsError),
     #[error(
         "node name {node:?} is in use: another gateway with it is running on this database (its heartbeat moved {ago_ms} ms ago). Give this one its own `node = \"…\"`, or stop the other"
     )]
@@ -44,6 +50,7 @@ pub enum StartError {
 }
 
 mod containment;
+pub mod files;
 
 /// What start-up found, for the banner.
 pub struct StartInfo {
@@ -64,6 +71,9 @@ pub struct StartInfo {
 pub struct Gateway {
     pub config: Arc<Config>,
     pub info: StartInfo,
+    /// The reviewer listener's certificate (`[reviewer] tls_*`), loaded at start so a bad one
+    /// stops it; `None`: plain HTTP.
+    pub reviewer_tls: Option<Arc<airlock_reviewer_ws::Tls>>,
     pub(crate) store: Store,
     pub(crate) broker: Broker,
     pub(crate) audit: Audit,
@@ -76,6 +86,11 @@ pub struct Gateway {
     /// The drain's strong handle on the sessions in flight (see [`Sessions`]).
     pub(crate) alive: mpsc::Sender<()>,
     pub(crate) drained: mpsc::Receiver<()>,
+    /// What the layers count (docs/metrics.md).
+    pub(crate) metrics: crate::metrics::Metrics,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`[metrics] listen`), bound by
+    /// the binary; `None`: nowhere but `/healthz` and `/readyz` on the reviewer listener.
+    pub metrics_listener: Option<tokio::net::TcpListener>,
 }
 
 impl Gateway {
@@ -106,14 +121,21 @@ impl Gateway {
                 });
             }
         }
-        containment::private_data_dir(&config.data_dir)?;
+        files::check_secrets(&config)?;
+        files::private_data_dir(&config.data_dir)?;
+        files::hold_serve_lock(&config.data_dir)?;
         std::fs::create_dir_all(config.recordings_dir()).map_err(|e| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             msg: e.to_string(),
         })?;
         Continuity::precheck(&config.data_dir, &config.database_url)?;
+        let reviewer_tls = match config.reviewer_tls.clone() {
+            Some(source) => Some(Arc::new(airlock_reviewer_ws::Tls::load(source)?)),
+            None => None,
+        };
         let store =
             Store::connect_within(&config.database_url, config.database_connect_timeout).await?;
+        files::private_database(&config.database_url)?;
         if store.is_postgres() {
             node_is_free(&store, &config).await?;
         }
@@ -157,6 +179,7 @@ impl Gateway {
         let local = containment::open(&config)?;
         let containment = containment::status_lines(&config, &local);
         let config = Arc::new(config);
+        let metrics = crate::metrics::Metrics::new(ledger.counts());
         let audit = Audit::new(ledger.clone());
         let broker = Broker::for_node(
             store.clone(),
@@ -167,9 +190,15 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let (alive, drained) = mpsc::channel(1);
         let shared = Arc::new(Shared {
-            gate: Gate::new(config.clone(), store.clone(), continuity.clone()),
+            gate: Gate::new(config.clone(), store.clone(), continuity.clone())
+                .with_metrics(metrics.clone()),
             broker: broker.clone(),
-            records: Records::new(store.clone(), audit.clone(), config.recordings_dir()),
+            records: Records::new(
+                store.clone(),
+                audit.clone(),
+                config.recordings_dir(),
+                metrics.clone(),
+            ),
             targets: Targets::new(audit.clone(), local),
             limits: Limits {
                 node: config.node.clone(),
@@ -193,6 +222,7 @@ impl Gateway {
                 ledger_key_created,
                 containment,
             },
+            reviewer_tls,
             ssh: Arc::new(ssh_config(key)),
             continuity,
             store,
@@ -202,6 +232,8 @@ impl Gateway {
             stop,
             alive,
             drained,
+            metrics,
+            metrics_listener: None,
             config,
         })
     }

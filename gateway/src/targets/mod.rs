@@ -152,12 +152,22 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// Where approved copies of scripts are written for pinning (hidden from every command).
+    pub fn pin_dir(&self) -> &std::path::Path {
+        &self.local.sandbox.run_dir
+    }
+
     pub fn new(audit: Audit, local: Local) -> Self {
         Self {
             upstream: Upstream::default(),
             audit,
             local,
         }
+    }
+
+    /// Whether upstream target `name`'s connection is open now (for metrics).
+    pub fn upstream_connected(&self, name: &str) -> bool {
+        self.upstream.connected(name)
     }
 
     /// Start `command` on `target`, on a PTY when `pty` is given, writing only if `mode`
@@ -169,16 +179,38 @@ impl Targets {
         pty: Option<&PtyParams>,
         mode: Mode,
     ) -> Result<Process, Deny> {
+        self.spawn_pinned(target, command, pty, mode, &[]).await
+    }
+
+    /// [`Targets::spawn`], with approved files pinned at their paths for the command's whole
+    /// run: (the gateway's copy, the path) — on local targets, in the command's mount
+    /// namespace. Upstream hosts get no pins (the files were verified just before).
+    pub async fn spawn_pinned(
+        &self,
+        target: &Target,
+        command: &str,
+        pty: Option<&PtyParams>,
+        mode: Mode,
+        pins: &[(PathBuf, PathBuf)],
+    ) -> Result<Process, Deny> {
         let term = pty.map(|p| p.term.as_str());
         match &target.kind {
             TargetKind::Local(l) => {
                 self.local.ready(&target.name, l)?;
-                let argv = self.local.helper(
+                let mut argv = self.local.helper(
                     l,
                     mode,
                     Scratch::MakeIn(self.local.sandbox.run_dir.clone()),
                     None,
                 );
+                if !pins.is_empty() {
+                    // The helper's argv ends in `--`: the pins go before it.
+                    let end = argv.pop();
+                    for (copy, at) in pins {
+                        argv.extend(["--pin".into(), copy.into(), at.into()]);
+                    }
+                    argv.extend(end);
+                }
                 let who = Local::identity(Local::user(l)?.as_ref());
                 let start = local::Start {
                     argv: Local::bash(l, argv, command),

@@ -82,6 +82,22 @@ impl Upstream {
         self.connects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether target `name`'s connection is open now (one being made counts as not).
+    pub fn connected(&self, name: &str) -> bool {
+        let slot = self
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
+        slot.and_then(|s| {
+            s.try_lock()
+                .ok()
+                .map(|h| h.as_ref().is_some_and(|h| !h.is_closed()))
+        })
+        .unwrap_or(false)
+    }
+
     async fn connect(
         &self,
         name: &str,

@@ -1,5 +1,6 @@
 //! The detail pane's lines for one request, wrapped to a width: a command (header, flags, who
-//! must approve, the whole command, the stated reason, the classifier's reasons) or an access
+//! must approve, the whole command, the stated reason, the classifier's reasons, the files it
+//! runs — drawn by [`super::scripts`]) or an access
 //! request (`ACCESS: deploy-bot asks for prod for 1h`, who must approve, the reason, what an
 //! approval grants). Split from [`super::ui`], which draws them.
 
@@ -71,6 +72,7 @@ pub(crate) fn detail_lines(
             (reason.text.clone(), Style::new(), false),
         ]);
     }
+    super::scripts::script_paras(r, &mut paras);
     finish(r, &paras, width)
 }
 

@@ -9,8 +9,12 @@
 //! only the documented protocol and API, so it doubles as a reference client.
 
 mod detail;
+mod scripts;
 mod state;
+mod trust;
 mod ui;
+
+pub use trust::Trust;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +34,9 @@ pub enum ClientError {
     Token(String),
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    /// `--ca`: the certificates to trust cannot be used.
+    #[error("--ca {0}")]
+    Trust(String),
 }
 
 /// Reconnect delays grow to this.
@@ -42,7 +49,7 @@ const SCREEN_EVERY: Duration = Duration::from_secs(2);
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, token: &str) -> Result<Ws, ClientError> {
+async fn connect(url: &str, token: &str, trust: &Trust) -> Result<Ws, ClientError> {
     let conn_err = |e: String| ClientError::Connect {
         url: url.to_owned(),
         msg: e,
@@ -55,9 +62,12 @@ async fn connect(url: &str, token: &str) -> Result<Ws, ClientError> {
         .map_err(|_| conn_err("token has invalid characters".into()))?;
     req.headers_mut().insert("Authorization", value);
     // Bounded: the client reconnects from its own loop and must stay responsive.
-    let attempt = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(req))
-        .await
-        .map_err(|_| conn_err(format!("no answer within {CONNECT_TIMEOUT:?}")))?;
+    let attempt = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_tls_with_config(req, None, false, trust.ws.clone()),
+    )
+    .await
+    .map_err(|_| conn_err(format!("no answer within {CONNECT_TIMEOUT:?}")))?;
     match attempt {
         Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) if resp.status() == 401 => {
@@ -94,11 +104,12 @@ async fn fetch_screen(http: &reqwest::Client, base: &str, token: &str, session: 
     }
 }
 
-pub async fn run(url: &str, token: &str) -> Result<(), ClientError> {
+/// Review on `url` (`ws://` or `wss://`, verified with `trust`) until the reviewer quits.
+pub async fn run(url: &str, token: &str, trust: Trust) -> Result<(), ClientError> {
     // Fail before taking over the terminal if the gateway is not there or the token is bad.
-    let first = connect(url, token).await?;
+    let first = connect(url, token, &trust).await?;
     let mut terminal = ratatui::try_init()?;
-    let result = session(&mut terminal, url, token, first).await;
+    let result = session(&mut terminal, url, token, first, &trust).await;
     ratatui::restore();
     result
 }
@@ -108,8 +119,9 @@ async fn session(
     url: &str,
     token: &str,
     first: Ws,
+    trust: &Trust,
 ) -> Result<(), ClientError> {
-    let http = reqwest::Client::new();
+    let http = trust.http.clone();
     let base = http_base(url);
     let mut keys = EventStream::new();
     let mut st = State::new();
@@ -128,7 +140,7 @@ async fn session(
                     && Instant::now() >= *retry_at
                 {
                     let attempt = *attempt;
-                    match connect(url, token).await {
+                    match connect(url, token, trust).await {
                         Ok(w) => {
                             ws = Some(w);
                             st.link = Link::Up;

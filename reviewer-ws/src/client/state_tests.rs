@@ -13,6 +13,7 @@ fn req(id: &str, tier: Tier, target: &str, command: &str) -> RequestMsg {
 /// A request whose quorum is `needs` (a rule's, with its groups and excluded owner).
 fn needing(id: &str, tier: Tier, target: &str, command: &str, needs: Quorum) -> RequestMsg {
     let view = airlock_approvals::RequestView {
+        scripts: Vec::new(),
         id: id.into(),
         session_id: "ab".into(),
         agent: "bot".into(),

@@ -400,25 +400,13 @@ async fn finish(
     Ok(id)
 }
 
-/// A browser request from another origin (logout must come from the page itself).
-fn cross_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return false;
-    };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.to_str().ok().and_then(|o| {
-        o.split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/'))
-    });
-    !matches!((origin_host, host), (Some(o), Some(h)) if o == h)
-}
-
 /// `POST /auth/logout`: end the session on every node and drop the cookie.
 async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let Some(sso) = st.sso.clone() else {
         return not_configured();
     };
-    if cross_origin(&headers) {
+    // Logout must come from the page itself (see `origin`).
+    if !st.origin_allowed(&headers) {
         return json_answer(
             StatusCode::FORBIDDEN,
             json!({ "error": "cross-origin logout refused" }),

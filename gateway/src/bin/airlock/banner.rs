@@ -26,6 +26,9 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
     );
     put!(out, "airlock: ssh listening on {ssh}");
     put!(out, "airlock: reviewers listening on {rev}");
+    if let Some(Ok(m)) = gw.metrics_listener.as_ref().map(|l| l.local_addr()) {
+        put!(out, "airlock: metrics listening on {m}");
+    }
     put!(out, "  data dir    {}", c.data_dir.display());
     put!(
         out,
@@ -52,6 +55,19 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
             "existing"
         }
     );
+    if let Some(tls) = &gw.reviewer_tls {
+        put!(
+            out,
+            "  reviewer    https (TLS), certificate {}{}",
+            tls.cert_path().display(),
+            match (tls.is_self_signed(), tls.created()) {
+                (true, true) => " (self-signed, generated now)",
+                (true, false) => " (self-signed)",
+                _ => "",
+            }
+        );
+        put!(out, "              sha256 {}", tls.fingerprint());
+    }
     put!(out, "  targets     {}", targets.join(", "));
     put!(
         out,
@@ -73,6 +89,7 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
         "built-in default" => String::new(),
         s => format!(" --config {s}"),
     };
+    let (exe, installed) = invoked_as();
     out.push('\n');
     put!(out, "Next steps:");
     put!(
@@ -91,11 +108,11 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
     );
     put!(
         out,
-        "  2. Create a reviewer token (shown once):  airlock{cfg} reviewer add alice"
+        "  2. Create a reviewer token (shown once):  {exe}{cfg} reviewer add alice"
     );
     put!(
         out,
-        "  3. Review requests:                       read -rs AIRLOCK_TOKEN; export AIRLOCK_TOKEN; airlock{cfg} review"
+        "  3. Review requests:                       read -rs AIRLOCK_TOKEN; export AIRLOCK_TOKEN; {exe}{cfg} review"
     );
     put!(
         out,
@@ -111,7 +128,33 @@ pub fn print(gw: &Gateway, ssh: std::net::SocketAddr, rev: std::net::SocketAddr)
         ssh.port(),
         gw.info.host_key_line
     );
+    if !installed {
+        put!(
+            out,
+            "  (`airlock` on your PATH is not this binary; to install it:  cargo install --path gateway --locked)"
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
+}
+
+/// How the operator runs this binary: `airlock` when that name on `PATH` is this very file
+/// (installed), else its full path (e.g. `target/release/airlock` after `cargo run`), so the
+/// printed next steps work when pasted.
+fn invoked_as() -> (String, bool) {
+    let Ok(me) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return ("airlock".into(), true);
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .filter_map(|d| d.join("airlock").canonicalize().ok())
+            .next()
+            .is_some_and(|found| found == me)
+    });
+    if on_path {
+        ("airlock".into(), true)
+    } else {
+        (me.display().to_string(), false)
+    }
 }

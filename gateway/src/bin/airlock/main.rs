@@ -2,6 +2,7 @@
 
 mod banner;
 mod cli;
+mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,11 @@ enum Cmd {
         /// AIRLOCK_TOKEN; it is never taken on the command line, where `ps` would show it.
         #[arg(long, value_name = "FILE")]
         token_file: Option<std::path::PathBuf>,
+        /// Trust only the certificates in this PEM file for wss:// (a private CA, or the
+        /// gateway's self-signed certificate; default: the system's roots, or the config's
+        /// self-signed certificate).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<std::path::PathBuf>,
     },
     /// Classify a command the way the gateway would: tier, score and reasons.
     Classify {
@@ -99,6 +105,9 @@ enum Cmd {
         /// List the markers (commands, decisions, exit statuses) with their times.
         #[arg(long, conflicts_with = "cat")]
         markers: bool,
+        /// Write a plain asciicast v2 file for `asciinema` (`-` for stdout).
+        #[arg(long, conflicts_with_all = ["speed", "idle_limit", "from_marker", "cat", "markers"])]
+        export: Option<PathBuf>,
     },
     /// The audit ledger: signing key, export, offline verification.
     #[command(subcommand)]
@@ -109,6 +118,24 @@ enum Cmd {
     /// Serve MCP on stdio for an agent: its tools run through this gateway as the agent
     /// (needs no gateway config).
     Mcp(cli::mcp::McpArgs),
+    /// Check a release tarball against its signed SHA-256 file (from scripts/package.sh).
+    /// Exit 0: verified; 1: it does not verify; 2: a file or the key cannot be read.
+    VerifyRelease {
+        tarball: PathBuf,
+        /// The release signing key: `ed25519:BASE64`, or a file holding it or a PEM PUBLIC KEY.
+        #[arg(long)]
+        pubkey: String,
+    },
+    /// Copy the SQLite database consistently (safe while the gateway runs) into FILE, which
+    /// must not exist, and print the ledger head at that moment.
+    Backup { file: PathBuf },
+    /// Put a backup in place of the configured SQLite database (the gateway must be stopped).
+    Restore {
+        file: PathBuf,
+        /// Replace an existing database (it and ledger.head are moved aside, not deleted).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -327,6 +354,9 @@ fn main() -> ExitCode {
     if let Cmd::Mcp(args) = &cli.cmd {
         return cli::mcp::main(args);
     }
+    if let Cmd::VerifyRelease { tarball, pubkey } = &cli.cmd {
+        return cli::release::verify(tarball, pubkey);
+    }
     if let Cmd::Policy(p) = &cli.cmd {
         return match p {
             PolicyCmd::Check {
@@ -366,10 +396,15 @@ async fn async_main(cli: Cli) -> Result<()> {
         Cmd::Whitelist(c) => cli::whitelist::run(config, c).await,
         Cmd::Grant(c) => cli::grant::run(config, c).await,
         Cmd::Agents(AgentsCmd::Show { name, json }) => cli::agents::show(config, &name, json).await,
-        Cmd::Review { url, token_file } => {
+        Cmd::Review {
+            url,
+            token_file,
+            ca,
+        } => {
             let token = cli::review::token(token_file.as_deref())?;
-            let url = url.unwrap_or_else(|| format!("ws://{}/ws", config.reviewer_listen));
-            airlock_reviewer_ws::client::run(&url, &token)
+            let (url, ca) = cli::review::endpoint(&config, url, ca);
+            let trust = airlock_reviewer_ws::client::Trust::new(ca.as_deref())?;
+            airlock_reviewer_ws::client::run(&url, &token, trust)
                 .await
                 .map_err(Into::into)
         }
@@ -405,6 +440,7 @@ async fn async_main(cli: Cli) -> Result<()> {
             from_marker,
             cat,
             markers,
+            export,
         } => {
             // A .cast path needs no database; an id does.
             let s = if session.ends_with(".cast") {
@@ -419,6 +455,7 @@ async fn async_main(cli: Cli) -> Result<()> {
                 from_marker,
                 cat,
                 markers,
+                export,
             };
             cli::sessions::replay(&config, s.as_ref(), args).await
         }
@@ -427,29 +464,55 @@ async fn async_main(cli: Cli) -> Result<()> {
             let s = cli::operator::store(&config).await?;
             cli::ledger::export(&s, since).await
         }
+        Cmd::Backup { file } => cli::backup::backup(&config, &file).await,
+        Cmd::Restore { file, force } => cli::backup::restore(&config, &file, force).await,
         // Handled before the runtime starts: they have their own exit codes.
-        Cmd::Policy(_) | Cmd::Ledger(LedgerCmd::Verify { .. }) | Cmd::Mcp(_) => Ok(()),
+        Cmd::Policy(_)
+        | Cmd::Ledger(LedgerCmd::Verify { .. })
+        | Cmd::Mcp(_)
+        | Cmd::VerifyRelease { .. } => Ok(()),
     }
 }
 
 async fn serve(config: Config) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,russh=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(&config.log)?;
     let ssh = tokio::net::TcpListener::bind(config.ssh_listen)
         .await
         .with_context(|| format!("binding SSH on {}", config.ssh_listen))?;
     let reviewers = tokio::net::TcpListener::bind(config.reviewer_listen)
         .await
         .with_context(|| format!("binding reviewers on {}", config.reviewer_listen))?;
-    let gw = Gateway::open(config).await?;
+    // `/metrics` is unauthenticated (docs/metrics.md): bound only where configured.
+    let metrics = match config.metrics_listen {
+        Some(a) => {
+            if !a.ip().is_loopback() {
+                tracing::warn!(listen = %a, "[metrics] listen is beyond loopback and unauthenticated: firewall it to your scrapers");
+            }
+            Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("binding metrics on {a}"))?,
+            )
+        }
+        None => None,
+    };
+    let mut gw = Gateway::open(config).await?;
+    gw.metrics_listener = metrics;
     let ssh_addr = ssh.local_addr()?;
     let rev_addr = reviewers.local_addr()?;
     banner::print(&gw, ssh_addr, rev_addr);
+    // SIGHUP (`systemctl reload`) must never kill the gateway mid-session, and must not be
+    // mistaken for a config reload: say what it does (the reviewer TLS listener re-reads its
+    // certificate on the same signal) and what it does not.
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::warn!(
+                    "SIGHUP: the configuration, rule packs, agents and targets are NOT reloaded (restart the gateway to apply changes); only a reviewer TLS certificate is re-read"
+                );
+            }
+        });
+    }
     let shutdown = async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

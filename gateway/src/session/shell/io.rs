@@ -247,4 +247,8 @@ impl Waiting for Sh {
     fn ctx(&self) -> &SessionCtx {
         &self.ctx
     }
+
+    fn cwd(&self) -> Option<&str> {
+        Some(&self.cwd)
+    }
 }

@@ -31,6 +31,7 @@ use super::{DENIED_EXIT, SessionCtx, Tx, refuse};
 use crate::deny::{Deny, human_duration};
 use crate::grants::GrantWatch;
 use crate::record::Witness;
+use crate::scripts::{self, TargetReader};
 use crate::targets::shell::Shell;
 use crate::targets::{Control, Exit, Mode, Output, PtyParams};
 use editor::{Editor, Event};
@@ -216,7 +217,18 @@ impl Sh {
                 return end;
             }
             let step = match go {
-                Go::Run(_, mode) => self.run_unit(&command, mode).await,
+                Go::Run(target, mode, seen) => {
+                    // The files it runs must still hold what was judged. The persistent shell
+                    // runs units in one long-lived namespace, so they are checked, not pinned.
+                    let reader = TargetReader {
+                        targets: &self.ctx.shared.targets,
+                        cwd: Some(&self.cwd),
+                    };
+                    match scripts::verify(&target, &seen, &reader).await {
+                        Ok(()) => self.run_unit(&command, mode).await,
+                        Err(deny) => self.refused(deny).await,
+                    }
+                }
                 Go::Refused(deny) => self.refused(deny).await,
                 Go::Withdrawn => {
                     self.last_status = 130;

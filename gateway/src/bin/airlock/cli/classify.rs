@@ -31,6 +31,18 @@ pub fn print_human(out: &mut impl Write, a: &Assessment) -> std::io::Result<()> 
     for r in &a.reasons {
         writeln!(out, "  - [{}] {} ({})", r.tier, r.text, r.rule)?;
     }
+    // The gateway judges these files too when the command runs (docs/classifier.md).
+    for f in &a.files {
+        let role = serde_json::to_value(f.role)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  runs {} as {role}: the gateway reads and judges it on the target when it runs",
+            f.path
+        )?;
+    }
     Ok(())
 }
 

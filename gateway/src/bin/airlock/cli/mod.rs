@@ -4,6 +4,7 @@
 //! auditing a change).
 
 pub mod agents;
+pub mod backup;
 pub mod classify;
 pub mod grant;
 pub mod ledger;
@@ -11,6 +12,7 @@ pub mod mcp;
 pub mod operator;
 pub mod policy;
 pub mod proposals;
+pub mod release;
 pub mod review;
 pub mod reviewer;
 pub mod sessions;

@@ -35,8 +35,8 @@ pub async fn audit(s: &Store, event: Event) -> Result<()> {
 /// ledger head file like the gateway checks it: an operator command never writes into a
 /// database that replaced the real one (it would create a fresh file where one was deleted).
 pub async fn store(config: &Config) -> Result<Store> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    // 0700 like the gateway makes it: the CLI often runs first (`reviewer add`).
+    airlock_gateway::startup::files::private_data_dir(&config.data_dir)?;
     airlock_gateway::continuity::Continuity::precheck(&config.data_dir, &config.database_url)?;
     let store = Store::connect_within(&config.database_url, config.database_connect_timeout)
         .await

@@ -139,6 +139,7 @@ pub async fn propose(config: &Config, s: &Store, from: From, json: bool) -> Resu
         let p = s
             .propose_whitelist(
                 &NewWhitelist {
+                    scripts: &[],
                     agent: w.agent.as_deref(),
                     target: w.target.as_deref(),
                     pattern: &w.pattern,

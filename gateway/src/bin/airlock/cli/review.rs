@@ -39,3 +39,33 @@ pub fn token(file: Option<&Path>) -> Result<String> {
         ),
     }
 }
+
+/// Where to connect and which certificates to trust: `--url`/`--ca` when given; else the
+/// config's listener (`wss://` when it has TLS; `0.0.0.0`/`::` reached on loopback) and, for
+/// a self-signed listener, its own certificate.
+pub fn endpoint(
+    config: &airlock_gateway::config::Config,
+    url: Option<String>,
+    ca: Option<std::path::PathBuf>,
+) -> (String, Option<std::path::PathBuf>) {
+    use airlock_reviewer_ws::TlsSource;
+    let mut at = config.reviewer_listen;
+    if at.ip().is_unspecified() {
+        at.set_ip(if at.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let url = url.unwrap_or_else(|| match config.reviewer_tls {
+        Some(_) => format!("wss://{at}/ws"),
+        None => format!("ws://{at}/ws"),
+    });
+    let ca = ca.or_else(|| match &config.reviewer_tls {
+        Some(TlsSource::SelfSigned { dir, .. }) => {
+            Some(dir.join(airlock_reviewer_ws::tls::SELF_SIGNED_CERT))
+        }
+        _ => None,
+    });
+    (url, ca)
+}

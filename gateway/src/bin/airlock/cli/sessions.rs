@@ -106,14 +106,27 @@ pub struct ReplayArgs {
     pub from_marker: Option<usize>,
     pub cat: bool,
     pub markers: bool,
+    pub export: Option<PathBuf>,
 }
 
 pub async fn replay(config: &Config, store: Option<&Store>, a: ReplayArgs) -> Result<()> {
     let path = locate(config, store, &a.session).await?;
-    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let rec = Recording::read(std::io::BufReader::new(file))
-        .with_context(|| format!("reading {}", path.display()))?;
+    let rec = Recording::open(&path).with_context(|| format!("reading {}", path.display()))?;
+    if let Some(file) = &a.export {
+        if file.as_os_str() == "-" {
+            return replay::export(&rec, &mut std::io::stdout().lock()).map_err(Into::into);
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        let f = opts
+            .open(file)
+            .with_context(|| format!("creating {} (it must not exist)", file.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        replay::export(&rec, &mut w).with_context(|| format!("writing {}", file.display()))?;
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
+
     if a.markers {
         for (i, m) in rec.markers().enumerate() {
             writeln!(out, "{}\t{:.3}s\t{}", i + 1, m.time, m.data)?;

@@ -79,6 +79,7 @@ async fn store_one(s: &Store, c: &Checked, by: &str) -> Result<WhitelistEntry> {
     let w = &c.wanted;
     let e = s
         .add_whitelist(&NewWhitelist {
+            scripts: &[],
             agent: w.agent.as_deref(),
             target: w.target.as_deref(),
             pattern: &w.pattern,
