@@ -228,7 +228,10 @@ async fn an_unreachable_postgres_fails_start_in_one_clear_error_within_its_conne
     .await;
     assert_ne!(code, Some(0));
     assert!(took <= Duration::from_secs(7), "took {took:?}: {err}");
-    assert!(err.contains("within 2s"), "the configured timeout is the one named: {err}");
+    assert!(
+        err.contains("within 2s"),
+        "the configured timeout is the one named: {err}"
+    );
     assert_eq!(
         err.matches("cannot reach the database").count(),
         1,

@@ -159,24 +159,28 @@ fn bind(from: &Path, to: &Path) -> Result<(), MaskError> {
 }
 
 fn read_only(at: &Path, bind: bool) -> Result<(), MaskError> {
-    let flags = libc::MS_REMOUNT
-        | libc::MS_RDONLY
+    let flags = libc::MS_RDONLY
         | libc::MS_NOSUID
         | libc::MS_NODEV
         | libc::MS_NOEXEC
         | if bind { libc::MS_BIND } else { 0 };
+    remount(at, flags, "cannot make read-only")
+}
+
+/// Remount the mount at `at` with `flags` (MS_REMOUNT added).
+fn remount(at: &Path, flags: libc::c_ulong, what: &'static str) -> Result<(), MaskError> {
     // SAFETY: NUL-terminated string that outlives the call.
     let rc = unsafe {
         libc::mount(
             std::ptr::null(),
             cstr(at).as_ptr(),
             std::ptr::null(),
-            flags,
+            libc::MS_REMOUNT | flags,
             std::ptr::null(),
         )
     };
     if rc < 0 {
-        return Err(err("cannot make read-only", at));
+        return Err(err(what, at));
     }
     Ok(())
 }
@@ -187,21 +191,11 @@ fn read_only(at: &Path, bind: bool) -> Result<(), MaskError> {
 fn pin(copy: &Path, at: &Path) -> Result<(), MaskError> {
     bind(copy, at)?;
     let options = mount_options(at).unwrap_or_default();
-    let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | kept_flags(&options);
-    // SAFETY: NUL-terminated string that outlives the call.
-    let rc = unsafe {
-        libc::mount(
-            std::ptr::null(),
-            cstr(at).as_ptr(),
-            std::ptr::null(),
-            flags,
-            std::ptr::null(),
-        )
-    };
-    if rc < 0 {
-        return Err(err("cannot make the approved copy read-only at", at));
-    }
-    Ok(())
+    remount(
+        at,
+        libc::MS_BIND | libc::MS_RDONLY | kept_flags(&options),
+        "cannot make the approved copy read-only at",
+    )
 }
 
 /// The options of the mount at exactly `at` (the last one: the pin just made).
@@ -266,28 +260,16 @@ fn remount_read_only(keep_writable: impl Fn(&Path) -> bool) -> Result<(), MaskEr
         if keep_writable(&point) {
             continue;
         }
-        let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | kept_flags(options);
-        // SAFETY: NUL-terminated string that outlives the call.
-        let rc = unsafe {
-            libc::mount(
-                std::ptr::null(),
-                cstr(&point).as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            )
-        };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
+        let flags = libc::MS_BIND | libc::MS_RDONLY | kept_flags(options);
+        if let Err(e) = remount(&point, flags, "cannot make read-only") {
             // A mount point the command cannot reach anyway (covered, gone) is no way out.
-            if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EACCES)) {
+            if matches!(
+                e.source.raw_os_error(),
+                Some(libc::ENOENT) | Some(libc::EACCES)
+            ) {
                 continue;
             }
-            return Err(MaskError {
-                what: "cannot make read-only",
-                path: point.display().to_string(),
-                source: e,
-            });
+            return Err(e);
         }
     }
     Ok(())
