@@ -500,27 +500,26 @@ async fn serve(config: Config) -> Result<()> {
     gw.metrics_listener = metrics;
     let ssh_addr = ssh.local_addr()?;
     let rev_addr = reviewers.local_addr()?;
-    banner::print(&gw, ssh_addr, rev_addr);
+    // Every signal handler is in place before the banner says the gateway is up: a SIGTERM
+    // that follows the banner gets the graceful shutdown, never the default death.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     // SIGHUP (`systemctl reload`) must never kill the gateway mid-session, and must not be
     // mistaken for a config reload: say what it does (the reviewer TLS listener re-reads its
     // certificate on the same signal) and what it does not.
-    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                tracing::warn!(
-                    "SIGHUP: the configuration, rule packs, agents and targets are NOT reloaded (restart the gateway to apply changes); only a reviewer TLS certificate is re-read"
-                );
-            }
-        });
-    }
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::warn!(
+                "SIGHUP: the configuration, rule packs, agents and targets are NOT reloaded (restart the gateway to apply changes); only a reviewer TLS certificate is re-read"
+            );
+        }
+    });
+    banner::print(&gw, ssh_addr, rev_addr);
+    let shutdown = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down");
