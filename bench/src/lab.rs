@@ -91,7 +91,13 @@ impl Lab {
 
         // sshd: stock behaviour apart from what a throwaway instance needs. MaxStartups and
         // MaxSessions are raised so the concurrent scenarios measure work, not refusals.
+        // HOME is an empty dir: sshd runs every command through the user's login shell, and
+        // bash sources ~/.bashrc when sshd starts it, so a heavy one (this machine's runs
+        // `pyenv init`, ~0.5 s) was measured as OpenSSH's cost per command. Airlock runs
+        // `bash --noprofile --norc`; with no rc file both sides start the same bash.
         let sshd_port = free_port()?;
+        let home = d.join("openssh-home");
+        std::fs::create_dir_all(&home)?;
         let _ = std::fs::create_dir_all("/run/sshd");
         std::fs::write(
             d.join("sshd_config"),
@@ -100,7 +106,9 @@ impl Lab {
                  AuthorizedKeysFile {auth}\nPidFile none\nUsePAM no\nStrictModes no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PubkeyAuthentication yes\nPermitRootLogin yes\nMaxSessions 100\n\
-                 MaxStartups 1000\nX11Forwarding no\nPrintMotd no\nPrintLastLog no\n",
+                 MaxStartups 1000\nX11Forwarding no\nPrintMotd no\nPrintLastLog no\n\
+                 SetEnv HOME={home}\n",
+                home = home.display(),
                 host = host_key.display(),
                 auth = d.join("authorized_keys").display()
             ),

@@ -349,16 +349,24 @@ pub async fn fan_out(
 }
 
 /// 8: what the sandbox adds to starting a command: `bash -c true` started directly, and
-/// through `airlock sandbox-exec` with the policy a local command gets (the gateway's files
+/// through the sandbox helper with the policy a local command gets (the gateway's files
 /// covered, the run dir hidden, a scratch dir made and removed), read-only and read-write.
-/// Process start to exit, no SSH: the difference is the helper alone.
+/// Process start to exit, no SSH: the difference is the helper alone. The helper is
+/// `airlock-sandbox` (what the gateway starts when it sits next to `airlock`); one more row
+/// shows the same through `airlock sandbox-exec`, the larger binary the gateway falls back to.
 pub fn sandbox_cost(lab: &Lab, bin: &Path, runs: usize) -> anyhow::Result<Vec<Row>> {
     let run_dir = std::env::temp_dir().join("airlock-bench-run");
     std::fs::create_dir_all(&run_dir)?;
     let hide = [lab.path("data"), lab.path("airlock.toml")];
     let bash = ["bash", "--noprofile", "--norc", "-c", "true"];
-    let sandboxed = |read_only: bool| {
-        let mut c = Command::new(bin);
+    let small = bin.with_file_name("airlock-sandbox");
+    anyhow::ensure!(
+        small.exists(),
+        "{} is missing: build it with `cargo build --release -p airlock-gateway`",
+        small.display()
+    );
+    let sandboxed = |helper: &Path, read_only: bool| {
+        let mut c = Command::new(helper);
         c.arg("sandbox-exec");
         if read_only {
             c.arg("--read-only");
@@ -386,18 +394,23 @@ pub fn sandbox_cost(lab: &Lab, bin: &Path, runs: usize) -> anyhow::Result<Vec<Ro
         c
     };
     let mut rows = Vec::new();
-    for read_only in [true, false] {
+    let cases = [
+        (small.as_path(), "airlock-sandbox", true, true),
+        (small.as_path(), "airlock-sandbox", false, true),
+        (bin, "airlock sandbox-exec", true, false),
+    ];
+    for (helper, name, read_only, goal) in cases {
+        let mode = if read_only { "read-only" } else { "read-write" };
         let (mut p, mut s) = (Samples::default(), Samples::default());
         time(plain())?;
-        time(sandboxed(read_only))?;
+        time(sandboxed(helper, read_only))?;
         for _ in 0..runs {
             p.push_dur(time(plain())?);
-            s.push_dur(time(sandboxed(read_only))?);
+            s.push_dur(time(sandboxed(helper, read_only))?);
         }
         rows.push(Row {
             scenario: format!(
-                "8. start `bash -c true` through the sandbox ({}) vs directly; the OpenSSH column is the direct start",
-                if read_only { "read-only" } else { "read-write" }
+                "8. start `bash -c true` through {name} ({mode}) vs directly; the OpenSSH column is the direct start"
             ),
             unit: "ms",
             better: Better::Lower,
@@ -406,15 +419,16 @@ pub fn sandbox_cost(lab: &Lab, bin: &Path, runs: usize) -> anyhow::Result<Vec<Ro
             target: Target::None,
         });
         rows.push(Row {
-            scenario: format!(
-                "8. sandbox cost added ({}), p50 / p99",
-                if read_only { "read-only" } else { "read-write" }
-            ),
+            scenario: format!("8. sandbox cost added, {name} ({mode}), p50 / p99"),
             unit: "ms",
             better: Better::Lower,
             openssh: None,
             airlock: Samples::quantile_difference(&s, &p),
-            target: Target::P50AtMost(1.0),
+            target: if goal {
+                Target::P50AtMost(1.0)
+            } else {
+                Target::None
+            },
         });
     }
     let _ = std::fs::remove_dir_all(&run_dir);
