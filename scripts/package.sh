@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a signed release of Airlock:
-#   dist/airlock-VERSION-ARCH-linux.tar.gz           the binary, example configs, unit, docs
+#   dist/airlock-VERSION-ARCH-linux.tar.gz           the binaries, example configs, unit, docs
 #   dist/airlock-VERSION-ARCH-linux.tar.gz.sha256    `sha256sum` line for the tarball
 #   dist/airlock-VERSION-ARCH-linux.tar.gz.sha256.sig Ed25519 signature of the .sha256 file
 #                                                     (64 bytes, base64, one line)
@@ -52,10 +52,13 @@ if [ "$(stat -c %a "$key")" != 600 ] && [ "$(stat -c %a "$key")" != 400 ]; then
 fi
 
 if [ -z "$binary" ]; then
-  cargo build --locked --profile dist -p airlock-gateway --bin airlock
+  cargo build --locked --profile dist -p airlock-gateway --bin airlock --bin airlock-sandbox
   binary="${CARGO_TARGET_DIR:-target}/dist/airlock"
 fi
 [ -x "$binary" ] || die "$binary is not an executable"
+# The small sandbox helper every local command starts through, built with the binary.
+helper="$(dirname "$binary")/airlock-sandbox"
+[ -x "$helper" ] || die "$helper is missing: it is built with airlock (cargo build -p airlock-gateway)"
 
 version=$("$binary" --version | awk '{print $2}')
 [ -n "$version" ] || die "$binary --version printed no version"
@@ -66,6 +69,7 @@ trap 'rm -rf "$stage"' EXIT
 root="$stage/$name"
 mkdir -p "$root/docs"
 install -m 0755 "$binary" "$root/airlock"
+install -m 0755 "$helper" "$root/airlock-sandbox"
 install -m 0644 config/airlock.example.toml "$root/airlock.example.toml"
 install -m 0644 packaging/airlock.toml "$root/airlock.toml"
 install -m 0644 packaging/airlock.service "$root/airlock.service"

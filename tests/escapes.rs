@@ -56,12 +56,23 @@ fn work(gw: &Gateway) -> std::path::PathBuf {
     w
 }
 
+/// The small sandbox helper built with the binary.
+const HELPER: &str = env!("CARGO_BIN_EXE_airlock-sandbox");
+
 /// A gateway running from a copy of the binary that an approved command can overwrite (the
-/// copy, and the temp dir that holds it).
-async fn gateway_from_a_copy() -> (Gateway, std::path::PathBuf, tempfile::TempDir) {
+/// copy, and the temp dir that holds it); `helper`: what to put next to it as `airlock-sandbox`.
+async fn gateway_from_a_copy_with(
+    helper: Option<(&[u8], u32)>,
+) -> (Gateway, std::path::PathBuf, tempfile::TempDir) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("airlock");
     std::fs::copy(BIN, &copy).expect("copy the binary");
+    if let Some((bytes, mode)) = helper {
+        let h = dir.path().join("airlock-sandbox");
+        std::fs::write(&h, bytes).expect("write the helper");
+        std::fs::set_permissions(&h, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
     let gw = Gateway::start(Opts {
         binary: Some(copy.clone()),
         mistaken_classifier: true,
@@ -69,6 +80,119 @@ async fn gateway_from_a_copy() -> (Gateway, std::path::PathBuf, tempfile::TempDi
     })
     .await;
     (gw, copy, dir)
+}
+
+/// The gateway alone (no helper next to it): commands start through `airlock sandbox-exec`.
+async fn gateway_from_a_copy() -> (Gateway, std::path::PathBuf, tempfile::TempDir) {
+    gateway_from_a_copy_with(None).await
+}
+
+/// Where the gateway's open descriptors point.
+fn open_files(gw: &Gateway) -> Vec<std::path::PathBuf> {
+    let pid = gw.pid().expect("gateway pid");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc fd")
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_start_through_the_small_helper_from_the_same_build_and_never_a_stale_one() {
+    // The helper from this build, next to the binary: it is opened once and every command
+    // starts through it (the sandbox still holds: a low command cannot write).
+    let real = std::fs::read(HELPER).expect("read the helper");
+    let (gw, copy, dir) = gateway_from_a_copy_with(Some((&real, 0o755))).await;
+    let helper = dir.path().join("airlock-sandbox");
+    assert!(
+        gw.log()
+            .contains("commands start through the sandbox helper"),
+        "{}",
+        gw.log()
+    );
+    assert!(open_files(&gw).contains(&helper), "{:?}", open_files(&gw));
+    assert!(!open_files(&gw).contains(&copy), "{:?}", open_files(&gw));
+    let w = work(&gw);
+    let (code, out, err) = run(&gw, "id -u").await;
+    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    // `cp` is "read-only" to this gateway's mistaken classifier: the kernel must refuse.
+    let (code, _, _) = run(&gw, &format!("cp /etc/hostname {}/x", w.display())).await;
+    assert_ne!(
+        code, 0,
+        "a read-only command wrote through the small helper"
+    );
+    assert!(!w.join("x").exists());
+    drop(gw);
+
+    // A helper from another build (here: a script that says so, and would leave a canary if
+    // it were ever started for a command) is not used: the gateway says why and starts
+    // commands through its own `airlock sandbox-exec`.
+    drop(dir);
+    let marks = tempfile::tempdir().expect("tempdir");
+    let canary = marks.path().join("stale-helper-ran");
+    let asked = marks.path().join("stale-helper-asked");
+    let stale = format!(
+        "#!/bin/sh\ntouch {}\nif [ \"$1\" = --build-id ]; then echo 0.0.0-0000000000000000; exit 0; fi\ntouch {}\nexec /bin/false\n",
+        asked.display(),
+        canary.display()
+    );
+    let (gw, copy, dir) = gateway_from_a_copy_with(Some((stale.as_bytes(), 0o755))).await;
+    assert!(
+        gw.log().contains("comes from another build"),
+        "{}",
+        gw.log()
+    );
+    assert!(open_files(&gw).contains(&copy), "{:?}", open_files(&gw));
+    let (code, out, err) = run(&gw, "id -u").await;
+    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    assert!(
+        asked.exists(),
+        "the gateway never asked the helper its build"
+    );
+    assert!(!canary.exists(), "the stale helper ran a command");
+    drop(gw);
+    drop(dir);
+    std::fs::remove_file(&asked).expect("reset the mark");
+
+    // A helper anyone may write (as if placed in a world-writable directory) is never run,
+    // not even to ask its build: the same canary script, world-writable, leaves no trace.
+    let (gw, copy, dir) = gateway_from_a_copy_with(Some((stale.as_bytes(), 0o777))).await;
+    assert!(
+        gw.log().contains("writable by others; it is not run"),
+        "{}",
+        gw.log()
+    );
+    assert!(open_files(&gw).contains(&copy), "{:?}", open_files(&gw));
+    let (code, out, err) = run(&gw, "id -u").await;
+    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    assert!(
+        !asked.exists() && !canary.exists(),
+        "a world-writable helper was run"
+    );
+    drop(gw);
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replacing_the_sandbox_helper_does_not_change_what_the_gateway_runs() {
+    let real = std::fs::read(HELPER).expect("read the helper");
+    let (gw, _copy, dir) = gateway_from_a_copy_with(Some((&real, 0o755))).await;
+    let _reviewers = approve_everything(&gw).await;
+    let helper = dir.path().join("airlock-sandbox");
+    let canary = work(&gw).join("ran-as-the-helper");
+    let evil = format!(
+        "printf '#!/bin/sh\\ntouch {}\\nexec /bin/false\\n' > {p}.new && chmod 755 {p}.new && mv {p}.new {p}",
+        canary.display(),
+        p = helper.display()
+    );
+    let (code, _, err) = run(&gw, &evil).await;
+    assert_eq!(code, 0, "the approved replacement itself runs: {err}");
+    let (code, out, err) = run(&gw, "id -u").await;
+    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    assert!(
+        !canary.exists(),
+        "the replaced helper ran outside the sandbox"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -71,17 +71,25 @@ fn copy_release(tarball: &Path, dir: &Path) -> PathBuf {
     dir.join(name)
 }
 
-/// The test build without its debug info (hundreds of MB that gzip would spend a minute on);
-/// the test build itself when `strip` is missing.
+/// The test build without its debug info (hundreds of MB that gzip would spend a minute on),
+/// with its sandbox helper beside it as `scripts/package.sh` expects; the test build itself
+/// when `strip` is missing.
 fn small_binary(dir: &Path) -> PathBuf {
+    let strip = |from: &str, to: &Path| {
+        Command::new("strip")
+            .args(["--strip-debug", "-o"])
+            .arg(to)
+            .arg(from)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     let copy = dir.join("airlock");
-    let ok = Command::new("strip")
-        .args(["--strip-debug", "-o"])
-        .arg(&copy)
-        .arg(BIN)
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok { copy } else { PathBuf::from(BIN) }
+    let helper = env!("CARGO_BIN_EXE_airlock-sandbox");
+    if strip(BIN, &copy) && strip(helper, &dir.join("airlock-sandbox")) {
+        copy
+    } else {
+        PathBuf::from(BIN)
+    }
 }
 
 #[test]
@@ -107,7 +115,7 @@ fn a_signed_package_verifies_and_one_flipped_byte_or_a_foreign_key_does_not() {
         .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
         .expect("a tarball");
 
-    // What a user gets: the binary, both configs, the unit and the docs.
+    // What a user gets: the binary and its sandbox helper, both configs, the unit and the docs.
     let list = Command::new("tar")
         .arg("tzf")
         .arg(&tarball)
@@ -116,6 +124,7 @@ fn a_signed_package_verifies_and_one_flipped_byte_or_a_foreign_key_does_not() {
     let list = String::from_utf8_lossy(&list.stdout);
     for f in [
         "/airlock",
+        "/airlock-sandbox",
         "/airlock.example.toml",
         "/airlock.toml",
         "/airlock.service",

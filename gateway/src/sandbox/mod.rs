@@ -38,6 +38,13 @@ use std::path::{Path, PathBuf};
 /// The helper's sub-command word.
 pub const SUBCOMMAND: &str = "sandbox-exec";
 
+/// The small helper binary's file name, looked for next to `airlock`.
+pub const HELPER_BIN: &str = "airlock-sandbox";
+
+/// Identity of the helper's code in this build (gateway/build.rs): `airlock` uses the
+/// `airlock-sandbox` next to it only when that binary prints the same.
+pub const HELPER_BUILD: &str = env!("AIRLOCK_SANDBOX_BUILD");
+
 /// Lowest Landlock ABI the sandbox accepts: 6 is the first with signal and abstract-socket
 /// scoping, without which a command could signal the gateway's other sessions.
 pub const MIN_ABI: i32 = 6;
@@ -282,8 +289,9 @@ pub struct Sandbox {
     /// The `airlock` binary's path: what commands inside a sandbox run (`no-editor`, the
     /// gated shell's read-only lines).
     pub exe: PathBuf,
-    /// What the gateway itself starts: `/proc/<gateway>/fd/<n>`, the binary opened at
-    /// start-up. An approved command that replaces the file at [`Sandbox::exe`] cannot make the
+    /// What the gateway itself starts: `/proc/<gateway>/fd/<n>`, the helper binary opened at
+    /// start-up (`airlock-sandbox` when it is next to `airlock` and from the same build, else
+    /// `airlock` itself). An approved command that replaces either file on disk cannot make the
     /// gateway run its program outside the sandbox.
     pub launch: PathBuf,
     /// Keeps [`Sandbox::launch`] valid.

@@ -6,7 +6,7 @@
 //! the operator's explicit choice to run without Landlock, logged as an error at every start.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::StartError;
 use crate::config::{Config, TargetKind};
@@ -103,23 +103,121 @@ fn run_dir() -> Result<(PathBuf, PathBuf), StartError> {
     Ok((prefix, dir))
 }
 
-/// Build the local targets' sandbox context; check each target's `user`; sweep orphans.
-pub fn open(config: &Config) -> Result<Local, StartError> {
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| StartError::Sandbox(format!("cannot find the airlock binary: {e}")))?;
-    // Opened once: every helper the gateway starts is this file, whatever is at the path later.
-    let exe_file = std::fs::File::open(&exe).map_err(|e| {
+/// `/proc/<gateway>/fd/<n>` for a file the gateway holds open.
+fn held_path(f: &std::fs::File) -> PathBuf {
+    PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        std::os::fd::AsRawFd::as_raw_fd(f)
+    ))
+}
+
+/// The sandbox helper every local command starts through, opened once (every helper the
+/// gateway starts is that file, whatever is at the path later) and how to start it: the small
+/// `airlock-sandbox` next to `exe` when it answers `--build-id` with this build's identity,
+/// else `exe` itself (`airlock sandbox-exec`, the same code in a larger binary that takes a
+/// few milliseconds longer to start).
+fn helper(exe: &Path) -> Result<(std::fs::File, PathBuf), StartError> {
+    let small = exe.with_file_name(sandbox::HELPER_BIN);
+    match std::fs::File::open(&small) {
+        Ok(f) if !trusted_like(&f, exe) => tracing::warn!(
+            helper = %small.display(),
+            "the sandbox helper next to airlock is not owned like airlock or is writable by others; it is not run, commands start through `airlock sandbox-exec` instead (slower)"
+        ),
+        Ok(f) => {
+            let launch = held_path(&f);
+            match build_id(&launch) {
+                Ok(id) if id == sandbox::HELPER_BUILD => {
+                    tracing::info!(helper = %small.display(), "commands start through the sandbox helper");
+                    return Ok((f, launch));
+                }
+                Ok(id) => tracing::warn!(
+                    helper = %small.display(),
+                    found = %id,
+                    expected = sandbox::HELPER_BUILD,
+                    "the sandbox helper next to airlock comes from another build; commands start through `airlock sandbox-exec` instead (slower): rebuild or reinstall both binaries"
+                ),
+                Err(e) => tracing::warn!(
+                    helper = %small.display(),
+                    error = %e,
+                    "the sandbox helper next to airlock does not answer; commands start through `airlock sandbox-exec` instead (slower)"
+                ),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => tracing::info!(
+            "no {} next to {}: commands start through `airlock sandbox-exec` (a few ms slower each; `cargo build --release` or `cargo install` builds both)",
+            sandbox::HELPER_BIN,
+            exe.display()
+        ),
+        Err(e) => tracing::warn!(
+            helper = %small.display(),
+            error = %e,
+            "cannot open the sandbox helper; commands start through `airlock sandbox-exec` instead (slower)"
+        ),
+    }
+    let f = std::fs::File::open(exe).map_err(|e| {
         StartError::Sandbox(format!(
             "cannot open the airlock binary {}: {e}",
             exe.display()
         ))
     })?;
-    let launch = PathBuf::from(format!(
-        "/proc/{}/fd/{}",
-        std::process::id(),
-        std::os::fd::AsRawFd::as_raw_fd(&exe_file)
-    ));
+    let launch = held_path(&f);
+    Ok((f, launch))
+}
+
+/// Whether the open file `f` is a regular file owned by the same user as `exe` (the `airlock`
+/// binary) and writable by nobody else: a file someone else could place or change next to the
+/// binary (a sticky, world-writable directory) is never run, not even for `--build-id`.
+fn trusted_like(f: &std::fs::File, exe: &Path) -> bool {
+    let (Ok(helper), Ok(own)) = (f.metadata(), std::fs::metadata(exe)) else {
+        return false;
+    };
+    helper.is_file() && helper.uid() == own.uid() && helper.permissions().mode() & 0o022 == 0
+}
+
+/// What `HELPER --build-id` prints, within a few seconds.
+fn build_id(helper: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(helper)
+        .arg("--build-id")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("no answer within 5 s".into());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let mut out = String::new();
+    if let Some(o) = child.stdout.take() {
+        o.take(256)
+            .read_to_string(&mut out)
+            .map_err(|e| e.to_string())?;
+    }
+    if !status.success() {
+        return Err(format!("exited with {status}"));
+    }
+    Ok(out.trim().to_owned())
+}
+
+/// Build the local targets' sandbox context; check each target's `user`; sweep orphans.
+pub fn open(config: &Config) -> Result<Local, StartError> {
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| StartError::Sandbox(format!("cannot find the airlock binary: {e}")))?;
+    let (exe_file, launch) = helper(&exe)?;
     let (run_prefix, run_dir) = run_dir()?;
     let kernel = sandbox::probe();
     for t in &config.targets {
