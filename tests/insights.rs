@@ -42,7 +42,11 @@ async fn append(store: &Store, ts: i64, kind: &str, payload: Value) {
             payload: payload.clone(),
             prev,
         };
-        if store.ledger_insert(&e).await.expect("insert") {
+        if store
+            .ledger_insert(std::slice::from_ref(&e))
+            .await
+            .expect("insert")
+        {
             return;
         }
     }

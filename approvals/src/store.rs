@@ -68,6 +68,9 @@ pub enum StoreError {
     Url(String),
     #[error("the ledger is too busy: no append succeeded after many attempts")]
     Contention,
+    /// An append written together with others (one transaction) failed with them.
+    #[error("ledger append failed: {0}")]
+    LedgerBatch(String),
     #[error("reviewer {0:?} already exists")]
     ReviewerExists(String),
     #[error("no reviewer named {0:?}")]

@@ -5,6 +5,16 @@
 //! Appends are serialised in-process by a mutex and across processes by the primary key on
 //! `seq`: a writer that loses the race re-reads the head and appends on top, so the chain
 //! never forks. An append that fails returns the error; on the decision path the caller denies.
+//!
+//! **Group commit.** Under load every session appends several events per command, and one
+//! transaction per event made the ledger the gateway's bottleneck (docs/performance.md). An
+//! append queues its event, then takes the mutex; whoever holds it writes *every* queued event
+//! in one transaction (in queue order) and answers each waiting caller, so a caller returns
+//! only once its own entry is committed, exactly as before, and a quiet gateway still writes
+//! one event per transaction. The write runs in its own task holding the mutex, so a caller
+//! that goes away mid-write cannot leave the others without an answer. The head written last
+//! is remembered; a stale one (another process appended) fails on the primary key and is
+//! re-read.
 
 pub mod event;
 pub mod format;
@@ -19,13 +29,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 use crate::{Store, StoreError, now_ms};
 use format::{Checkpoint, Entry, GENESIS, Line, entry_hash, sign_checkpoint};
 
 /// Attempts before an append gives up under contention from other processes.
 const MAX_ATTEMPTS: usize = 200;
+
+/// An event waiting for the writer, and where its entry (or the error) goes.
+struct Queued {
+    kind: String,
+    payload: Value,
+    done: oneshot::Sender<Result<Entry, StoreError>>,
+}
 
 #[derive(Clone)]
 pub struct Ledger {
@@ -35,6 +52,10 @@ pub struct Ledger {
     /// Sign the head whenever an entry's seq is a multiple of this.
     every: i64,
     lock: Arc<Mutex<()>>,
+    /// Events waiting to be written (the mutex holder takes them all).
+    queue: Arc<std::sync::Mutex<Vec<Queued>>>,
+    /// (seq, hash) of the last entry this ledger wrote; `None` makes the next write read it.
+    head: Arc<std::sync::Mutex<Option<(i64, String)>>>,
     /// Added to every payload as `node`, so a cluster's shared chain says who wrote what.
     node: Option<String>,
     /// Appends made and failed by this ledger and its clones (the gateway's metrics read it).
@@ -55,6 +76,8 @@ impl Ledger {
             key: key.map(Arc::new),
             every: i64::try_from(every.max(1)).unwrap_or(i64::MAX),
             lock: Arc::new(Mutex::new(())),
+            queue: Arc::default(),
+            head: Arc::default(),
             node: None,
             counts: Arc::default(),
         }
@@ -99,34 +122,69 @@ impl Ledger {
             map.entry("node")
                 .or_insert_with(|| Value::String(node.clone()));
         }
-        let _serial = self.lock.lock().await;
-        for _ in 0..MAX_ATTEMPTS {
-            let (seq, prev) = match self.store.ledger_head().await? {
-                Some((s, h)) => (s + 1, h),
-                None => (1, GENESIS.to_owned()),
-            };
-            let ts = now_ms();
-            let hash = entry_hash(&prev, seq, ts, kind, &payload);
-            let e = Entry {
-                seq,
-                ts,
-                kind: kind.to_owned(),
-                payload: payload.clone(),
-                prev,
-                hash,
-            };
-            if self.store.ledger_insert(&e).await? {
-                if seq % self.every == 0 {
-                    // The entry is in; a failed signature only delays the checkpoint.
-                    if let Err(err) = self.sign(seq, &e.hash).await {
-                        tracing::error!(error = %err, "could not write a ledger checkpoint");
-                    }
-                }
-                return Ok(e);
-            }
-            tokio::task::yield_now().await;
+        let (done, mut answer) = oneshot::channel();
+        lock_queue(&self.queue).push(Queued {
+            kind: kind.to_owned(),
+            payload,
+            done,
+        });
+        let serial = self.lock.clone().lock_owned().await;
+        // Whoever held the mutex before may have written this event already.
+        match answer.try_recv() {
+            Ok(res) => return res,
+            Err(oneshot::error::TryRecvError::Closed) => return Err(interrupted()),
+            Err(oneshot::error::TryRecvError::Empty) => {}
         }
-        Err(StoreError::Contention)
+        // Everything queued, this caller's event included (at most one per waiting caller).
+        let batch: Vec<Queued> = std::mem::take(&mut *lock_queue(&self.queue));
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.write(batch).await;
+            drop(serial);
+        });
+        answer.await.unwrap_or_else(|_| Err(interrupted()))
+    }
+
+    /// Write `batch` in one transaction on top of the head, and answer every caller in it.
+    async fn write(&self, batch: Vec<Queued>) {
+        // A caller that went away before its turn does not get its event written.
+        let batch: Vec<Queued> = batch.into_iter().filter(|q| !q.done.is_closed()).collect();
+        if batch.is_empty() {
+            return;
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let cached = lock_head(&self.head).take();
+            let head = match cached {
+                Some(h) => h,
+                None => match self.store.ledger_head().await {
+                    Ok(Some(h)) => h,
+                    Ok(None) => (0, GENESIS.to_owned()),
+                    Err(e) => return answer_all(batch, &e),
+                },
+            };
+            let entries = chain(head, &batch);
+            match self.store.ledger_insert(&entries).await {
+                Ok(true) => {
+                    if let Some(last) = entries.last() {
+                        *lock_head(&self.head) = Some((last.seq, last.hash.clone()));
+                    }
+                    for e in entries.iter().filter(|e| e.seq % self.every == 0) {
+                        // The entry is in; a failed signature only delays the checkpoint.
+                        if let Err(err) = self.sign(e.seq, &e.hash).await {
+                            tracing::error!(error = %err, "could not write a ledger checkpoint");
+                        }
+                    }
+                    for (q, e) in batch.into_iter().zip(entries) {
+                        let _ = q.done.send(Ok(e));
+                    }
+                    return;
+                }
+                // Another process appended: read the head again.
+                Ok(false) => tokio::task::yield_now().await,
+                Err(e) => return answer_all(batch, &e),
+            }
+        }
+        answer_all(batch, &StoreError::Contention)
     }
 
     async fn sign(&self, seq: i64, hash: &str) -> Result<Option<Checkpoint>, StoreError> {
@@ -198,6 +256,50 @@ pub enum ExportError {
 
 /// The gateway's ledger key: a 32-byte Ed25519 seed in hex, created on first start (0600).
 /// Returns the key and whether it was created now.
+/// `batch` as consecutive entries on top of `head` (seq, hash), stamped now.
+fn chain(head: (i64, String), batch: &[Queued]) -> Vec<Entry> {
+    let (mut seq, mut prev) = head;
+    let ts = now_ms();
+    batch
+        .iter()
+        .map(|q| {
+            seq += 1;
+            let hash = entry_hash(&prev, seq, ts, &q.kind, &q.payload);
+            Entry {
+                seq,
+                ts,
+                kind: q.kind.clone(),
+                payload: q.payload.clone(),
+                prev: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            }
+        })
+        .collect()
+}
+
+/// Every caller in `batch` gets the error (none of their events was written).
+fn answer_all(batch: Vec<Queued>, err: &StoreError) {
+    tracing::error!(error = %err, events = batch.len(), "ledger append failed");
+    for q in batch {
+        let _ = q.done.send(Err(StoreError::LedgerBatch(err.to_string())));
+    }
+}
+
+fn interrupted() -> StoreError {
+    StoreError::LedgerBatch("the ledger writer stopped before answering".into())
+}
+
+/// The queue's lock; a panic elsewhere while holding it leaves plain data, still usable.
+fn lock_queue(q: &std::sync::Mutex<Vec<Queued>>) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+    q.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn lock_head(
+    h: &std::sync::Mutex<Option<(i64, String)>>,
+) -> std::sync::MutexGuard<'_, Option<(i64, String)>> {
+    h.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub fn load_or_create_key(path: &Path) -> std::io::Result<(SigningKey, bool)> {
     use std::io::{Error, ErrorKind};
     match std::fs::read_to_string(path) {

@@ -2,7 +2,6 @@
 //! the file, an optional public key and an optional head hash. Every problem is reported with
 //! the line it was found on, so an investigator learns exactly what was changed.
 
-use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -42,86 +41,65 @@ impl Report {
     }
 }
 
-pub fn verify(input: impl BufRead, opts: &VerifyOptions) -> Report {
+pub fn verify(mut input: impl BufRead, opts: &VerifyOptions) -> Report {
     let mut r = Report::default();
-    let mut entries: Vec<(usize, Entry)> = Vec::new();
+    // One streaming pass: each entry is checked as it is read and dropped; what later checks
+    // need is kept small (every entry's hash by sequence number for the checkpoints, the
+    // recording entries for `--recordings`), so a million-entry export is not held in memory.
     let mut checkpoints: Vec<(usize, Checkpoint)> = Vec::new();
-    for (i, line) in input.lines().enumerate() {
-        let n = i + 1;
-        let line = match line {
-            Ok(l) => l,
+    let mut recordings: Vec<(usize, Entry)> = Vec::new();
+    let mut hashes: Vec<(i64, [u8; 32])> = Vec::new();
+    let mut prev: Option<(i64, String)> = None;
+    let mut line = String::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        n += 1;
+        match input.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(e) => {
                 r.problems.push(format!("line {n}: unreadable: {e}"));
                 break;
             }
-        };
+        }
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<Line>(&line) {
-            Ok(Line::Entry(e)) => entries.push((n, e)),
+            Ok(Line::Entry(e)) => {
+                check_entry(n, &e, prev.as_ref(), &mut r);
+                r.entries += 1;
+                r.first_seq.get_or_insert(e.seq);
+                // A hash that is not 64 hex digits was reported above; it matches no checkpoint.
+                hashes.push((e.seq, decode_hash(&e.hash).unwrap_or_default()));
+                if e.kind == "recording.closed" {
+                    prev = Some((e.seq, e.hash.clone()));
+                    recordings.push((n, e));
+                } else {
+                    prev = Some((e.seq, e.hash));
+                }
+            }
             Ok(Line::Checkpoint(c)) => checkpoints.push((n, c)),
             Err(e) => r.problems.push(format!("line {n}: not a ledger line: {e}")),
         }
     }
-    r.entries = entries.len();
     r.checkpoints = checkpoints.len();
-    if entries.is_empty() {
+    if r.entries == 0 {
         r.problems.push("the file holds no ledger entries".into());
         return r;
     }
-
-    // The chain: consecutive sequence numbers, each entry's own hash, each `prev` link.
-    let mut by_seq: BTreeMap<i64, &Entry> = BTreeMap::new();
-    let mut prev: Option<&Entry> = None;
-    for (n, e) in &entries {
-        let recomputed = entry_hash(&e.prev, e.seq, e.ts, &e.kind, &e.payload);
-        if recomputed != e.hash {
-            r.problems.push(format!(
-                "line {n}: entry {} ({}) was modified: its hash does not match its contents",
-                e.seq, e.kind
-            ));
-        }
-        match prev {
-            None => {
-                if e.seq == 1 && e.prev != GENESIS {
-                    r.problems.push(format!(
-                        "line {n}: entry 1 does not start from the genesis hash"
-                    ));
-                }
-                if e.seq != 1 {
-                    r.notes.push(format!(
-                        "the export starts at entry {}; its link to earlier entries is taken on trust",
-                        e.seq
-                    ));
-                }
-            }
-            Some(p) => {
-                if e.seq <= p.seq {
-                    r.problems.push(format!(
-                        "line {n}: entries out of order: entry {} comes after entry {}",
-                        e.seq, p.seq
-                    ));
-                } else if e.seq != p.seq + 1 {
-                    let missing = if e.seq == p.seq + 2 {
-                        format!("entry {} is missing", p.seq + 1)
-                    } else {
-                        format!("entries {}..{} are missing", p.seq + 1, e.seq - 1)
-                    };
-                    r.problems.push(format!("line {n}: {missing} (deleted?)"));
-                } else if e.prev != p.hash {
-                    r.problems.push(format!(
-                        "line {n}: entry {} does not follow entry {}: its prev is not that entry's hash (replaced or reordered)",
-                        e.seq, p.seq
-                    ));
-                }
-            }
-        }
-        by_seq.insert(e.seq, e);
-        prev = Some(e);
+    // Sequence numbers ascend in a good export; sort anyway so a bad one is still looked up.
+    if !hashes.is_sorted_by_key(|(seq, _)| *seq) {
+        hashes.sort_by_key(|(seq, _)| *seq);
     }
-    let last = prev.map(|p| (p.seq, p.hash.clone()));
-    r.first_seq = entries.first().map(|(_, e)| e.seq);
+    let hash_of = |seq: i64| {
+        hashes
+            .binary_search_by_key(&seq, |(s, _)| *s)
+            .ok()
+            .map(|i| hashes[i].1)
+    };
+    let last = prev;
     r.last_seq = last.as_ref().map(|l| l.0);
     r.head = last.as_ref().map(|l| l.1.clone());
 
@@ -137,8 +115,8 @@ pub fn verify(input: impl BufRead, opts: &VerifyOptions) -> Report {
             r.problems.push(format!("line {n}: {e}"));
             continue;
         }
-        match by_seq.get(&c.seq) {
-            Some(e) if e.hash == c.hash => r.last_checkpoint = r.last_checkpoint.max(Some(c.seq)),
+        match hash_of(c.seq) {
+            Some(h) if decode_hash(&c.hash) == Some(h) => r.last_checkpoint = r.last_checkpoint.max(Some(c.seq)),
             Some(_) => r.problems.push(format!(
                 "line {n}: checkpoint at entry {} signed a different hash than the entry has (rewritten history)",
                 c.seq
@@ -160,14 +138,67 @@ pub fn verify(input: impl BufRead, opts: &VerifyOptions) -> Report {
         ));
     }
     if let Some(dir) = opts.recordings {
-        check_recordings(&entries, dir, &mut r);
+        check_recordings(&recordings, dir, &mut r);
     }
     r
 }
 
+/// A SHA-256 in hex, as bytes (`None` if it is not 64 hex digits).
+fn decode_hash(hex_hash: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_hash, &mut out).ok()?;
+    Some(out)
+}
+
+/// One entry against its own hash and the entry before it (`prev`: its seq and hash).
+fn check_entry(n: usize, e: &Entry, prev: Option<&(i64, String)>, r: &mut Report) {
+    let recomputed = entry_hash(&e.prev, e.seq, e.ts, &e.kind, &e.payload);
+    if recomputed != e.hash {
+        r.problems.push(format!(
+            "line {n}: entry {} ({}) was modified: its hash does not match its contents",
+            e.seq, e.kind
+        ));
+    }
+    match prev {
+        None => {
+            if e.seq == 1 && e.prev != GENESIS {
+                r.problems.push(format!(
+                    "line {n}: entry 1 does not start from the genesis hash"
+                ));
+            }
+            if e.seq != 1 {
+                r.notes.push(format!(
+                    "the export starts at entry {}; its link to earlier entries is taken on trust",
+                    e.seq
+                ));
+            }
+        }
+        Some((pseq, phash)) => {
+            if e.seq <= *pseq {
+                r.problems.push(format!(
+                    "line {n}: entries out of order: entry {} comes after entry {pseq}",
+                    e.seq
+                ));
+            } else if e.seq != pseq + 1 {
+                let missing = if e.seq == pseq + 2 {
+                    format!("entry {} is missing", pseq + 1)
+                } else {
+                    format!("entries {}..{} are missing", pseq + 1, e.seq - 1)
+                };
+                r.problems.push(format!("line {n}: {missing} (deleted?)"));
+            } else if &e.prev != phash {
+                r.problems.push(format!(
+                    "line {n}: entry {} does not follow entry {pseq}: its prev is not that entry's hash (replaced or reordered)",
+                    e.seq
+                ));
+            }
+        }
+    }
+}
+
 /// Every `recording.closed` entry names a file, its size and SHA-256: re-hash the files.
 fn check_recordings(entries: &[(usize, Entry)], dir: &Path, r: &mut Report) {
-    for (n, e) in entries.iter().filter(|(_, e)| e.kind == "recording.closed") {
+    for (n, e) in entries {
         let p = &e.payload;
         let (Some(name), Some(size), Some(sha)) =
             (p["file"].as_str(), p["size"].as_u64(), p["sha256"].as_str())

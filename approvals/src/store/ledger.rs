@@ -18,28 +18,35 @@ impl Store {
         })
     }
 
-    /// Insert an entry; `Ok(false)` when its seq is taken (another writer got there first).
-    pub async fn ledger_insert(&self, e: &Entry) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "INSERT INTO ledger (seq, ts, kind, payload, prev, hash) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(e.seq)
-        .bind(e.ts)
-        .bind(&e.kind)
-        .bind(crate::ledger::format::canonical(&e.payload))
-        .bind(&e.prev)
-        .bind(&e.hash)
-        .execute(&self.pool)
-        .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(d))
-                if d.kind() == sqlx::error::ErrorKind::UniqueViolation =>
-            {
-                Ok(false)
+    /// Insert consecutive entries in one transaction: all of them, or none. `Ok(false)` when
+    /// a seq is taken (another writer got there first; nothing was written).
+    pub async fn ledger_insert(&self, entries: &[Entry]) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for e in entries {
+            let r = sqlx::query(
+                "INSERT INTO ledger (seq, ts, kind, payload, prev, hash) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(e.seq)
+            .bind(e.ts)
+            .bind(&e.kind)
+            .bind(crate::ledger::format::canonical(&e.payload))
+            .bind(&e.prev)
+            .bind(&e.hash)
+            .execute(&mut *tx)
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(d))
+                    if d.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+                {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The payloads of entries of `kind` written at or after `since_ts` (ms), oldest first,
