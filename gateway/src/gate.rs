@@ -127,15 +127,20 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(config: Arc<Config>, store: Store, continuity: Arc<Continuity>) -> Self {
-        Self {
-            classifier: Arc::new(config.classifier()),
+    /// `Err` when the rule packs do not compile (start-up reports it, naming the pack).
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        continuity: Arc<Continuity>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self {
+            classifier: Arc::new(config.classifier()?),
             policy: config.policy(),
             config,
             store,
             continuity,
             metrics: None,
-        }
+        })
     }
 
     /// Count the classifier's latency into `metrics`.

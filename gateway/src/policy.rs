@@ -20,6 +20,8 @@ pub enum CheckError {
     UnknownAgent(String),
     #[error("unknown target {0:?}")]
     UnknownTarget(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// What the gateway would do with one command.
@@ -57,7 +59,7 @@ pub fn check(
         return Err(CheckError::UnknownTarget(target.to_owned()));
     }
     Ok(
-        match gate::assess(config, &config.classifier(), &agent, target, command) {
+        match gate::assess(config, &config.classifier()?, &agent, target, command) {
             Err(deny) => Check {
                 assessment: None,
                 decision: Decision::Deny {
@@ -105,7 +107,16 @@ pub fn lint(path: &Path) -> (Option<Config>, Vec<Finding>) {
             return (None, findings);
         }
     };
-    let classifier = config.classifier();
+    let classifier = match config.classifier() {
+        Ok(c) => c,
+        Err(e) => {
+            findings.push(Finding {
+                error: true,
+                message: e.to_string(),
+            });
+            return (None, findings);
+        }
+    };
     for (e, got) in classifier.failing_examples() {
         findings.push(Finding {
             error: true,

@@ -39,6 +39,9 @@ pub enum ConfigError {
     /// A rule pack (builtin or from `[rules] packs`) does not compile; names file and line.
     #[error("{0}")]
     RulePack(#[from] airlock_classifier::RulePackError),
+    /// The same, found when the classifier was first needed ([`Config::classifier`]).
+    #[error("{0}")]
+    Rules(std::sync::Arc<airlock_classifier::RulePackError>),
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -309,7 +312,10 @@ pub struct Config {
     pub rule_packs: Vec<(PathBuf, String)>,
     /// Reviewer groups, scopes, approval rules and agent owners.
     pub authority: std::sync::Arc<airlock_approvals::Authority>,
-    classifier: Classifier,
+    /// Compiled on first use: every rule's regexes take ~60 ms to build, which commands that
+    /// never classify (`sessions list`, `history`, `reviewer add`, …) should not pay.
+    classifier:
+        std::sync::OnceLock<Result<Classifier, std::sync::Arc<airlock_classifier::RulePackError>>>,
 }
 
 /// Default size limit for one exec command line; longer ones are refused before parsing.
@@ -512,16 +518,6 @@ impl Config {
             })?;
             rule_packs.push((p, text));
         }
-        let names: Vec<String> = rule_packs
-            .iter()
-            .map(|(p, _)| p.display().to_string())
-            .collect();
-        let sources: Vec<(&str, &str)> = names
-            .iter()
-            .zip(&rule_packs)
-            .map(|(n, (_, t))| (n.as_str(), t.as_str()))
-            .collect();
-        let classifier = Classifier::with_pack(RulePack::builtin_with(&sources)?);
 
         let database_url = f
             .database
@@ -576,7 +572,7 @@ impl Config {
             targets,
             rule_packs,
             authority: std::sync::Arc::new(authority),
-            classifier,
+            classifier: std::sync::OnceLock::new(),
         })
     }
 
@@ -585,9 +581,24 @@ impl Config {
     }
 
     /// The classifier: the built-in rule packs extended by `[rules] packs`, in order. Compiled
-    /// when the config is loaded, so a bad pack stops `serve` and fails `policy lint`.
-    pub fn classifier(&self) -> Classifier {
-        self.classifier.clone()
+    /// on first use and kept; `serve` asks for it before anything starts and `policy lint`
+    /// reports its error, so a bad pack still stops the one and fails the other.
+    pub fn classifier(&self) -> Result<Classifier, ConfigError> {
+        self.classifier
+            .get_or_init(|| {
+                let sources: Vec<(String, &str)> = self
+                    .rule_packs
+                    .iter()
+                    .map(|(p, t)| (p.display().to_string(), t.as_str()))
+                    .collect();
+                let sources: Vec<(&str, &str)> =
+                    sources.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+                RulePack::builtin_with(&sources)
+                    .map(Classifier::with_pack)
+                    .map_err(std::sync::Arc::new)
+            })
+            .clone()
+            .map_err(ConfigError::Rules)
     }
 
     /// The approval policy the config describes.

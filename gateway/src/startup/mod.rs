@@ -190,7 +190,7 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let (alive, drained) = mpsc::channel(1);
         let shared = Arc::new(Shared {
-            gate: Gate::new(config.clone(), store.clone(), continuity.clone())
+            gate: Gate::new(config.clone(), store.clone(), continuity.clone())?
                 .with_metrics(metrics.clone()),
             broker: broker.clone(),
             records: Records::new(

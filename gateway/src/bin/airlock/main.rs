@@ -415,7 +415,7 @@ async fn async_main(cli: Cli) -> Result<()> {
             command,
         } => {
             let ctx = cli::classify::context(&labels)?;
-            let classifier = config.classifier();
+            let classifier = config.classifier()?;
             if stdin {
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 cli::classify::batch(&classifier, &ctx, json, std::io::stdin().lock(), &mut out)?;

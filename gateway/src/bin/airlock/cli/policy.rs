@@ -121,7 +121,14 @@ pub fn lint(config: Option<&Path>) -> ExitCode {
     }
     match loaded {
         Some(c) if errors == 0 => {
-            let pack = c.classifier();
+            // Compiled (and its error reported) by the lint above; asked again for the counts.
+            let pack = match c.classifier() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
             println!(
                 "{}: ok — {} agents, {} targets, {} rules from {} builtin and {} extra packs, {} examples hold",
                 path.display(),

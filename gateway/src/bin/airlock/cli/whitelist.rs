@@ -53,7 +53,7 @@ pub(super) fn check(config: &Config, w: Wanted) -> Result<Checked> {
     } else {
         None
     };
-    let a = config.classifier().classify(
+    let a = config.classifier()?.classify(
         &w.pattern,
         &Context {
             agent: w.agent.clone().unwrap_or_default(),
