@@ -136,84 +136,65 @@ async fn commands_start_through_the_small_helper_from_the_same_build_and_never_a
         asked.display(),
         canary.display()
     );
-    let (gw, copy, dir) = gateway_from_a_copy_with(Some((stale.as_bytes(), 0o755))).await;
-    assert!(
-        gw.log().contains("comes from another build"),
-        "{}",
-        gw.log()
-    );
-    assert!(open_files(&gw).contains(&copy), "{:?}", open_files(&gw));
-    let (code, out, err) = run(&gw, "id -u").await;
-    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    falls_back(stale.as_bytes(), 0o755, "comes from another build").await;
     assert!(
         asked.exists(),
         "the gateway never asked the helper its build"
     );
     assert!(!canary.exists(), "the stale helper ran a command");
-    drop(gw);
-    drop(dir);
     std::fs::remove_file(&asked).expect("reset the mark");
 
     // A helper anyone may write (as if placed in a world-writable directory) is never run,
     // not even to ask its build: the same canary script, world-writable, leaves no trace.
-    let (gw, copy, dir) = gateway_from_a_copy_with(Some((stale.as_bytes(), 0o777))).await;
-    assert!(
-        gw.log().contains("writable by others; it is not run"),
-        "{}",
-        gw.log()
-    );
-    assert!(open_files(&gw).contains(&copy), "{:?}", open_files(&gw));
-    let (code, out, err) = run(&gw, "id -u").await;
-    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    falls_back(stale.as_bytes(), 0o777, "writable by others; it is not run").await;
     assert!(
         !asked.exists() && !canary.exists(),
         "a world-writable helper was run"
     );
-    drop(gw);
-    drop(dir);
+}
+
+/// A gateway with `helper` (mode `mode`) beside it says `why` in its log, holds its own binary
+/// open as the helper, and still runs commands (through `airlock sandbox-exec`).
+async fn falls_back(helper: &[u8], mode: u32, why: &str) {
+    let (gw, copy, _dir) = gateway_from_a_copy_with(Some((helper, mode))).await;
+    assert!(gw.log().contains(why), "{}", gw.log());
+    assert!(open_files(&gw).contains(&copy), "{:?}", open_files(&gw));
+    let (code, out, err) = run(&gw, "id -u").await;
+    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replacing_the_sandbox_helper_does_not_change_what_the_gateway_runs() {
     let real = std::fs::read(HELPER).expect("read the helper");
     let (gw, _copy, dir) = gateway_from_a_copy_with(Some((&real, 0o755))).await;
-    let _reviewers = approve_everything(&gw).await;
-    let helper = dir.path().join("airlock-sandbox");
-    let canary = work(&gw).join("ran-as-the-helper");
+    replace_and_run_again(&gw, &dir.path().join("airlock-sandbox")).await;
+}
+
+/// An approved command replaces `binary` with a script that would leave a canary; the next
+/// command still starts through the file the gateway opened at start-up.
+async fn replace_and_run_again(gw: &Gateway, binary: &std::path::Path) {
+    let _reviewers = approve_everything(gw).await;
+    let canary = work(gw).join("ran-as-the-helper");
     let evil = format!(
         "printf '#!/bin/sh\\ntouch {}\\nexec /bin/false\\n' > {p}.new && chmod 755 {p}.new && mv {p}.new {p}",
         canary.display(),
-        p = helper.display()
+        p = binary.display()
     );
-    let (code, _, err) = run(&gw, &evil).await;
+    let (code, _, err) = run(gw, &evil).await;
     assert_eq!(code, 0, "the approved replacement itself runs: {err}");
-    let (code, out, err) = run(&gw, "id -u").await;
+    let (code, out, err) = run(gw, "id -u").await;
     assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
     assert!(
         !canary.exists(),
-        "the replaced helper ran outside the sandbox"
+        "the replaced {} ran outside the sandbox",
+        binary.display()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replacing_the_airlock_binary_does_not_change_what_the_gateway_runs() {
     let (gw, copy, _dir) = gateway_from_a_copy().await;
-    let _reviewers = approve_everything(&gw).await;
-    let canary = work(&gw).join("ran-as-the-helper");
-    let evil = format!(
-        "printf '#!/bin/sh\\ntouch {}\\nexec /bin/false\\n' > {p}.new && chmod 755 {p}.new && mv {p}.new {p}",
-        canary.display(),
-        p = copy.display()
-    );
-    let (code, _, err) = run(&gw, &evil).await;
-    assert_eq!(code, 0, "the approved replacement itself runs: {err}");
-    // The next command still starts through the binary the gateway opened at start-up.
-    let (code, out, err) = run(&gw, "id -u").await;
-    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
-    assert!(
-        !canary.exists(),
-        "the replaced file ran outside the sandbox"
-    );
+    replace_and_run_again(&gw, &copy).await;
 }
 
 /// A TCP listener the test owns; counts connections for `window`.
