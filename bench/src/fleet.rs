@@ -377,9 +377,7 @@ pub async fn fleet(
             target: Target::None,
         },
         Row {
-            scenario: format!(
-                "10. fleet, low commands only: machine CPU seconds per 1,000 commands (both cores, client included, command phase only)"
-            ),
+            scenario: "10. fleet, low commands only: machine CPU seconds per 1,000 commands (both cores, client included, command phase only)".into(),
             unit: "s",
             better: Better::Lower,
             openssh: Some(server_cpu.0),
