@@ -145,6 +145,41 @@ async fn ctrl_c_interrupts_a_running_command_and_exit_status_carries_over() {
     assert_eq!(sh.quit().await.0, 0);
 }
 
+/// A line that ends the shell (`exit 3`) ends the session with its status, and the ledger
+/// closes the line like any other: every `exec.start` has its `exec.exit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exit_ends_the_session_with_its_status_and_the_ledger_closes_the_line() {
+    let gw = Gateway::start(Opts::default()).await;
+    let mut sh = ShellClient::open(&gw, "local").await;
+    sh.line("echo before-exit").await;
+    sh.wait_for("before-exit\r\n").await;
+    sh.line("exit 3").await;
+    let (code, transcript) = sh.exit().await;
+    assert_eq!(code, 3, "{transcript}");
+
+    eventually("session.close is in the ledger", || {
+        !gw.ledger_entries("session.close").is_empty()
+    })
+    .await;
+    let starts = gw.ledger_entries("exec.start");
+    let exits = gw.ledger_entries("exec.exit");
+    let commands: Vec<&str> = starts
+        .iter()
+        .filter_map(|e| e["payload"]["command"].as_str())
+        .collect();
+    assert_eq!(commands, ["echo before-exit", "exit 3"], "{starts:?}");
+    let statuses: Vec<i64> = exits
+        .iter()
+        .filter_map(|e| e["payload"]["status"].as_i64())
+        .collect();
+    assert_eq!(statuses, [0, 3], "every line has its exec.exit: {exits:?}");
+    let (_, rec) = read_recording(&gw);
+    assert!(
+        rec.markers().any(|m| m.data == "exit 3"),
+        "the recording marks the line's end"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pasted_block_runs_line_by_line_and_resize_reaches_programs() {
     if !Tmux::available() {
@@ -260,6 +295,14 @@ async fn recorder_failure_ends_the_session() {
     );
     let list = String::from_utf8_lossy(&gw.cli(&["sessions", "list"]).stdout).into_owned();
     assert!(list.contains("\terror"), "{list}");
+    // The flooding line was ended by the gateway, and the ledger says so.
+    let exits = gw.ledger_entries("exec.exit");
+    assert!(
+        exits
+            .iter()
+            .any(|e| e["payload"]["killed"] == "the recording failed"),
+        "{exits:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

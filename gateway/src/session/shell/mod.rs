@@ -16,6 +16,7 @@
 //! - A script's commands read an empty stdin; the script itself is never their input.
 
 mod editor;
+mod end;
 mod io;
 mod units;
 
@@ -28,13 +29,14 @@ use tokio::time::{Instant, Interval};
 
 use super::conversation::{self, Go};
 use super::{DENIED_EXIT, SessionCtx, Tx, refuse};
-use crate::deny::{Deny, human_duration};
+use crate::deny::Deny;
 use crate::grants::GrantWatch;
 use crate::record::Witness;
 use crate::scripts::{self, TargetReader};
 use crate::targets::shell::Shell;
 use crate::targets::{Control, Exit, Mode, Output, PtyParams};
 use editor::{Editor, Event};
+use end::End;
 use io::Ev;
 use units::Units;
 
@@ -42,25 +44,6 @@ use units::Units;
 /// wait until it has been quiet this long (at most [`DRAIN_MAX`]) before the next prompt.
 const DRAIN_QUIET: Duration = Duration::from_millis(30);
 const DRAIN_MAX: Duration = Duration::from_millis(300);
-
-/// Why a session ended.
-enum End {
-    /// ctrl-d on an empty line.
-    CtrlD,
-    /// The input ended and everything received before has run.
-    InputDone,
-    ClientGone,
-    ShellExited(Exit),
-    Idle(Duration),
-    MaxLength(Duration),
-    Recorder(String),
-    Error(String),
-    /// The gateway stopped (a unit still running after the grace period was killed).
-    Shutdown,
-    /// The access grant the session ran under expired or was revoked (or could not be
-    /// checked); a running unit was killed.
-    GrantEnded(Deny),
-}
 
 struct Sh {
     ctx: SessionCtx,
@@ -370,6 +353,23 @@ impl Sh {
             // Not in the audit trail, so it does not run; the session itself goes on.
             return self.refused(deny).await;
         }
+        let Err(end) = self.relay_unit(command, mode).await else {
+            return Ok(());
+        };
+        // Whatever ended the session while the unit ran ended the unit first, in the ledger
+        // too: every `exec.start` gets its `exec.exit`.
+        match (&end, end.kill_reason()) {
+            // The unit ended the shell (`exit 3`, `exec true`, a kill of `$$`).
+            (End::ShellExited(e), _) => self.witness.exited(e, None).await,
+            (_, Some(why)) => self.kill_unit(&why).await,
+            // Already killed and recorded, with the reason.
+            (_, None) => {}
+        }
+        Err(end)
+    }
+
+    /// Start the unit in the shell and relay its I/O until its end record arrives.
+    async fn relay_unit(&mut self, command: &str, mode: Mode) -> Result<(), End> {
         if self.terminal {
             self.show(editor::PASTE_OFF).await?;
         }
@@ -440,6 +440,11 @@ impl Sh {
 
     /// Kill the running unit (and its shell) and record why.
     async fn kill_unit(&mut self, why: &str) {
+        if let Some(exit) = self.exit.clone() {
+            // The shell is already gone (its exit was taken): record how it ended.
+            self.witness.exited(&exit, Some(why)).await;
+            return;
+        }
         let _ = self.shell.process.control.send(Control::Kill).await;
         let exit = tokio::time::timeout(Duration::from_secs(5), &mut self.shell.process.exit)
             .await
@@ -475,63 +480,7 @@ impl Sh {
     }
 
     async fn finish(mut self, end: End) {
-        let (message, status, outcome) = match &end {
-            End::CtrlD => (
-                Some("airlock: session ended (ctrl-d)".to_owned()),
-                0,
-                SessionOutcome::Ended,
-            ),
-            End::InputDone => (None, self.last_status, SessionOutcome::Ended),
-            End::ClientGone => (None, 0, SessionOutcome::Disconnected),
-            End::ShellExited(Exit::Code(c)) => (None, *c, SessionOutcome::Ended),
-            End::ShellExited(Exit::Signal { name, .. }) => (
-                Some(format!("airlock: the shell was killed by signal {name}")),
-                255,
-                SessionOutcome::Ended,
-            ),
-            End::Idle(d) => (
-                Some(format!(
-                    "airlock: session ended: no activity for {}",
-                    human_duration(*d)
-                )),
-                DENIED_EXIT,
-                SessionOutcome::Idle,
-            ),
-            End::MaxLength(d) => (
-                Some(format!(
-                    "airlock: session ended: it reached the maximum length of {}",
-                    human_duration(*d)
-                )),
-                DENIED_EXIT,
-                SessionOutcome::MaxLength,
-            ),
-            End::Recorder(e) => (
-                {
-                    tracing::error!(error = %e, "recording failed; ending the shell");
-                    Some(
-                        "airlock: recording failed, so the session ended (the operator's log says why)"
-                            .to_owned(),
-                    )
-                },
-                DENIED_EXIT,
-                SessionOutcome::Error,
-            ),
-            End::Error(e) => (
-                Some(format!("airlock: session ended: {e}")),
-                DENIED_EXIT,
-                SessionOutcome::Error,
-            ),
-            End::Shutdown => (
-                Some("airlock: session ended: the gateway is shutting down".to_owned()),
-                DENIED_EXIT,
-                SessionOutcome::Shutdown,
-            ),
-            End::GrantEnded(deny) => (
-                Some(format!("airlock: session ended: {deny}")),
-                DENIED_EXIT,
-                SessionOutcome::GrantEnded,
-            ),
-        };
+        let (message, status, outcome) = end.summary(self.last_status);
         let label = message
             .as_deref()
             .map(|m| m.trim_start_matches("airlock: ").to_owned())
