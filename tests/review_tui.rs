@@ -177,6 +177,8 @@ async fn at_80_by_24_nothing_hides_the_tail_and_high_needs_the_target_typed() {
     let child = gw.spawn_exec(&spaced);
     let req = request_for(&mut bob, &spaced).await;
     assert_eq!(req["tier"], "high", "{req}");
+    // Bob's socket may hear of it before the client does: J on an empty queue selects nothing.
+    tui.wait_for("new HIGH request from bot").await;
     tui.keys(&["j"]);
     wait_detail(&tui, &format!("⟨300 spaces⟩; rm -rf {}/v", dir.display())).await;
     wait_detail(&tui, "a run of 300 spaces").await;
@@ -211,6 +213,7 @@ async fn at_80_by_24_nothing_hides_the_tail_and_high_needs_the_target_typed() {
     let long = format!("echo {}; rm -rf {}/v", "a".repeat(2950), dir.display());
     let child = gw.spawn_exec(&long);
     let req = request_for(&mut bob, &long).await;
+    tui.wait_for("echo aa").await;
     tui.keys(&["j"]);
     tui.wait_for("more lines — Space/PgDn").await;
     tui.keys(&["a"]);
