@@ -271,3 +271,35 @@ fn policy_lint_names_the_line() {
     assert!(err.contains("airlock.toml:5:"), "{err}");
     assert!(err.contains("medium_quorom"), "{err}");
 }
+
+/// Without `--config`, lint takes ./airlock.toml like every other command, and says what it
+/// needs when there is none.
+#[test]
+fn policy_lint_defaults_to_the_config_in_the_current_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), CONFIG, EXTRA);
+    let lint_in = |cwd: &Path| {
+        Command::new(BIN)
+            .args(["policy", "lint"])
+            .current_dir(cwd)
+            .env_remove("AIRLOCK_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("airlock policy lint")
+    };
+    let ok = lint_in(dir.path());
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("ok — 2 agents, 2 targets"),
+        "{}",
+        text(&ok.stdout)
+    );
+    let empty = tempfile::tempdir().expect("tempdir");
+    let none = lint_in(empty.path());
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        text(&none.stderr).contains("policy lint needs --config FILE (there is no ./airlock.toml)"),
+        "{}",
+        text(&none.stderr)
+    );
+}

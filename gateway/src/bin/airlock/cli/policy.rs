@@ -106,8 +106,13 @@ fn print_json(c: &Check) -> std::io::Result<()> {
 }
 
 pub fn lint(config: Option<&Path>) -> ExitCode {
-    let Some(path) = config else {
-        return usage_error("policy lint needs --config FILE");
+    // The same default as every command (./airlock.toml); the built-in default has no file
+    // to lint.
+    let default = Path::new("airlock.toml");
+    let path = match config {
+        Some(p) => p,
+        None if default.exists() => default,
+        None => return usage_error("policy lint needs --config FILE (there is no ./airlock.toml)"),
     };
     let (loaded, findings) = policy::lint(path);
     let mut errors = 0;
