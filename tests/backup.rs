@@ -127,6 +127,30 @@ async fn a_backup_of_a_live_gateway_under_load_restores_into_one_that_verifies_a
         0o600
     );
 
+    // Outside the data dir the copy is readable by commands that run as the gateway's user
+    // (the harness's local target has no `user`): the operator is told. Inside it, the
+    // sandbox hides it from every command.
+    let warned = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        warned.contains("is outside the data dir") && warned.contains("\"local\""),
+        "{warned}"
+    );
+    let kept = gw.path("data").join("backups");
+    std::fs::create_dir_all(&kept).expect("backups dir");
+    let inside = kept.join("inside.db");
+    let quiet = gw.cli(&["backup", inside.to_str().expect("utf-8")]);
+    assert!(quiet.status.success(), "{}", out_text(&quiet));
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("outside the data dir"),
+        "{}",
+        out_text(&quiet)
+    );
+    let (code, read, err) = gw.exec(&format!("cat {}/*", kept.display())).await;
+    assert!(
+        code != 0 && !read.contains("SQLite format") && err.contains("Permission denied"),
+        "a command read the backup in the data dir: {code} {err}"
+    );
+
     // Not over an existing file, and not while the gateway runs.
     let again = gw.cli(&["backup", backup.to_str().expect("utf-8")]);
     assert_eq!(again.status.code(), Some(1), "{}", out_text(&again));

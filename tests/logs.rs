@@ -127,6 +127,70 @@ async fn text_logs_have_no_escape_codes_off_a_terminal_and_carry_the_fields() {
     );
 }
 
+/// The SSH user name is the agent's to choose (it names a target only once checked). In the
+/// text log it is quoted and escaped and cut short, so a name holding a newline, a forged
+/// line and escape codes writes no line of its own and colours nothing (a red team forged
+/// `ERROR` lines this way through the session's prefix).
+#[tokio::test]
+async fn a_crafted_user_name_forges_no_log_line() {
+    use russh::ChannelMsg;
+    use russh::keys::PrivateKeyWithHashAlg;
+    use std::sync::Arc;
+
+    struct Client;
+    impl russh::client::Handler for Client {
+        type Error = russh::Error;
+        async fn check_server_key(
+            &mut self,
+            _key: &russh::keys::PublicKeyOrCertificate,
+        ) -> Result<bool, Self::Error> {
+            Ok(true)
+        }
+    }
+
+    let gw = Gateway::start(Opts::default()).await;
+    let key = russh::keys::load_secret_key(&gw.agent_key, None).expect("agent key");
+    let forged = "ERROR airlock_gateway::handler: FORGED";
+    let user = format!("x\n{forged}\u{1b}[31mred{}", "y".repeat(5000));
+    let config = Arc::new(russh::client::Config::default());
+    let mut h = russh::client::connect(config, ("127.0.0.1", gw.ssh_port), Client)
+        .await
+        .expect("connect");
+    let auth = h
+        .authenticate_publickey(&user, PrivateKeyWithHashAlg::new(Arc::new(key), None))
+        .await
+        .expect("auth");
+    assert!(
+        auth.success(),
+        "the key is enrolled; the name is checked later"
+    );
+    let mut ch = h.channel_open_session().await.expect("channel");
+    ch.exec(true, "ls").await.expect("exec");
+    let deadline = Instant::now() + WAIT;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline.into(), ch.wait()).await {
+        if matches!(msg, ChannelMsg::Close) {
+            break;
+        }
+    }
+    let log = logged(&gw, "unknown_target").await;
+    assert!(
+        !log.contains('\u{1b}'),
+        "an escape code reached the log: {log:?}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with(forged)),
+        "a forged line: {log}"
+    );
+    assert!(log.contains("FORGED"), "the name is logged, escaped: {log}");
+    // Every line of the session carries the name in its prefix: cut there.
+    assert!(
+        log.lines()
+            .filter_map(|l| l.split_once("}: ").map(|(prefix, _)| prefix))
+            .all(|prefix| !prefix.contains(&"y".repeat(100))),
+        "a long name is cut in the session's prefix: {log}"
+    );
+}
+
 /// `serve` with a config and environment of our own (the harness always sets RUST_LOG).
 fn serve_briefly(level: &str, rust_log: Option<&str>) -> String {
     let dir = tempfile::tempdir().expect("tempdir");

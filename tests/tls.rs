@@ -314,6 +314,66 @@ async fn a_verifying_client_gets_wss_hsts_and_the_reloaded_certificate() {
     assert!(gw.pid().is_some() && gw.cli(&["reviewer", "list"]).status.success());
 }
 
+/// The listener's key and the sign-on client secret sit outside the data dir, mode 600 and
+/// owned by the gateway's user — the user a local target's commands may run as. Commands
+/// still cannot read them: they are covered like the config file (found by a red team with
+/// `grep -h -A10 "BEGIN PRIVATE" DIR/*`, a low command).
+#[tokio::test]
+async fn commands_cannot_read_the_listeners_key_or_the_sign_on_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let pkis = tempfile::tempdir().expect("tempdir");
+    let pki = make_pki(pkis.path(), "one");
+    let secret = pkis.path().join("client-secret");
+    std::fs::write(&secret, "sso-client-secret-canary\n").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let oidc = format!(
+        "[reviewer.oidc]\nissuer = \"https://id.invalid\"\nclient_id = \"airlock\"\n\
+         redirect_url = \"https://127.0.0.1/auth/callback\"\nclient_secret_file = {:?}\n",
+        secret.display().to_string()
+    );
+    // Laid out like certbot: live/ links into archive/, where a renewal adds new files.
+    let (opts, cert, key) = tls_opts(pkis.path(), &oidc);
+    let archive = pkis.path().join("archive");
+    std::fs::create_dir_all(&archive).expect("archive");
+    let (cert1, key1) = (archive.join("cert1.pem"), archive.join("privkey1.pem"));
+    install(&pki, &cert1, &key1);
+    std::os::unix::fs::symlink(&cert1, &cert).expect("link cert");
+    std::os::unix::fs::symlink(&key1, &key).expect("link key");
+    let gw = Gateway::start(opts).await;
+    let renewed = archive.join("privkey2.pem");
+    std::fs::copy(&key1, &renewed).expect("renewed key");
+    std::fs::set_permissions(&renewed, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let dir = pkis.path().display();
+    let archive = archive.display();
+    // Globs, not names: what reaches the kernel is what matters, not what the text shows.
+    for cmd in [
+        format!("grep -h -A10 'BEGIN' {dir}/live.*"),
+        format!("cat {dir}/client-*"),
+        format!("tail -n 3 {dir}/live.*"),
+        format!("cat {archive}/privkey2.pem"),
+    ] {
+        let (code, out, err) = gw.exec(&cmd).await;
+        assert!(
+            !out.contains("PRIVATE KEY") && !out.contains("sso-client-secret-canary"),
+            "{cmd} read a secret: {out}"
+        );
+        assert_ne!(code, 0, "{cmd}: {out} {err}");
+        assert!(
+            err.contains("Permission denied") || err.contains("No such file"),
+            "{cmd}: {err}"
+        );
+    }
+    // The listener itself still serves with that key.
+    let addr = reviewer_addr(&gw);
+    let ca = pki.ca.to_str().expect("utf8");
+    let out = curl(&["--cacert", ca, &format!("https://{addr}/healthz")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn tls_handshakes_are_bounded_like_headers() {
     let pkis = tempfile::tempdir().expect("tempdir");

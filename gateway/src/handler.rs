@@ -175,14 +175,14 @@ impl russh::server::Handler for AgentConnection {
         match found {
             Some(agent) => {
                 tracing::Span::current().record("agent", agent.name.as_str());
-                tracing::info!(target = user, "agent authenticated");
+                tracing::info!(target = user_as_logged(user), "agent authenticated");
                 self.agent = Some(agent);
                 self.target = user.to_owned();
                 self.key = fingerprint;
                 Ok(Auth::Accept)
             }
             None => {
-                tracing::info!(target = user, fingerprint = %key.public_key.fingerprint(Default::default()), "unknown key refused");
+                tracing::info!(target = user_as_logged(user), fingerprint = %key.public_key.fingerprint(Default::default()), "unknown key refused");
                 Ok(Auth::reject())
             }
         }
@@ -241,7 +241,7 @@ impl russh::server::Handler for AgentConnection {
             "session",
             agent = %ctx.agent.name,
             channel = %channel.id(),
-            target = %self.target,
+            target = user_as_logged(&self.target),
             session = tracing::field::Empty,
             request = tracing::field::Empty,
         );
@@ -399,5 +399,15 @@ impl russh::server::Handler for AgentConnection {
     ) -> Result<bool, Self::Error> {
         tracing::warn!(path, "remote unix socket forwarding refused");
         Ok(false)
+    }
+}
+
+/// The SSH user name as logged. It is the agent's to choose (it names a target only once
+/// checked), so it is recorded as a string value — which the text log writes quoted and
+/// escaped, so newlines and escape codes cannot forge lines — and cut to 64 characters.
+fn user_as_logged(user: &str) -> &str {
+    match user.char_indices().nth(64) {
+        Some((i, _)) => &user[..i],
+        None => user,
     }
 }

@@ -275,6 +275,9 @@ pub struct Config {
     pub log: LogConfig,
     /// Single sign-on for the reviewer page (`[reviewer.oidc]`), checked.
     pub reviewer_oidc: Option<airlock_reviewer_ws::OidcSettings>,
+    /// Other files the config names that hold secrets (`[reviewer] tls_key`, `tls_cert`,
+    /// `[reviewer.oidc] client_secret_file`): hidden from commands like the config itself.
+    pub secret_files: Vec<PathBuf>,
     pub database_url: String,
     /// Start-up fails with one clear error when the database does not answer within this.
     pub database_connect_timeout: Duration,
@@ -473,6 +476,18 @@ impl Config {
         )
         .map_err(invalid)?;
         let log = serving::log(&f.log).map_err(invalid)?;
+        let secret_files: Vec<PathBuf> = [
+            f.reviewer.tls_key.clone(),
+            f.reviewer.tls_cert.clone(),
+            f.reviewer
+                .oidc
+                .as_ref()
+                .and_then(|o| o.client_secret_file.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(rel)
+        .collect();
         let reviewer_oidc = match &f.reviewer.oidc {
             Some(o) => {
                 Some(oidc::settings(o, rel, reviewer_public_url.as_deref()).map_err(invalid)?)
@@ -550,6 +565,7 @@ impl Config {
             reviewer_tls,
             log,
             reviewer_oidc,
+            secret_files,
             database_url,
             database_connect_timeout,
             approval_timeout,

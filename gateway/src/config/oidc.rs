@@ -28,7 +28,7 @@ pub(super) struct OidcFile {
     issuer: String,
     client_id: String,
     client_secret: Option<Secret>,
-    client_secret_file: Option<PathBuf>,
+    pub(super) client_secret_file: Option<PathBuf>,
     /// Default: `[reviewer] public_url` + `/auth/callback`.
     redirect_url: Option<String>,
     username_claim: Option<String>,

@@ -45,8 +45,9 @@ pub fn status_lines(config: &Config, local: &Local) -> Vec<String> {
         .collect()
 }
 
-/// Everything commands may never open: the data dir, the config file, keys, database files
-/// and rule packs, wherever they are.
+/// Everything commands may never open: the data dir, the config file, keys (the reviewer
+/// listener's TLS files and the sign-on client secret too), database files and rule packs,
+/// wherever they are.
 fn hidden(config: &Config) -> Vec<PathBuf> {
     let mut hide = vec![
         config.data_dir.clone(),
@@ -55,6 +56,19 @@ fn hidden(config: &Config) -> Vec<PathBuf> {
         config.authorized_keys.clone(),
     ];
     hide.extend(config.path.clone());
+    // Hidden where they really are (`canonical` below). A link's target changes when a
+    // renewal writes a new file beside it (certbot's `archive/NAME/privkeyN.pem`): the
+    // directory the link points into is hidden whole when it holds nothing but files.
+    for f in &config.secret_files {
+        hide.push(f.clone());
+        let linked = std::fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink());
+        if linked
+            && let Some(dir) = canonical(f).parent()
+            && files_only(dir)
+        {
+            hide.push(dir.to_path_buf());
+        }
+    }
     hide.extend(config.rule_packs.iter().map(|(p, _)| p.clone()));
     for t in &config.targets {
         if let TargetKind::Ssh(up) = &t.kind {
@@ -71,6 +85,17 @@ fn hidden(config: &Config) -> Vec<PathBuf> {
     hide.sort();
     hide.dedup();
     hide
+}
+
+/// A directory of key files (certbot's `archive/NAME/`), not one with anything else under it:
+/// hiding it hides nothing commands need.
+fn files_only(dir: &Path) -> bool {
+    dir.parent().is_some()
+        && std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        })
 }
 
 /// This uid's run dir in the temp dir: made 0711 (others may pass, not list), and refused if

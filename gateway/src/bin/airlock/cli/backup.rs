@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use airlock_approvals::Store;
 use airlock_approvals::store::{redact, sqlite_file};
-use airlock_gateway::config::Config;
+use airlock_gateway::config::{Config, TargetKind};
 use airlock_gateway::continuity::{Continuity, HEAD_FILE};
 use airlock_gateway::startup::files;
 use anyhow::{Context as _, Result, bail};
@@ -151,7 +151,27 @@ pub async fn backup(config: &Config, out: &Path) -> Result<()> {
         config.ledger_key.display(),
         config.recordings_dir().display()
     );
+    if let Some(target) = readable_by_commands(config, out) {
+        eprintln!(
+            "warning: {} is outside the data dir ({}), so commands on the local target {target:?} — which run as this user — can read it (every command, script and reviewer name); keep backups in the data dir, which commands cannot open, or move this one off the host",
+            out.display(),
+            config.data_dir.display()
+        );
+    }
     Ok(())
+}
+
+/// A local target whose commands run as the gateway's own user (no `user`), when the backup
+/// at `out` is outside the data dir (which the sandbox hides from every command).
+fn readable_by_commands<'a>(config: &'a Config, out: &Path) -> Option<&'a str> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if canon(out).starts_with(canon(&config.data_dir)) {
+        return None;
+    }
+    config.targets.iter().find_map(|t| match &t.kind {
+        TargetKind::Local(l) if l.user.is_none() => Some(t.name.as_str()),
+        _ => None,
+    })
 }
 
 /// `airlock restore FILE [--force]`.
