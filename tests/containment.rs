@@ -838,6 +838,68 @@ async fn the_gateways_secrets_cannot_be_read_even_by_a_whitelisted_command() {
     }
 }
 
+/// Covers go by path. An approved command that renames a directory above one of the
+/// gateway's files (here the host key's) would leave later commands nothing to cover at the
+/// old path and the file open at the new one: every later command is refused instead (a red
+/// team read the keys and the database this way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moving_the_gateways_files_refuses_later_commands_instead_of_uncovering_them() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let keys = root.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("keys dir");
+    let gw = Gateway::start(Opts {
+        ssh_extra: format!(
+            "host_key = {:?}",
+            keys.join("host_ed25519_key").display().to_string()
+        ),
+        ..Opts::default()
+    })
+    .await;
+    assert!(
+        keys.join("host_ed25519_key").exists(),
+        "the host key is made"
+    );
+    let mut reviewers = [gw.reviewer("alice").await, gw.reviewer("bob").await];
+    // A gated shell opened before the move starts its lines through the guard, which checks
+    // the same anchors.
+    let mut sh = ShellClient::open(&gw, "local").await;
+    shell_line(&mut sh, &mut reviewers, "echo shell-ready").await;
+    let moved = root.path().join("keys-moved");
+    let mv = format!("mv {} {}", keys.display(), moved.display());
+    let r = run_on(&gw, "local", &mv, false, &mut reviewers).await;
+    assert!(r.asked, "{}", r.show());
+    assert!(
+        moved.join("host_ed25519_key").exists(),
+        "the approved move ran: {}",
+        r.show()
+    );
+    let cat = format!("cat {}/host_ed25519_key", moved.display());
+    for _ in 0..2 {
+        let r = run_on(&gw, "local", &cat, false, &mut reviewers).await;
+        assert!(
+            !r.out.contains("PRIVATE KEY"),
+            "the moved key was read: {}",
+            r.show()
+        );
+        assert_ne!(r.code, 0, "{}", r.show());
+    }
+    let r = run_on(&gw, "local", "echo still-running", false, &mut []).await;
+    assert!(
+        r.err
+            .contains("the gateway's own files were moved or removed"),
+        "{}",
+        r.show()
+    );
+    let from = sh.bytes().len();
+    shell_line(&mut sh, &mut reviewers, &cat).await;
+    let shown = since(&sh, from);
+    assert!(
+        !shown.contains("PRIVATE KEY"),
+        "the shell read the moved key: {shown}"
+    );
+    assert!(shown.contains("moved or were removed"), "{shown}");
+}
+
 /// Run a command on `local`, approved if it asks.
 async fn attempt(gw: &Gateway, reviewers: &mut [Reviewer], cmd: String) -> Ran {
     run_on(gw, "local", &cmd, false, reviewers).await

@@ -343,14 +343,29 @@ async fn commands_cannot_read_the_listeners_key_or_the_sign_on_secret() {
     let renewed = archive.join("privkey2.pem");
     std::fs::copy(&key1, &renewed).expect("renewed key");
     std::fs::set_permissions(&renewed, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // A rotation that re-points the link into a new directory (Kubernetes' `..data` swap):
+    // covers are placed for each command, where the link points now.
+    let rotated = pkis.path().join("rotated");
+    std::fs::create_dir_all(&rotated).expect("rotated");
+    std::fs::copy(&key1, rotated.join("tls.key")).expect("rotated key");
+    std::fs::set_permissions(
+        rotated.join("tls.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    let swap = pkis.path().join("live.key.new");
+    std::os::unix::fs::symlink(rotated.join("tls.key"), &swap).expect("new link");
+    std::fs::rename(&swap, &key).expect("swap the link");
     let dir = pkis.path().display();
     let archive = archive.display();
+    let rotated = rotated.display();
     // Globs, not names: what reaches the kernel is what matters, not what the text shows.
     for cmd in [
         format!("grep -h -A10 'BEGIN' {dir}/live.*"),
         format!("cat {dir}/client-*"),
         format!("tail -n 3 {dir}/live.*"),
         format!("cat {archive}/privkey2.pem"),
+        format!("grep -h -A10 'BEGIN' {rotated}/*"),
     ] {
         let (code, out, err) = gw.exec(&cmd).await;
         assert!(

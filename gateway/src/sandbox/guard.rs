@@ -203,6 +203,7 @@ fn exec_child(
         Policy {
             hide: Vec::new(),
             hide_prefix: Vec::new(),
+            anchors: Vec::new(),
             ..policy.clone()
         }
     } else {

@@ -326,6 +326,24 @@ fn all_read_only(scratch: Option<&Path>) -> Result<(), MaskError> {
 /// the kernel's knobs read-only; in read-only mode make every other mount read-only.
 /// `Err` means the namespace was made but a step failed: the command must not run.
 pub fn mask(policy: &Policy, scratch: Option<&Path>) -> Result<Masked, MaskError> {
+    // A cover goes by path: if the gateway's own files moved, there is nothing to cover at
+    // the old path and the new one is open. Refuse rather than run uncovered. (Inside a gated
+    // shell's namespace, where a covered directory is already an empty one, a file under it
+    // is not there either: that is the cover, not a move.)
+    let present = |p: &Path| p.symlink_metadata().is_ok();
+    let anchored = |p: &&PathBuf| {
+        present(p)
+            || p.ancestors()
+                .skip(1)
+                .any(|a| policy.hide.iter().any(|h| h == a) && present(a))
+    };
+    if let Some(gone) = policy.anchors.iter().find(|p| !anchored(p)) {
+        return Err(MaskError {
+            what: "the gateway's own files moved or were removed; refusing to run without their cover:",
+            path: gone.display().to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
     let covers = targets(policy);
     let whole_ro = policy.mode == super::Mode::ReadOnly;
     if let Err(e) = unshare() {

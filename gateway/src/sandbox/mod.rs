@@ -81,6 +81,9 @@ pub struct Policy {
     pub hide: Vec<PathBuf>,
     /// Path prefixes hidden the same way (`/tmp/airlock-run-` hides every gateway's run dir).
     pub hide_prefix: Vec<PathBuf>,
+    /// Paths that must still exist (the data dir, config and keys where they were at start):
+    /// covers go by path, so one that moved would go uncovered — the command does not run.
+    pub anchors: Vec<PathBuf>,
     /// The scratch dir: writable in both modes, `$TMPDIR` for the command.
     pub scratch: Option<Scratch>,
     /// Drop to this user (and its groups) before exec; needs root.
@@ -100,7 +103,7 @@ pub struct Policy {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error(
-        "usage: airlock sandbox-exec [--read-only] [--hide PATH]… [--hide-prefix PATH]… [--scratch DIR | --scratch-in DIR] [--user NAME] [--unconfined] [--exe-fd N] [--pin COPY PATH]… -- PROGRAM [ARG…] ({0})"
+        "usage: airlock sandbox-exec [--read-only] [--hide PATH]… [--hide-prefix PATH]… [--anchor PATH]… [--scratch DIR | --scratch-in DIR] [--user NAME] [--unconfined] [--exe-fd N] [--pin COPY PATH]… -- PROGRAM [ARG…] ({0})"
     )]
     Usage(String),
 }
@@ -118,6 +121,10 @@ impl Policy {
         }
         for h in &self.hide_prefix {
             a.push("--hide-prefix".into());
+            a.push(h.into());
+        }
+        for h in &self.anchors {
+            a.push("--anchor".into());
             a.push(h.into());
         }
         match &self.scratch {
@@ -157,6 +164,7 @@ impl Policy {
             mode: Mode::ReadWrite,
             hide: Vec::new(),
             hide_prefix: Vec::new(),
+            anchors: Vec::new(),
             scratch: None,
             user: None,
             unconfined: false,
@@ -202,6 +210,7 @@ impl Policy {
                 Some("--hide-prefix") => p
                     .hide_prefix
                     .push(absolute(value(&mut it, "--hide-prefix")?)?),
+                Some("--anchor") => p.anchors.push(absolute(value(&mut it, "--anchor")?)?),
                 Some("--scratch") => {
                     p.scratch = Some(Scratch::Use(absolute(value(&mut it, "--scratch")?)?))
                 }
@@ -298,6 +307,14 @@ pub struct Sandbox {
     pub exe_file: std::sync::Arc<std::fs::File>,
     /// The gateway's own files (data dir, config, keys, database files).
     pub hide: Vec<PathBuf>,
+    /// Secret files the config names as given (the reviewer listener's TLS files, the sign-on
+    /// client secret): where they really are is worked out for every command
+    /// ([`secret_covers`]), since a rotation can re-point them while the gateway runs.
+    pub secrets: Vec<PathBuf>,
+    /// The data dir, config file and keys as they were at start. Covers are placed by path, so
+    /// if an approved command moved one (renamed a parent directory), later commands would
+    /// find nothing to cover there: [`Sandbox::moved`] says so, and nothing runs.
+    pub anchors: Vec<PathBuf>,
     /// Every gateway's run dir on this host: `<tmp>/airlock-run-` (one per uid).
     pub run_prefix: PathBuf,
     /// This gateway's run dir, holding one scratch dir per session.
@@ -305,6 +322,14 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// The first of [`Sandbox::anchors`] that is no longer where it was at start.
+    pub fn moved(&self) -> Option<&Path> {
+        self.anchors
+            .iter()
+            .find(|p| p.symlink_metadata().is_err())
+            .map(PathBuf::as_path)
+    }
+
     /// The helper's argv prefix for `mode`, with `scratch` writable.
     pub fn policy(
         &self,
@@ -313,10 +338,13 @@ impl Sandbox {
         user: Option<&str>,
         unconfined: bool,
     ) -> Policy {
+        let mut hide = self.hide.clone();
+        hide.extend(secret_covers(&self.secrets));
         Policy {
             mode,
-            hide: self.hide.clone(),
+            hide,
             hide_prefix: vec![self.run_prefix.clone()],
+            anchors: self.anchors.clone(),
             scratch,
             user: user.map(str::to_owned),
             unconfined,
@@ -324,6 +352,36 @@ impl Sandbox {
             pins: Vec::new(),
         }
     }
+}
+
+/// Where `secrets` really are now: each file a link resolves to, and, for a link, the
+/// directory it points into when that holds nothing but files — certbot's `archive/NAME/`,
+/// where a renewal writes `privkeyN+1.pem`, or Kubernetes' `..TIMESTAMP/` behind `..data`.
+pub fn secret_covers(secrets: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for f in secrets {
+        let real = canonical(f);
+        let linked = std::fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink());
+        if linked
+            && let Some(dir) = real.parent()
+            && files_only(dir)
+        {
+            out.push(dir.to_path_buf());
+        }
+        out.push(real);
+    }
+    out
+}
+
+/// A directory of key files, not one with anything else under it (nor `/`): hiding it hides
+/// nothing commands need.
+fn files_only(dir: &Path) -> bool {
+    dir.parent().is_some()
+        && std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        })
 }
 
 /// Canonical form of a path that may not exist yet: its nearest existing ancestor resolved,
@@ -348,6 +406,7 @@ mod tests {
             mode: Mode::ReadOnly,
             hide: vec!["/srv/airlock".into(), "/etc/airlock.toml".into()],
             hide_prefix: vec!["/tmp/airlock-run-".into()],
+            anchors: vec!["/srv/airlock".into()],
             scratch: Some(Scratch::MakeIn("/tmp/airlock-run-0".into())),
             user: Some("deploy".into()),
             unconfined: false,

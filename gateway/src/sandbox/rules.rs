@@ -221,6 +221,7 @@ mod tests {
             mode: Mode::ReadOnly,
             hide: vec![dir.join("data")],
             hide_prefix: vec![dir.join("run-")],
+            anchors: Vec::new(),
             scratch: None,
             user: None,
             unconfined: false,

@@ -45,9 +45,9 @@ pub fn status_lines(config: &Config, local: &Local) -> Vec<String> {
         .collect()
 }
 
-/// Everything commands may never open: the data dir, the config file, keys (the reviewer
-/// listener's TLS files and the sign-on client secret too), database files and rule packs,
-/// wherever they are.
+/// Everything commands may never open: the data dir, the config file, keys, database files
+/// and rule packs, wherever they are. (The config's other secret files are placed for each
+/// command: [`sandbox::secret_covers`].)
 fn hidden(config: &Config) -> Vec<PathBuf> {
     let mut hide = vec![
         config.data_dir.clone(),
@@ -56,19 +56,6 @@ fn hidden(config: &Config) -> Vec<PathBuf> {
         config.authorized_keys.clone(),
     ];
     hide.extend(config.path.clone());
-    // Hidden where they really are (`canonical` below). A link's target changes when a
-    // renewal writes a new file beside it (certbot's `archive/NAME/privkeyN.pem`): the
-    // directory the link points into is hidden whole when it holds nothing but files.
-    for f in &config.secret_files {
-        hide.push(f.clone());
-        let linked = std::fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink());
-        if linked
-            && let Some(dir) = canonical(f).parent()
-            && files_only(dir)
-        {
-            hide.push(dir.to_path_buf());
-        }
-    }
     hide.extend(config.rule_packs.iter().map(|(p, _)| p.clone()));
     for t in &config.targets {
         if let TargetKind::Ssh(up) = &t.kind {
@@ -87,15 +74,19 @@ fn hidden(config: &Config) -> Vec<PathBuf> {
     hide
 }
 
-/// A directory of key files (certbot's `archive/NAME/`), not one with anything else under it:
-/// hiding it hides nothing commands need.
-fn files_only(dir: &Path) -> bool {
-    dir.parent().is_some()
-        && std::fs::read_dir(dir).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .all(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        })
+/// The data dir, the config file and the keys, where they really are now (those that exist).
+fn anchors(config: &Config) -> Vec<PathBuf> {
+    [
+        Some(&config.data_dir),
+        config.path.as_ref(),
+        Some(&config.host_key),
+        Some(&config.ledger_key),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| canonical(p))
+    .filter(|p| p.symlink_metadata().is_ok())
+    .collect()
 }
 
 /// This uid's run dir in the temp dir: made 0711 (others may pass, not list), and refused if
@@ -287,6 +278,8 @@ pub fn open(config: &Config) -> Result<Local, StartError> {
             launch,
             exe_file: std::sync::Arc::new(exe_file),
             hide: hidden(config),
+            secrets: config.secret_files.clone(),
+            anchors: anchors(config),
             run_prefix,
             run_dir,
         },

@@ -51,6 +51,17 @@ pub struct Local {
 impl Local {
     /// May `target` run commands here?
     fn ready(&self, name: &str, t: &LocalTarget) -> Result<(), Deny> {
+        if !t.unconfined
+            && let Some(gone) = self.sandbox.moved()
+        {
+            tracing::error!(
+                path = %gone.display(),
+                "a file the sandbox covers is no longer where it was at start (moved or removed); local commands are refused until the gateway is restarted"
+            );
+            return Err(Deny::Target(
+                "the gateway's own files were moved or removed; nothing runs here until an operator restarts the gateway".into(),
+            ));
+        }
         match &self.kernel {
             Err(why) if !t.unconfined => Err(Deny::Unsandboxed {
                 target: name.to_owned(),

@@ -39,13 +39,57 @@ pub fn init(cfg: &LogConfig) -> Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let installed = match cfg.format {
-        LogFormat::Text => builder.with_ansi(colour()).try_init(),
+        LogFormat::Text if colour() => builder.with_ansi(true).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .event_format(OneLine(tracing_subscriber::fmt::format::Format::default()))
+            .try_init(),
         LogFormat::Json => builder
             .fmt_fields(JsonFields::new())
             .event_format(FlatJson)
             .try_init(),
     };
     installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+}
+
+/// The text format for files and journals: one line per event, whatever a message holds.
+/// Some messages carry text a peer chose (a library's `unknown channel request {name}`), so a
+/// line break inside one is written as `\n` and a line is cut at [`MAX_LINE`] bytes: an agent
+/// can neither forge a line of its own nor flood the log through one.
+struct OneLine<F>(F);
+
+/// The longest text log line written, in bytes (a longer one is cut, saying how much).
+const MAX_LINE: usize = 16 * 1024;
+
+impl<S, N, F> FormatEvent<S, N> for OneLine<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        let body = line.strip_suffix('\n').unwrap_or(&line);
+        let mut written = 0;
+        for (i, c) in body.char_indices() {
+            if written >= MAX_LINE {
+                write!(writer, " … ({} more bytes cut)", body.len() - i)?;
+                break;
+            }
+            written += match c {
+                '\n' => writer.write_str("\\n").map(|()| 2)?,
+                '\r' => writer.write_str("\\r").map(|()| 2)?,
+                c => writer.write_char(c).map(|()| c.len_utf8())?,
+            };
+        }
+        writer.write_char('\n')
+    }
 }
 
 /// Colour only for a person at a terminal.
@@ -129,5 +173,66 @@ impl Visit for Fields<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.0
             .insert(field.name().into(), Value::String(value.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Everything the subscriber writes, kept.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Kept {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn text_log(emit: impl FnOnce()) -> String {
+        let kept = Kept::default();
+        let sink = kept.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .event_format(OneLine(tracing_subscriber::fmt::format::Format::default()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = kept.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_message_with_line_breaks_stays_one_line() {
+        // What a library logs with a name a peer chose (russh: unknown channel request).
+        let name = "x\n2026-12-03T07:18:00.000000Z  INFO airlock_gateway: request approved\r\n";
+        let log = text_log(|| tracing::warn!("unknown channel request {name}"));
+        assert_eq!(log.lines().count(), 1, "{log:?}");
+        assert!(log.ends_with('\n'), "{log:?}");
+        assert!(log.contains("x\\n2026-12-03T07:18:00.000000Z"), "{log:?}");
+        assert!(log.contains("approved\\r\\n"), "{log:?}");
+    }
+
+    #[test]
+    fn a_huge_message_is_cut_and_says_so() {
+        let big = "y".repeat(100_000);
+        let log = text_log(|| tracing::warn!("unknown channel request {big}"));
+        assert_eq!(log.lines().count(), 1);
+        assert!(log.len() < MAX_LINE + 200, "{}", log.len());
+        assert!(
+            log.contains("more bytes cut)"),
+            "{}",
+            &log[log.len() - 80..]
+        );
     }
 }
