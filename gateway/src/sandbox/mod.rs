@@ -315,6 +315,10 @@ pub struct Sandbox {
     /// if an approved command moved one (renamed a parent directory), later commands would
     /// find nothing to cover there: [`Sandbox::moved`] says so, and nothing runs.
     pub anchors: Vec<PathBuf>,
+    /// The data dir and the keys with their device and inode at start: an approved command
+    /// that moves one away and puts something else at its path (which the path check above
+    /// would take for it) is caught here too. (Not the config file: editors replace it.)
+    pub identities: Vec<(PathBuf, u64, u64)>,
     /// Every gateway's run dir on this host: `<tmp>/airlock-run-` (one per uid).
     pub run_prefix: PathBuf,
     /// This gateway's run dir, holding one scratch dir per session.
@@ -324,10 +328,17 @@ pub struct Sandbox {
 impl Sandbox {
     /// The first of [`Sandbox::anchors`] that is no longer where it was at start.
     pub fn moved(&self) -> Option<&Path> {
-        self.anchors
-            .iter()
-            .find(|p| p.symlink_metadata().is_err())
-            .map(PathBuf::as_path)
+        use std::os::unix::fs::MetadataExt as _;
+        let gone = self.anchors.iter().find(|p| p.symlink_metadata().is_err());
+        let swapped = || {
+            self.identities.iter().find_map(|(p, dev, ino)| {
+                let same = p
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.dev() == *dev && m.ino() == *ino);
+                (!same).then_some(p)
+            })
+        };
+        gone.or_else(swapped).map(PathBuf::as_path)
     }
 
     /// The helper's argv prefix for `mode`, with `scratch` writable.

@@ -89,6 +89,19 @@ fn anchors(config: &Config) -> Vec<PathBuf> {
     .collect()
 }
 
+/// The data dir and the keys with their device and inode now.
+fn identities(config: &Config) -> Vec<(PathBuf, u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    [&config.data_dir, &config.host_key, &config.ledger_key]
+        .into_iter()
+        .map(|p| canonical(p))
+        .filter_map(|p| {
+            let m = p.symlink_metadata().ok()?;
+            Some((p, m.dev(), m.ino()))
+        })
+        .collect()
+}
+
 /// This uid's run dir in the temp dir: made 0711 (others may pass, not list), and refused if
 /// someone else made it first (another user could otherwise read sessions' scratch dirs).
 fn run_dir() -> Result<(PathBuf, PathBuf), StartError> {
@@ -280,6 +293,7 @@ pub fn open(config: &Config) -> Result<Local, StartError> {
             hide: hidden(config),
             secrets: config.secret_files.clone(),
             anchors: anchors(config),
+            identities: identities(config),
             run_prefix,
             run_dir,
         },

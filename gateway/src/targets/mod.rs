@@ -56,7 +56,7 @@ impl Local {
         {
             tracing::error!(
                 path = %gone.display(),
-                "a file the sandbox covers is no longer where it was at start (moved or removed); local commands are refused until the gateway is restarted"
+                "a file the sandbox covers is no longer the one that was there at start (moved, removed or replaced); local commands are refused until it is back or the gateway restarts"
             );
             return Err(Deny::Target(
                 "the gateway's own files were moved or removed; nothing runs here until an operator restarts the gateway".into(),
