@@ -314,31 +314,47 @@ pub struct Sandbox {
     /// The data dir, config file and keys as they were at start. Covers are placed by path, so
     /// if an approved command moved one (renamed a parent directory), later commands would
     /// find nothing to cover there: [`Sandbox::moved`] says so, and nothing runs.
-    pub anchors: Vec<PathBuf>,
-    /// The data dir and the keys with their device and inode at start: an approved command
-    /// that moves one away and puts something else at its path (which the path check above
-    /// would take for it) is caught here too. (Not the config file: editors replace it.)
-    pub identities: Vec<(PathBuf, u64, u64)>,
+    pub anchors: Vec<Anchor>,
     /// Every gateway's run dir on this host: `<tmp>/airlock-run-` (one per uid).
     pub run_prefix: PathBuf,
     /// This gateway's run dir, holding one scratch dir per session.
     pub run_dir: PathBuf,
 }
 
-impl Sandbox {
-    /// The first of [`Sandbox::anchors`] that is no longer where it was at start.
-    pub fn moved(&self) -> Option<&Path> {
+/// One of the gateway's own files as it was at start: its real path and, when it must stay
+/// the very same file, its device and inode — so one moved away with something else put at
+/// its path is caught too. (The config file has none: editors replace it.)
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    pub path: PathBuf,
+    pub identity: Option<(u64, u64)>,
+}
+
+impl Anchor {
+    /// `path` as it is now, if it exists; with its identity when `same_file`.
+    pub fn now(path: PathBuf, same_file: bool) -> Option<Self> {
         use std::os::unix::fs::MetadataExt as _;
-        let gone = self.anchors.iter().find(|p| p.symlink_metadata().is_err());
-        let swapped = || {
-            self.identities.iter().find_map(|(p, dev, ino)| {
-                let same = p
-                    .symlink_metadata()
-                    .is_ok_and(|m| m.dev() == *dev && m.ino() == *ino);
-                (!same).then_some(p)
-            })
-        };
-        gone.or_else(swapped).map(PathBuf::as_path)
+        let m = path.symlink_metadata().ok()?;
+        let identity = same_file.then(|| (m.dev(), m.ino()));
+        Some(Self { path, identity })
+    }
+
+    fn in_place(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        self.path.symlink_metadata().is_ok_and(|m| {
+            self.identity
+                .is_none_or(|(dev, ino)| m.dev() == dev && m.ino() == ino)
+        })
+    }
+}
+
+impl Sandbox {
+    /// The first of [`Sandbox::anchors`] that is no longer the file it was at start.
+    pub fn moved(&self) -> Option<&Path> {
+        self.anchors
+            .iter()
+            .find(|a| !a.in_place())
+            .map(|a| a.path.as_path())
     }
 
     /// The helper's argv prefix for `mode`, with `scratch` writable.
@@ -355,7 +371,7 @@ impl Sandbox {
             mode,
             hide,
             hide_prefix: vec![self.run_prefix.clone()],
-            anchors: self.anchors.clone(),
+            anchors: self.anchors.iter().map(|a| a.path.clone()).collect(),
             scratch,
             user: user.map(str::to_owned),
             unconfined,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::StartError;
 use crate::config::{Config, TargetKind};
-use crate::sandbox::{self, Sandbox, canonical, orphans};
+use crate::sandbox::{self, Anchor, Sandbox, canonical, orphans};
 use crate::targets::Local;
 
 /// One line per local target for the banner and the log: enforced, refused or unconfined.
@@ -74,31 +74,15 @@ fn hidden(config: &Config) -> Vec<PathBuf> {
     hide
 }
 
-/// The data dir, the config file and the keys, where they really are now (those that exist).
-fn anchors(config: &Config) -> Vec<PathBuf> {
-    [
-        Some(&config.data_dir),
-        config.path.as_ref(),
-        Some(&config.host_key),
-        Some(&config.ledger_key),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|p| canonical(p))
-    .filter(|p| p.symlink_metadata().is_ok())
-    .collect()
-}
-
-/// The data dir and the keys with their device and inode now.
-fn identities(config: &Config) -> Vec<(PathBuf, u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    [&config.data_dir, &config.host_key, &config.ledger_key]
+/// The data dir and the keys (the very same files) and the config file (by path), where
+/// they really are now: those that exist.
+fn anchors(config: &Config) -> Vec<Anchor> {
+    let same_files = [&config.data_dir, &config.host_key, &config.ledger_key]
         .into_iter()
-        .map(|p| canonical(p))
-        .filter_map(|p| {
-            let m = p.symlink_metadata().ok()?;
-            Some((p, m.dev(), m.ino()))
-        })
+        .map(|p| (p, true));
+    same_files
+        .chain(config.path.iter().map(|p| (p, false)))
+        .filter_map(|(p, same_file)| Anchor::now(canonical(p), same_file))
         .collect()
 }
 
@@ -293,7 +277,6 @@ pub fn open(config: &Config) -> Result<Local, StartError> {
             hide: hidden(config),
             secrets: config.secret_files.clone(),
             anchors: anchors(config),
-            identities: identities(config),
             run_prefix,
             run_dir,
         },

@@ -59,7 +59,7 @@ impl Local {
                 "a file the sandbox covers is no longer the one that was there at start (moved, removed or replaced); local commands are refused until it is back or the gateway restarts"
             );
             return Err(Deny::Target(
-                "the gateway's own files were moved or removed; nothing runs here until an operator restarts the gateway".into(),
+                "the gateway's own files were moved or removed; nothing runs here until they are back or the gateway restarts".into(),
             ));
         }
         match &self.kernel {
